@@ -1,0 +1,311 @@
+// ccmux: the command-line client of ccmuxd.
+//
+// Exit codes: 0 success; 1 the turn ended in error (is_error), was stopped by a deny,
+// or the daemon refused the request; 2 the daemon is unreachable or speaks another
+// protocol; 3 the session failed or exited before its turn finished; parser usage
+// errors keep CLI11's codes (non-zero).
+#include "client.h"
+#include "core.h"
+#include "lua_policy.h"
+#include "paths.h"
+#include "render.h"
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <iostream>
+#include <unistd.h>
+
+using namespace ccmux;
+using nlohmann::json;
+
+namespace {
+
+std::string socket_path;
+
+json prompt_value(const std::string& text) { return json(text); }
+
+void print_sessions(const json& sessions) {
+  printf("%-12s %-17s %-8s %-6s %-9s %s\n", "ID", "STATE", "COST", "TURNS", "APPROVAL", "CWD");
+  for (auto& s : sessions) {
+    char cost[32];
+    snprintf(cost, sizeof cost, "$%.4f", s.value("cost_usd", 0.0));
+    printf("%-12s %-17s %-8s %-6lld %-9s %s\n", s.value("id", "").c_str(), s.value("state", "").c_str(), cost,
+           static_cast<long long>(s.value("turns", 0)), s.value("pending_approvals", false) ? "pending" : "-",
+           s.value("cwd", "").c_str());
+  }
+}
+
+// Asks on the terminal; returns the answer params, or null to leave it to others.
+json ask_on_terminal(const json& a) {
+  if (a.value("kind", "") == "question") {
+    json answers = json::object();
+    for (auto& q : a.value("questions", json::array())) {
+      auto opts = q.value("options", json::array());
+      std::cerr << "  answer for \"" << q.value("question", "") << "\" (number, or text; empty = leave): " << std::flush;
+      std::string line;
+      if (!std::getline(std::cin, line) || line.empty()) return nullptr;
+      std::string label = line;
+      try {
+        size_t i = std::stoul(line);
+        if (i >= 1 && i <= opts.size()) label = opts[i - 1].value("label", line);
+      } catch (...) {
+      }
+      answers[q.value("question", "")] = label;
+    }
+    return {{"id", a["id"]}, {"decision", "allow"}, {"answers", answers}};
+  }
+  std::cerr << "  [a]llow, [d]eny, [s]top (deny and end the turn), empty = leave it for another client: " << std::flush;
+  std::string line;
+  if (!std::getline(std::cin, line) || line.empty()) return nullptr;
+  if (line[0] == 'a' || line[0] == 'y') return {{"id", a["id"]}, {"decision", "allow"}, {"by", "terminal"}};
+  json deny = {{"id", a["id"]}, {"decision", "deny"}, {"by", "terminal"}, {"reason", "Denied at the terminal"}};
+  if (line[0] == 's') deny["interrupt"] = true;
+  return deny;
+}
+
+enum class Until { result, session_end, caught_up };
+
+// Streams a session's events. Returns the process exit code.
+int stream(Client& c, const std::string& session, uint64_t from, bool raw_json, Until until, bool interactive) {
+  json sub = c.request("subscribe", {{"session", session}, {"from_seq", from}});
+  uint64_t head = sub.value("head", uint64_t{0});
+  if (until == Until::caught_up && head < from) return 0;
+  Renderer r(std::cout);
+  for (;;) {
+    auto line = c.next_raw(-1);
+    json msg = json::parse(*line, nullptr, false);
+    if (!msg.is_object() || msg.value("type", "") != "event" || msg.value("session", "") != session) continue;
+    if (raw_json) std::cout << *line << "\n" << std::flush;
+    else r.event(msg);
+    std::string kind = msg.value("kind", "");
+    const json& p = msg["payload"];
+    if (until == Until::caught_up && msg.value("seq", uint64_t{0}) >= head) return 0;
+    if (kind == "approval_requested" && interactive) {
+      json answer = ask_on_terminal(p);
+      if (!answer.is_null()) {
+        json res = c.request("approval.answer", answer);
+        if (res.value("status", "") == "already_resolved") r.line("  (" + res.value("message", "") + ")");
+      }
+    }
+    if (until == Until::result && kind == "result") return p.value("is_error", false) ? 1 : 0;
+    if ((until == Until::result || until == Until::session_end) &&
+        (kind == "session_failed" || kind == "session_exited"))
+      return until == Until::result ? 3 : (kind == "session_failed" ? 3 : 0);
+  }
+}
+
+int answer(const std::string& id, const std::string& decision, const std::string& reason, const json& answers,
+           bool interrupt) {
+  Client c(socket_path);
+  json params = {{"id", id}, {"decision", decision}, {"by", "cli"}};
+  if (!reason.empty()) params["reason"] = reason;
+  if (!answers.is_null()) params["answers"] = answers;
+  if (interrupt) params["interrupt"] = true;
+  json res = c.request("approval.answer", params);
+  if (res.value("status", "") == "already_resolved") {
+    std::cout << id << ": " << res.value("message", "already resolved") << "\n";
+    return 0;
+  }
+  std::cout << id << ": " << decision << "\n";
+  return 0;
+}
+
+int policy_test(const std::string& file, const std::string& tool, const std::string& input, const std::string& cwd) {
+  PolicyEngine engine(LuaLimits{});
+  auto errors = engine.load({file});
+  if (!errors.empty()) {
+    for (auto& e : errors) std::cerr << e << "\n";
+    return 1;
+  }
+  json in = json::parse(input, nullptr, false);
+  if (in.is_discarded() || !in.is_object()) {
+    std::cerr << "--input must be a JSON object\n";
+    return 1;
+  }
+  PolicyRequest req{tool, in, "s-test", cwd.empty() ? std::filesystem::current_path().string() : cwd, "", json::array()};
+  auto d = engine.evaluate(req);
+  std::string decision = d.verdict.decision.empty() ? "none (ask a human)" : d.verdict.decision;
+  std::cout << "decision: " << decision << "\n";
+  if (!d.verdict.reason.empty()) std::cout << "reason: " << d.verdict.reason << "\n";
+  if (!d.verdict.updated_input.is_null()) std::cout << "updated_input: " << d.verdict.updated_input.dump() << "\n";
+  if (!d.verdict.error.empty()) {
+    std::cout << "error: " << d.verdict.error << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ccmux: drive Claude Code sessions hosted by ccmuxd"};
+  app.require_subcommand(1);
+  app.add_option("--socket", socket_path, "ccmuxd socket (default: $CCMUX_DAEMON_SOCKET, then the XDG/system path)");
+  bool json_out = false;
+
+  std::string cwd, model, mode, prompt, session, reason, tool, input, file, label, question;
+  uint64_t from = 1;
+  bool no_follow = false, all = false, stop_turn = false;
+
+  auto* run = app.add_subcommand("run", "start a session with a prompt, stream it, answer approvals here");
+  run->add_option("--cwd", cwd, "project folder (default: current directory)");
+  run->add_option("--model", model, "claude model");
+  run->add_option("--mode", mode, "permission mode");
+  run->add_flag("--json", json_out, "print raw events as NDJSON");
+  run->add_option("prompt", prompt, "the prompt")->required();
+
+  auto* nw = app.add_subcommand("new", "start a session (optionally with a first prompt); prints its id");
+  nw->add_option("--cwd", cwd, "project folder (default: current directory)");
+  nw->add_option("--model", model, "claude model");
+  nw->add_option("--mode", mode, "permission mode");
+  nw->add_option("prompt", prompt, "first prompt");
+
+  auto* ls = app.add_subcommand("ls", "list sessions");
+  ls->add_flag("--json", json_out, "print JSON");
+
+  auto* attach = app.add_subcommand("attach", "stream a session's events (stored, then live)");
+  attach->add_option("session", session)->required();
+  attach->add_option("--from", from, "first seq to show (default 1)");
+  attach->add_flag("--json", json_out, "print raw events as NDJSON");
+  attach->add_flag("--no-follow", no_follow, "stop after the stored events");
+
+  auto* send = app.add_subcommand("send", "queue a prompt for a session (resumes it if it ended)");
+  send->add_option("session", session)->required();
+  send->add_option("prompt", prompt)->required();
+
+  auto* stop = app.add_subcommand("stop", "stop a session's claude process (gracefully)");
+  stop->add_option("session", session)->required();
+  auto* interrupt = app.add_subcommand("interrupt", "interrupt the running turn");
+  interrupt->add_option("session", session)->required();
+  auto* modec = app.add_subcommand("mode", "change the permission mode: default|acceptEdits|plan|bypassPermissions");
+  modec->add_option("session", session)->required();
+  modec->add_option("mode", mode)->required();
+
+  auto* approvals = app.add_subcommand("approvals", "list pending approvals");
+  approvals->add_flag("--all", all, "include resolved ones (audit)");
+  approvals->add_flag("--json", json_out, "print JSON");
+  auto* approve = app.add_subcommand("approve", "allow a pending tool call");
+  approve->add_option("id", session)->required();
+  approve->add_option("--reason", reason);
+  auto* deny = app.add_subcommand("deny", "deny a pending tool call");
+  deny->add_option("id", session)->required();
+  deny->add_option("--reason", reason);
+  deny->add_flag("--stop", stop_turn, "also end the turn");
+  auto* answ = app.add_subcommand("answer", "answer a question (AskUserQuestion)");
+  answ->add_option("id", session)->required();
+  answ->add_option("label", label, "the chosen option's label (or free text)")->required();
+  answ->add_option("--question", question, "which question (default: the first)");
+
+  auto* policy = app.add_subcommand("policy", "policy tools");
+  policy->require_subcommand(1);
+  auto* ptest = policy->add_subcommand("test", "dry-run a Lua policy script");
+  ptest->add_option("file", file)->required();
+  ptest->add_option("--tool", tool)->required();
+  ptest->add_option("--input", input)->required();
+  ptest->add_option("--cwd", cwd, "session cwd (default: current directory)");
+
+  auto* plugins = app.add_subcommand("plugins", "list loaded plugins");
+  auto* status = app.add_subcommand("status", "daemon status and totals");
+
+  CLI11_PARSE(app, argc, argv);
+  if (socket_path.empty()) socket_path = find_daemon_socket();
+  if (cwd.empty()) cwd = std::filesystem::current_path().string();
+
+  try {
+    if (ptest->parsed()) return policy_test(file, tool, input, cwd);
+    if (run->parsed()) {
+      Client c(socket_path);
+      json s = c.request("session.new", {{"cwd", cwd}, {"prompt", prompt_value(prompt)}, {"model", model},
+                                          {"permission_mode", mode}});
+      std::string id = s["id"];
+      if (!json_out) std::cerr << "session " << id << " in " << s.value("cwd", "") << "\n";
+      return stream(c, id, 1, json_out, Until::result, isatty(0) && !json_out);
+    }
+    if (nw->parsed()) {
+      Client c(socket_path);
+      json params = {{"cwd", cwd}, {"model", model}, {"permission_mode", mode}};
+      if (!prompt.empty()) params["prompt"] = prompt;
+      std::cout << c.request("session.new", params)["id"].get<std::string>() << "\n";
+      return 0;
+    }
+    if (ls->parsed()) {
+      Client c(socket_path);
+      json r = c.request("session.list");
+      if (json_out) std::cout << r["sessions"].dump(2) << "\n";
+      else print_sessions(r["sessions"]);
+      return 0;
+    }
+    if (attach->parsed()) {
+      Client c(socket_path);
+      return stream(c, session, from, json_out, no_follow ? Until::caught_up : Until::session_end, false);
+    }
+    if (send->parsed()) {
+      Client c(socket_path);
+      json r = c.request("session.send", {{"session", session}, {"prompt", prompt}});
+      std::cout << "queued prompt " << r["prompt_id"] << " for " << session << "\n";
+      return 0;
+    }
+    if (stop->parsed() || interrupt->parsed()) {
+      Client c(socket_path);
+      c.request(stop->parsed() ? "session.stop" : "session.interrupt", {{"session", session}});
+      return 0;
+    }
+    if (modec->parsed()) {
+      Client c(socket_path);
+      json r = c.request("session.mode", {{"session", session}, {"mode", mode}});
+      std::cout << session << ": permission mode " << r.value("mode", mode) << "\n";
+      return 0;
+    }
+    if (approvals->parsed()) {
+      Client c(socket_path);
+      json r = c.request("approvals.list", {{"all", all}});
+      if (json_out) {
+        std::cout << r["approvals"].dump(2) << "\n";
+      } else {
+        if (r["approvals"].empty()) std::cout << "no " << (all ? "" : "pending ") << "approvals\n";
+        for (auto& a : r["approvals"]) {
+          std::cout << Renderer::approval_line(a);
+          if (a.value("state", "") == "resolved") std::cout << "  -> " << a.value("decision", "") << " by " << a.value("decided_by", "");
+          std::cout << "\n";
+        }
+      }
+      return 0;
+    }
+    if (approve->parsed()) return answer(session, "allow", reason, nullptr, false);
+    if (deny->parsed()) return answer(session, "deny", reason, nullptr, stop_turn);
+    if (answ->parsed()) {
+      Client c(socket_path);
+      std::string q = question;
+      if (q.empty()) {
+        for (auto& a : c.request("approvals.list")["approvals"])
+          if (a.value("id", "") == session && !a.value("questions", json::array()).empty())
+            q = a["questions"][0].value("question", "");
+      }
+      if (q.empty()) {
+        std::cerr << "no pending question " << session << " (use --question TEXT)\n";
+        return 1;
+      }
+      return answer(session, "allow", "", json{{q, label}}, false);
+    }
+    if (plugins->parsed()) {
+      Client c(socket_path);
+      for (auto& p : c.request("plugins.list")["plugins"])
+        std::cout << p.value("name", "") << "\t" << p.value("state", "") << "\t" << p.value("version", "") << "\t"
+                  << p.value("error", p.value("path", "")) << "\n";
+      return 0;
+    }
+    if (status->parsed()) {
+      Client c(socket_path);
+      std::cout << c.request("status").dump(2) << "\n";
+      return 0;
+    }
+  } catch (const Unreachable& e) {
+    std::cerr << "ccmux: " << e.what() << "\n";
+    return 2;
+  } catch (const RequestFailed& e) {
+    std::cerr << "ccmux: " << e.code << ": " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,204 @@
+#include "approval_chain.h"
+
+#include "util.h"
+
+#include <spdlog/spdlog.h>
+
+namespace ccmux {
+
+using nlohmann::json;
+
+ApprovalChain::ApprovalChain(EventLoop& loop, Store& store, EventBus& bus, PolicyEngine& policies, double timeout_s)
+    : loop_(loop), store_(store), bus_(bus), policies_(policies), timeout_s_(timeout_s) {}
+
+json ApprovalChain::row_json(const ApprovalRow& row) {
+  json j = json::parse(row.request, nullptr, false);
+  if (j.is_discarded()) j = json::object();
+  j["state"] = row.state;
+  if (row.state == "resolved") {
+    j["decision"] = row.decision;
+    j["decided_by"] = row.decided_by;
+    j["reason"] = row.reason;
+    j["resolved_ms"] = row.resolved_ms;
+    j["latency_ms"] = row.resolved_ms - row.created_ms;
+  }
+  return j;
+}
+
+std::string ApprovalChain::open(const ApprovalContext& ctx, const std::string& claude_request_id,
+                                const json& request) {
+  ApprovalRow row;
+  row.id = "a-" + random_hex(4);
+  row.session = ctx.session_id;
+  row.claude_request_id = claude_request_id;
+  row.tool = request.value("tool_name", "");
+  row.kind = row.tool == "AskUserQuestion" ? "question" : "tool";
+  row.created_ms = now_ms();
+  json input = request.value("input", json::object());
+
+  json req = {{"id", row.id},
+              {"session", ctx.session_id},
+              {"kind", row.kind},
+              {"tool", row.tool},
+              {"input", input},
+              {"created_ms", row.created_ms},
+              {"expires_ms", row.created_ms + static_cast<int64_t>(timeout_s_ * 1000)}};
+  for (const char* k : {"description", "tool_use_id", "blocked_path", "decision_reason", "title"})
+    if (request.contains(k)) req[k] = request[k];
+  req["suggestions"] = request.value("permission_suggestions", json::array());
+  if (row.kind == "question") req["questions"] = input.value("questions", json::array());
+
+  // Questions are for a human; tool calls go through policies and providers first.
+  if (row.kind == "tool") {
+    PolicyRequest preq{row.tool, input, ctx.session_id, ctx.cwd, ctx.model, req["suggestions"]};
+    auto d = policies_.evaluate(preq);
+    if (!d.verdict.decision.empty())
+      req["policy"] = {{"decision", d.verdict.decision}, {"by", d.decided_by}, {"reason", d.verdict.reason}};
+    std::string decision = d.verdict.decision, reason = d.verdict.reason, by = d.decided_by;
+    json updated = d.verdict.updated_input;
+    // A Lua deny is final; providers (learned approval, autonomy) may decide the rest.
+    if (decision != "allow" && decision != "deny") {
+      std::string req_text = req.dump();
+      for (auto& [name, provider] : providers_) {
+        auto v = provider(req_text);
+        if (v && (v->decision == "allow" || v->decision == "deny")) {
+          decision = v->decision;
+          reason = v->reason;
+          updated = v->updated_input;
+          by = "provider:" + name;
+          break;
+        }
+      }
+    }
+    if (decision == "allow" || decision == "deny") {
+      row.request = req.dump();
+      row.state = "pending";
+      row.decision = decision;
+      row.decided_by = by;
+      row.reason = reason;
+      if (!updated.is_null()) row.updated_input = updated.dump();
+      resolve(std::move(row), updated.is_null() ? input : updated, true);
+      return req["id"];
+    }
+  }
+
+  row.request = req.dump();
+  row.state = "pending";
+  store_.upsert_approval(row);
+  bus_.publish(row.session, "approval_requested", row.request);
+  std::string id = row.id;
+  Pending p{row, input, 0};
+  p.timer = loop_.add_timer(timeout_s_, [this, id] {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;
+    it->second.timer = 0;
+    ApprovalRow r = it->second.row;
+    r.decision = "deny";
+    r.decided_by = "timeout";
+    r.reason = "No answer within " + std::to_string(static_cast<long>(timeout_s_)) +
+               " s; denied by ccmux (approval.timeout). Ask again later if it is still needed.";
+    json in = it->second.input;
+    resolve(std::move(r), in, true);
+  });
+  pending_.emplace(id, std::move(p));
+  notify("approval_requested", row_json(row));
+  return id;
+}
+
+void ApprovalChain::resolve(ApprovalRow row, const json& input_for_claude, bool answer_claude) {
+  auto it = pending_.find(row.id);
+  if (it != pending_.end()) {
+    if (it->second.timer) loop_.cancel_timer(it->second.timer);
+    pending_.erase(it);
+  }
+  row.state = "resolved";
+  row.resolved_ms = now_ms();
+  store_.upsert_approval(row);
+  json ev = {{"id", row.id},         {"decision", row.decision},          {"decided_by", row.decided_by},
+             {"reason", row.reason}, {"latency_ms", row.resolved_ms - row.created_ms}, {"kind", row.kind},
+             {"tool", row.tool}};
+  if (!row.updated_input.empty()) ev["updated_input"] = json::parse(row.updated_input, nullptr, false);
+  if (row.decided_by.rfind("policy:", 0) == 0 || row.decided_by.rfind("provider:", 0) == 0)
+    ev["request"] = json::parse(row.request, nullptr, false);
+  bus_.publish(row.session, "approval_resolved", ev.dump());
+  bus_.flush();  // the decision is stored before claude or any client hears of it
+  spdlog::info("approval {} ({} {}) -> {} by {}", row.id, row.session, row.tool, row.decision, row.decided_by);
+  if (answer_claude && responder_) responder_(row, input_for_claude);
+  notify("approval_resolved", row_json(row));
+}
+
+ApprovalChain::AnswerResult ApprovalChain::answer(const std::string& id, const std::string& decision,
+                                                  const std::string& reason, const json& updated_input,
+                                                  const json& answers, const std::string& who) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) {
+    auto stored = store_.get_approval(id);
+    if (!stored) return {Outcome::not_found, "no approval with id " + id, {}};
+    return {Outcome::already_resolved,
+            "already resolved: " + stored->decision + " by " + stored->decided_by, *stored};
+  }
+  if (decision != "allow" && decision != "deny")
+    return {Outcome::invalid, "decision must be 'allow' or 'deny'", it->second.row};
+  ApprovalRow row = it->second.row;
+  json input = it->second.input;
+  if (decision == "allow") {
+    if (row.kind == "question") {
+      if (!answers.is_object() || answers.empty())
+        return {Outcome::invalid, "a question needs 'answers': {question text: chosen label}", row};
+      input["answers"] = answers;
+      row.updated_input = input.dump();
+    } else if (updated_input.is_object()) {
+      input = updated_input;
+      row.updated_input = input.dump();
+    }
+  }
+  row.decision = decision;
+  row.decided_by = who;
+  row.reason = reason.empty() && decision == "deny" ? "Denied by " + who : reason;
+  resolve(row, input, true);
+  row.state = "resolved";
+  return {Outcome::resolved, "resolved", row};
+}
+
+void ApprovalChain::cancel(const std::string& session, const std::string& claude_request_id, const std::string& why) {
+  std::vector<std::string> ids;
+  for (auto& [id, p] : pending_)
+    if (p.row.session == session && (claude_request_id.empty() || p.row.claude_request_id == claude_request_id))
+      ids.push_back(id);
+  for (auto& id : ids) {
+    ApprovalRow row = pending_.at(id).row;
+    row.decision = "cancelled";
+    row.decided_by = "claude";
+    row.reason = why;
+    resolve(std::move(row), json(), false);
+  }
+}
+
+void ApprovalChain::close_stale_after_restart() {
+  for (auto& row : store_.list_approvals(true, 100000)) {
+    row.decision = "cancelled";
+    row.decided_by = "ccmuxd";
+    row.reason = "ccmuxd restarted while this was pending; the claude process that asked has ended";
+    resolve(std::move(row), json(), false);
+  }
+}
+
+bool ApprovalChain::has_pending(const std::string& session) const {
+  for (auto& [id, p] : pending_)
+    if (p.row.session == session) return true;
+  return false;
+}
+
+json ApprovalChain::pending_json() const {
+  json arr = json::array();
+  for (auto& [id, p] : pending_) arr.push_back(row_json(p.row));
+  return arr;
+}
+
+void ApprovalChain::notify(const std::string& type, const json& approval) {
+  if (channels_.empty()) return;
+  std::string msg = json{{"type", type}, {"approval", approval}}.dump();
+  for (auto& [name, ch] : channels_) ch(msg);
+}
+
+}  // namespace ccmux

@@ -1,0 +1,138 @@
+// ccmuxd: the daemon. Wires the core, serves the local API, loads plugins,
+// speaks sd_notify, and shuts down cleanly on SIGTERM.
+#include "config.h"
+#include "control_server.h"
+#include "core.h"
+#include "logging.h"
+#include "plugin_host.h"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include <csignal>
+#include <iostream>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+using namespace ccmux;
+
+namespace {
+
+int check_config(const std::string& file) {
+  try {
+    Config cfg = load_config(file, true);
+    Core core;
+    core.config = cfg;
+    std::vector<std::string> errors;
+    PolicyEngine engine(LuaLimits{static_cast<size_t>(cfg.lua_memory_mb) << 20, cfg.lua_instructions});
+    for (auto& e : engine.load(cfg.policies)) errors.push_back("policy " + e);
+    PluginHost plugins(core);
+    for (auto& e : plugins.check_all()) errors.push_back(e);
+    for (auto& e : errors) std::cerr << e << "\n";
+    if (!errors.empty()) return 1;
+    std::cout << file << ": ok\n";
+    return 0;
+  } catch (const ConfigError& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
+}
+
+int watchdog_and_signals(Core& core, PluginHost& plugins) {
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, s);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  bool stopping = false;
+  core.loop.add_fd(sfd, EPOLLIN, [&](uint32_t) {
+    signalfd_siginfo si;
+    while (read(sfd, &si, sizeof si) == sizeof si) {
+      if (si.ssi_signo == SIGHUP) {
+        spdlog::info("SIGHUP: reloading policy scripts");
+        core.reload_policies();
+        continue;
+      }
+      if (stopping) continue;
+      stopping = true;
+      spdlog::info("signal {}: stopping sessions", si.ssi_signo);
+      sd_notify(0, "STOPPING=1");
+      core.supervisor->shutdown([&] { core.loop.stop(); });
+      core.loop.add_timer(core.config.stop_grace_s + 5, [&] { core.loop.stop(); });
+    }
+  });
+  uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+    double period = static_cast<double>(usec) / 2e6;
+    struct Dog {
+      static void arm(Core& c, double p) {
+        c.loop.add_timer(p, [&c, p] {
+          sd_notify(0, "WATCHDOG=1");  // only sent while the loop turns: a stuck loop gets restarted
+          arm(c, p);
+        });
+      }
+    };
+    Dog::arm(core, period);
+  }
+  sd_notify(0, "READY=1");
+  core.loop.run();
+  plugins.stop_all();
+  close(sfd);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ccmuxd: host for Claude Code sessions"};
+  std::string config_file, check_file;
+  bool version = false;
+  app.add_option("--config", config_file, "config file (default: $XDG_CONFIG_HOME/ccmux/config.yaml)");
+  app.add_option("--check-config", check_file, "validate a config file (and its policies and plugins), then exit");
+  app.add_flag("--version", version, "print the version");
+  CLI11_PARSE(app, argc, argv);
+  if (version) {
+    std::cout << "ccmuxd " << kVersion << " (protocol " << kProtocolVersion << ", SDK " << CCMUX_SDK_VERSION_MAJOR << "."
+              << CCMUX_SDK_VERSION_MINOR << ")\n";
+    return 0;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  if (!check_file.empty()) return check_config(check_file);
+
+  Core core;
+  try {
+    core.config = load_config(config_file, !config_file.empty());
+  } catch (const ConfigError& e) {
+    std::cerr << "ccmuxd: " << e.what() << "\n";
+    return 2;
+  }
+  setup_logging(core.config.log_level);
+  std::string claude;
+  try {
+    claude = resolve_claude_path(core.config);
+  } catch (const ConfigError& e) {
+    spdlog::error("{}", e.what());
+    return 2;
+  }
+  try {
+    core.open(claude);
+    core.supervisor->recover();
+    ControlServer server(core, core.config.socket_path);
+    server.start();
+    PluginHost plugins(core);
+    core.plugins = &plugins;
+    plugins.start_all();
+    spdlog::info("ccmuxd {} ready (claude: {}, state: {}, config: {})", kVersion, claude, core.config.state_dir,
+                 core.config.source.empty() ? "built-in defaults" : core.config.source);
+    int rc = watchdog_and_signals(core, plugins);
+    core.plugins = nullptr;
+    core.bus->flush();
+    spdlog::info("ccmuxd stopped");
+    return rc;
+  } catch (const std::exception& e) {
+    spdlog::error("ccmuxd: {}", e.what());
+    return 1;
+  }
+}

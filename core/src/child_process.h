@@ -1,0 +1,62 @@
+// One supervised child (claude): own process group, non-blocking stdin/stdout/stderr
+// pipes on the event loop, exit seen through a pidfd. Lines have no size limit
+// short of kMaxLine (claude's init and tool results can be megabytes).
+#pragma once
+
+#include "event_loop.h"
+
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <sys/types.h>
+#include <vector>
+
+namespace ccmux {
+
+class ChildProcess {
+ public:
+  static constexpr size_t kMaxLine = 256u << 20;
+
+  struct Callbacks {
+    // `padded_capacity` bytes are readable from line.data() (>= line.size() + 64), for simdjson.
+    std::function<void(std::string_view line, size_t padded_capacity)> on_stdout_line;
+    std::function<void(std::string_view line)> on_stderr_line;
+    std::function<void(int wait_status)> on_exit;
+  };
+
+  ChildProcess(EventLoop& loop, Callbacks cb);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  // Returns false with `error` set when the process could not be started.
+  bool spawn(const std::string& exe, const std::vector<std::string>& args, const std::string& cwd,
+             const std::map<std::string, std::string>& env_overrides, std::string& error);
+
+  void write(std::string data);  // queued; written as the pipe allows
+  void close_stdin();            // after the queue drains
+  void kill_group(int sig);
+  pid_t pid() const { return pid_; }
+  bool running() const { return pid_ > 0 && !exited_; }
+
+ private:
+  void on_stdout(uint32_t events);
+  void on_stderr(uint32_t events);
+  void on_stdin_writable();
+  void on_pidfd();
+  void read_lines(int fd, std::string& buf, bool is_stdout, bool final);
+  void close_fd(int& fd);
+
+  EventLoop& loop_;
+  Callbacks cb_;
+  pid_t pid_ = -1;
+  int in_ = -1, out_ = -1, err_ = -1, pidfd_ = -1;
+  bool exited_ = false;
+  bool close_after_write_ = false;
+  std::string outbuf_, errbuf_;
+  std::string pending_write_;
+  size_t write_off_ = 0;
+};
+
+}  // namespace ccmux

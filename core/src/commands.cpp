@@ -1,0 +1,113 @@
+#include "commands.h"
+
+#include "plugin_host.h"
+#include "util.h"
+
+namespace ccmux {
+
+using nlohmann::json;
+
+namespace {
+
+std::string required_string(const json& params, const char* key) {
+  if (!params.contains(key) || !params[key].is_string() || params[key].get<std::string>().empty())
+    throw CommandError("bad_params", std::string("missing string parameter '") + key + "'");
+  return params[key];
+}
+
+json status(Core& core) {
+  json by_state = json::object();
+  for (auto& [state, n] : core.supervisor->count_by_state()) by_state[state] = n;
+  double cost = 0;
+  int64_t in = 0, out = 0;
+  for (auto& s : core.supervisor->list()) {
+    cost += s.value("cost_usd", 0.0);
+    in += s.value("input_tokens", int64_t{0});
+    out += s.value("output_tokens", int64_t{0});
+  }
+  return {{"version", kVersion},
+          {"protocol", kProtocolVersion},
+          {"pid", getpid()},
+          {"uptime_s", (now_ms() - core.started_ms) / 1000},
+          {"sessions", by_state},
+          {"live_processes", core.supervisor->live_count()},
+          {"pending_approvals", core.approvals->pending_count()},
+          {"clients", core.clients.size()},
+          {"cost_usd", cost},
+          {"input_tokens", in},
+          {"output_tokens", out},
+          {"state_dir", core.config.state_dir},
+          {"config", core.config.source.empty() ? "(built-in defaults)" : core.config.source}};
+}
+
+}  // namespace
+
+void run_command(Core& core, const std::string& who, const std::string& method, const json& params,
+                 CommandDone done) {
+  Supervisor& sup = *core.supervisor;
+  if (method == "ping") return done(true, {{"pong", true}});
+  if (method == "status") return done(true, status(core));
+  if (method == "session.list") return done(true, {{"sessions", sup.list()}});
+  if (method == "session.get") return done(true, sup.info(required_string(params, "session")));
+  if (method == "session.new") {
+    json prompt = params.contains("prompt") ? params["prompt"] : json();
+    std::string id = sup.create(params.value("cwd", ""), prompt, params.value("model", ""),
+                                params.value("permission_mode", ""));
+    return done(true, sup.info(id));
+  }
+  if (method == "session.send") {
+    std::string id = required_string(params, "session");
+    if (!params.contains("prompt")) throw CommandError("bad_params", "missing parameter 'prompt'");
+    int64_t pid = sup.send(id, params["prompt"]);
+    return done(true, {{"prompt_id", pid}, {"session", id}});
+  }
+  if (method == "session.stop") {
+    sup.stop(required_string(params, "session"));
+    return done(true, json::object());
+  }
+  if (method == "session.interrupt") {
+    sup.interrupt(required_string(params, "session"), [done](bool ok, const json& r) {
+      done(ok, ok ? r : json{{"code", "claude_error"}, {"message", r.value("error", "interrupt failed")}});
+    });
+    return;
+  }
+  if (method == "session.mode") {
+    sup.set_mode(required_string(params, "session"), required_string(params, "mode"), [done](bool ok, const json& r) {
+      done(ok, ok ? r : json{{"code", "claude_error"}, {"message", r.value("error", "mode change failed")}});
+    });
+    return;
+  }
+  if (method == "approvals.list") {
+    if (params.value("all", false)) {
+      json arr = json::array();
+      for (auto& row : core.store->list_approvals(false, params.value("limit", 100)))
+        arr.push_back(ApprovalChain::row_json(row));
+      return done(true, {{"approvals", arr}});
+    }
+    return done(true, {{"approvals", core.approvals->pending_json()}});
+  }
+  if (method == "approval.answer") {
+    std::string id = required_string(params, "id");
+    std::string decision = required_string(params, "decision");
+    std::string by = params.value("by", "");
+    auto r = core.approvals->answer(id, decision, params.value("reason", ""),
+                                    params.contains("updated_input") ? params["updated_input"] : json(),
+                                    params.contains("answers") ? params["answers"] : json(),
+                                    by.empty() ? "client:" + who : "client:" + who + ":" + by);
+    switch (r.outcome) {
+      case ApprovalChain::Outcome::resolved:
+        return done(true, {{"status", "resolved"}, {"approval", ApprovalChain::row_json(r.row)}});
+      case ApprovalChain::Outcome::already_resolved:
+        // Not an error: the first answer stands and the caller learns which it was.
+        return done(true, {{"status", "already_resolved"}, {"message", r.message}, {"approval", ApprovalChain::row_json(r.row)}});
+      case ApprovalChain::Outcome::not_found:
+        throw CommandError("not_found", r.message);
+      case ApprovalChain::Outcome::invalid:
+        throw CommandError("bad_params", r.message);
+    }
+  }
+  if (method == "plugins.list") return done(true, {{"plugins", core.plugins ? core.plugins->list() : json::array()}});
+  throw CommandError("unknown_method", "unknown method '" + method + "'");
+}
+
+}  // namespace ccmux

@@ -1,0 +1,20 @@
+// The protocol's request methods (docs/protocol.md), shared by every transport.
+#pragma once
+
+#include "core.h"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <string>
+
+namespace ccmux {
+
+using CommandDone = std::function<void(bool ok, const nlohmann::json& result_or_error)>;
+
+// Runs `method`; calls done exactly once (now, or later for calls that wait on claude).
+// Throws CommandError for bad requests.
+void run_command(Core& core, const std::string& who, const std::string& method, const nlohmann::json& params,
+                 CommandDone done);
+
+}  // namespace ccmux

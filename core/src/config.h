@@ -1,0 +1,71 @@
+// ccmuxd configuration: YAML file + built-in defaults + CCMUX_* environment overrides.
+//
+// Environment rule (one for all scalar keys): CCMUX_<SECTION>_<KEY>, upper case,
+// e.g. CCMUX_CLAUDE_PATH -> claude.path, CCMUX_DAEMON_SOCKET -> daemon.socket,
+// CCMUX_APPROVAL_TIMEOUT -> approval.timeout. List keys take ':'-separated values
+// (CCMUX_PROJECTS_ROOTS=/a:/b). Environment beats the file; the file beats defaults.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ccmux {
+
+// Every message is "file:line:col: key 'a.b': what is wrong".
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct PluginEntry {
+  std::string name;
+  std::string path;        // explicit library path, or
+  std::string search_dir;  // a folder holding lib<name>.so / ccmux-<name>.so
+  bool enabled = true;
+  bool required = false;
+  YAML::Node node;         // the whole entry, for the plugin's own keys (marks kept)
+  std::string file;        // config file it came from, for messages
+};
+
+struct Config {
+  std::string source;  // file read, or "" for built-in defaults
+
+  // daemon
+  std::string state_dir;
+  std::string socket_path;
+  std::string log_level = "info";
+
+  // claude
+  std::string claude_path;  // empty: CCMUX_CLAUDE_PATH, then PATH
+  std::vector<std::string> claude_extra_args;
+  std::map<std::string, std::string> claude_env;
+  std::string model;
+  double idle_timeout_s = 600;  // no output while a turn runs for this long = hung
+  double stop_grace_s = 5;      // after stdin EOF, before SIGTERM/SIGKILL
+
+  // projects
+  std::vector<std::string> project_roots;
+
+  // approval
+  double approval_timeout_s = 3600;
+  std::string on_timeout = "deny";
+  std::vector<std::string> policies;  // script paths; "builtin:default" is scripts/default.lua
+  int64_t lua_memory_mb = 32;
+  int64_t lua_instructions = 1000000;
+
+  std::vector<PluginEntry> plugins;
+};
+
+// Loads `path` (must exist when given explicitly), or the default file when `path`
+// is empty (built-in defaults if that file is absent). Throws ConfigError.
+Config load_config(const std::string& path, bool explicit_path);
+// Parses YAML text (for tests); `name` is used in messages.
+Config parse_config(const std::string& yaml_text, const std::string& name);
+
+// The claude binary: config, then $CCMUX_CLAUDE_PATH, then PATH. Throws ConfigError naming all three.
+std::string resolve_claude_path(const Config& cfg);
+
+}  // namespace ccmux

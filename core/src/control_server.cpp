@@ -1,0 +1,174 @@
+#include "control_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace ccmux {
+
+ControlServer::ControlServer(Core& core, std::string path) : core_(core), path_(std::move(path)) {}
+
+ControlServer::~ControlServer() {
+  for (auto& [fd, c] : conns_) {
+    c->client.reset();
+    core_.loop.remove_fd(fd);
+    close(fd);
+  }
+  if (listen_fd_ >= 0) {
+    core_.loop.remove_fd(listen_fd_);
+    close(listen_fd_);
+    unlink(path_.c_str());
+  }
+}
+
+void ControlServer::start() {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(path_).parent_path();
+  fs::create_directories(dir);
+  chmod(dir.c_str(), 0700);
+  sockaddr_un addr{};
+  if (path_.size() >= sizeof addr.sun_path) throw std::runtime_error("socket path too long: " + path_);
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path_.c_str(), sizeof addr.sun_path - 1);
+  listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  // A socket file left by a dead daemon is removed; a live daemon answers connect().
+  int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    close(probe);
+    throw std::runtime_error("another ccmuxd is listening on " + path_);
+  }
+  close(probe);
+  unlink(path_.c_str());
+  mode_t old = umask(0177);  // the socket is created 0600
+  int rc = bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  umask(old);
+  if (rc != 0) throw std::runtime_error("cannot bind " + path_ + ": " + strerror(errno));
+  chmod(path_.c_str(), 0600);
+  if (listen(listen_fd_, 64) != 0) throw std::runtime_error("cannot listen on " + path_ + ": " + strerror(errno));
+  core_.loop.add_fd(listen_fd_, EPOLLIN, [this](uint32_t) { on_accept(); });
+  spdlog::info("control socket {}", path_);
+}
+
+void ControlServer::on_accept() {
+  for (;;) {
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || (cred.uid != getuid() && cred.uid != 0)) {
+      spdlog::warn("control socket: refused peer uid {} pid {}", cred.uid, cred.pid);
+      close(fd);
+      continue;
+    }
+    auto conn = std::make_unique<Conn>();
+    conn->fd = fd;
+    Conn* c = conn.get();
+    std::string name = "local:pid" + std::to_string(cred.pid);
+    conn->client = std::make_unique<ProtocolClient>(
+        core_, name,
+        [this, c](const std::string& msg) {
+          if (c->closing) return;
+          c->out.append(msg);
+          c->out.push_back('\n');
+          if (c->out.size() - c->out_off > kMaxQueued) {
+            spdlog::warn("control socket: client fd {} too slow, disconnecting", c->fd);
+            c->closing = true;
+            schedule_close(c);
+            return;
+          }
+          flush(*c);
+          if (c->closing) schedule_close(c);
+        },
+        [c] { return c->out.size() - c->out_off < kPauseReplayAt; });
+    conns_[fd] = std::move(conn);
+    core_.loop.add_fd(fd, EPOLLIN, [this, fd](uint32_t ev) { on_conn(fd, ev); });
+  }
+}
+
+void ControlServer::flush(Conn& c) {
+  while (c.out_off < c.out.size()) {
+    ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+    if (n > 0) {
+      c.out_off += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      core_.loop.modify_fd(c.fd, EPOLLIN | EPOLLOUT);
+      return;
+    }
+    c.closing = true;  // peer gone
+    return;
+  }
+  c.out.clear();
+  c.out_off = 0;
+  core_.loop.modify_fd(c.fd, EPOLLIN);
+}
+
+void ControlServer::on_conn(int fd, uint32_t events) {
+  auto it = conns_.find(fd);
+  if (it == conns_.end()) return;
+  Conn& c = *it->second;
+  if (events & EPOLLOUT) {
+    flush(c);
+    if (c.out_off == 0 && !c.closing) c.client->resume();  // replay continues
+  }
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    char buf[65536];
+    for (;;) {
+      ssize_t n = recv(fd, buf, sizeof buf, 0);
+      if (n > 0) {
+        c.in.append(buf, static_cast<size_t>(n));
+        if (static_cast<size_t>(n) < sizeof buf) break;
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+      c.closing = true;  // EOF or error
+      break;
+    }
+    size_t start = 0;
+    for (;;) {
+      size_t nl = c.in.find('\n', start);
+      if (nl == std::string::npos) break;
+      std::string_view line(c.in.data() + start, nl - start);
+      if (!line.empty()) c.client->handle(line);
+      start = nl + 1;
+      if (conns_.find(fd) == conns_.end()) return;
+    }
+    c.in.erase(0, start);
+    if (c.in.size() > kMaxMessage) {
+      c.client->send({{"type", "error"}, {"code", "message_too_large"},
+                      {"message", "message exceeds " + std::to_string(kMaxMessage) + " bytes; connection closed"}});
+      flush(c);
+      c.closing = true;
+    }
+  }
+  if (c.closing) close_conn(fd);
+}
+
+void ControlServer::schedule_close(Conn* c) {
+  int fd = c->fd;
+  core_.loop.post([this, fd, c] {
+    auto it = conns_.find(fd);
+    if (it != conns_.end() && it->second.get() == c) close_conn(fd);
+  });
+}
+
+void ControlServer::close_conn(int fd) {
+  auto it = conns_.find(fd);
+  if (it == conns_.end()) return;
+  it->second->client.reset();
+  core_.loop.remove_fd(fd);
+  close(fd);
+  conns_.erase(it);
+}
+
+}  // namespace ccmux

@@ -1,0 +1,44 @@
+#include "core.h"
+
+#include "protocol_client.h"
+#include "util.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+namespace ccmux {
+
+void Core::open(const std::string& claude_path) {
+  std::filesystem::create_directories(config.state_dir);
+  std::filesystem::permissions(config.state_dir, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
+  store = std::make_unique<Store>(config.state_dir + "/ccmux.db");
+  bus = std::make_unique<EventBus>(*store);
+  LuaLimits limits{static_cast<size_t>(config.lua_memory_mb) << 20, config.lua_instructions};
+  policies = std::make_unique<PolicyEngine>(limits);
+  for (auto& e : policies->load(config.policies)) spdlog::error("policy: {}", e);
+  approvals = std::make_unique<ApprovalChain>(loop, *store, *bus, *policies, config.approval_timeout_s);
+  // Connected clients that asked to watch approvals hear of every request and resolution.
+  approvals->add_channel("clients", [this](const std::string& msg) {
+    for (auto* c : std::set<ProtocolClient*>(clients)) c->on_approval_message(msg);
+  });
+  SupervisorOptions so;
+  so.claude_path = claude_path;
+  so.extra_args = config.claude_extra_args;
+  so.env = config.claude_env;
+  so.default_model = config.model;
+  so.idle_timeout_s = config.idle_timeout_s;
+  so.stop_grace_s = config.stop_grace_s;
+  so.project_roots = config.project_roots;
+  supervisor = std::make_unique<Supervisor>(loop, *store, *bus, *approvals, so);
+  loop.add_before_sleep([this] { bus->flush(); });
+  started_ms = now_ms();
+}
+
+void Core::reload_policies() {
+  auto errors = policies->load(config.policies);
+  for (auto& e : errors) spdlog::error("policy reload: {} (keeping the previous version)", e);
+  spdlog::info("policies reloaded: {} active, {} errors", policies->size(), errors.size());
+}
+
+}  // namespace ccmux

@@ -1,0 +1,44 @@
+// The daemon's parts, wired once in ccmuxd and shared by the local API, the plugin
+// host and the command handlers. Everything here lives on the loop thread.
+#pragma once
+
+#include "approval_chain.h"
+#include "config.h"
+#include "event_bus.h"
+#include "event_loop.h"
+#include "lua_policy.h"
+#include "store.h"
+#include "supervisor.h"
+
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+
+namespace ccmux {
+
+constexpr int kProtocolVersion = 1;
+constexpr const char* kVersion = "0.1.0";
+
+class ProtocolClient;
+class PluginHost;
+
+struct Core {
+  Config config;
+  EventLoop loop;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<EventBus> bus;
+  std::unique_ptr<PolicyEngine> policies;
+  std::unique_ptr<ApprovalChain> approvals;
+  std::unique_ptr<Supervisor> supervisor;
+  PluginHost* plugins = nullptr;
+  std::set<ProtocolClient*> clients;  // every connected protocol client (socket or plugin)
+  int64_t started_ms = 0;
+
+  // Builds store, bus, policies, approvals and supervisor from `config`. Throws on failure.
+  void open(const std::string& claude_path);
+  // Re-reads the policy scripts (SIGHUP); a broken script keeps its previous version.
+  void reload_policies();
+};
+
+}  // namespace ccmux

@@ -1,0 +1,102 @@
+#include "event_bus.h"
+
+#include "util.h"
+
+namespace ccmux {
+
+void EventBus::set_head(const std::string& session, uint64_t seq) {
+  assigned_[session] = seq;
+  committed_[session] = seq;
+}
+
+uint64_t EventBus::head(const std::string& session) const {
+  auto it = assigned_.find(session);
+  return it == assigned_.end() ? 0 : it->second;
+}
+
+uint64_t EventBus::publish(const std::string& session, std::string_view kind, std::string payload) {
+  uint64_t seq = ++assigned_[session];
+  int64_t ts = now_ms();
+  store_.append_event(session, seq, ts, kind, payload);
+  pending_.push_back({session, seq, ts, std::string(kind), std::move(payload)});
+  if (pending_.size() >= 4096 && !flushing_) flush();  // bound memory on a firehose
+  return seq;
+}
+
+void EventBus::flush() {
+  if (flushing_) return;
+  flushing_ = true;
+  store_.commit();
+  std::vector<Pending> batch;
+  batch.swap(pending_);
+  for (auto& p : batch) committed_[p.session] = p.seq;
+  for (auto& p : batch) {
+    EventView ev{p.session, p.seq, p.ts_ms, p.kind, p.payload};
+    // Copy ids: a sink may unsubscribe itself (or others) while we deliver.
+    std::vector<uint64_t> ids;
+    for (auto& [id, sub] : subs_)
+      if (sub.session == p.session || sub.session == "*") ids.push_back(id);
+    for (uint64_t id : ids) {
+      auto it = subs_.find(id);
+      if (it == subs_.end()) continue;
+      Sub& sub = it->second;
+      if (sub.session == "*") {
+        sub.sink->deliver(ev);
+        continue;
+      }
+      if (!sub.caught_up || sub.next_seq != p.seq) continue;  // replaying from the store
+      if (!sub.sink->ready()) {
+        sub.caught_up = false;  // resume() will read it back from the store
+        continue;
+      }
+      sub.next_seq = p.seq + 1;
+      sub.sink->deliver(ev);
+    }
+  }
+  flushing_ = false;
+}
+
+uint64_t EventBus::subscribe(const std::string& session, uint64_t from_seq, EventSink* sink) {
+  uint64_t id = next_sub_++;
+  subs_[id] = Sub{session, from_seq == 0 ? 1 : from_seq, session == "*", sink};
+  if (session != "*") pump(id);
+  return id;
+}
+
+void EventBus::unsubscribe(uint64_t id) { subs_.erase(id); }
+
+void EventBus::resume(uint64_t id) {
+  auto it = subs_.find(id);
+  if (it != subs_.end() && !it->second.caught_up) pump(id);
+}
+
+void EventBus::pump(uint64_t id) {
+  constexpr size_t kChunk = 256;
+  for (;;) {
+    auto it = subs_.find(id);
+    if (it == subs_.end()) return;
+    Sub& sub = it->second;
+    uint64_t head = committed_.count(sub.session) ? committed_[sub.session] : 0;
+    if (sub.next_seq > head) {
+      sub.caught_up = true;
+      return;
+    }
+    if (!sub.sink->ready()) return;
+    std::string session = sub.session;
+    EventSink* sink = sub.sink;
+    uint64_t next = sub.next_seq;
+    size_t n = store_.read_events(session, next, head, kChunk,
+                                  [&](uint64_t seq, int64_t ts, std::string_view kind, std::string_view payload) {
+                                    next = seq + 1;
+                                    sink->deliver(EventView{session, seq, ts, kind, payload});
+                                  });
+    it = subs_.find(id);  // the sink may have gone away during delivery
+    if (it == subs_.end()) return;
+    it->second.next_seq = next;
+    if (n == 0) {  // hole in the store (should not happen): skip ahead rather than spin
+      it->second.next_seq = head + 1;
+    }
+  }
+}
+
+}  // namespace ccmux

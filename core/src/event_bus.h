@@ -1,0 +1,79 @@
+// Numbered, persisted events. publish() assigns the next seq of the session and
+// writes the event into the store's open transaction; flush() commits the batch
+// and only then delivers it, so no client ever sees an event that is not stored.
+// A subscriber that falls behind (sink not ready) is fed from the store later:
+// memory stays bounded and the stream has no gap and no duplicate.
+#pragma once
+
+#include "store.h"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace ccmux {
+
+struct EventView {
+  std::string_view session;
+  uint64_t seq;
+  int64_t ts_ms;
+  std::string_view kind;
+  std::string_view payload;  // JSON, byte for byte as stored
+};
+
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  // False while the sink's own queue is full; the bus then stops feeding it until resume().
+  virtual bool ready() const { return true; }
+  virtual void deliver(const EventView& ev) = 0;
+};
+
+class EventBus {
+ public:
+  explicit EventBus(Store& store) : store_(store) {}
+
+  // Sets a session's last seq at startup (from the store).
+  void set_head(const std::string& session, uint64_t seq);
+  uint64_t head(const std::string& session) const;
+
+  uint64_t publish(const std::string& session, std::string_view kind, std::string payload);
+  void flush();
+  size_t pending() const { return pending_.size(); }
+
+  // session "*" = every session, live only (from_seq ignored).
+  uint64_t subscribe(const std::string& session, uint64_t from_seq, EventSink* sink);
+  void unsubscribe(uint64_t id);
+  void resume(uint64_t id);  // the sink is ready again
+  size_t subscriber_count() const { return subs_.size(); }
+
+ private:
+  struct Pending {
+    std::string session;
+    uint64_t seq;
+    int64_t ts_ms;
+    std::string kind;
+    std::string payload;
+  };
+  struct Sub {
+    std::string session;
+    uint64_t next_seq;
+    bool caught_up;
+    EventSink* sink;
+  };
+  void pump(uint64_t id);
+
+  Store& store_;
+  std::unordered_map<std::string, uint64_t> assigned_;   // last seq handed out
+  std::unordered_map<std::string, uint64_t> committed_;  // last seq committed
+  std::vector<Pending> pending_;
+  std::map<uint64_t, Sub> subs_;
+  uint64_t next_sub_ = 1;
+  bool flushing_ = false;
+};
+
+}  // namespace ccmux

@@ -1,0 +1,126 @@
+#include "event_loop.h"
+
+#include "util.h"
+
+#include <cerrno>
+#include <cmath>
+#include <stdexcept>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+namespace ccmux {
+
+EventLoop::EventLoop() {
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epfd_ < 0 || wakefd_ < 0) throw std::runtime_error("epoll/eventfd setup failed");
+  loop_thread_ = std::this_thread::get_id();
+  add_fd(wakefd_, EPOLLIN, [this](uint32_t) {
+    uint64_t v;
+    while (read(wakefd_, &v, sizeof v) > 0) {
+    }
+    drain_posted();
+  });
+}
+
+EventLoop::~EventLoop() {
+  close(wakefd_);
+  close(epfd_);
+}
+
+void EventLoop::add_fd(int fd, uint32_t events, FdHandler handler) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) throw std::runtime_error("epoll_ctl ADD failed");
+  handlers_[fd] = std::make_shared<FdHandler>(std::move(handler));
+}
+
+void EventLoop::modify_fd(int fd, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev);
+}
+
+void EventLoop::remove_fd(int fd) {
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+  handlers_.erase(fd);
+}
+
+EventLoop::TimerId EventLoop::add_timer(double delay_s, Task task) {
+  TimerId id = next_timer_++;
+  double at = monotonic_s() + delay_s;
+  timers_.emplace(std::make_pair(at, id), std::move(task));
+  timer_deadlines_[id] = at;
+  return id;
+}
+
+void EventLoop::cancel_timer(TimerId id) {
+  auto it = timer_deadlines_.find(id);
+  if (it == timer_deadlines_.end()) return;
+  timers_.erase({it->second, id});
+  timer_deadlines_.erase(it);
+}
+
+void EventLoop::post(Task task) {
+  {
+    std::lock_guard<std::mutex> lock(post_mu_);
+    posted_.push_back(std::move(task));
+  }
+  uint64_t one = 1;
+  (void)!write(wakefd_, &one, sizeof one);
+}
+
+void EventLoop::add_before_sleep(Task task) { before_sleep_.push_back(std::move(task)); }
+
+void EventLoop::drain_posted() {
+  std::vector<Task> batch;
+  {
+    std::lock_guard<std::mutex> lock(post_mu_);
+    batch.swap(posted_);
+  }
+  for (auto& t : batch) t();
+}
+
+int EventLoop::next_timeout_ms() const {
+  if (timers_.empty()) return -1;
+  double wait = timers_.begin()->first.first - monotonic_s();
+  if (wait <= 0) return 0;
+  return static_cast<int>(std::ceil(wait * 1000));
+}
+
+void EventLoop::run_due_timers() {
+  double now = monotonic_s();
+  while (!timers_.empty() && timers_.begin()->first.first <= now) {
+    auto node = timers_.extract(timers_.begin());
+    timer_deadlines_.erase(node.key().second);
+    node.mapped()();
+  }
+}
+
+void EventLoop::run() {
+  loop_thread_ = std::this_thread::get_id();
+  running_ = true;
+  epoll_event events[64];
+  while (running_) {
+    for (auto& hook : before_sleep_) hook();
+    int n = epoll_wait(epfd_, events, 64, next_timeout_ms());
+    if (n < 0 && errno != EINTR) throw std::runtime_error("epoll_wait failed");
+    for (int i = 0; i < n; ++i) {
+      auto it = handlers_.find(events[i].data.fd);
+      if (it == handlers_.end()) continue;
+      auto handler = it->second;  // keeps it alive if the handler removes its own fd
+      (*handler)(events[i].events);
+    }
+    run_due_timers();
+  }
+  for (auto& hook : before_sleep_) hook();
+}
+
+void EventLoop::stop() {
+  post([this] { running_ = false; });
+}
+
+}  // namespace ccmux

@@ -1,0 +1,15 @@
+// XDG (user) and FHS (system service) default locations, shared by ccmuxd and ccmux.
+#pragma once
+#include <string>
+
+namespace ccmux {
+
+// System mode: running as the packaged service (CCMUX_SYSTEM=1, set by ccmuxd.service).
+bool system_mode();
+std::string default_config_path();   // $XDG_CONFIG_HOME/ccmux/config.yaml | /etc/ccmux/config.yaml
+std::string default_state_dir();     // $XDG_STATE_HOME/ccmux | /var/lib/ccmux
+std::string default_socket_path();   // $XDG_RUNTIME_DIR/ccmux/ccmuxd.sock | /run/ccmux/ccmuxd.sock
+// Where the ccmux client looks, in order: $CCMUX_DAEMON_SOCKET, the user socket, the system socket.
+std::string find_daemon_socket();
+
+}  // namespace ccmux

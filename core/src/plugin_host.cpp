@@ -1,0 +1,414 @@
+#include "plugin_host.h"
+
+#include "protocol_client.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstddef>
+#include <filesystem>
+#include <future>
+#include <set>
+
+#ifndef CCMUX_PLUGIN_DIR
+#define CCMUX_PLUGIN_DIR "/usr/local/lib/ccmux/plugins"
+#endif
+
+namespace ccmux {
+
+using nlohmann::json;
+
+namespace {
+class PluginSink : public EventSink {
+ public:
+  PluginSink(ccmux_event_fn fn, void* user) : fn_(fn), user_(user) {}
+  void deliver(const EventView& ev) override {
+    std::string session(ev.session), kind(ev.kind);
+    ccmux_event e{sizeof(ccmux_event), session.c_str(), ev.seq, ev.ts_ms, kind.c_str(), ev.payload.data(), ev.payload.size()};
+    fn_(user_, &e);
+  }
+
+ private:
+  ccmux_event_fn fn_;
+  void* user_;
+};
+}  // namespace
+
+struct PluginHost::Instance {
+  Core* core = nullptr;
+  std::string name;
+  std::string path;
+  boost::dll::shared_library lib;
+  const ccmux_plugin_descriptor* desc = nullptr;
+  json config;
+  void* state = nullptr;
+  bool running = false;
+  ccmux_host_api api{};
+  std::atomic<uint64_t> next_id{1};
+  std::map<uint64_t, std::pair<uint64_t, std::unique_ptr<PluginSink>>> subs;  // our id -> (bus id, sink)
+  std::map<uint64_t, std::unique_ptr<ProtocolClient>> clients;
+
+  // Runs fn on the loop thread; waits for it when called from another thread and `wait`.
+  template <class F>
+  void on_loop(F fn, bool wait) {
+    if (core->loop.in_loop_thread()) {
+      fn();
+      return;
+    }
+    if (!wait) {
+      core->loop.post(std::move(fn));
+      return;
+    }
+    std::promise<void> done;
+    core->loop.post([&] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+};
+
+namespace {
+using Instance = PluginHost::Instance;
+Instance* self(void* host) { return static_cast<Instance*>(host); }
+
+void api_log(void* host, int level, const char* msg) {
+  auto* p = self(host);
+  switch (level) {
+    case CCMUX_LOG_DEBUG: spdlog::debug("plugin {}: {}", p->name, msg); break;
+    case CCMUX_LOG_WARN: spdlog::warn("plugin {}: {}", p->name, msg); break;
+    case CCMUX_LOG_ERROR: spdlog::error("plugin {}: {}", p->name, msg); break;
+    default: spdlog::info("plugin {}: {}", p->name, msg);
+  }
+}
+
+uint64_t api_subscribe(void* host, const char* session, uint64_t from_seq, ccmux_event_fn fn, void* user) {
+  auto* p = self(host);
+  if (!fn) return 0;
+  std::string s = session && *session ? session : "*";
+  uint64_t id = p->next_id++;
+  p->on_loop([p, s, from_seq, fn, user, id] {
+    if (s != "*" && !p->core->supervisor->exists(s)) {
+      spdlog::warn("plugin {}: subscribe to unknown session {}", p->name, s);
+      return;
+    }
+    auto sink = std::make_unique<PluginSink>(fn, user);
+    PluginSink* raw = sink.get();
+    p->subs[id] = {0, std::move(sink)};
+    p->subs[id].first = p->core->bus->subscribe(s, from_seq, raw);
+  }, false);
+  return id;
+}
+
+void api_unsubscribe(void* host, uint64_t id) {
+  auto* p = self(host);
+  p->on_loop([p, id] {
+    auto it = p->subs.find(id);
+    if (it == p->subs.end()) return;
+    p->core->bus->unsubscribe(it->second.first);
+    p->subs.erase(it);
+  }, true);
+}
+
+uint64_t api_client_open(void* host, const char* name, ccmux_message_fn fn, void* user) {
+  auto* p = self(host);
+  if (!fn) return 0;
+  uint64_t id = p->next_id++;
+  std::string cname = "plugin:" + p->name + (name && *name ? ":" + std::string(name) : "");
+  p->on_loop([p, id, cname, fn, user] {
+    p->clients[id] = std::make_unique<ProtocolClient>(
+        *p->core, cname, [fn, user](const std::string& msg) { fn(user, msg.data(), msg.size()); }, [] { return true; });
+  }, false);
+  return id;
+}
+
+int api_client_send(void* host, uint64_t client, const char* json_text, size_t len) {
+  auto* p = self(host);
+  std::string msg(json_text, len);
+  p->on_loop([p, client, msg] {
+    auto it = p->clients.find(client);
+    if (it != p->clients.end()) it->second->handle(msg);
+  }, false);
+  return 0;
+}
+
+void api_client_close(void* host, uint64_t client) {
+  auto* p = self(host);
+  p->on_loop([p, client] { p->clients.erase(client); }, true);
+}
+
+int api_register_provider(void* host, const char* name, ccmux_provider_fn fn, void* user) {
+  auto* p = self(host);
+  if (!fn) return -1;
+  std::string pname = p->name + (name && *name ? "/" + std::string(name) : "");
+  p->on_loop([p, pname, fn, user] {
+    p->core->approvals->add_provider(pname, [fn, user](const std::string& req) -> std::optional<ProviderVerdict> {
+      std::optional<ProviderVerdict> out;
+      struct Ctx {
+        std::optional<ProviderVerdict>* out;
+      } ctx{&out};
+      fn(user, req.data(), req.size(),
+         [](void* c, int decision, const char* reason, const char* updated) {
+           auto* o = static_cast<Ctx*>(c)->out;
+           ProviderVerdict v;
+           v.decision = decision == CCMUX_DECISION_ALLOW ? "allow"
+                        : decision == CCMUX_DECISION_DENY ? "deny"
+                        : decision == CCMUX_DECISION_ASK  ? "ask"
+                                                          : "";
+           v.reason = reason ? reason : "";
+           if (updated) v.updated_input = json::parse(updated, nullptr, false);
+           if (v.updated_input.is_discarded()) v.updated_input = nullptr;
+           *o = v;
+         },
+         &ctx);
+      return out;
+    });
+  }, true);
+  return 0;
+}
+
+int api_register_channel(void* host, const char* name, ccmux_message_fn fn, void* user) {
+  auto* p = self(host);
+  if (!fn) return -1;
+  std::string cname = p->name + (name && *name ? "/" + std::string(name) : "");
+  p->on_loop([p, cname, fn, user] {
+    p->core->approvals->add_channel(cname, [fn, user](const std::string& msg) { fn(user, msg.data(), msg.size()); });
+  }, true);
+  return 0;
+}
+
+int api_kv_set(void* host, const char* key, const char* value, size_t len) {
+  auto* p = self(host);
+  std::string k(key), v(value, len);
+  p->on_loop([p, k, v] { p->core->store->kv_set(p->name, k, v); }, true);
+  return 0;
+}
+
+int api_kv_get(void* host, const char* key, ccmux_value_fn fn, void* user) {
+  auto* p = self(host);
+  std::optional<std::string> v;
+  std::string k(key);
+  p->on_loop([&] { v = p->core->store->kv_get(p->name, k); }, true);
+  if (v) fn(user, v->data(), v->size());
+  else fn(user, nullptr, 0);
+  return v ? 0 : 1;
+}
+
+int api_kv_delete(void* host, const char* key) {
+  auto* p = self(host);
+  std::string k(key);
+  p->on_loop([p, k] { p->core->store->kv_delete(p->name, k); }, true);
+  return 0;
+}
+
+int api_post(void* host, ccmux_task_fn fn, void* user) {
+  self(host)->core->loop.post([fn, user] { fn(user); });
+  return 0;
+}
+
+const std::set<std::string> kHostKeys = {"name", "path", "search_dir", "enabled", "required"};
+
+std::string where(const PluginEntry& e, const YAML::Node& n, const std::string& key) {
+  auto m = n.Mark();
+  return e.file + ":" + std::to_string(m.is_null() ? 0 : m.line + 1) + ":" + std::to_string(m.is_null() ? 0 : m.column + 1) +
+         ": key 'plugins." + e.name + "." + key + "': ";
+}
+
+// Validates the plugin's own keys against its declaration; returns them as JSON.
+json plugin_config(const PluginEntry& e, const ccmux_plugin_descriptor* d) {
+  std::map<std::string, const ccmux_config_key*> declared;
+  for (size_t i = 0; i < d->config_key_count; ++i) declared[d->config_keys[i].name] = &d->config_keys[i];
+  json out = json::object();
+  for (const auto& kv : e.node) {
+    std::string key = kv.first.Scalar();
+    if (kHostKeys.count(key)) continue;
+    auto it = declared.find(key);
+    if (it == declared.end()) {
+      std::string known;
+      for (auto& [k, _] : declared) known += (known.empty() ? "" : ", ") + k;
+      throw PluginError(where(e, kv.first, key) + "unknown key (plugin " + e.name + " accepts: " +
+                        (known.empty() ? "no keys" : known) + ")");
+    }
+    const YAML::Node& v = kv.second;
+    auto bad = [&](const char* expected) { throw PluginError(where(e, v, key) + "expected " + expected); };
+    switch (it->second->type) {
+      case CCMUX_CFG_STRING:
+        if (!v.IsScalar()) bad("a string");
+        out[key] = v.Scalar();
+        break;
+      case CCMUX_CFG_INT:
+        try {
+          if (!v.IsScalar()) bad("an integer");
+          out[key] = v.as<long long>();
+        } catch (const YAML::Exception&) {
+          bad("an integer");
+        }
+        break;
+      case CCMUX_CFG_FLOAT:
+        try {
+          if (!v.IsScalar()) bad("a number");
+          out[key] = v.as<double>();
+        } catch (const YAML::Exception&) {
+          bad("a number");
+        }
+        break;
+      case CCMUX_CFG_BOOL:
+        try {
+          if (!v.IsScalar()) bad("true or false");
+          out[key] = v.as<bool>();
+        } catch (const YAML::Exception&) {
+          bad("true or false");
+        }
+        break;
+      case CCMUX_CFG_STRING_LIST: {
+        if (!v.IsSequence()) bad("a list of strings");
+        json arr = json::array();
+        for (const auto& item : v) {
+          if (!item.IsScalar()) throw PluginError(where(e, item, key) + "expected a string");
+          arr.push_back(item.Scalar());
+        }
+        out[key] = arr;
+        break;
+      }
+      case CCMUX_CFG_MAP: {
+        if (!v.IsMap()) bad("a map");
+        json obj = json::object();
+        for (const auto& item : v) obj[item.first.Scalar()] = item.second.IsScalar() ? item.second.Scalar() : "";
+        out[key] = obj;
+        break;
+      }
+    }
+  }
+  for (auto& [k, spec] : declared)
+    if (spec->required && !out.contains(k))
+      throw PluginError(where(e, e.node, k) + "missing required key (" + (spec->help ? spec->help : "") + ")");
+  return out;
+}
+}  // namespace
+
+std::string plugin_library_path(const PluginEntry& e) {
+  if (!e.path.empty()) return e.path;
+  std::string dir = e.search_dir.empty() ? CCMUX_PLUGIN_DIR : e.search_dir;
+  for (const std::string& file : {"lib" + e.name + ".so", "ccmux-" + e.name + ".so", e.name + ".so"})
+    if (std::filesystem::exists(dir + "/" + file)) return dir + "/" + file;
+  return dir + "/lib" + e.name + ".so";
+}
+
+PluginHost::PluginHost(Core& core) : core_(core) {}
+PluginHost::~PluginHost() { stop_all(); }
+
+std::unique_ptr<PluginHost::Instance> PluginHost::load(const PluginEntry& e) {
+  auto inst = std::make_unique<Instance>();
+  inst->core = &core_;
+  inst->name = e.name;
+  inst->path = plugin_library_path(e);
+  try {
+    inst->lib.load(inst->path, boost::dll::load_mode::rtld_local | boost::dll::load_mode::rtld_now);
+  } catch (const std::exception& ex) {
+    throw PluginError("plugin " + e.name + ": cannot load " + inst->path + ": " + ex.what());
+  }
+  if (!inst->lib.has(CCMUX_PLUGIN_ENTRY_NAME))
+    throw PluginError("plugin " + e.name + ": " + inst->path + " exports no " CCMUX_PLUGIN_ENTRY_NAME
+                      " (not a ccmux plugin, or built for SDK major > 1: rebuild it against this SDK)");
+  auto entry = inst->lib.get_alias<const ccmux_plugin_descriptor*()>(CCMUX_PLUGIN_ENTRY_NAME);
+  const ccmux_plugin_descriptor* d = entry();
+  if (!d || d->struct_size < offsetof(ccmux_plugin_descriptor, sdk_minor) + sizeof d->sdk_minor)
+    throw PluginError("plugin " + e.name + ": invalid descriptor");
+  std::string theirs = std::to_string(d->sdk_major) + "." + std::to_string(d->sdk_minor);
+  std::string ours = std::to_string(CCMUX_SDK_VERSION_MAJOR) + "." + std::to_string(CCMUX_SDK_VERSION_MINOR);
+  if (d->sdk_major != CCMUX_SDK_VERSION_MAJOR)
+    throw PluginError("plugin " + e.name + " was built for SDK " + theirs + ", ccmuxd has SDK " + ours + ": " +
+                      (d->sdk_major > CCMUX_SDK_VERSION_MAJOR ? "upgrade ccmuxd" : "rebuild the plugin against SDK " + ours));
+  if (d->sdk_minor > CCMUX_SDK_VERSION_MINOR)
+    throw PluginError("plugin " + e.name + " was built for SDK " + theirs + ", newer than ccmuxd's " + ours +
+                      ": upgrade ccmuxd or rebuild the plugin against SDK " + ours);
+  if (d->struct_size < sizeof(ccmux_plugin_descriptor) && d->sdk_minor == CCMUX_SDK_VERSION_MINOR)
+    throw PluginError("plugin " + e.name + ": descriptor smaller than SDK " + ours + " defines: rebuild the plugin");
+  if (d->sdk_minor == CCMUX_SDK_VERSION_MINOR && d->abi_fingerprint != CCMUX_ABI_FINGERPRINT)
+    throw PluginError("plugin " + e.name + " was built against a modified SDK " + ours +
+                      " header (ABI fingerprint differs): rebuild the plugin against the installed SDK");
+  if (!d->start || !d->name) throw PluginError("plugin " + e.name + ": descriptor has no start function or name");
+  inst->desc = d;
+  inst->config = plugin_config(e, d);
+  return inst;
+}
+
+std::vector<std::string> PluginHost::check_all() {
+  std::vector<std::string> errors;
+  for (auto& e : core_.config.plugins) {
+    if (!e.enabled) continue;
+    try {
+      load(e);
+    } catch (const std::exception& ex) {
+      errors.push_back(ex.what());
+    }
+  }
+  return errors;
+}
+
+void PluginHost::start_all() {
+  for (auto& e : core_.config.plugins) {
+    if (!e.enabled) {
+      failed_.push_back({{"name", e.name}, {"state", "disabled"}});
+      continue;
+    }
+    try {
+      auto inst = load(e);
+      Instance* p = inst.get();
+      p->api.struct_size = sizeof(ccmux_host_api);
+      p->api.sdk_major = CCMUX_SDK_VERSION_MAJOR;
+      p->api.sdk_minor = CCMUX_SDK_VERSION_MINOR;
+      p->api.host = p;
+      p->api.log = api_log;
+      p->api.subscribe = api_subscribe;
+      p->api.unsubscribe = api_unsubscribe;
+      p->api.client_open = api_client_open;
+      p->api.client_send = api_client_send;
+      p->api.client_close = api_client_close;
+      p->api.register_approval_provider = api_register_provider;
+      p->api.register_escalation_channel = api_register_channel;
+      p->api.kv_set = api_kv_set;
+      p->api.kv_get = api_kv_get;
+      p->api.kv_delete = api_kv_delete;
+      p->api.post = api_post;
+      std::string cfg = p->config.dump();
+      char err[1024] = {0};
+      if (p->desc->start(&p->api, cfg.data(), cfg.size(), &p->state, err, sizeof err) != 0)
+        throw PluginError("plugin " + e.name + " failed to start: " + (err[0] ? err : "no reason given"));
+      p->running = true;
+      spdlog::info("plugin {} {} started from {}", p->desc->name, p->desc->version ? p->desc->version : "", p->path);
+      plugins_.push_back(std::move(inst));
+    } catch (const std::exception& ex) {
+      if (e.required) throw PluginError(std::string(ex.what()) + " (the plugin is required)");
+      spdlog::error("{} (not required: ccmuxd goes on without it)", ex.what());
+      failed_.push_back({{"name", e.name}, {"state", "failed"}, {"error", ex.what()}});
+    }
+  }
+}
+
+void PluginHost::stop_all() {
+  for (auto it = plugins_.rbegin(); it != plugins_.rend(); ++it) {
+    Instance& p = **it;
+    if (p.running && p.desc->stop) p.desc->stop(p.state);
+    p.running = false;
+    for (auto& [id, sub] : p.subs) core_.bus->unsubscribe(sub.first);
+    p.subs.clear();
+    p.clients.clear();
+  }
+  // Libraries are unloaded last, after everything they created is gone.
+  plugins_.clear();
+}
+
+json PluginHost::list() const {
+  json arr = json::array();
+  for (auto& p : plugins_)
+    arr.push_back({{"name", p->name},
+                   {"state", p->running ? "running" : "stopped"},
+                   {"version", p->desc->version ? p->desc->version : ""},
+                   {"description", p->desc->description ? p->desc->description : ""},
+                   {"sdk", std::to_string(p->desc->sdk_major) + "." + std::to_string(p->desc->sdk_minor)},
+                   {"path", p->path}});
+  for (auto& f : failed_) arr.push_back(f);
+  return arr;
+}
+
+}  // namespace ccmux

@@ -1,0 +1,53 @@
+// Loads plugins (Boost.DLL), checks SDK version and ABI fingerprint, validates their
+// config keys with file:line:col, and hands them the C host API table.
+#pragma once
+
+#include "core.h"
+
+#include <ccmux/plugin_abi.h>
+
+#include <boost/dll/shared_library.hpp>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ccmux {
+
+class ProtocolClient;
+
+struct PluginError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class PluginHost {
+ public:
+  explicit PluginHost(Core& core);
+  ~PluginHost();
+
+  // Loads and starts every enabled plugin. A failing `required` plugin throws PluginError;
+  // others are logged and skipped (the daemon goes on).
+  void start_all();
+  // Loads each enabled plugin's descriptor and validates its keys, without starting it
+  // (ccmuxd --check-config). Returns the error messages.
+  std::vector<std::string> check_all();
+  void stop_all();
+  nlohmann::json list() const;
+
+  struct Instance;
+
+ private:
+  std::unique_ptr<Instance> load(const PluginEntry& entry);  // throws PluginError
+  Core& core_;
+  std::vector<std::unique_ptr<Instance>> plugins_;
+  std::vector<nlohmann::json> failed_;
+};
+
+// The library file for an entry: `path`, else `search_dir` (or the default plugin dir)
+// holding lib<name>.so, ccmux-<name>.so or <name>.so.
+std::string plugin_library_path(const PluginEntry& entry);
+
+}  // namespace ccmux

@@ -1,0 +1,356 @@
+#include "store.h"
+
+#include <stdexcept>
+
+namespace ccmux {
+namespace {
+
+// Each entry migrates from user_version == index to index + 1.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE sessions(
+  id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL, cwd TEXT NOT NULL, model TEXT NOT NULL DEFAULT '',
+  permission_mode TEXT NOT NULL DEFAULT 'default', claude_session_id TEXT NOT NULL,
+  claude_started INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, state_reason TEXT NOT NULL DEFAULT '',
+  last_seq INTEGER NOT NULL DEFAULT 0, cost_usd REAL NOT NULL DEFAULT 0, input_tokens INTEGER NOT NULL DEFAULT 0,
+  output_tokens INTEGER NOT NULL DEFAULT 0, turns INTEGER NOT NULL DEFAULT 0, updated_ms INTEGER NOT NULL);
+CREATE TABLE events(
+  session TEXT NOT NULL, seq INTEGER NOT NULL, ts_ms INTEGER NOT NULL, kind TEXT NOT NULL, payload BLOB NOT NULL,
+  PRIMARY KEY(session, seq)) WITHOUT ROWID;
+CREATE TABLE approvals(
+  id TEXT PRIMARY KEY, session TEXT NOT NULL, claude_request_id TEXT NOT NULL, kind TEXT NOT NULL, tool TEXT NOT NULL,
+  request BLOB NOT NULL, state TEXT NOT NULL, decision TEXT NOT NULL DEFAULT '', decided_by TEXT NOT NULL DEFAULT '',
+  reason TEXT NOT NULL DEFAULT '', updated_input BLOB NOT NULL DEFAULT '', created_ms INTEGER NOT NULL,
+  resolved_ms INTEGER NOT NULL DEFAULT 0, latency_ms INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX approvals_pending ON approvals(state, created_ms);
+CREATE TABLE prompts(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, session TEXT NOT NULL, content BLOB NOT NULL, state TEXT NOT NULL,
+  created_ms INTEGER NOT NULL);
+CREATE INDEX prompts_open ON prompts(session, state, id);
+CREATE TABLE plugin_kv(plugin TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY(plugin, key));
+)sql",
+};
+
+std::string_view col_text(sqlite3_stmt* st, int i) {
+  const void* p = sqlite3_column_blob(st, i);
+  return {static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(st, i))};
+}
+
+void bind_value(sqlite3_stmt* st, int i, std::string_view v) {
+  sqlite3_bind_text(st, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+void bind_value(sqlite3_stmt* st, int i, int64_t v) { sqlite3_bind_int64(st, i, v); }
+void bind_value(sqlite3_stmt* st, int i, double v) { sqlite3_bind_double(st, i, v); }
+
+struct Reset {
+  sqlite3_stmt* st;
+  ~Reset() {
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+  }
+};
+
+}  // namespace
+
+Store::Store(const std::string& path) {
+  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+      SQLITE_OK) {
+    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    throw std::runtime_error("cannot open store " + path + ": " + msg);
+  }
+  sqlite3_busy_timeout(db_, 5000);
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA synchronous=NORMAL");
+  exec("PRAGMA foreign_keys=ON");
+  migrate();
+  insert_event_ = prepare("INSERT INTO events(session, seq, ts_ms, kind, payload) VALUES(?,?,?,?,?)");
+  read_events_ = prepare(
+      "SELECT seq, ts_ms, kind, payload FROM events WHERE session=? AND seq>=? AND seq<=? ORDER BY seq LIMIT ?");
+  upsert_session_ = prepare(
+      "INSERT OR REPLACE INTO sessions(id, created_ms, cwd, model, permission_mode, claude_session_id, claude_started,"
+      " state, state_reason, last_seq, cost_usd, input_tokens, output_tokens, turns, updated_ms)"
+      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  upsert_approval_ = prepare(
+      "INSERT OR REPLACE INTO approvals(id, session, claude_request_id, kind, tool, request, state, decision,"
+      " decided_by, reason, updated_input, created_ms, resolved_ms, latency_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+}
+
+Store::~Store() {
+  commit();
+  for (auto* st : owned_) sqlite3_finalize(st);
+  sqlite3_close(db_);
+}
+
+void Store::exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "?";
+    sqlite3_free(err);
+    throw std::runtime_error(std::string("sqlite: ") + msg);
+  }
+}
+
+sqlite3_stmt* Store::prepare(const char* sql) {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr) != SQLITE_OK)
+    throw std::runtime_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db_));
+  owned_.push_back(st);
+  return st;
+}
+
+int Store::schema_version() {
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &st, nullptr);
+  int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+  sqlite3_finalize(st);
+  return v;
+}
+
+void Store::migrate() {
+  int v = schema_version();
+  if (v > kSchemaVersion)
+    throw std::runtime_error("store schema version " + std::to_string(v) + " is newer than this ccmuxd (" +
+                             std::to_string(kSchemaVersion) + "): upgrade ccmuxd");
+  for (; v < kSchemaVersion; ++v) {
+    exec("BEGIN IMMEDIATE");
+    exec(kMigrations[v]);
+    exec(("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
+    exec("COMMIT");
+  }
+}
+
+void Store::begin() {
+  if (!in_tx_) {
+    exec("BEGIN IMMEDIATE");
+    in_tx_ = true;
+  }
+}
+
+void Store::commit() {
+  if (in_tx_) {
+    in_tx_ = false;
+    exec("COMMIT");
+  }
+}
+
+void Store::append_event(std::string_view session, uint64_t seq, int64_t ts_ms, std::string_view kind,
+                         std::string_view payload) {
+  begin();
+  Reset r{insert_event_};
+  bind_value(insert_event_, 1, session);
+  bind_value(insert_event_, 2, static_cast<int64_t>(seq));
+  bind_value(insert_event_, 3, ts_ms);
+  bind_value(insert_event_, 4, kind);
+  sqlite3_bind_blob(insert_event_, 5, payload.data(), static_cast<int>(payload.size()), SQLITE_STATIC);
+  if (sqlite3_step(insert_event_) != SQLITE_DONE)
+    throw std::runtime_error(std::string("sqlite insert event: ") + sqlite3_errmsg(db_));
+}
+
+size_t Store::read_events(const std::string& session, uint64_t from_seq, uint64_t to_seq, size_t limit,
+                          const EventFn& fn) {
+  Reset r{read_events_};
+  bind_value(read_events_, 1, session);
+  bind_value(read_events_, 2, static_cast<int64_t>(from_seq));
+  bind_value(read_events_, 3, static_cast<int64_t>(to_seq));
+  bind_value(read_events_, 4, static_cast<int64_t>(limit));
+  size_t n = 0;
+  while (sqlite3_step(read_events_) == SQLITE_ROW) {
+    fn(static_cast<uint64_t>(sqlite3_column_int64(read_events_, 0)), sqlite3_column_int64(read_events_, 1),
+       col_text(read_events_, 2), col_text(read_events_, 3));
+    ++n;
+  }
+  return n;
+}
+
+void Store::upsert_session(const SessionRow& s) {
+  begin();
+  auto* st = upsert_session_;
+  Reset r{st};
+  bind_value(st, 1, s.id);
+  bind_value(st, 2, s.created_ms);
+  bind_value(st, 3, s.cwd);
+  bind_value(st, 4, s.model);
+  bind_value(st, 5, s.permission_mode);
+  bind_value(st, 6, s.claude_session_id);
+  bind_value(st, 7, static_cast<int64_t>(s.claude_started));
+  bind_value(st, 8, s.state);
+  bind_value(st, 9, s.state_reason);
+  bind_value(st, 10, static_cast<int64_t>(s.last_seq));
+  bind_value(st, 11, s.cost_usd);
+  bind_value(st, 12, s.input_tokens);
+  bind_value(st, 13, s.output_tokens);
+  bind_value(st, 14, s.turns);
+  bind_value(st, 15, s.updated_ms);
+  if (sqlite3_step(st) != SQLITE_DONE) throw std::runtime_error(std::string("sqlite session: ") + sqlite3_errmsg(db_));
+}
+
+std::vector<SessionRow> Store::load_sessions() {
+  std::vector<SessionRow> out;
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_,
+                     "SELECT id, created_ms, cwd, model, permission_mode, claude_session_id, claude_started, state,"
+                     " state_reason, last_seq, cost_usd, input_tokens, output_tokens, turns, updated_ms,"
+                     " (SELECT COALESCE(MAX(seq),0) FROM events e WHERE e.session=s.id)"
+                     " FROM sessions s ORDER BY created_ms",
+                     -1, &st, nullptr);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    SessionRow s;
+    s.id = std::string(col_text(st, 0));
+    s.created_ms = sqlite3_column_int64(st, 1);
+    s.cwd = std::string(col_text(st, 2));
+    s.model = std::string(col_text(st, 3));
+    s.permission_mode = std::string(col_text(st, 4));
+    s.claude_session_id = std::string(col_text(st, 5));
+    s.claude_started = sqlite3_column_int(st, 6) != 0;
+    s.state = std::string(col_text(st, 7));
+    s.state_reason = std::string(col_text(st, 8));
+    // The events table is the truth for seq: a crash may have left the session row behind.
+    s.last_seq = static_cast<uint64_t>(sqlite3_column_int64(st, 15));
+    s.cost_usd = sqlite3_column_double(st, 10);
+    s.input_tokens = sqlite3_column_int64(st, 11);
+    s.output_tokens = sqlite3_column_int64(st, 12);
+    s.turns = sqlite3_column_int64(st, 13);
+    s.updated_ms = sqlite3_column_int64(st, 14);
+    out.push_back(std::move(s));
+  }
+  sqlite3_finalize(st);
+  return out;
+}
+
+void Store::upsert_approval(const ApprovalRow& a) {
+  begin();
+  auto* st = upsert_approval_;
+  Reset r{st};
+  bind_value(st, 1, a.id);
+  bind_value(st, 2, a.session);
+  bind_value(st, 3, a.claude_request_id);
+  bind_value(st, 4, a.kind);
+  bind_value(st, 5, a.tool);
+  bind_value(st, 6, a.request);
+  bind_value(st, 7, a.state);
+  bind_value(st, 8, a.decision);
+  bind_value(st, 9, a.decided_by);
+  bind_value(st, 10, a.reason);
+  bind_value(st, 11, a.updated_input);
+  bind_value(st, 12, a.created_ms);
+  bind_value(st, 13, a.resolved_ms);
+  bind_value(st, 14, a.resolved_ms ? a.resolved_ms - a.created_ms : int64_t{0});
+  if (sqlite3_step(st) != SQLITE_DONE) throw std::runtime_error(std::string("sqlite approval: ") + sqlite3_errmsg(db_));
+}
+
+namespace {
+ApprovalRow approval_from(sqlite3_stmt* st) {
+  ApprovalRow a;
+  a.id = std::string(col_text(st, 0));
+  a.session = std::string(col_text(st, 1));
+  a.claude_request_id = std::string(col_text(st, 2));
+  a.kind = std::string(col_text(st, 3));
+  a.tool = std::string(col_text(st, 4));
+  a.request = std::string(col_text(st, 5));
+  a.state = std::string(col_text(st, 6));
+  a.decision = std::string(col_text(st, 7));
+  a.decided_by = std::string(col_text(st, 8));
+  a.reason = std::string(col_text(st, 9));
+  a.updated_input = std::string(col_text(st, 10));
+  a.created_ms = sqlite3_column_int64(st, 11);
+  a.resolved_ms = sqlite3_column_int64(st, 12);
+  return a;
+}
+constexpr const char* kApprovalCols =
+    "SELECT id, session, claude_request_id, kind, tool, request, state, decision, decided_by, reason, updated_input,"
+    " created_ms, resolved_ms FROM approvals ";
+}  // namespace
+
+std::optional<ApprovalRow> Store::get_approval(const std::string& id) {
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_, (std::string(kApprovalCols) + "WHERE id=?").c_str(), -1, &st, nullptr);
+  bind_value(st, 1, id);
+  std::optional<ApprovalRow> out;
+  if (sqlite3_step(st) == SQLITE_ROW) out = approval_from(st);
+  sqlite3_finalize(st);
+  return out;
+}
+
+std::vector<ApprovalRow> Store::list_approvals(bool pending_only, size_t limit) {
+  std::string sql = std::string(kApprovalCols) + (pending_only ? "WHERE state='pending' " : "") +
+                    "ORDER BY created_ms DESC LIMIT " + std::to_string(limit);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr);
+  std::vector<ApprovalRow> out;
+  while (sqlite3_step(st) == SQLITE_ROW) out.push_back(approval_from(st));
+  sqlite3_finalize(st);
+  return out;
+}
+
+int64_t Store::add_prompt(const std::string& session, const std::string& content, int64_t ts_ms) {
+  begin();
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_, "INSERT INTO prompts(session, content, state, created_ms) VALUES(?,?,'queued',?)", -1, &st,
+                     nullptr);
+  bind_value(st, 1, session);
+  bind_value(st, 2, content);
+  bind_value(st, 3, ts_ms);
+  sqlite3_step(st);
+  sqlite3_finalize(st);
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void Store::set_prompt_state(int64_t id, const std::string& state) {
+  begin();
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_, "UPDATE prompts SET state=? WHERE id=?", -1, &st, nullptr);
+  bind_value(st, 1, state);
+  bind_value(st, 2, id);
+  sqlite3_step(st);
+  sqlite3_finalize(st);
+}
+
+std::vector<PromptRow> Store::open_prompts(const std::string& session) {
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_,
+                     "SELECT id, session, content, state, created_ms FROM prompts WHERE session=? AND state IN "
+                     "('queued','sent') ORDER BY id",
+                     -1, &st, nullptr);
+  bind_value(st, 1, session);
+  std::vector<PromptRow> out;
+  while (sqlite3_step(st) == SQLITE_ROW)
+    out.push_back({sqlite3_column_int64(st, 0), std::string(col_text(st, 1)), std::string(col_text(st, 2)),
+                   std::string(col_text(st, 3)), sqlite3_column_int64(st, 4)});
+  sqlite3_finalize(st);
+  return out;
+}
+
+void Store::kv_set(const std::string& plugin, const std::string& key, std::string_view value) {
+  begin();
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_, "INSERT OR REPLACE INTO plugin_kv(plugin, key, value) VALUES(?,?,?)", -1, &st, nullptr);
+  bind_value(st, 1, plugin);
+  bind_value(st, 2, key);
+  sqlite3_bind_blob(st, 3, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+  sqlite3_step(st);
+  sqlite3_finalize(st);
+}
+
+std::optional<std::string> Store::kv_get(const std::string& plugin, const std::string& key) {
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_, "SELECT value FROM plugin_kv WHERE plugin=? AND key=?", -1, &st, nullptr);
+  bind_value(st, 1, plugin);
+  bind_value(st, 2, key);
+  std::optional<std::string> out;
+  if (sqlite3_step(st) == SQLITE_ROW) out = std::string(col_text(st, 0));
+  sqlite3_finalize(st);
+  return out;
+}
+
+void Store::kv_delete(const std::string& plugin, const std::string& key) {
+  begin();
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_, "DELETE FROM plugin_kv WHERE plugin=? AND key=?", -1, &st, nullptr);
+  bind_value(st, 1, plugin);
+  bind_value(st, 2, key);
+  sqlite3_step(st);
+  sqlite3_finalize(st);
+}
+
+}  // namespace ccmux

@@ -1,0 +1,107 @@
+// SQLite persistence (WAL). Writes join one open transaction that the event bus
+// commits once per loop iteration (group commit); commit() makes them durable.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ccmux {
+
+struct SessionRow {
+  std::string id;
+  int64_t created_ms = 0;
+  std::string cwd;
+  std::string model;
+  std::string permission_mode;
+  std::string claude_session_id;
+  bool claude_started = false;  // claude has written a transcript we can --resume
+  std::string state;
+  std::string state_reason;
+  uint64_t last_seq = 0;
+  double cost_usd = 0;
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
+  int64_t turns = 0;
+  int64_t updated_ms = 0;
+};
+
+struct ApprovalRow {
+  std::string id;
+  std::string session;
+  std::string claude_request_id;
+  std::string kind;  // "tool" or "question"
+  std::string tool;
+  std::string request;  // the approval request object (JSON)
+  std::string state;    // pending | resolved
+  std::string decision;  // allow | deny | cancelled
+  std::string decided_by;
+  std::string reason;
+  std::string updated_input;  // JSON or empty
+  int64_t created_ms = 0;
+  int64_t resolved_ms = 0;
+};
+
+struct PromptRow {
+  int64_t id = 0;
+  std::string session;
+  std::string content;  // JSON: a string or an array of content blocks
+  std::string state;    // queued | sent | done
+  int64_t created_ms = 0;
+};
+
+class Store {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  explicit Store(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  void commit();  // ends the open batch transaction, if any
+
+  void append_event(std::string_view session, uint64_t seq, int64_t ts_ms, std::string_view kind,
+                    std::string_view payload);
+  // Calls fn for events seq in [from_seq, to_seq], at most `limit`; returns the count.
+  using EventFn = std::function<void(uint64_t seq, int64_t ts_ms, std::string_view kind, std::string_view payload)>;
+  size_t read_events(const std::string& session, uint64_t from_seq, uint64_t to_seq, size_t limit, const EventFn& fn);
+
+  void upsert_session(const SessionRow& s);
+  std::vector<SessionRow> load_sessions();
+
+  void upsert_approval(const ApprovalRow& a);
+  std::optional<ApprovalRow> get_approval(const std::string& id);
+  std::vector<ApprovalRow> list_approvals(bool pending_only, size_t limit);
+
+  int64_t add_prompt(const std::string& session, const std::string& content, int64_t ts_ms);
+  void set_prompt_state(int64_t id, const std::string& state);
+  std::vector<PromptRow> open_prompts(const std::string& session);  // queued or sent, oldest first
+
+  void kv_set(const std::string& plugin, const std::string& key, std::string_view value);
+  std::optional<std::string> kv_get(const std::string& plugin, const std::string& key);
+  void kv_delete(const std::string& plugin, const std::string& key);
+
+  int schema_version();
+
+ private:
+  void exec(const char* sql);
+  void begin();
+  sqlite3_stmt* prepare(const char* sql);
+  void migrate();
+
+  sqlite3* db_ = nullptr;
+  bool in_tx_ = false;
+  sqlite3_stmt* insert_event_ = nullptr;
+  sqlite3_stmt* read_events_ = nullptr;
+  sqlite3_stmt* upsert_session_ = nullptr;
+  sqlite3_stmt* upsert_approval_ = nullptr;
+  std::vector<sqlite3_stmt*> owned_;
+};
+
+}  // namespace ccmux

@@ -1,0 +1,513 @@
+#include "supervisor.h"
+
+#include "util.h"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <filesystem>
+#include <sys/wait.h>
+
+namespace ccmux {
+
+using nlohmann::json;
+
+namespace {
+const std::vector<std::string> kModes = {"default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"};
+bool live_state(const std::string& st) { return st == "starting" || st == "idle" || st == "running" || st == "waiting_approval"; }
+std::string dump_lossy(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+}  // namespace
+
+Supervisor::Supervisor(EventLoop& loop, Store& store, EventBus& bus, ApprovalChain& approvals, SupervisorOptions opts)
+    : loop_(loop), store_(store), bus_(bus), approvals_(approvals), opts_(std::move(opts)) {
+  approvals_.set_responder([this](const ApprovalRow& row, const json& input) { answer_claude(row, input); });
+  double period = std::max(0.2, std::min(1.0, opts_.idle_timeout_s / 4));
+  struct Ticker {
+    static void arm(Supervisor* self, double period) {
+      self->hang_timer_ = self->loop_.add_timer(period, [self, period] {
+        self->check_hangs();
+        arm(self, period);
+      });
+    }
+  };
+  Ticker::arm(this, period);
+}
+
+Supervisor::~Supervisor() {
+  if (hang_timer_) loop_.cancel_timer(hang_timer_);
+  for (auto& [id, s] : sessions_) {
+    if (s->term_timer) loop_.cancel_timer(s->term_timer);
+    if (s->kill_timer) loop_.cancel_timer(s->kill_timer);
+  }
+}
+
+Supervisor::Session& Supervisor::get(const std::string& id) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) throw CommandError("not_found", "no session " + id);
+  return *it->second;
+}
+
+void Supervisor::host_event(Session& s, const std::string& kind, const json& payload) {
+  s.row.last_seq = bus_.publish(s.row.id, kind, dump_lossy(payload));
+}
+
+void Supervisor::save(Session& s) {
+  s.row.updated_ms = now_ms();
+  s.row.last_seq = bus_.head(s.row.id);
+  store_.upsert_session(s.row);
+}
+
+void Supervisor::set_state(Session& s, const std::string& state, const std::string& reason) {
+  if (s.row.state == state && s.row.state_reason == reason) return;
+  s.row.state = state;
+  s.row.state_reason = reason;
+  save(s);
+  json p = {{"state", state}};
+  if (!reason.empty()) p["reason"] = reason;
+  host_event(s, "session_state", p);
+}
+
+void Supervisor::recover() {
+  for (auto& row : store_.load_sessions()) {
+    auto s = std::make_unique<Session>();
+    s->row = row;
+    s->cost_base = row.cost_usd;
+    bus_.set_head(row.id, row.last_seq);
+    sessions_[row.id] = std::move(s);
+  }
+  approvals_.close_stale_after_restart();
+  for (auto& [id, s] : sessions_) {
+    if (live_state(s->row.state)) {
+      // Our children saw stdin EOF when the previous daemon died and have finished.
+      set_state(*s, "exited", "ccmuxd restarted; the next prompt resumes the claude session");
+      host_event(*s, "session_exited", {{"reason", "ccmuxd restarted"}});
+    }
+    bool has_queued = false;
+    for (auto& p : store_.open_prompts(id)) {
+      if (p.state == "sent") store_.set_prompt_state(p.id, "interrupted");  // its turn died with the old process
+      else has_queued = true;
+    }
+    if (has_queued) spawn(*s);
+  }
+  bus_.flush();
+}
+
+std::string Supervisor::create(const std::string& cwd_in, const json& prompt, const std::string& model,
+                               const std::string& mode) {
+  namespace fs = std::filesystem;
+  std::string cwd = expand_home(cwd_in.empty() ? "~" : cwd_in);
+  std::error_code ec;
+  if (!fs::is_directory(cwd, ec)) throw CommandError("bad_cwd", "not a directory: " + cwd);
+  cwd = fs::canonical(cwd, ec).string();
+  bool allowed = false;
+  for (auto& root : opts_.project_roots) allowed = allowed || path_inside(cwd, root);
+  if (!allowed) {
+    std::string roots;
+    for (auto& r : opts_.project_roots) roots += (roots.empty() ? "" : ", ") + r;
+    throw CommandError("cwd_not_allowed", cwd + " is outside the project roots (" + roots + ")");
+  }
+  std::string pm = mode.empty() ? "default" : mode;
+  if (std::find(kModes.begin(), kModes.end(), pm) == kModes.end())
+    throw CommandError("bad_mode", "unknown permission mode " + pm);
+
+  auto s = std::make_unique<Session>();
+  s->row.id = "s-" + random_hex(4);
+  s->row.created_ms = now_ms();
+  s->row.cwd = cwd;
+  s->row.model = model.empty() ? opts_.default_model : model;
+  s->row.permission_mode = pm;
+  s->row.claude_session_id = new_uuid_v4();
+  s->row.state = "starting";
+  std::string id = s->row.id;
+  Session& ref = *s;
+  sessions_[id] = std::move(s);
+  save(ref);
+  host_event(ref, "session_created",
+             {{"cwd", cwd}, {"model", ref.row.model}, {"permission_mode", pm}, {"claude_session_id", ref.row.claude_session_id}});
+  if (!prompt.is_null()) send(id, prompt);
+  else spawn(ref);
+  return id;
+}
+
+void Supervisor::spawn(Session& s) {
+  if (s.proc && s.proc->running()) return;
+  std::vector<std::string> args = {"-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose",
+                                   "--include-partial-messages", "--permission-prompt-tool", "stdio"};
+  bool resume = s.row.claude_started;
+  if (resume) args.insert(args.end(), {"--resume", s.row.claude_session_id});
+  else args.insert(args.end(), {"--session-id", s.row.claude_session_id});
+  if (!s.row.model.empty()) args.insert(args.end(), {"--model", s.row.model});
+  if (s.row.permission_mode != "default") args.insert(args.end(), {"--permission-mode", s.row.permission_mode});
+  args.insert(args.end(), opts_.extra_args.begin(), opts_.extra_args.end());
+
+  std::string id = s.row.id;
+  ChildProcess::Callbacks cb;
+  cb.on_stdout_line = [this, id](std::string_view line, size_t cap) { on_line(id, line, cap); };
+  cb.on_stderr_line = [this, id](std::string_view line) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    spdlog::info("claude[{}] stderr: {}", id, line);
+    auto& tail = it->second->stderr_tail;
+    tail.emplace_back(line.substr(0, 2000));
+    if (tail.size() > 20) tail.pop_front();
+  };
+  cb.on_exit = [this, id](int status) { on_exit(id, status); };
+  s.proc = std::make_unique<ChildProcess>(loop_, std::move(cb));
+  s.initialized = false;
+  s.turn_running = false;
+  s.stop_requested = false;
+  s.fail_reason.clear();
+  s.stderr_tail.clear();
+  s.cost_base = s.row.cost_usd;
+  std::string err;
+  if (!s.proc->spawn(opts_.claude_path, args, s.row.cwd, opts_.env, err)) {
+    s.proc.reset();
+    set_state(s, "failed", err);
+    host_event(s, "session_failed", {{"reason", err}});
+    return;
+  }
+  s.last_output = monotonic_s();
+  set_state(s, "starting");
+  host_event(s, "session_started", {{"pid", s.proc->pid()}, {"resume", resume}, {"args", args}});
+  spdlog::info("session {}: started claude pid {} in {}{}", s.row.id, s.proc->pid(), s.row.cwd, resume ? " (resume)" : "");
+  send_control(s, "initialize", json::object(), [this, id](bool ok, const json& resp) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    Session& ss = *it->second;
+    if (!ok) spdlog::warn("session {}: initialize failed: {}", id, resp.dump());
+    ss.initialized = true;
+    if (!ss.turn_running) set_state(ss, "idle");
+    deliver_next_prompt(ss);
+  });
+}
+
+int64_t Supervisor::send(const std::string& id, const json& content) {
+  Session& s = get(id);
+  if (!(content.is_string() && !content.get_ref<const std::string&>().empty()) && !(content.is_array() && !content.empty()))
+    throw CommandError("bad_prompt", "a prompt is a non-empty string or a non-empty array of content blocks");
+  int64_t pid = store_.add_prompt(id, content.dump(), now_ms());
+  host_event(s, "prompt_queued", {{"prompt_id", pid}, {"content", content}});
+  if (!s.proc || !s.proc->running()) spawn(s);  // exited, failed or restarted: continue the claude session
+  else deliver_next_prompt(s);
+  return pid;
+}
+
+void Supervisor::deliver_next_prompt(Session& s) {
+  if (!s.proc || !s.proc->running() || !s.initialized || s.turn_running || s.stop_requested) return;
+  for (auto& p : store_.open_prompts(s.row.id)) {
+    if (p.state != "queued") continue;
+    json content = json::parse(p.content, nullptr, false);
+    json msg = {{"type", "user"},
+                {"message", {{"role", "user"}, {"content", content}}},
+                {"parent_tool_use_id", nullptr},
+                {"session_id", ""}};
+    s.proc->write(msg.dump() + "\n");
+    store_.set_prompt_state(p.id, "sent");
+    s.current_prompt = p.id;
+    s.turn_running = true;
+    s.last_output = monotonic_s();
+    host_event(s, "prompt_sent", {{"prompt_id", p.id}});
+    set_state(s, "running");
+    return;
+  }
+}
+
+void Supervisor::send_control(Session& s, const std::string& subtype, json fields, ControlDone done) {
+  if (!s.proc || !s.proc->running()) {
+    if (done) done(false, {{"error", "session has no running claude process"}});
+    return;
+  }
+  std::string rid = "ccmux-" + std::to_string(next_control_++);
+  fields["subtype"] = subtype;
+  json msg = {{"type", "control_request"}, {"request_id", rid}, {"request", fields}};
+  if (done) s.controls[rid] = std::move(done);
+  s.proc->write(msg.dump() + "\n");
+}
+
+void Supervisor::on_line(const std::string& id, std::string_view line, size_t capacity) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return;
+  Session& s = *it->second;
+  s.last_output = monotonic_s();
+  if (line.empty()) return;
+
+  std::string_view type, subtype;
+  simdjson::dom::element doc;
+  bool parsed = capacity >= line.size() + simdjson::SIMDJSON_PADDING
+                    ? parser_.parse(line.data(), line.size(), false).get(doc) == simdjson::SUCCESS
+                    : parser_.parse(line.data(), line.size(), true).get(doc) == simdjson::SUCCESS;
+  if (parsed && doc.is_object()) {
+    if (doc["type"].get(type) != simdjson::SUCCESS) type = {};
+    if (doc["subtype"].get(subtype) != simdjson::SUCCESS) subtype = {};
+  }
+  if (type.empty()) {  // not JSON, or no type: keep the bytes, go on
+    json p = {{"error", parsed ? "line has no 'type' field" : "malformed JSON from claude"}, {"raw", std::string(line)}};
+    host_event(s, "parse_error", p);
+    spdlog::warn("session {}: unparsable line from claude ({} bytes)", id, line.size());
+    return;
+  }
+  std::string kind(type);
+  // Stored and forwarded byte for byte; only what routing needs is read.
+  s.row.last_seq = bus_.publish(id, kind, std::string(line));
+
+  if (type == "system" && subtype == "init") {
+    std::string_view sid;
+    if (doc["session_id"].get(sid) == simdjson::SUCCESS && !sid.empty()) s.row.claude_session_id = std::string(sid);
+    if (!s.row.claude_started) {
+      s.row.claude_started = true;
+      save(s);
+    }
+  } else if (type == "result") {
+    bool is_error = false;
+    if (doc["is_error"].get(is_error) != simdjson::SUCCESS) is_error = false;
+    double cost = 0;
+    if (doc["total_cost_usd"].get(cost) == simdjson::SUCCESS) s.row.cost_usd = s.cost_base + cost;
+    int64_t in = 0, out = 0;
+    if (doc["usage"]["input_tokens"].get(in) == simdjson::SUCCESS) s.row.input_tokens += in;
+    if (doc["usage"]["output_tokens"].get(out) == simdjson::SUCCESS) s.row.output_tokens += out;
+    s.row.turns += 1;
+    if (s.current_prompt) store_.set_prompt_state(s.current_prompt, "done");
+    s.current_prompt = 0;
+    s.turn_running = false;
+    set_state(s, "idle", is_error ? "last turn ended in error" : "");
+    save(s);
+    deliver_next_prompt(s);
+  } else if (type == "control_request" || type == "control_response" || type == "control_cancel_request") {
+    json msg = json::parse(line, nullptr, false);
+    if (msg.is_discarded()) return;
+    if (type == "control_request") on_control_request(s, msg);
+    else if (type == "control_response") on_control_response(s, msg);
+    else approvals_.cancel(id, msg.value("request_id", ""), "claude withdrew the request");
+  }
+}
+
+void Supervisor::on_control_request(Session& s, const json& msg) {
+  std::string rid = msg.value("request_id", "");
+  const json& req = msg.contains("request") ? msg["request"] : json::object();
+  std::string subtype = req.value("subtype", "");
+  if (subtype == "can_use_tool") {
+    set_state(s, "waiting_approval");
+    approvals_.open({s.row.id, s.row.cwd, s.row.model}, rid, req);
+    return;
+  }
+  json reply;
+  if (subtype == "hook_callback") {
+    // We register no hooks, but an unanswered callback kills claude after ~30 s: say "no opinion".
+    reply = {{"type", "control_response"},
+             {"response", {{"subtype", "success"}, {"request_id", rid}, {"response", json::object()}}}};
+  } else {
+    reply = {{"type", "control_response"},
+             {"response", {{"subtype", "error"}, {"request_id", rid}, {"error", "ccmux does not support " + subtype}}}};
+  }
+  if (s.proc) s.proc->write(reply.dump() + "\n");
+}
+
+void Supervisor::on_control_response(Session& s, const json& msg) {
+  const json& r = msg.contains("response") ? msg["response"] : json::object();
+  std::string rid = r.value("request_id", "");
+  auto it = s.controls.find(rid);
+  if (it == s.controls.end()) return;
+  ControlDone done = std::move(it->second);
+  s.controls.erase(it);
+  bool ok = r.value("subtype", "") == "success";
+  done(ok, ok ? r.value("response", json::object()) : json{{"error", r.value("error", "error")}});
+}
+
+void Supervisor::answer_claude(const ApprovalRow& row, const json& input) {
+  auto it = sessions_.find(row.session);
+  if (it == sessions_.end()) return;
+  Session& s = *it->second;
+  json response;
+  if (row.decision == "allow") {
+    response = {{"behavior", "allow"}, {"updatedInput", input.is_object() ? input : json::object()}};
+  } else {
+    response = {{"behavior", "deny"}, {"message", row.reason.empty() ? "Denied by " + row.decided_by : row.reason}};
+  }
+  json msg = {{"type", "control_response"},
+              {"response", {{"subtype", "success"}, {"request_id", row.claude_request_id}, {"response", response}}}};
+  if (s.proc && s.proc->running()) s.proc->write(msg.dump() + "\n");
+  if (!approvals_.has_pending(s.row.id) && s.row.state == "waiting_approval")
+    set_state(s, s.turn_running ? "running" : "idle");
+}
+
+void Supervisor::on_exit(const std::string& id, int status) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return;
+  Session& s = *it->second;
+  if (s.term_timer) loop_.cancel_timer(s.term_timer);
+  if (s.kill_timer) loop_.cancel_timer(s.kill_timer);
+  s.term_timer = s.kill_timer = 0;
+  approvals_.cancel(id, "", "claude process ended");
+  for (auto& [rid, done] : s.controls) done(false, {{"error", "claude process ended"}});
+  s.controls.clear();
+  if (s.current_prompt) store_.set_prompt_state(s.current_prompt, "interrupted");
+  s.current_prompt = 0;
+  s.turn_running = false;
+  s.initialized = false;
+
+  json info = {{"pid", s.proc ? s.proc->pid() : 0}};
+  std::string reason;
+  bool failed = false;
+  if (WIFSIGNALED(status)) {
+    info["signal"] = WTERMSIG(status);
+    failed = !s.stop_requested;
+    reason = "killed by signal " + std::to_string(WTERMSIG(status));
+  } else {
+    info["exit_code"] = WEXITSTATUS(status);
+    failed = WEXITSTATUS(status) != 0 && !s.stop_requested;
+    reason = "claude exited with code " + std::to_string(WEXITSTATUS(status));
+  }
+  if (!s.fail_reason.empty()) {
+    failed = true;
+    reason = s.fail_reason;
+  } else if (s.stop_requested) {
+    reason = "stopped";
+  }
+  json tail = json::array();
+  for (auto& l : s.stderr_tail) tail.push_back(l);
+  info["reason"] = reason;
+  info["stderr_tail"] = tail;
+  s.proc.reset();
+  host_event(s, failed ? "session_failed" : "session_exited", info);
+  set_state(s, failed ? "failed" : "exited", reason);
+  spdlog::info("session {}: {} ({})", id, failed ? "failed" : "exited", reason);
+
+  if (shutdown_done_) {
+    if (live_count() == 0) {
+      auto done = std::move(shutdown_done_);
+      shutdown_done_ = nullptr;
+      done();
+    }
+    return;
+  }
+  // Prompts queued while it was dying: continue the claude session for them.
+  for (auto& p : store_.open_prompts(id))
+    if (p.state == "queued" && !s.stop_requested) {
+      spawn(s);
+      break;
+    }
+}
+
+void Supervisor::stop(const std::string& id) {
+  Session& s = get(id);
+  if (!s.proc || !s.proc->running()) {
+    if (live_state(s.row.state)) set_state(s, "exited", "stopped");
+    return;
+  }
+  s.stop_requested = true;
+  s.proc->close_stdin();  // graceful: claude finishes and exits
+  s.term_timer = loop_.add_timer(opts_.stop_grace_s, [this, id] {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end() || !it->second->proc) return;
+    it->second->term_timer = 0;
+    it->second->proc->kill_group(SIGTERM);
+    it->second->kill_timer = loop_.add_timer(2.0, [this, id] {
+      auto it2 = sessions_.find(id);
+      if (it2 == sessions_.end() || !it2->second->proc) return;
+      it2->second->kill_timer = 0;
+      it2->second->proc->kill_group(SIGKILL);
+    });
+  });
+}
+
+void Supervisor::interrupt(const std::string& id, ControlDone done) {
+  Session& s = get(id);
+  send_control(s, "interrupt", json::object(), std::move(done));
+}
+
+void Supervisor::set_mode(const std::string& id, const std::string& mode, ControlDone done) {
+  Session& s = get(id);
+  if (std::find(kModes.begin(), kModes.end(), mode) == kModes.end())
+    throw CommandError("bad_mode", "unknown permission mode " + mode + " (default, acceptEdits, plan, bypassPermissions)");
+  if (!s.proc || !s.proc->running()) {  // applied at the next start
+    s.row.permission_mode = mode;
+    save(s);
+    host_event(s, "mode_changed", {{"mode", mode}, {"applied", "next start"}});
+    done(true, {{"mode", mode}});
+    return;
+  }
+  send_control(s, "set_permission_mode", {{"mode", mode}}, [this, id, mode, done](bool ok, const json& resp) {
+    auto it = sessions_.find(id);
+    if (ok && it != sessions_.end()) {
+      it->second->row.permission_mode = mode;
+      save(*it->second);
+      host_event(*it->second, "mode_changed", {{"mode", mode}});
+    }
+    done(ok, resp);
+  });
+}
+
+void Supervisor::check_hangs() {
+  double now = monotonic_s();
+  for (auto& [id, s] : sessions_) {
+    if (!s->proc || !s->proc->running() || !s->turn_running || s->row.state == "waiting_approval") continue;
+    if (now - s->last_output < opts_.idle_timeout_s) continue;
+    s->fail_reason = "hung: no output for " + std::to_string(static_cast<long>(opts_.idle_timeout_s)) +
+                     " s while a turn was running";
+    spdlog::warn("session {}: {}; killing it", id, s->fail_reason);
+    s->proc->kill_group(SIGKILL);
+    s->last_output = now;  // once
+  }
+}
+
+size_t Supervisor::live_count() const {
+  size_t n = 0;
+  for (auto& [id, s] : sessions_)
+    if (s->proc && s->proc->running()) ++n;
+  return n;
+}
+
+std::map<std::string, size_t> Supervisor::count_by_state() const {
+  std::map<std::string, size_t> m;
+  for (auto& [id, s] : sessions_) m[s->row.state]++;
+  return m;
+}
+
+json Supervisor::session_json(const Session& s) const {
+  size_t queued = 0;
+  for (auto& p : store_.open_prompts(s.row.id))
+    if (p.state == "queued") ++queued;
+  return {{"id", s.row.id},
+          {"state", s.row.state},
+          {"reason", s.row.state_reason},
+          {"cwd", s.row.cwd},
+          {"model", s.row.model},
+          {"permission_mode", s.row.permission_mode},
+          {"claude_session_id", s.row.claude_session_id},
+          {"created_ms", s.row.created_ms},
+          {"updated_ms", s.row.updated_ms},
+          {"last_seq", bus_.head(s.row.id)},
+          {"cost_usd", s.row.cost_usd},
+          {"input_tokens", s.row.input_tokens},
+          {"output_tokens", s.row.output_tokens},
+          {"turns", s.row.turns},
+          {"pid", s.proc && s.proc->running() ? s.proc->pid() : 0},
+          {"queued_prompts", queued},
+          {"pending_approvals", approvals_.has_pending(s.row.id)}};
+}
+
+json Supervisor::list() const {
+  json arr = json::array();
+  for (auto& [id, s] : sessions_) arr.push_back(session_json(*s));
+  return arr;
+}
+
+json Supervisor::info(const std::string& id) const {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) throw CommandError("not_found", "no session " + id);
+  return session_json(*it->second);
+}
+
+void Supervisor::shutdown(std::function<void()> done) {
+  if (live_count() == 0) {
+    done();
+    return;
+  }
+  shutdown_done_ = std::move(done);
+  for (auto& [id, s] : sessions_)
+    if (s->proc && s->proc->running()) {
+      stop(id);  // recorded as exited ("stopped"); the next prompt resumes it
+    }
+}
+
+}  // namespace ccmux

@@ -1,0 +1,65 @@
+#include "util.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <sys/random.h>
+
+namespace ccmux {
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+double monotonic_s() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+std::string random_hex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  if (getrandom(raw.data(), bytes, 0) != static_cast<ssize_t>(bytes)) {
+    std::random_device rd;  // fallback; getrandom does not fail on Linux >= 3.17
+    for (auto& c : raw) c = static_cast<char>(rd());
+  }
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : raw) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
+std::string new_uuid_v4() {
+  std::string h = random_hex(16);
+  h[12] = '4';
+  h[16] = "89ab"[std::stoi(h.substr(16, 1), nullptr, 16) & 3];
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+}
+
+std::string expand_home(const std::string& path) {
+  if (path.empty() || path[0] != '~') return path;
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : "/") + path.substr(1);
+}
+
+bool path_inside(const std::string& path, const std::string& root) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path p = fs::weakly_canonical(fs::absolute(expand_home(path), ec), ec);
+  if (ec) return false;
+  fs::path r = fs::weakly_canonical(fs::absolute(expand_home(root), ec), ec);
+  if (ec) return false;
+  auto rit = r.begin();
+  auto pit = p.begin();
+  for (; rit != r.end(); ++rit, ++pit) {
+    if (rit->empty()) continue;  // trailing slash
+    if (pit == p.end() || *pit != *rit) return false;
+  }
+  return true;
+}
+
+}  // namespace ccmux

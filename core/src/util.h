@@ -1,0 +1,18 @@
+// Small helpers shared by the core: ids, clocks, path checks.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace ccmux {
+
+int64_t now_ms();
+double monotonic_s();
+// Random lowercase hex of `bytes` bytes (from the OS random source).
+std::string random_hex(size_t bytes);
+std::string new_uuid_v4();
+// Expands a leading "~" to $HOME.
+std::string expand_home(const std::string& path);
+// True when `path` (resolved through symlinks and "..") lies inside `root` (also resolved).
+bool path_inside(const std::string& path, const std::string& root);
+
+}  // namespace ccmux

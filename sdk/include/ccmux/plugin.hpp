@@ -1,0 +1,222 @@
+// Header-only C++ wrapper over plugin_abi.h: what plugin authors actually use.
+//
+//   class Hello : public ccmux::Plugin {
+//     void start(ccmux::Host& host, std::string_view config_json) override { ... }
+//   };
+//   CCMUX_PLUGIN(Hello, "hello", "1.0.0", "says hello", nullptr, 0)
+//
+// Exceptions thrown by start() become a start failure with the message; exceptions
+// thrown from callbacks are caught here and logged, never crossing into the host.
+#pragma once
+
+#include <ccmux/plugin_abi.h>
+
+#include <boost/dll/alias.hpp>
+
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ccmux {
+
+struct Event {
+  std::string_view session;
+  uint64_t seq;
+  int64_t ts_ms;
+  std::string_view kind;
+  std::string_view json;
+};
+
+enum class Decision { none = CCMUX_DECISION_NONE, allow = CCMUX_DECISION_ALLOW, deny = CCMUX_DECISION_DENY, ask = CCMUX_DECISION_ASK };
+
+struct Verdict {
+  Decision decision = Decision::none;
+  std::string reason;
+  std::string updated_input_json;  // empty: unchanged
+};
+
+class Host {
+ public:
+  explicit Host(const ccmux_host_api* api) : api_(api) {}
+  ~Host() {
+    for (auto& [id, _] : subscriptions_) api_->unsubscribe(api_->host, id);
+    for (auto& [id, _] : clients_) api_->client_close(api_->host, id);
+  }
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+
+  const ccmux_host_api* raw() const { return api_; }
+  void log(int level, const std::string& msg) const { api_->log(api_->host, level, msg.c_str()); }
+  void info(const std::string& msg) const { log(CCMUX_LOG_INFO, msg); }
+  void warn(const std::string& msg) const { log(CCMUX_LOG_WARN, msg); }
+
+  using EventHandler = std::function<void(const Event&)>;
+  // Returns the subscription id (0 on failure). The handler lives in this Host.
+  uint64_t subscribe(const std::string& session, uint64_t from_seq, EventHandler handler) {
+    auto owned = std::make_unique<EventHandler>(std::move(handler));
+    uint64_t id = api_->subscribe(api_->host, session.c_str(), from_seq, &Host::on_event, owned.get());
+    if (id) subscriptions_[id] = std::move(owned);
+    return id;
+  }
+  void unsubscribe(uint64_t id) {
+    api_->unsubscribe(api_->host, id);
+    subscriptions_.erase(id);
+  }
+
+  using MessageHandler = std::function<void(std::string_view json)>;
+  // Opens an in-daemon protocol client; `on_message` gets every message sent to it.
+  uint64_t open_client(const std::string& name, MessageHandler on_message) {
+    auto owned = std::make_unique<MessageHandler>(std::move(on_message));
+    uint64_t id = api_->client_open(api_->host, name.c_str(), &Host::on_message, owned.get());
+    if (id) clients_[id] = std::move(owned);
+    return id;
+  }
+  bool client_send(uint64_t client, std::string_view json) {
+    return api_->client_send(api_->host, client, json.data(), json.size()) == 0;
+  }
+  void close_client(uint64_t id) {
+    api_->client_close(api_->host, id);
+    clients_.erase(id);
+  }
+
+  using Provider = std::function<Verdict(std::string_view request_json)>;
+  bool register_approval_provider(const std::string& name, Provider provider) {
+    providers_.push_back(std::make_unique<Provider>(std::move(provider)));
+    return api_->register_approval_provider(api_->host, name.c_str(), &Host::on_provider, providers_.back().get()) == 0;
+  }
+  bool register_escalation_channel(const std::string& name, MessageHandler handler) {
+    channels_.push_back(std::make_unique<MessageHandler>(std::move(handler)));
+    return api_->register_escalation_channel(api_->host, name.c_str(), &Host::on_message, channels_.back().get()) == 0;
+  }
+
+  bool kv_set(const std::string& key, std::string_view value) {
+    return api_->kv_set(api_->host, key.c_str(), value.data(), value.size()) == 0;
+  }
+  std::optional<std::string> kv_get(const std::string& key) {
+    std::optional<std::string> out;
+    api_->kv_get(api_->host, key.c_str(), &Host::on_value, &out);
+    return out;
+  }
+  bool kv_delete(const std::string& key) { return api_->kv_delete(api_->host, key.c_str()) == 0; }
+
+  // Runs `task` on the core loop thread. Safe from any thread.
+  void post(std::function<void()> task) {
+    auto* heap = new std::function<void()>(std::move(task));
+    if (api_->post(api_->host, &Host::on_task, heap) != 0) delete heap;
+  }
+
+ private:
+  static void on_event(void* user, const ccmux_event* ev) noexcept {
+    try {
+      (*static_cast<EventHandler*>(user))(Event{ev->session, ev->seq, ev->ts_ms, ev->kind, {ev->json, ev->json_len}});
+    } catch (...) {
+    }
+  }
+  static void on_message(void* user, const char* json, size_t len) noexcept {
+    try {
+      (*static_cast<MessageHandler*>(user))(std::string_view(json, len));
+    } catch (...) {
+    }
+  }
+  static void on_provider(void* user, const char* req, size_t len, ccmux_decide_fn decide, void* ctx) noexcept {
+    try {
+      Verdict v = (*static_cast<Provider*>(user))(std::string_view(req, len));
+      if (v.decision != Decision::none)
+        decide(ctx, static_cast<int>(v.decision), v.reason.c_str(),
+               v.updated_input_json.empty() ? nullptr : v.updated_input_json.c_str());
+    } catch (...) {
+    }
+  }
+  static void on_value(void* user, const char* value, size_t len) noexcept {
+    if (value) *static_cast<std::optional<std::string>*>(user) = std::string(value, len);
+  }
+  static void on_task(void* user) noexcept {
+    std::unique_ptr<std::function<void()>> task(static_cast<std::function<void()>*>(user));
+    try {
+      (*task)();
+    } catch (...) {
+    }
+  }
+
+  const ccmux_host_api* api_;
+  std::map<uint64_t, std::unique_ptr<EventHandler>> subscriptions_;
+  std::map<uint64_t, std::unique_ptr<MessageHandler>> clients_;
+  std::vector<std::unique_ptr<Provider>> providers_;
+  std::vector<std::unique_ptr<MessageHandler>> channels_;
+};
+
+class Plugin {
+ public:
+  virtual ~Plugin() = default;
+  // Throw to refuse to start; the message is reported by the host.
+  virtual void start(Host& host, std::string_view config_json) = 0;
+  virtual void stop() {}
+};
+
+namespace detail {
+template <class P>
+struct Instance {
+  std::unique_ptr<Host> host;
+  std::unique_ptr<P> plugin;
+};
+
+template <class P>
+int start(const ccmux_host_api* api, const char* cfg, size_t len, void** state, char* err, size_t errlen) noexcept {
+  auto fail = [&](const char* msg) {
+    if (err && errlen) {
+      std::strncpy(err, msg, errlen - 1);
+      err[errlen - 1] = 0;
+    }
+    return 1;
+  };
+  try {
+    auto inst = std::make_unique<Instance<P>>();
+    inst->host = std::make_unique<Host>(api);
+    inst->plugin = std::make_unique<P>();
+    inst->plugin->start(*inst->host, std::string_view(cfg, len));
+    *state = inst.release();
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  } catch (...) {
+    return fail("unknown exception in plugin start");
+  }
+}
+
+template <class P>
+void stop(void* state) noexcept {
+  std::unique_ptr<Instance<P>> inst(static_cast<Instance<P>*>(state));
+  try {
+    if (inst && inst->plugin) inst->plugin->stop();
+  } catch (...) {
+  }
+  if (inst) inst->plugin.reset();  // the plugin goes before the host handle it uses
+}
+}  // namespace detail
+}  // namespace ccmux
+
+// Declares the plugin's descriptor and exports it under CCMUX_PLUGIN_ENTRY_NAME.
+#define CCMUX_PLUGIN(Class, Name, Version, Description, Keys, KeyCount)                      \
+  namespace ccmux_plugin_export {                                                              \
+  const ccmux_plugin_descriptor* get_descriptor() {                                            \
+    static const ccmux_plugin_descriptor d = {sizeof(ccmux_plugin_descriptor),                \
+                                              CCMUX_SDK_VERSION_MAJOR,                         \
+                                              CCMUX_SDK_VERSION_MINOR,                         \
+                                              CCMUX_ABI_FINGERPRINT,                           \
+                                              Name,                                            \
+                                              Version,                                         \
+                                              Description,                                     \
+                                              Keys,                                            \
+                                              KeyCount,                                        \
+                                              &::ccmux::detail::start<Class>,                  \
+                                              &::ccmux::detail::stop<Class>};                  \
+    return &d;                                                                                 \
+  }                                                                                            \
+  }                                                                                            \
+  BOOST_DLL_ALIAS(ccmux_plugin_export::get_descriptor, ccmux_plugin_entry_v1)
