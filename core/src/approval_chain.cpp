@@ -129,7 +129,7 @@ void ApprovalChain::resolve(ApprovalRow row, const json& input_for_claude, bool 
 
 ApprovalChain::AnswerResult ApprovalChain::answer(const std::string& id, const std::string& decision,
                                                   const std::string& reason, const json& updated_input,
-                                                  const json& answers, const std::string& who) {
+                                                  const json& answers, const std::string& who, bool interrupt) {
   auto it = pending_.find(id);
   if (it == pending_.end()) {
     auto stored = store_.get_approval(id);
@@ -154,6 +154,7 @@ ApprovalChain::AnswerResult ApprovalChain::answer(const std::string& id, const s
   }
   row.decision = decision;
   row.decided_by = who;
+  row.interrupt = interrupt && decision == "deny";
   row.reason = reason.empty() && decision == "deny" ? "Denied by " + who : reason;
   resolve(row, input, true);
   row.state = "resolved";

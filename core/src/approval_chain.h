@@ -53,7 +53,8 @@ class ApprovalChain {
   // Opens an approval for a can_use_tool request; returns its id.
   std::string open(const ApprovalContext& ctx, const std::string& claude_request_id, const nlohmann::json& request);
   AnswerResult answer(const std::string& id, const std::string& decision, const std::string& reason,
-                      const nlohmann::json& updated_input, const nlohmann::json& answers, const std::string& who);
+                      const nlohmann::json& updated_input, const nlohmann::json& answers, const std::string& who,
+                      bool interrupt = false);
   // Ends pending approvals of a session (all when claude_request_id is empty) without answering claude.
   void cancel(const std::string& session, const std::string& claude_request_id, const std::string& why);
 

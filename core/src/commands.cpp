@@ -93,7 +93,8 @@ void run_command(Core& core, const std::string& who, const std::string& method, 
     auto r = core.approvals->answer(id, decision, params.value("reason", ""),
                                     params.contains("updated_input") ? params["updated_input"] : json(),
                                     params.contains("answers") ? params["answers"] : json(),
-                                    by.empty() ? "client:" + who : "client:" + who + ":" + by);
+                                    by.empty() ? "client:" + who : "client:" + who + ":" + by,
+                                    params.value("interrupt", false));
     switch (r.outcome) {
       case ApprovalChain::Outcome::resolved:
         return done(true, {{"status", "resolved"}, {"approval", ApprovalChain::row_json(r.row)}});

@@ -45,6 +45,7 @@ struct ApprovalRow {
   std::string updated_input;  // JSON or empty
   int64_t created_ms = 0;
   int64_t resolved_ms = 0;
+  bool interrupt = false;  // deny and end the turn (not stored; only travels to claude)
 };
 
 struct PromptRow {

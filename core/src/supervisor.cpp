@@ -322,6 +322,7 @@ void Supervisor::answer_claude(const ApprovalRow& row, const json& input) {
     response = {{"behavior", "allow"}, {"updatedInput", input.is_object() ? input : json::object()}};
   } else {
     response = {{"behavior", "deny"}, {"message", row.reason.empty() ? "Denied by " + row.decided_by : row.reason}};
+    if (row.interrupt) response["interrupt"] = true;
   }
   json msg = {{"type", "control_response"},
               {"response", {{"subtype", "success"}, {"request_id", row.claude_request_id}, {"response", response}}}};

@@ -8,6 +8,7 @@ The last user message decides the answer (its last text block, or a tool_result)
                           answer "tool result: <first 200 chars of the result>"
   "sleep: S then TEXT"    wait S seconds, then stream TEXT
   "fail"                  answer HTTP 500 (claude retries)
+  "count messages"        answer "messages: N", N = messages in the request (history check)
 anything else             stream "ok".
 Writes the port it bound to on stdout ("PORT <n>") and logs each request to stderr.
 """
@@ -62,6 +63,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if m:
             time.sleep(float(m.group(1)))
             return self.stream_text(body, [m.group(2)])
+        if text == "count messages":
+            return self.stream_text(body, [f"messages: {len(body.get('messages', []))}"])
         if text.startswith("echo: "):
             t = text[6:]
             parts = [t[i:i + 4] for i in range(0, len(t), 4)] or [""]

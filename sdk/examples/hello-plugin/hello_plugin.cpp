@@ -1,0 +1,50 @@
+// hello: the smallest useful ccmux plugin.
+//  - logs every event of every session (with the configured greeting)
+//  - registers an approval provider that allows Bash commands starting with "echo hello"
+#include <ccmux/plugin.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <string>
+
+namespace {
+
+class Hello : public ccmux::Plugin {
+ public:
+  void start(ccmux::Host& host, std::string_view config_json) override {
+    auto cfg = nlohmann::json::parse(config_json);
+    greeting_ = cfg.value("greeting", "hello");
+    // Called on the core loop thread: keep it short.
+    host.subscribe("*", 0, [this, &host](const ccmux::Event& ev) {
+      ++seen_;
+      host.info(greeting_ + ": " + std::string(ev.session) + " #" + std::to_string(ev.seq) + " " + std::string(ev.kind));
+    });
+    host.register_approval_provider("echo-hello", [](std::string_view request) {
+      ccmux::Verdict v;
+      auto req = nlohmann::json::parse(request, nullptr, false);
+      if (req.is_object() && req.value("tool", "") == "Bash") {
+        std::string cmd = req["input"].value("command", "");
+        if (cmd.rfind("echo hello", 0) == 0 && cmd.find_first_of(";&|><`$") == std::string::npos) {
+          v.decision = ccmux::Decision::allow;
+          v.reason = "hello plugin allows plain 'echo hello'";
+        }
+      }
+      return v;
+    });
+    host.info("hello plugin started, greeting '" + greeting_ + "'");
+  }
+  void stop() override {}
+
+ private:
+  std::string greeting_;
+  std::atomic<uint64_t> seen_{0};
+};
+
+const ccmux_config_key kKeys[] = {
+    {"greeting", CCMUX_CFG_STRING, 0, "word logged with each event (default: hello)"},
+};
+
+}  // namespace
+
+CCMUX_PLUGIN(Hello, "hello", "1.0.0", "logs every event; allows 'echo hello' commands", kKeys, 1)

@@ -1,0 +1,120 @@
+#include "e2e.h"
+
+#include <csignal>
+#include <thread>
+
+using namespace ccmux;
+using namespace ccmux::test;
+
+namespace {
+bool process_alive(pid_t pid) { return pid > 0 && kill(pid, 0) == 0; }
+int wait_pid_gone(pid_t pid, int ms) {
+  for (int i = 0; i < ms / 50 && process_alive(pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return process_alive(pid) ? 1 : 0;
+}
+}  // namespace
+
+TEST_F(E2E, Kill9OfDaemonMidTurnLosesNothingAndSendResumesTheClaudeSession) {
+  std::string id, claude_sid;
+  std::vector<json> seen;
+  {
+    auto a = daemon->connect();
+    id = new_session(*a, "sleep: 3 then answer after the crash");
+    EventLog log(*a, id);
+    ASSERT_TRUE(log.wait_for([](const json& e) { return e["kind"] == "system"; }));
+    claude_sid = a->request("session.get", {{"session", id}})["claude_session_id"];
+    seen = log.events();
+    daemon->kill9();
+  }
+  daemon->start();
+  auto b = daemon->connect();
+  EventLog after(*b, id);
+  ASSERT_TRUE(after.wait_kind("session_exited", 10000));
+  ASSERT_GE(after.events().size(), seen.size());
+  for (size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(after.events()[i]["seq"], seen[i]["seq"]);
+    EXPECT_EQ(after.events()[i]["kind"], seen[i]["kind"]);
+    EXPECT_EQ(after.events()[i]["payload"], seen[i]["payload"]);
+  }
+  // The orphaned claude finished its turn on stdin EOF and wrote its transcript; give it time.
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  b->request("session.send", {{"session", id}, {"prompt", "count messages"}});
+  ASSERT_TRUE(after.wait_kind("result"));
+  auto result = after.of_kind("result").back()["payload"];
+  EXPECT_EQ(result["session_id"], claude_sid);
+  auto starts = after.of_kind("session_started");
+  EXPECT_EQ(starts.back()["payload"]["resume"], true);
+  // History: first prompt, its answer, and the new prompt reach the API.
+  int n = std::stoi(result["result"].get<std::string>().substr(std::string("messages: ").size()));
+  EXPECT_GE(n, 3) << result["result"];
+}
+
+TEST_F(E2E, CrashedClaudeIsMarkedFailedAndSendContinuesWithResume) {
+  auto a = daemon->connect();
+  std::string id = new_session(*a, "echo: first turn");
+  EventLog log(*a, id);
+  ASSERT_TRUE(log.wait_kind("result"));
+  a->request("session.send", {{"session", id}, {"prompt", "sleep: 20 then never"}});
+  ASSERT_TRUE(log.wait_for([](const json& e) { return e["kind"] == "prompt_sent" && e["payload"]["prompt_id"] == 2; }));
+  pid_t pid = a->request("session.get", {{"session", id}})["pid"];
+  ASSERT_GT(pid, 0);
+  kill(pid, SIGSEGV);
+  ASSERT_TRUE(log.wait_kind("session_failed"));
+  EXPECT_EQ(log.of_kind("session_failed")[0]["payload"]["signal"], SIGSEGV);
+  EXPECT_EQ(a->request("session.get", {{"session", id}})["state"], "failed");
+  a->request("session.send", {{"session", id}, {"prompt", "count messages"}});
+  ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("result").size() == 2; }));
+  EXPECT_EQ(log.of_kind("session_started").back()["payload"]["resume"], true);
+  EXPECT_EQ(log.of_kind("result").back()["payload"]["session_id"], log.of_kind("result")[0]["payload"]["session_id"]);
+}
+
+class HangE2E : public E2E {
+ protected:
+  void SetUp() override {
+    DaemonOptions o;
+    o.idle_timeout_s = 2;
+    start(o);
+  }
+};
+
+TEST_F(HangE2E, ClaudeSilentDuringATurnIsKilledAsHung) {
+  auto a = daemon->connect();
+  std::string id = new_session(*a, "sleep: 60 then too late");
+  EventLog log(*a, id);
+  ASSERT_TRUE(log.wait_kind("session_failed", 30000));
+  EXPECT_NE(log.of_kind("session_failed")[0]["payload"]["reason"].get<std::string>().find("hung"), std::string::npos);
+  EXPECT_EQ(a->request("session.get", {{"session", id}})["state"], "failed");
+}
+
+TEST_F(E2E, InterruptEndsTheTurnAndTheSessionTakesTheNextPrompt) {
+  auto a = daemon->connect();
+  std::string id = new_session(*a, "sleep: 20 then never");
+  EventLog log(*a, id);
+  ASSERT_TRUE(log.wait_for([](const json& e) { return e["kind"] == "system"; }));
+  a->request("session.interrupt", {{"session", id}});
+  ASSERT_TRUE(log.wait_kind("result", 15000));
+  EXPECT_TRUE(log.of_kind("result")[0]["payload"]["is_error"].get<bool>());
+  a->request("session.send", {{"session", id}, {"prompt", "echo: still here"}});
+  ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("result").size() == 2; }));
+  EXPECT_EQ(log.of_kind("result")[1]["payload"]["result"], "still here");
+  EXPECT_EQ(log.of_kind("session_started").size(), 1u) << "same process throughout";
+}
+
+TEST_F(E2E, StopIsGracefulAndSigtermStopsEverything) {
+  auto a = daemon->connect();
+  std::string one = new_session(*a, "echo: one");
+  std::string two = new_session(*a, "echo: two");
+  EventLog l1(*a, one);
+  ASSERT_TRUE(l1.wait_kind("result"));
+  a->request("session.stop", {{"session", one}});
+  ASSERT_TRUE(l1.wait_kind("session_exited"));
+  EXPECT_EQ(l1.of_kind("session_exited")[0]["payload"]["reason"], "stopped");
+  EventLog l2(*a, two);
+  ASSERT_TRUE(l2.wait_kind("result"));
+  pid_t pid = a->request("session.get", {{"session", two}})["pid"];
+  ASSERT_TRUE(process_alive(pid));
+  a.reset();
+  daemon->terminate();
+  EXPECT_EQ(wait_pid_gone(pid, 5000), 0) << "claude outlived ccmuxd";
+  EXPECT_NE(daemon->log().find("ccmuxd stopped"), std::string::npos);
+}

@@ -1,0 +1,129 @@
+#include "e2e.h"
+
+#include <cstdlib>
+
+using namespace ccmux;
+using namespace ccmux::test;
+
+namespace {
+std::string plugin(const std::string& name) { return std::string(CCMUX_TEST_PLUGIN_DIR) + "/lib" + name + ".so"; }
+}  // namespace
+
+class HelloPluginE2E : public E2E {
+ protected:
+  void SetUp() override {
+    DaemonOptions o;
+    o.extra_yaml = "plugins:\n  - name: hello\n    path: " + plugin("hello") + "\n    greeting: howdy\n";
+    start(o);
+  }
+};
+
+TEST_F(HelloPluginE2E, ReceivesEventsAndDecidesApprovalsAsAProvider) {
+  auto c = daemon->connect();
+  auto plugins = c->request("plugins.list")["plugins"];
+  ASSERT_EQ(plugins.size(), 1u);
+  EXPECT_EQ(plugins[0]["state"], "running");
+  EXPECT_EQ(plugins[0]["sdk"], "1.0");
+  std::string id = new_session(*c, "tool: Bash {\"command\":\"echo hello plugin\",\"description\":\"greet\"}");
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("result"));
+  auto r = log.of_kind("approval_resolved");
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0]["payload"]["decision"], "allow");
+  EXPECT_EQ(r[0]["payload"]["decided_by"], "provider:hello/echo-hello");
+  EXPECT_NE(daemon->log().find("howdy: " + id + " #1 session_created"), std::string::npos) << daemon->log();
+}
+
+class BadPluginsE2E : public E2E {
+ protected:
+  void SetUp() override {
+    DaemonOptions o;
+    o.extra_yaml = "plugins:\n  - name: wrong_abi\n    path: " + plugin("wrong_abi") + "\n  - name: failing_start\n    path: " +
+                   plugin("failing_start") + "\n  - name: missing\n    path: /nonexistent/libmissing.so\n";
+    start(o);
+  }
+};
+
+TEST_F(BadPluginsE2E, WrongAbiAndBrokenPluginsAreRefusedAndTheDaemonGoesOn) {
+  auto c = daemon->connect();
+  auto plugins = c->request("plugins.list")["plugins"];
+  ASSERT_EQ(plugins.size(), 3u);
+  std::string all = plugins.dump();
+  EXPECT_NE(all.find("built for SDK 2.0, ccmuxd has SDK 1.0: upgrade ccmuxd"), std::string::npos) << all;
+  EXPECT_NE(all.find("failed to start: cannot reach its backend"), std::string::npos) << all;
+  EXPECT_NE(all.find("cannot load /nonexistent/libmissing.so"), std::string::npos) << all;
+  for (auto& p : plugins) EXPECT_EQ(p["state"], "failed");
+  EXPECT_EQ(c->request("ping")["pong"], true);
+}
+
+TEST_F(E2E, RequiredPluginThatFailsStopsTheDaemonWithAReason) {
+  daemon->terminate();
+  DaemonOptions o;
+  o.extra_yaml = "plugins:\n  - name: wrong_abi\n    required: true\n    path: " + plugin("wrong_abi") + "\n";
+  try {
+    Daemon d(dir.path + "/req", api.base_url(), o);
+    FAIL() << "daemon started with a broken required plugin";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("(the plugin is required)"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Config, MalformedConfigIsRefusedWithFileLineColumn) {
+  TempDir t;
+  write_file(t.path + "/bad.yaml", "daemon:\n  log_level: loud\n");
+  std::string out;
+  EXPECT_EQ(run_command({ccmuxd_bin(), "--check-config", t.path + "/bad.yaml"}, &out), 1);
+  EXPECT_NE(out.find(t.path + "/bad.yaml:2:14: key 'daemon.log_level': bad value 'loud'"), std::string::npos) << out;
+  EXPECT_EQ(run_command({ccmuxd_bin(), "--config", t.path + "/bad.yaml"}, &out), 2);
+  EXPECT_NE(out.find("bad.yaml:2:14"), std::string::npos) << out;
+  write_file(t.path + "/good.yaml", "approval:\n  timeout: 10\n");
+  EXPECT_EQ(run_command({ccmuxd_bin(), "--check-config", t.path + "/good.yaml"}, &out), 0) << out;
+}
+
+TEST(Config, PluginKeysAreValidatedAgainstTheDeclarationWithPositions) {
+  TempDir t;
+  write_file(t.path + "/p.yaml", "plugins:\n  - name: hello\n    path: " + plugin("hello") + "\n    greting: hi\n");
+  std::string out;
+  EXPECT_EQ(run_command({ccmuxd_bin(), "--check-config", t.path + "/p.yaml"}, &out), 1);
+  EXPECT_NE(out.find(t.path + "/p.yaml:4:5: key 'plugins.hello.greting': unknown key (plugin hello accepts: greeting)"),
+            std::string::npos)
+      << out;
+  write_file(t.path + "/q.yaml", "plugins:\n  - name: hello\n    path: " + plugin("hello") + "\n    greeting: [a, b]\n");
+  EXPECT_EQ(run_command({ccmuxd_bin(), "--check-config", t.path + "/q.yaml"}, &out), 1);
+  EXPECT_NE(out.find("q.yaml:4:15: key 'plugins.hello.greeting': expected a string"), std::string::npos) << out;
+}
+
+TEST(Config, BrokenPolicyScriptIsReportedByCheckConfig) {
+  TempDir t;
+  write_file(t.path + "/bad.lua", "function decide(r)\n  return 'allow'\nedn\n");
+  write_file(t.path + "/c.yaml", "approval:\n  policies: [" + t.path + "/bad.lua]\n");
+  std::string out;
+  EXPECT_EQ(run_command({ccmuxd_bin(), "--check-config", t.path + "/c.yaml"}, &out), 1);
+  EXPECT_NE(out.find(t.path + "/bad.lua:3:"), std::string::npos) << out;
+}
+
+TEST(PolicyCli, DryRunPrintsTheDecision) {
+  std::string out;
+  EXPECT_EQ(run_command({ccmux_bin(), "policy", "test", source_dir() + "/scripts/default.lua", "--tool", "Bash", "--input",
+                         R"({"command":"rm -rf /"})"},
+                        &out),
+            0);
+  EXPECT_NE(out.find("decision: deny"), std::string::npos) << out;
+  EXPECT_NE(out.find("recursive delete"), std::string::npos) << out;
+}
+
+TEST(SdkOutOfTree, PluginBuiltAgainstTheInstalledSdkLoadsAndReceivesEvents) {
+  const char* so = std::getenv("CCMUX_OOT_PLUGIN");
+  if (!so) GTEST_SKIP() << "run through ctest (sdk_out_of_tree_load), after sdk_out_of_tree_build";
+  TempDir t;
+  FakeApi api;
+  DaemonOptions o;
+  o.extra_yaml = std::string("plugins:\n  - name: hello\n    required: true\n    path: ") + so + "\n    greeting: oot\n";
+  Daemon d(t.path, api.base_url(), o);
+  auto c = d.connect();
+  std::string id = c->request("session.new", {{"cwd", d.project()}, {"prompt", "echo: out of tree"}})["id"];
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("result"));
+  EXPECT_NE(d.log().find("oot: " + id + " #1 session_created"), std::string::npos) << d.log();
+  EXPECT_NE(d.log().find("oot: " + id), std::string::npos);
+}

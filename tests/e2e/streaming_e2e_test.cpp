@@ -1,0 +1,92 @@
+#include "e2e.h"
+
+using namespace ccmux;
+using namespace ccmux::test;
+
+TEST_F(E2E, TextTurnStreamsPartialDeltas) {
+  auto c = daemon->connect();
+  std::string id = new_session(*c, "echo: hello streaming world from the fake api");
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("result"));
+  EXPECT_GE(log.of_kind("stream_event").size(), 5u);
+  EXPECT_EQ(log.streamed_text(), "hello streaming world from the fake api");
+  auto result = log.of_kind("result")[0]["payload"];
+  EXPECT_FALSE(result["is_error"].get<bool>());
+  EXPECT_EQ(result["result"], "hello streaming world from the fake api");
+  // Every event numbered 1..N with no gap; claude's own frames are kept with their type.
+  uint64_t expect = 1;
+  for (auto& e : log.events()) EXPECT_EQ(e["seq"].get<uint64_t>(), expect++);
+  EXPECT_FALSE(log.of_kind("system").empty());
+  EXPECT_FALSE(log.of_kind("assistant").empty());
+  auto info = c->request("session.get", {{"session", id}});
+  EXPECT_EQ(info["state"], "idle");
+  EXPECT_EQ(info["turns"], 1);
+  EXPECT_GT(info["cost_usd"].get<double>(), 0.0);
+  EXPECT_EQ(result["session_id"], info["claude_session_id"]);
+}
+
+TEST_F(E2E, TwoClientsSeeIdenticalEventSequences) {
+  auto a = daemon->connect();
+  std::string id = new_session(*a, "deltas: 40");
+  EventLog live(*a, id);
+  ASSERT_TRUE(live.wait_kind("result"));
+  auto b = daemon->connect();
+  EventLog replay(*b, id);
+  ASSERT_TRUE(replay.wait_for([&](const json& e) { return e["seq"] == live.events().back()["seq"]; }, 10000));
+  ASSERT_EQ(live.events().size(), replay.events().size());
+  for (size_t i = 0; i < live.events().size(); ++i) {
+    EXPECT_EQ(live.events()[i]["seq"], replay.events()[i]["seq"]);
+    EXPECT_EQ(live.events()[i]["kind"], replay.events()[i]["kind"]);
+    EXPECT_EQ(live.events()[i]["payload"], replay.events()[i]["payload"]);
+  }
+}
+
+TEST_F(E2E, ClaudeLinesAreForwardedByteForByte) {
+  auto c = daemon->connect();
+  std::string id = new_session(*c, "echo: bytes");
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("result"));
+  // The raw event message embeds claude's line unchanged: its key order is claude's
+  // (result frames start with keys other than "type"), which re-serialising would sort.
+  auto c2 = daemon->connect();
+  c2->request("subscribe", {{"session", id}, {"from_seq", 1}});
+  bool found = false;
+  for (int i = 0; i < 500 && !found; ++i) {
+    auto raw = c2->next_raw(5000);
+    ASSERT_TRUE(raw);
+    auto pos = raw->find("\"kind\":\"result\",\"payload\":");
+    if (pos == std::string::npos) continue;
+    std::string payload = raw->substr(pos + 26, raw->size() - pos - 27);
+    ASSERT_FALSE(json::parse(payload, nullptr, false).is_discarded()) << payload;
+    EXPECT_NE(payload, json::parse(payload).dump()) << "key order was changed: the line was re-serialised";
+    found = true;
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST_F(E2E, CliRunStreamsTextAndExitsZeroAttachReplays) {
+  std::string out;
+  std::string sock = "--socket=" + daemon->socket();
+  ASSERT_EQ(run_command({ccmux_bin(), sock, "run", "--cwd", daemon->project(), "echo: via the cli"}, &out), 0) << out;
+  EXPECT_NE(out.find("via the cli"), std::string::npos) << out;
+  auto c = daemon->connect();
+  auto sessions = c->request("session.list")["sessions"];
+  ASSERT_EQ(sessions.size(), 1u);
+  std::string id = sessions[0]["id"];
+  ASSERT_EQ(run_command({ccmux_bin(), sock, "attach", id, "--json", "--no-follow"}, &out), 0) << out;
+  size_t lines = 0, pos = 0;
+  while ((pos = out.find('\n', pos)) != std::string::npos) ++lines, ++pos;
+  EXPECT_EQ(lines, sessions[0]["last_seq"].get<size_t>());
+  ASSERT_EQ(run_command({ccmux_bin(), sock, "ls"}, &out), 0);
+  EXPECT_NE(out.find(id), std::string::npos);
+  ASSERT_EQ(run_command({ccmux_bin(), sock, "status"}, &out), 0);
+  EXPECT_NE(out.find("\"live_processes\""), std::string::npos);
+}
+
+TEST_F(E2E, CliExitCodes) {
+  std::string out;
+  EXPECT_EQ(run_command({ccmux_bin(), "--socket=" + dir.path + "/nothing.sock", "ls"}, &out), 2) << out;
+  EXPECT_NE(out.find("cannot reach ccmuxd"), std::string::npos);
+  EXPECT_EQ(run_command({ccmux_bin(), "--socket=" + daemon->socket(), "send", "s-missing", "hi"}, &out), 1);
+  EXPECT_NE(out.find("not_found"), std::string::npos);
+}

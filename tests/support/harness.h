@@ -1,0 +1,93 @@
+// Test harness: a temp dir, the fake Messages API, a real ccmuxd process, and
+// protocol clients that wait for events. Paths come from compile definitions.
+#pragma once
+
+#include "client.h"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace ccmux::test {
+
+using nlohmann::json;
+
+struct TempDir {
+  std::string path;
+  TempDir();
+  ~TempDir();
+};
+
+// python3 tests/fake_api/fake_messages_api.py on 127.0.0.1 (a free port).
+class FakeApi {
+ public:
+  FakeApi();
+  ~FakeApi();
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+struct DaemonOptions {
+  std::string claude_path;  // empty: the real claude on PATH
+  std::string extra_yaml;   // appended to the generated config
+  std::vector<std::string> policies = {"builtin:default"};
+  double idle_timeout_s = 600;
+  double approval_timeout_s = 3600;
+};
+
+// A ccmuxd process with its own HOME, state dir and socket under `dir`.
+class Daemon {
+ public:
+  Daemon(const std::string& dir, const std::string& api_url, DaemonOptions opts = {});
+  ~Daemon();
+  void start();
+  void kill9();
+  void terminate();  // SIGTERM and wait
+  std::string socket() const { return dir_ + "/run/ccmuxd.sock"; }
+  std::string config_path() const { return dir_ + "/config.yaml"; }
+  std::string project() const { return dir_ + "/proj"; }
+  std::string log() const;
+  pid_t pid() const { return pid_; }
+  std::unique_ptr<Client> connect(bool watch_approvals = false) const;
+
+ private:
+  std::string dir_;
+  std::string api_url_;
+  DaemonOptions opts_;
+  pid_t pid_ = -1;
+};
+
+// Collects the events of one session from a subscription.
+class EventLog {
+ public:
+  EventLog(Client& c, const std::string& session, uint64_t from_seq = 1);
+  // Waits until pred holds for some event (true) or the timeout passes (false).
+  bool wait_for(const std::function<bool(const json& ev)>& pred, int timeout_ms = 60000);
+  bool wait_kind(const std::string& kind, int timeout_ms = 60000);
+  const std::vector<json>& events() const { return events_; }
+  std::vector<json> of_kind(const std::string& kind) const;
+  std::string streamed_text() const;  // the text_delta pieces, joined
+
+ private:
+  Client& c_;
+  std::string session_;
+  std::vector<json> events_;
+};
+
+// Runs a command; returns exit code, stdout in `out`.
+int run_command(const std::vector<std::string>& argv, std::string* out, const std::vector<std::string>& env = {});
+std::string read_file(const std::string& path);
+void write_file(const std::string& path, const std::string& text);
+std::string ccmux_bin();
+std::string ccmuxd_bin();
+std::string source_dir();
+std::string build_dir();
+
+}  // namespace ccmux::test

@@ -1,0 +1,48 @@
+// The plugin ABI header is frozen: changing it needs a version bump, a new
+// fingerprint and a refreshed tests/abi/plugin_abi.h.frozen, all in one change.
+#include "harness.h"
+
+#include <ccmux/plugin_abi.h>
+
+#include <gtest/gtest.h>
+
+#include <regex>
+
+using namespace ccmux::test;
+
+namespace {
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
+  return h;
+}
+std::string header() { return read_file(source_dir() + "/sdk/include/ccmux/plugin_abi.h"); }
+}  // namespace
+
+TEST(Abi, FingerprintMatchesHeaderText) {
+  std::string text = std::regex_replace(header(), std::regex("#define CCMUX_ABI_FINGERPRINT 0x[0-9A-Fa-f]+ULL"),
+                                        "#define CCMUX_ABI_FINGERPRINT 0x0ULL");
+  EXPECT_EQ(fnv1a(text), CCMUX_ABI_FINGERPRINT)
+      << "plugin_abi.h changed but CCMUX_ABI_FINGERPRINT did not: recompute it (FNV-1a 64 of the header with the "
+         "fingerprint set to 0x0ULL) and bump CCMUX_SDK_VERSION_MINOR (or MAJOR for an incompatible change)";
+}
+
+TEST(Abi, HeaderEqualsFrozenCopyOrVersionWasBumped) {
+  std::string frozen = read_file(source_dir() + "/tests/abi/plugin_abi.h.frozen");
+  ASSERT_FALSE(frozen.empty());
+  if (frozen == header()) return;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(frozen, m, std::regex("CCMUX_SDK_VERSION_MINOR (\\d+)")));
+  int frozen_minor = std::stoi(m[1]);
+  ASSERT_TRUE(std::regex_search(frozen, m, std::regex("CCMUX_SDK_VERSION_MAJOR (\\d+)")));
+  int frozen_major = std::stoi(m[1]);
+  FAIL() << "sdk/include/ccmux/plugin_abi.h differs from tests/abi/plugin_abi.h.frozen (SDK " << frozen_major << "."
+         << frozen_minor << "). If the change is intended: bump the SDK version (now " << CCMUX_SDK_VERSION_MAJOR << "."
+         << CCMUX_SDK_VERSION_MINOR << "), update the fingerprint, and copy the header over the frozen file.";
+}
+
+TEST(Abi, StructsStartWithTheirSize) {
+  EXPECT_EQ(offsetof(ccmux_host_api, struct_size), 0u);
+  EXPECT_EQ(offsetof(ccmux_plugin_descriptor, struct_size), 0u);
+  EXPECT_EQ(offsetof(ccmux_event, struct_size), 0u);
+}

@@ -1,0 +1,160 @@
+#include "approval_chain.h"
+#include "harness.h"
+
+#include <gtest/gtest.h>
+
+using namespace ccmux;
+using nlohmann::json;
+
+namespace {
+struct Fixture {
+  test::TempDir dir;
+  EventLoop loop;
+  Store store{dir.path + "/db"};
+  EventBus bus{store};
+  PolicyEngine policies{LuaLimits{}};
+  ApprovalChain chain{loop, store, bus, policies, 3600};
+  std::vector<std::pair<ApprovalRow, json>> answered;
+
+  explicit Fixture(const std::string& policy = "") {
+    if (!policy.empty()) {
+      test::write_file(dir.path + "/p.lua", policy);
+      EXPECT_TRUE(policies.load({dir.path + "/p.lua"}).empty());
+    }
+    chain.set_responder([this](const ApprovalRow& r, const json& in) { answered.emplace_back(r, in); });
+  }
+  std::string open(const std::string& tool, json input) {
+    return chain.open({"s-1", dir.path, ""}, "req-" + std::to_string(n++),
+                      {{"subtype", "can_use_tool"}, {"tool_name", tool}, {"input", input}});
+  }
+  int n = 0;
+};
+}  // namespace
+
+TEST(ApprovalChain, PolicyAllowAnswersAtOnceWithInputEchoed) {
+  Fixture f("function decide(r) if r.tool == 'Read' then return 'allow', 'reads ok' end end");
+  std::string id = f.open("Read", {{"file_path", "/x"}});
+  ASSERT_EQ(f.answered.size(), 1u);
+  EXPECT_EQ(f.answered[0].first.decision, "allow");
+  EXPECT_EQ(f.answered[0].first.decided_by, "policy:" + f.dir.path + "/p.lua");
+  EXPECT_EQ(f.answered[0].second, json({{"file_path", "/x"}}));
+  auto row = f.store.get_approval(id);
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->state, "resolved");
+  EXPECT_EQ(row->reason, "reads ok");
+}
+
+TEST(ApprovalChain, LuaDenyIsNeverOverriddenByProviders) {
+  Fixture f("function decide(r) return 'deny', 'no' end");
+  bool asked = false;
+  f.chain.add_provider("always-allow", [&](const std::string&) {
+    asked = true;
+    return std::optional<ProviderVerdict>(ProviderVerdict{"allow", "yes", nullptr});
+  });
+  f.open("Bash", {{"command", "ls"}});
+  EXPECT_FALSE(asked);
+  ASSERT_EQ(f.answered.size(), 1u);
+  EXPECT_EQ(f.answered[0].first.decision, "deny");
+}
+
+TEST(ApprovalChain, ProvidersComeAfterPoliciesInRegistrationOrder) {
+  Fixture f("function decide(r) return 'ask' end");
+  std::vector<std::string> order;
+  f.chain.add_provider("first", [&](const std::string& req) {
+    order.push_back("first");
+    EXPECT_EQ(json::parse(req)["tool"], "Bash");
+    return std::optional<ProviderVerdict>();
+  });
+  f.chain.add_provider("second", [&](const std::string&) {
+    order.push_back("second");
+    return std::optional<ProviderVerdict>(ProviderVerdict{"allow", "learned", nullptr});
+  });
+  f.chain.add_provider("third", [&](const std::string&) {
+    order.push_back("third");
+    return std::optional<ProviderVerdict>();
+  });
+  f.open("Bash", {{"command", "git status"}});
+  EXPECT_EQ(order, (std::vector<std::string>{"first", "second"}));
+  ASSERT_EQ(f.answered.size(), 1u);
+  EXPECT_EQ(f.answered[0].first.decided_by, "provider:second");
+}
+
+TEST(ApprovalChain, AskIsPublishedAndFirstAnswerWinsLaterOnesAreAlreadyResolved) {
+  Fixture f;
+  std::vector<std::string> channel;
+  f.chain.add_channel("test", [&](const std::string& m) { channel.push_back(json::parse(m)["type"]); });
+  std::string id = f.open("Bash", {{"command", "make"}});
+  EXPECT_TRUE(f.answered.empty());
+  EXPECT_EQ(f.chain.pending_json().size(), 1u);
+  EXPECT_EQ(channel, std::vector<std::string>{"approval_requested"});
+  auto first = f.chain.answer(id, "allow", "", nullptr, nullptr, "phone");
+  EXPECT_EQ(first.outcome, ApprovalChain::Outcome::resolved);
+  auto second = f.chain.answer(id, "deny", "too late", nullptr, nullptr, "terminal");
+  EXPECT_EQ(second.outcome, ApprovalChain::Outcome::already_resolved);
+  EXPECT_NE(second.message.find("allow by phone"), std::string::npos);
+  ASSERT_EQ(f.answered.size(), 1u);
+  EXPECT_EQ(f.answered[0].first.decision, "allow");
+  EXPECT_EQ(channel.back(), "approval_resolved");
+  EXPECT_EQ(f.chain.answer("a-nope", "allow", "", nullptr, nullptr, "x").outcome, ApprovalChain::Outcome::not_found);
+}
+
+TEST(ApprovalChain, EveryApprovalEndsInOneResolvedEventStoredBeforeClaudeHears) {
+  Fixture f;
+  std::string id = f.open("Bash", {{"command", "make"}});
+  f.chain.answer(id, "deny", "nope", nullptr, nullptr, "cli");
+  std::vector<std::string> kinds;
+  f.store.read_events("s-1", 1, 100, 100, [&](uint64_t, int64_t, std::string_view k, std::string_view) { kinds.emplace_back(k); });
+  EXPECT_EQ(kinds, (std::vector<std::string>{"approval_requested", "approval_resolved"}));
+}
+
+TEST(ApprovalChain, NoAnswerWithinTimeoutDenies) {
+  Fixture f;
+  f.chain.set_timeout(0.2);
+  std::string id = f.open("Bash", {{"command", "make"}});
+  f.loop.add_timer(2.0, [&] { f.loop.stop(); });
+  f.loop.add_timer(0.05, [&] {
+    f.loop.add_timer(0.5, [&] { f.loop.stop(); });
+  });
+  f.loop.run();
+  ASSERT_EQ(f.answered.size(), 1u);
+  EXPECT_EQ(f.answered[0].first.decision, "deny");
+  EXPECT_EQ(f.answered[0].first.decided_by, "timeout");
+  EXPECT_NE(f.answered[0].first.reason.find("No answer within"), std::string::npos);
+  EXPECT_EQ(f.store.get_approval(id)->decided_by, "timeout");
+}
+
+TEST(ApprovalChain, QuestionsSkipPoliciesAndNeedAnswers) {
+  Fixture f("function decide(r) return 'allow' end");
+  json input = {{"questions", {{{"question", "Which color?"}, {"options", {{{"label", "red"}}, {{"label", "blue"}}}}}}}};
+  std::string id = f.open("AskUserQuestion", input);
+  EXPECT_TRUE(f.answered.empty()) << "a question is never decided by a policy";
+  EXPECT_EQ(f.chain.answer(id, "allow", "", nullptr, nullptr, "x").outcome, ApprovalChain::Outcome::invalid);
+  auto r = f.chain.answer(id, "allow", "", nullptr, {{"Which color?", "blue"}}, "phone");
+  EXPECT_EQ(r.outcome, ApprovalChain::Outcome::resolved);
+  ASSERT_EQ(f.answered.size(), 1u);
+  EXPECT_EQ(f.answered[0].second["answers"]["Which color?"], "blue");
+  EXPECT_EQ(f.answered[0].second["questions"], input["questions"]);
+}
+
+TEST(ApprovalChain, CancelClosesWithoutAnsweringClaude) {
+  Fixture f;
+  f.open("Bash", {{"command", "a"}});
+  f.open("Bash", {{"command", "b"}});
+  f.chain.cancel("s-1", "req-0", "withdrawn");
+  EXPECT_EQ(f.chain.pending_count(), 1u);
+  f.chain.cancel("s-1", "", "process ended");
+  EXPECT_EQ(f.chain.pending_count(), 0u);
+  EXPECT_TRUE(f.answered.empty());
+}
+
+TEST(ApprovalChain, StalePendingApprovalsAreClosedAfterRestart) {
+  Fixture f;
+  std::string id = f.open("Bash", {{"command", "a"}});
+  f.bus.flush();
+  PolicyEngine p{LuaLimits{}};
+  ApprovalChain after(f.loop, f.store, f.bus, p, 3600);
+  after.close_stale_after_restart();
+  auto row = f.store.get_approval(id);
+  EXPECT_EQ(row->state, "resolved");
+  EXPECT_EQ(row->decision, "cancelled");
+}

@@ -1,0 +1,144 @@
+#include "config.h"
+#include "harness.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+using namespace ccmux;
+using namespace ccmux::test;
+
+namespace {
+std::string error_of(const std::string& yaml) {
+  try {
+    parse_config(yaml, "test.yaml");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+struct EnvGuard {
+  std::string name;
+  EnvGuard(const std::string& n, const std::string& v) : name(n) { setenv(n.c_str(), v.c_str(), 1); }
+  ~EnvGuard() { unsetenv(name.c_str()); }
+};
+}  // namespace
+
+TEST(Config, BuiltInDefaultsWhenFileAbsent) {
+  TempDir t;
+  EnvGuard a("XDG_CONFIG_HOME", t.path + "/cfg"), b("XDG_STATE_HOME", t.path + "/state"),
+      c("XDG_RUNTIME_DIR", t.path + "/run");
+  Config cfg = load_config("", false);
+  EXPECT_EQ(cfg.source, "");
+  EXPECT_EQ(cfg.state_dir, t.path + "/state/ccmux");
+  EXPECT_EQ(cfg.socket_path, t.path + "/run/ccmux/ccmuxd.sock");
+  EXPECT_EQ(cfg.approval_timeout_s, 3600);
+  EXPECT_EQ(cfg.on_timeout, "deny");
+  ASSERT_EQ(cfg.policies.size(), 1u);
+  EXPECT_EQ(cfg.policies[0], "builtin:default");
+  ASSERT_EQ(cfg.project_roots.size(), 1u);
+  EXPECT_EQ(cfg.project_roots[0], std::getenv("HOME"));
+}
+
+TEST(Config, ReadsEverySection) {
+  Config c = parse_config(R"(
+daemon: {state_dir: /tmp/s, socket: /tmp/s.sock, log_level: debug}
+claude: {path: /bin/true, extra_args: [--foo], env: {A: b}, model: sonnet, idle_timeout: 12.5}
+projects: {roots: [/srv/a, /srv/b]}
+approval: {timeout: 60, policies: [a.lua, b.lua], lua_memory_mb: 8}
+plugins:
+  - name: hello
+    path: /x/libhello.so
+    required: true
+    greeting: hi
+)",
+                          "t.yaml");
+  EXPECT_EQ(c.socket_path, "/tmp/s.sock");
+  EXPECT_EQ(c.log_level, "debug");
+  EXPECT_EQ(c.claude_extra_args, std::vector<std::string>{"--foo"});
+  EXPECT_EQ(c.claude_env.at("A"), "b");
+  EXPECT_DOUBLE_EQ(c.idle_timeout_s, 12.5);
+  EXPECT_EQ(c.project_roots.size(), 2u);
+  EXPECT_EQ(c.approval_timeout_s, 60);
+  EXPECT_EQ(c.lua_memory_mb, 8);
+  ASSERT_EQ(c.plugins.size(), 1u);
+  EXPECT_TRUE(c.plugins[0].required);
+  EXPECT_EQ(c.plugins[0].node["greeting"].Scalar(), "hi");
+}
+
+TEST(Config, UnknownKeyNamesFileLineColumnAndKey) {
+  EXPECT_EQ(error_of("daemon:\n  sockt: /x\n"),
+            "test.yaml:2:3: key 'daemon.sockt': unknown key (known: log_level, socket, state_dir)");
+}
+
+TEST(Config, UnknownSection) {
+  EXPECT_NE(error_of("demon: {}\n").find("test.yaml:1:1: key 'demon': unknown section"), std::string::npos);
+}
+
+TEST(Config, WrongTypeNamesTheValuePosition) {
+  EXPECT_EQ(error_of("approval:\n  timeout: soon\n"),
+            "test.yaml:2:12: key 'approval.timeout': expected a non-negative number, got 'soon'");
+  EXPECT_EQ(error_of("projects:\n  roots: /only/one\n"), "test.yaml:2:10: key 'projects.roots': expected a list of strings");
+}
+
+TEST(Config, BadEnumListsChoices) {
+  EXPECT_EQ(error_of("daemon:\n  log_level: loud\n"),
+            "test.yaml:2:14: key 'daemon.log_level': bad value 'loud' (expected one of: trace, debug, info, warn, error)");
+}
+
+TEST(Config, SyntaxErrorHasPosition) {
+  std::string e = error_of("daemon:\n  socket: [unclosed\n");
+  EXPECT_EQ(e.rfind("test.yaml:", 0), 0u) << e;
+  EXPECT_NE(e.find("YAML syntax error"), std::string::npos) << e;
+}
+
+TEST(Config, MissingExplicitFile) {
+  try {
+    load_config("/nonexistent/ccmux.yaml", true);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "/nonexistent/ccmux.yaml:0:0: cannot read the file (missing or unreadable)");
+  }
+}
+
+TEST(Config, PluginWithoutName) {
+  EXPECT_EQ(error_of("plugins:\n  - path: /x.so\n"), "test.yaml:2:5: key 'plugins[0].name': missing required key");
+}
+
+TEST(Config, EnvironmentOverridesSingleKeys) {
+  EnvGuard a("CCMUX_DAEMON_SOCKET", "/tmp/env.sock"), b("CCMUX_APPROVAL_TIMEOUT", "42"),
+      c("CCMUX_PROJECTS_ROOTS", "/a:/b"), d("CCMUX_CLAUDE_PATH", "/opt/claude");
+  Config cfg = parse_config("daemon:\n  socket: /tmp/file.sock\n", "t.yaml");
+  EXPECT_EQ(cfg.socket_path, "/tmp/env.sock");
+  EXPECT_EQ(cfg.approval_timeout_s, 42);
+  EXPECT_EQ(cfg.project_roots, (std::vector<std::string>{"/a", "/b"}));
+  EXPECT_EQ(cfg.claude_path, "/opt/claude");
+}
+
+TEST(Config, BadEnvironmentValueNamesTheVariable) {
+  EnvGuard a("CCMUX_APPROVAL_TIMEOUT", "never");
+  std::string e = error_of("");
+  EXPECT_NE(e.find("environment CCMUX_APPROVAL_TIMEOUT"), std::string::npos) << e;
+}
+
+TEST(Config, ClaudeNotFoundNamesAllThreePlaces) {
+  EnvGuard p("PATH", "/nonexistent");
+  Config cfg = parse_config("", "t.yaml");
+  try {
+    resolve_claude_path(cfg);
+    FAIL();
+  } catch (const ConfigError& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("claude.path"), std::string::npos);
+    EXPECT_NE(m.find("CCMUX_CLAUDE_PATH"), std::string::npos);
+    EXPECT_NE(m.find("PATH"), std::string::npos);
+  }
+}
+
+TEST(Config, ClaudeFoundOnPath) {
+  TempDir t;
+  write_file(t.path + "/bin/claude", "#!/bin/sh\n");
+  chmod((t.path + "/bin/claude").c_str(), 0755);
+  EnvGuard p("PATH", "/nonexistent:" + t.path + "/bin");
+  EXPECT_EQ(resolve_claude_path(parse_config("", "t.yaml")), t.path + "/bin/claude");
+}

@@ -1,0 +1,212 @@
+// The local API over a real Unix socket, with the scripted fake claude (fast).
+#include "harness.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+using namespace ccmux;
+using namespace ccmux::test;
+
+namespace {
+struct FakeDaemon {
+  TempDir dir;
+  std::unique_ptr<Daemon> d;
+  explicit FakeDaemon(DaemonOptions o = {}) {
+    o.claude_path = source_dir() + "/tests/fake_claude/fake_claude.py";
+    d = std::make_unique<Daemon>(dir.path, "http://127.0.0.1:9", o);
+  }
+};
+
+// A raw connection: what a client that gets things wrong sends.
+struct Raw {
+  int fd;
+  explicit Raw(const std::string& path) {
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  }
+  ~Raw() { close(fd); }
+  void send_all(const std::string& s) {
+    size_t off = 0;
+    while (off < s.size()) {
+      ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return;
+      off += static_cast<size_t>(n);
+    }
+  }
+  json line() {
+    std::string l;
+    char c;
+    while (recv(fd, &c, 1, 0) == 1 && c != '\n') l += c;
+    return json::parse(l, nullptr, false);
+  }
+};
+}  // namespace
+
+TEST(Protocol, SocketIsOwnerOnly) {
+  FakeDaemon f;
+  struct stat st {};
+  ASSERT_EQ(stat(f.d->socket().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(stat(std::filesystem::path(f.d->socket()).parent_path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0077, 0u);
+}
+
+TEST(Protocol, HelloRequiredAndVersionMismatchSaysWhichSideToUpgrade) {
+  FakeDaemon f;
+  Raw r(f.d->socket());
+  r.send_all(R"({"type":"request","id":1,"method":"status"})" "\n");
+  EXPECT_EQ(r.line()["code"], "hello_required");
+  r.send_all(R"({"type":"hello","protocol":2})" "\n");
+  json e = r.line();
+  EXPECT_EQ(e["code"], "protocol_mismatch");
+  EXPECT_NE(e["message"].get<std::string>().find("upgrade ccmuxd"), std::string::npos);
+  r.send_all(R"({"type":"hello","protocol":0})" "\n");
+  EXPECT_NE(r.line()["message"].get<std::string>().find("upgrade the client"), std::string::npos);
+  r.send_all(R"({"type":"hello","protocol":1})" "\n");
+  EXPECT_EQ(r.line()["type"], "hello");
+}
+
+TEST(Protocol, MalformedMessagesGetErrorsAndTheConnectionGoesOn) {
+  FakeDaemon f;
+  Raw r(f.d->socket());
+  r.send_all(R"({"type":"hello","protocol":1})" "\n");
+  r.line();
+  r.send_all("this is not json\n");
+  EXPECT_EQ(r.line()["code"], "bad_message");
+  r.send_all(R"({"type":"request","id":7,"method":"no.such"})" "\n");
+  json e = r.line();
+  EXPECT_EQ(e["id"], 7);
+  EXPECT_EQ(e["error"]["code"], "unknown_method");
+  r.send_all(R"({"type":"request","id":8,"method":"session.send","params":{"session":"s-none","prompt":"x"}})" "\n");
+  EXPECT_EQ(r.line()["error"]["code"], "not_found");
+  r.send_all(R"({"type":"request","id":9,"method":"ping"})" "\n");
+  EXPECT_EQ(r.line()["result"]["pong"], true);
+}
+
+TEST(Protocol, OversizedMessageIsRefusedAndDaemonStaysUp) {
+  FakeDaemon f;
+  {
+    Raw r(f.d->socket());
+    r.send_all(R"({"type":"hello","protocol":1})" "\n");
+    r.line();
+    std::string big(65u << 20, 'x');  // no newline: one message over the limit
+    r.send_all(big);
+    json e = r.line();
+    EXPECT_EQ(e["code"], "message_too_large");
+  }
+  auto c = f.d->connect();
+  EXPECT_EQ(c->request("ping")["pong"], true);
+}
+
+TEST(Protocol, CwdOutsideProjectRootsIsRefusedIncludingDotDotAndSymlinks) {
+  FakeDaemon f;
+  auto c = f.d->connect();
+  std::filesystem::create_directory_symlink("/etc", f.dir.path + "/proj/escape");
+  for (const std::string& cwd : std::vector<std::string>{"/etc", f.dir.path + "/proj/../..", f.dir.path + "/proj/escape"}) {
+    try {
+      c->request("session.new", {{"cwd", cwd}});
+      ADD_FAILURE() << cwd << " was accepted";
+    } catch (const RequestFailed& e) {
+      EXPECT_EQ(e.code, "cwd_not_allowed") << cwd;
+    }
+  }
+  EXPECT_EQ(c->request("session.new", {{"cwd", f.d->project()}})["state"], "starting");
+}
+
+TEST(Protocol, MalformedLineFromClaudeIsKeptAsParseErrorAndSessionGoesOn) {
+  FakeDaemon f;
+  auto c = f.d->connect();
+  std::string id = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", "garbage then fine"}})["id"];
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("result", 20000)) << f.d->log();
+  auto errs = log.of_kind("parse_error");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0]["payload"]["raw"], "this is not json {");
+  EXPECT_EQ(c->request("session.get", {{"session", id}})["state"], "idle");
+}
+
+TEST(Protocol, ClaudeLinesReachClientsByteForByte) {
+  FakeDaemon f;
+  auto c = f.d->connect();
+  std::string id = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", "verbatim"}})["id"];
+  c->request("subscribe", {{"session", id}, {"from_seq", 1}});
+  const std::string expected = R"({"z": 1,  "type":"system", "subtype":"custom", "a":"\u00e9\n", "n": 1.50})";
+  for (int i = 0; i < 200; ++i) {
+    auto raw = c->next_raw(10000);
+    ASSERT_TRUE(raw);
+    if (raw->find("\"subtype\":\"custom\"") == std::string::npos) continue;
+    std::string tail = R"("kind":"system","payload":)" + expected + "}";
+    ASSERT_GE(raw->size(), tail.size());
+    EXPECT_EQ(raw->substr(raw->size() - tail.size()), tail);
+    return;
+  }
+  FAIL() << "custom line not seen";
+}
+
+TEST(Protocol, PromptsSentDuringATurnAreQueuedAndDeliveredInOrder) {
+  FakeDaemon f;
+  auto c = f.d->connect();
+  std::string id = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", "one"}})["id"];
+  c->request("session.send", {{"session", id}, {"prompt", "two"}});
+  c->request("session.send", {{"session", id}, {"prompt", "three"}});
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("result").size() == 3; }, 20000));
+  std::vector<std::string> results;
+  for (auto& r : log.of_kind("result")) results.push_back(r["payload"]["result"]);
+  EXPECT_EQ(results, (std::vector<std::string>{"one", "two", "three"}));
+  EXPECT_EQ(log.of_kind("prompt_queued").size(), 3u);
+}
+
+TEST(Protocol, CrashedClaudeIsMarkedFailedAndSendResumesIt) {
+  FakeDaemon f;
+  auto c = f.d->connect();
+  std::string id = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", "crash now"}})["id"];
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("session_failed", 20000));
+  EXPECT_EQ(log.of_kind("session_failed")[0]["payload"]["signal"], 9);
+  EXPECT_EQ(c->request("session.get", {{"session", id}})["state"], "failed");
+  c->request("session.send", {{"session", id}, {"prompt", "back again"}});
+  ASSERT_TRUE(log.wait_kind("result", 20000));
+  auto starts = log.of_kind("session_started");
+  ASSERT_EQ(starts.size(), 2u);
+  EXPECT_EQ(starts[1]["payload"]["resume"], true);
+}
+
+TEST(Protocol, HungClaudeIsKilledAfterIdleTimeout) {
+  DaemonOptions o;
+  o.idle_timeout_s = 1;
+  FakeDaemon f(o);
+  auto c = f.d->connect();
+  std::string id = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", "hang please"}})["id"];
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("session_failed", 20000));
+  EXPECT_NE(log.of_kind("session_failed")[0]["payload"]["reason"].get<std::string>().find("hung"), std::string::npos);
+}
+
+TEST(Protocol, WatchingClientGetsPendingApprovalsOnConnect) {
+  FakeDaemon f;
+  auto c = f.d->connect();
+  std::string id = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", "ask me"}})["id"];
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("approval_requested", 20000));
+  auto w = f.d->connect(true);
+  auto snap = w->next(5000);
+  ASSERT_TRUE(snap);
+  EXPECT_EQ((*snap)["type"], "approvals");
+  ASSERT_EQ((*snap)["pending"].size(), 1u);
+  std::string aid = (*snap)["pending"][0]["id"];
+  auto r = w->request("approval.answer", {{"id", aid}, {"decision", "allow"}});
+  EXPECT_EQ(r["status"], "resolved");
+  ASSERT_TRUE(log.wait_kind("result", 20000));
+  EXPECT_EQ(log.of_kind("result")[0]["payload"]["result"], "permission: allow");
+  auto again = c->request("approval.answer", {{"id", aid}, {"decision", "deny"}});
+  EXPECT_EQ(again["status"], "already_resolved");
+}
