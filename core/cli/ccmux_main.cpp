@@ -278,7 +278,8 @@ int main(int argc, char** argv) {
       Client c(socket_path);
       std::string q = question;
       if (q.empty()) {
-        for (auto& a : c.request("approvals.list")["approvals"])
+        json pending = c.request("approvals.list")["approvals"];
+        for (auto& a : pending)
           if (a.value("id", "") == session && !a.value("questions", json::array()).empty())
             q = a["questions"][0].value("question", "");
       }
@@ -290,7 +291,8 @@ int main(int argc, char** argv) {
     }
     if (plugins->parsed()) {
       Client c(socket_path);
-      for (auto& p : c.request("plugins.list")["plugins"])
+      json list = c.request("plugins.list")["plugins"];
+      for (auto& p : list)
         std::cout << p.value("name", "") << "\t" << p.value("state", "") << "\t" << p.value("version", "") << "\t"
                   << p.value("error", p.value("path", "")) << "\n";
       return 0;

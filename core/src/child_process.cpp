@@ -203,7 +203,9 @@ void ChildProcess::on_pidfd() {
   close_fd(in_);
   close_fd(pidfd_);
   kill(-pid_, SIGKILL);  // leftovers of the group (background tools)
-  if (cb_.on_exit) cb_.on_exit(status);  // may destroy this object: nothing after
+  // The callback may destroy this object: run it from a local copy, touch nothing after.
+  auto on_exit = std::move(cb_.on_exit);
+  if (on_exit) on_exit(status);
 }
 
 void ChildProcess::kill_group(int sig) {

@@ -331,7 +331,7 @@ void Supervisor::answer_claude(const ApprovalRow& row, const json& input) {
     set_state(s, s.turn_running ? "running" : "idle");
 }
 
-void Supervisor::on_exit(const std::string& id, int status) {
+void Supervisor::on_exit(std::string id, int status) {
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
   Session& s = *it->second;

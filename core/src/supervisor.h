@@ -85,7 +85,7 @@ class Supervisor {
   void on_line(const std::string& id, std::string_view line, size_t capacity);
   void on_control_request(Session& s, const nlohmann::json& msg);
   void on_control_response(Session& s, const nlohmann::json& msg);
-  void on_exit(const std::string& id, int status);
+  void on_exit(std::string id, int status);  // by value: the caller's copy dies with the process object
   void deliver_next_prompt(Session& s);
   void send_control(Session& s, const std::string& subtype, nlohmann::json fields, ControlDone done);
   void set_state(Session& s, const std::string& state, const std::string& reason = "");

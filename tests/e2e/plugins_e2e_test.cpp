@@ -1,6 +1,7 @@
 #include "e2e.h"
 
 #include <cstdlib>
+#include <filesystem>
 
 using namespace ccmux;
 using namespace ccmux::test;
@@ -24,13 +25,14 @@ TEST_F(HelloPluginE2E, ReceivesEventsAndDecidesApprovalsAsAProvider) {
   ASSERT_EQ(plugins.size(), 1u);
   EXPECT_EQ(plugins[0]["state"], "running");
   EXPECT_EQ(plugins[0]["sdk"], "1.0");
-  std::string id = new_session(*c, "tool: Bash {\"command\":\"echo hello plugin\",\"description\":\"greet\"}");
+  std::string id = new_session(*c, "tool: Bash {\"command\":\"touch hello-from-plugin\",\"description\":\"greet\"}");
   EventLog log(*c, id);
   ASSERT_TRUE(log.wait_kind("result"));
   auto r = log.of_kind("approval_resolved");
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0]["payload"]["decision"], "allow");
   EXPECT_EQ(r[0]["payload"]["decided_by"], "provider:hello/echo-hello");
+  EXPECT_TRUE(std::filesystem::exists(daemon->project() + "/hello-from-plugin"));
   EXPECT_NE(daemon->log().find("howdy: " + id + " #1 session_created"), std::string::npos) << daemon->log();
 }
 

@@ -1,6 +1,6 @@
 // hello: the smallest useful ccmux plugin.
 //  - logs every event of every session (with the configured greeting)
-//  - registers an approval provider that allows Bash commands starting with "echo hello"
+//  - registers an approval provider that allows Bash commands "touch hello<something>"
 #include <ccmux/plugin.hpp>
 
 #include <nlohmann/json.hpp>
@@ -25,9 +25,9 @@ class Hello : public ccmux::Plugin {
       auto req = nlohmann::json::parse(request, nullptr, false);
       if (req.is_object() && req.value("tool", "") == "Bash") {
         std::string cmd = req["input"].value("command", "");
-        if (cmd.rfind("echo hello", 0) == 0 && cmd.find_first_of(";&|><`$") == std::string::npos) {
+        if (cmd.rfind("touch hello", 0) == 0 && cmd.find_first_of(";&|><`$\n") == std::string::npos) {
           v.decision = ccmux::Decision::allow;
-          v.reason = "hello plugin allows plain 'echo hello'";
+          v.reason = "hello plugin allows plain 'touch hello*'";
         }
       }
       return v;
@@ -47,4 +47,4 @@ const ccmux_config_key kKeys[] = {
 
 }  // namespace
 
-CCMUX_PLUGIN(Hello, "hello", "1.0.0", "logs every event; allows 'echo hello' commands", kKeys, 1)
+CCMUX_PLUGIN(Hello, "hello", "1.0.0", "logs every event; allows 'touch hello*' commands", kKeys, 1)
