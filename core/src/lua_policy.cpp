@@ -37,7 +37,9 @@ int l_path_inside(lua_State* L) {
   const char* root = luaL_checkstring(L, 2);
   bool inside = false;
   try {
-    inside = path_inside(p, root);
+    // A relative path is taken relative to `root` (claude's tools may pass cwd-relative paths).
+    std::string path = (p[0] == '/' || p[0] == '~') ? std::string(p) : std::string(root) + "/" + p;
+    inside = path_inside(path, root);
   } catch (...) {
   }
   lua_pushboolean(L, inside);

@@ -125,6 +125,10 @@ Daemon::Daemon(const std::string& dir, const std::string& api_url, DaemonOptions
   y << "daemon:\n  state_dir: " << dir_ << "/state\n  socket: " << socket() << "\n  log_level: debug\n"
     << "claude:\n  idle_timeout: " << opts_.idle_timeout_s << "\n  stop_grace: 3\n";
   if (!opts_.claude_path.empty()) y << "  path: " << opts_.claude_path << "\n";
+  if (!opts_.claude_env.empty()) {
+    y << "  env:\n";
+    for (auto& [k, v] : opts_.claude_env) y << "    " << k << ": \"" << v << "\"\n";
+  }
   y << "projects:\n  roots: [" << dir_ << "]\n"
     << "approval:\n  timeout: " << opts_.approval_timeout_s << "\n  policies:\n";
   for (auto& p : opts_.policies) y << "    - " << p << "\n";

@@ -40,6 +40,7 @@ struct DaemonOptions {
   std::vector<std::string> policies = {"builtin:default"};
   double idle_timeout_s = 600;
   double approval_timeout_s = 3600;
+  std::vector<std::pair<std::string, std::string>> claude_env;  // claude.env entries
 };
 
 // A ccmuxd process with its own HOME, state dir and socket under `dir`.

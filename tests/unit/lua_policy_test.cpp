@@ -162,6 +162,8 @@ TEST(DefaultPolicy, ReadOnlyInsideCwdAllowedRecursiveDeleteDeniedWritesOutsideDe
   auto decide = [&](const std::string& tool, json input) { return e.evaluate(req(tool, input, cwd)).verdict.decision; };
   EXPECT_EQ(decide("Read", {{"file_path", cwd + "/src/a.cpp"}}), "allow");
   EXPECT_EQ(decide("Grep", {{"pattern", "x"}}), "allow");
+  EXPECT_EQ(decide("Read", {{"file_path", "src/relative.cpp"}}), "allow");
+  EXPECT_EQ(decide("Read", {{"file_path", "../outside.txt"}}), "ask");
   EXPECT_EQ(decide("Read", {{"file_path", "/etc/shadow"}}), "ask");
   EXPECT_EQ(decide("Read", {{"file_path", cwd + "/../../etc/shadow"}}), "ask");
   EXPECT_EQ(decide("Bash", {{"command", "rm -rf build"}}), "deny");
