@@ -132,6 +132,7 @@ void bench_ingest(long events) {
   double batched = raw_sqlite(t.path + "/raw1.db", events, 1024);
   double single = raw_sqlite(t.path + "/raw2.db", std::min(events, 20000L), 1);
   DaemonOptions o;
+  o.log_level = "info";  // as shipped
   o.claude_path = firehose();
   o.claude_env = {{"FIREHOSE_MODE", "stream"}, {"FIREHOSE_EVENTS", std::to_string(events)}};
   Daemon d(t.path + "/d", "http://127.0.0.1:9", o);
@@ -204,6 +205,7 @@ double pipe_round_trip_ns(int n) {
 void bench_can_use_tool(long approvals) {
   TempDir t;
   DaemonOptions o;
+  o.log_level = "info";  // as shipped
   o.claude_path = firehose();
   o.claude_env = {{"FIREHOSE_MODE", "approvals"}, {"FIREHOSE_APPROVALS", std::to_string(approvals)}};
   Daemon d(t.path + "/d", "http://127.0.0.1:9", o);
@@ -223,6 +225,7 @@ void bench_can_use_tool(long approvals) {
 void bench_idle_sessions(int sessions) {
   TempDir t;
   DaemonOptions o;
+  o.log_level = "info";  // as shipped
   o.claude_path = firehose();
   o.claude_env = {{"FIREHOSE_MODE", "idle"}};
   Daemon d(t.path + "/d", "http://127.0.0.1:9", o);

@@ -122,7 +122,7 @@ void ApprovalChain::resolve(ApprovalRow row, const json& input_for_claude, bool 
     ev["request"] = json::parse(row.request, nullptr, false);
   bus_.publish(row.session, "approval_resolved", ev.dump());
   bus_.flush();  // the decision is stored before claude or any client hears of it
-  spdlog::info("approval {} ({} {}) -> {} by {}", row.id, row.session, row.tool, row.decision, row.decided_by);
+  spdlog::debug("approval {} ({} {}) -> {} by {}", row.id, row.session, row.tool, row.decision, row.decided_by);
   if (answer_claude && responder_) responder_(row, input_for_claude);
   notify("approval_resolved", row_json(row));
 }

@@ -40,11 +40,15 @@ int check_config(const std::string& file) {
   }
 }
 
-int watchdog_and_signals(Core& core, PluginHost& plugins) {
+sigset_t handled_signals() {
   sigset_t mask;
   sigemptyset(&mask);
   for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, s);
-  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  return mask;
+}
+
+int watchdog_and_signals(Core& core, PluginHost& plugins) {
+  sigset_t mask = handled_signals();
   int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
   bool stopping = false;
   core.loop.add_fd(sfd, EPOLLIN, [&](uint32_t) {
@@ -100,6 +104,10 @@ int main(int argc, char** argv) {
   }
   signal(SIGPIPE, SIG_IGN);
   if (!check_file.empty()) return check_config(check_file);
+  // Blocked before any thread exists (store checkpointer, plugins): they inherit the mask,
+  // so SIGTERM/SIGINT/SIGHUP reach only the loop's signalfd.
+  sigset_t mask = handled_signals();
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
 
   Core core;
   try {

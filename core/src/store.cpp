@@ -64,6 +64,9 @@ Store::Store(const std::string& path) {
   exec("PRAGMA synchronous=NORMAL");
   exec("PRAGMA foreign_keys=ON");
   migrate();
+  exec("PRAGMA wal_autocheckpoint=0");  // see checkpointer()
+  sqlite3_wal_hook(db_, &Store::on_wal_commit, this);
+  checkpoint_thread_ = std::thread(&Store::checkpointer, this, path);
   insert_event_ = prepare("INSERT INTO events(session, seq, ts_ms, kind, payload) VALUES(?,?,?,?,?)");
   read_events_ = prepare(
       "SELECT seq, ts_ms, kind, payload FROM events WHERE session=? AND seq>=? AND seq<=? ORDER BY seq LIMIT ?");
@@ -78,8 +81,47 @@ Store::Store(const std::string& path) {
 
 Store::~Store() {
   commit();
+  {
+    std::lock_guard<std::mutex> lock(checkpoint_mu_);
+    stopping_ = true;
+  }
+  checkpoint_cv_.notify_one();
+  checkpoint_thread_.join();
   for (auto* st : owned_) sqlite3_finalize(st);
   sqlite3_close(db_);
+}
+
+int Store::on_wal_commit(void* self, sqlite3*, const char*, int pages) {
+  auto* s = static_cast<Store*>(self);
+  if (pages >= 1000) {
+    std::unique_lock<std::mutex> lock(s->checkpoint_mu_);
+    if (s->checkpoint_wanted_) return SQLITE_OK;  // already asked: no wake-up per commit
+    s->checkpoint_wanted_ = true;
+    lock.unlock();
+    s->checkpoint_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void Store::checkpointer(std::string path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    return;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  std::unique_lock<std::mutex> lock(checkpoint_mu_);
+  for (;;) {
+    checkpoint_cv_.wait(lock, [this] { return checkpoint_wanted_ || stopping_; });
+    if (stopping_) break;
+    checkpoint_wanted_ = false;
+    lock.unlock();
+    sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    lock.lock();
+  }
+  lock.unlock();
+  sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  sqlite3_close(db);
 }
 
 void Store::exec(const char* sql) {

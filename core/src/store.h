@@ -4,7 +4,10 @@
 
 #include <sqlite3.h>
 
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
+#include <thread>
 #include <functional>
 #include <optional>
 #include <string>
@@ -96,8 +99,18 @@ class Store {
   sqlite3_stmt* prepare(const char* sql);
   void migrate();
 
+  // WAL checkpoints (which fsync) run on a thread with its own connection, so the
+  // loop thread never waits for one; the WAL hook tells it when the log has grown.
+  void checkpointer(std::string path);
+  static int on_wal_commit(void* self, sqlite3*, const char*, int pages);
+
   sqlite3* db_ = nullptr;
   bool in_tx_ = false;
+  std::thread checkpoint_thread_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;
+  bool stopping_ = false;
   sqlite3_stmt* insert_event_ = nullptr;
   sqlite3_stmt* read_events_ = nullptr;
   sqlite3_stmt* upsert_session_ = nullptr;

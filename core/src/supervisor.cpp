@@ -286,8 +286,10 @@ void Supervisor::on_control_request(Session& s, const json& msg) {
   const json& req = msg.contains("request") ? msg["request"] : json::object();
   std::string subtype = req.value("subtype", "");
   if (subtype == "can_use_tool") {
-    set_state(s, "waiting_approval");
+    // Policies and providers usually decide at once; only a request left to a human
+    // moves the session to waiting_approval.
     approvals_.open({s.row.id, s.row.cwd, s.row.model}, rid, req);
+    if (approvals_.has_pending(s.row.id)) set_state(s, "waiting_approval");
     return;
   }
   json reply;

@@ -41,6 +41,7 @@ struct DaemonOptions {
   double idle_timeout_s = 600;
   double approval_timeout_s = 3600;
   std::vector<std::pair<std::string, std::string>> claude_env;  // claude.env entries
+  std::string log_level = "debug";
 };
 
 // A ccmuxd process with its own HOME, state dir and socket under `dir`.
