@@ -1,6 +1,8 @@
 #include "e2e.h"
 
+#include <csignal>
 #include <filesystem>
+#include <thread>
 
 using namespace ccmux;
 using namespace ccmux::test;
@@ -157,4 +159,41 @@ TEST_F(E2E, PermissionModeChangeReachesClaude) {
   ASSERT_TRUE(log.wait_for([&](const json& e) {
     return e["kind"] == "system" && e["payload"].value("permissionMode", "") == "plan";
   }));
+}
+
+class ReloadE2E : public E2E {
+ protected:
+  void SetUp() override {
+    DaemonOptions o;
+    policy = policy_file(dir, "p.lua", "function decide(r) return 'deny', 'v1 says no' end\n");
+    o.policies = {policy};
+    start(o);
+  }
+  json decide_once(Client& c, const std::string& file) {
+    std::string id = new_session(c, bash("touch " + file));
+    EventLog log(c, id);
+    EXPECT_TRUE(log.wait_kind("approval_resolved"));
+    EXPECT_TRUE(log.wait_kind("result"));
+    return approval_resolved(log);
+  }
+  std::string policy;
+};
+
+TEST_F(ReloadE2E, SighupReloadsPoliciesAndABrokenScriptKeepsThePreviousVersion) {
+  auto c = daemon->connect();
+  EXPECT_EQ(decide_once(*c, "a")["reason"], "v1 says no");
+  write_file(policy, "function decide(r)\n  return 'allow'\nedn\n");
+  kill(daemon->pid(), SIGHUP);
+  for (int i = 0; i < 100 && daemon->log().find("keeping the previous version") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_NE(daemon->log().find(policy + ":3:"), std::string::npos) << daemon->log();
+  EXPECT_EQ(decide_once(*c, "b")["reason"], "v1 says no");
+  write_file(policy, "function decide(r) return 'allow', 'v2 says yes' end\n");
+  kill(daemon->pid(), SIGHUP);
+  for (int i = 0; i < 100 && daemon->log().find("policies reloaded: 1 active, 0 errors") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  json r = decide_once(*c, "c");
+  EXPECT_EQ(r["decision"], "allow");
+  EXPECT_EQ(r["reason"], "v2 says yes");
+  EXPECT_TRUE(fs::exists(daemon->project() + "/c"));
 }

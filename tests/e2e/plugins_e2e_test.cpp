@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <sqlite3.h>
 
 using namespace ccmux;
 using namespace ccmux::test;
@@ -34,6 +35,17 @@ TEST_F(HelloPluginE2E, ReceivesEventsAndDecidesApprovalsAsAProvider) {
   EXPECT_EQ(r[0]["payload"]["decided_by"], "provider:hello/echo-hello");
   EXPECT_TRUE(std::filesystem::exists(daemon->project() + "/hello-from-plugin"));
   EXPECT_NE(daemon->log().find("howdy: " + id + " #1 session_created"), std::string::npos) << daemon->log();
+  // Its key-value storage lives in the daemon's store.
+  daemon->terminate();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2((dir.path + "/state/ccmux.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT value FROM plugin_kv WHERE plugin='hello' AND key='last_event'", -1, &st, nullptr);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  std::string last = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  EXPECT_EQ(last.rfind(id + " #", 0), 0u) << last;
 }
 
 class BadPluginsE2E : public E2E {

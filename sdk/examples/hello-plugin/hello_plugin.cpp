@@ -1,5 +1,6 @@
 // hello: the smallest useful ccmux plugin.
-//  - logs every event of every session (with the configured greeting)
+//  - logs every event of every session (with the configured greeting) and keeps the
+//    last one it saw in its key-value storage
 //  - registers an approval provider that allows Bash commands "touch hello<something>"
 #include <ccmux/plugin.hpp>
 
@@ -18,7 +19,9 @@ class Hello : public ccmux::Plugin {
     // Called on the core loop thread: keep it short.
     host.subscribe("*", 0, [this, &host](const ccmux::Event& ev) {
       ++seen_;
-      host.info(greeting_ + ": " + std::string(ev.session) + " #" + std::to_string(ev.seq) + " " + std::string(ev.kind));
+      std::string where = std::string(ev.session) + " #" + std::to_string(ev.seq);
+      host.info(greeting_ + ": " + where + " " + std::string(ev.kind));
+      host.kv_set("last_event", where);  // per-plugin storage, kept in the daemon's store
     });
     host.register_approval_provider("echo-hello", [](std::string_view request) {
       ccmux::Verdict v;
