@@ -34,6 +34,18 @@ TEST_F(HelloPluginE2E, ReceivesEventsAndDecidesApprovalsAsAProvider) {
   EXPECT_EQ(r[0]["payload"]["decision"], "allow");
   EXPECT_EQ(r[0]["payload"]["decided_by"], "provider:hello/echo-hello");
   EXPECT_TRUE(std::filesystem::exists(daemon->project() + "/hello-from-plugin"));
+  std::string log_text = daemon->log();
+  EXPECT_NE(log_text.find("client: daemon 0.1.0 speaks protocol 1"), std::string::npos) << log_text;
+  EXPECT_NE(log_text.find("posted from the plugin's thread"), std::string::npos);
+  // A call the provider does not allow goes to a human, and the plugin's channel hears of it.
+  c->request("session.send", {{"session", id}, {"prompt", "tool: Bash {\"command\":\"touch other\",\"description\":\"x\"}"}});
+  ASSERT_TRUE(log.wait_kind("approval_requested"));
+  std::string aid = log.of_kind("approval_requested")[0]["payload"]["id"];
+  c->request("approval.answer", {{"id", aid}, {"decision", "allow"}});
+  ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("result").size() == 2; }));
+  log_text = daemon->log();
+  EXPECT_NE(log_text.find("escalation: approval_requested " + aid), std::string::npos) << log_text;
+  EXPECT_NE(log_text.find("escalation: approval_resolved " + aid), std::string::npos);
   EXPECT_NE(daemon->log().find("howdy: " + id + " #1 session_created"), std::string::npos) << daemon->log();
   // Its key-value storage lives in the daemon's store.
   daemon->terminate();

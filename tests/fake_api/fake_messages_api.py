@@ -12,11 +12,16 @@ The last user message decides the answer (its last text block, or a tool_result)
 anything else             stream "ok".
 Writes the port it bound to on stdout ("PORT <n>") and logs each request to stderr.
 """
-import json, sys, time, http.server, socketserver, re
+import json, os, sys, time, http.server, socketserver, re
 
 def sse(w, event, data):
     w.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
     w.flush()
+
+# tool_use ids this server issued whose tool_result has not come back yet. Claude merges
+# consecutive user content (tool results, then new prompts), so "is this a tool result?"
+# is answered by the ids we issued, not by block order.
+PENDING_TOOL_IDS = set()
 
 def last_user_content(body):
     msgs = body.get("messages", [])
@@ -25,18 +30,17 @@ def last_user_content(body):
             c = m.get("content")
             if isinstance(c, str):
                 return ("text", c)
-            texts, results = [], []
+            text = ""
             for b in c:
-                if b.get("type") == "text" and not b.get("text", "").startswith("<system-reminder>"):
-                    texts.append(b["text"])
-                elif b.get("type") == "tool_result":
+                if b.get("type") == "tool_result" and b.get("tool_use_id") in PENDING_TOOL_IDS:
+                    PENDING_TOOL_IDS.discard(b["tool_use_id"])
                     rc = b.get("content")
                     if isinstance(rc, list):
                         rc = " ".join(x.get("text", "") for x in rc if isinstance(x, dict))
-                    results.append(str(rc))
-            if results:
-                return ("tool_result", results[-1])
-            return ("text", texts[-1] if texts else "")
+                    return ("tool_result", str(rc))
+                if b.get("type") == "text" and not b.get("text", "").startswith("<system-reminder>"):
+                    text = b["text"]
+            return ("text", text)
     return ("text", "")
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -53,6 +57,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             body = json.loads(raw)
         except Exception:
             return self.json(400, {"type": "error", "error": {"type": "invalid_request_error", "message": "bad json"}})
+        if os.environ.get("FAKE_API_DUMP"):
+            with open(os.environ["FAKE_API_DUMP"], "a") as f:
+                f.write(json.dumps(body.get("messages", [])[-3:]) + "\n")
         kind, text = last_user_content(body)
         text = text.strip()
         if kind == "tool_result":
@@ -116,8 +123,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def stream_tool(self, body, name, tool_input):
         self.start_stream(body)
+        tool_id = f"toolu_fake{int(time.time()*1e6)}"
+        PENDING_TOOL_IDS.add(tool_id)
         sse(self.wfile, "content_block_start", {"type": "content_block_start", "index": 0,
-            "content_block": {"type": "tool_use", "id": f"toolu_fake{int(time.time()*1e6)}", "name": name, "input": {}}})
+            "content_block": {"type": "tool_use", "id": tool_id, "name": name, "input": {}}})
         js = json.dumps(tool_input)
         for i in range(0, len(js), 16):
             sse(self.wfile, "content_block_delta", {"type": "content_block_delta", "index": 0,

@@ -2,12 +2,16 @@
 //  - logs every event of every session (with the configured greeting) and keeps the
 //    last one it saw in its key-value storage
 //  - registers an approval provider that allows Bash commands "touch hello<something>"
+//  - registers an escalation channel that logs approvals waiting for a human
+//  - asks the daemon for its status through an in-daemon protocol client
+//  - posts work back to the loop from a thread of its own
 #include <ccmux/plugin.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -35,12 +39,32 @@ class Hello : public ccmux::Plugin {
       }
       return v;
     });
+    // Escalation channel: hears of every approval that waits for a human, and its end.
+    host.register_escalation_channel("log", [&host](std::string_view msg) {
+      auto m = nlohmann::json::parse(msg, nullptr, false);
+      if (m.is_object()) host.info("escalation: " + m.value("type", "") + " " + m["approval"].value("id", ""));
+    });
+    // An in-daemon protocol client: the same messages a socket client exchanges.
+    client_ = host.open_client("probe", [&host](std::string_view msg) {
+      auto m = nlohmann::json::parse(msg, nullptr, false);
+      if (m.is_object() && m.value("type", "") == "response" && m.contains("result"))
+        host.info("client: daemon " + m["result"].value("version", "?") + " speaks protocol " +
+                  std::to_string(m["result"].value("protocol", 0)));
+    });
+    host.client_send(client_, R"({"type":"hello","protocol":1})");
+    host.client_send(client_, R"({"type":"request","id":1,"method":"status"})");
+    // Work done on a thread of the plugin's own comes back to the loop with post().
+    worker_ = std::thread([&host] { host.post([&host] { host.info("posted from the plugin's thread"); }); });
     host.info("hello plugin started, greeting '" + greeting_ + "'");
   }
-  void stop() override {}
+  void stop() override {
+    if (worker_.joinable()) worker_.join();
+  }
 
  private:
   std::string greeting_;
+  uint64_t client_ = 0;
+  std::thread worker_;
   std::atomic<uint64_t> seen_{0};
 };
 
