@@ -14,6 +14,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <poll.h>
 #include <unistd.h>
 
 using namespace ccmux;
@@ -36,56 +37,82 @@ void print_sessions(const json& sessions) {
   }
 }
 
-// Asks on the terminal; returns the answer params, or null to leave it to others.
-json ask_on_terminal(const json& a) {
-  if (a.value("kind", "") == "question") {
-    json answers = json::object();
-    for (auto& q : a.value("questions", json::array())) {
-      auto opts = q.value("options", json::array());
-      std::cerr << "  answer for \"" << q.value("question", "") << "\" (number, or text; empty = leave): " << std::flush;
-      std::string line;
-      if (!std::getline(std::cin, line) || line.empty()) return nullptr;
-      std::string label = line;
-      try {
-        size_t i = std::stoul(line);
-        if (i >= 1 && i <= opts.size()) label = opts[i - 1].value("label", line);
-      } catch (...) {
-      }
-      answers[q.value("question", "")] = label;
-    }
-    return {{"id", a["id"]}, {"decision", "allow"}, {"answers", answers}};
-  }
-  std::cerr << "  [a]llow, [d]eny, [s]top (deny and end the turn), empty = leave it for another client: " << std::flush;
-  std::string line;
-  if (!std::getline(std::cin, line) || line.empty()) return nullptr;
+const char* kToolPrompt = "  [a]llow, [d]eny, [s]top (deny and end the turn), empty = leave it for another client: ";
+
+// The answer to a tool approval from one line typed at the terminal; null = leave it.
+json tool_answer(const json& a, const std::string& line) {
+  if (line.empty()) return nullptr;
   if (line[0] == 'a' || line[0] == 'y') return {{"id", a["id"]}, {"decision", "allow"}, {"by", "terminal"}};
   json deny = {{"id", a["id"]}, {"decision", "deny"}, {"by", "terminal"}, {"reason", "Denied at the terminal"}};
   if (line[0] == 's') deny["interrupt"] = true;
   return deny;
 }
 
+// Asks each question of an AskUserQuestion; returns the answer params, or null to leave it.
+json question_answer(const json& a) {
+  json answers = json::object();
+  for (auto& q : a.value("questions", json::array())) {
+    auto opts = q.value("options", json::array());
+    std::cerr << "  answer for \"" << q.value("question", "") << "\" (number, or text; empty = leave): " << std::flush;
+    std::string line;
+    if (!std::getline(std::cin, line) || line.empty()) return nullptr;
+    std::string label = line;
+    try {
+      size_t i = std::stoul(line);
+      if (i >= 1 && i <= opts.size()) label = opts[i - 1].value("label", line);
+    } catch (...) {
+    }
+    answers[q.value("question", "")] = label;
+  }
+  return {{"id", a["id"]}, {"decision", "allow"}, {"answers", answers}};
+}
+
 enum class Until { result, session_end, caught_up };
 
-// Streams a session's events. Returns the process exit code.
+// Streams a session's events. Returns the process exit code. When interactive, a tool
+// approval is asked at the terminal while the stream goes on: whoever answers first wins,
+// and an answer from another client ends the question here.
 int stream(Client& c, const std::string& session, uint64_t from, bool raw_json, Until until, bool interactive) {
   json sub = c.request("subscribe", {{"session", session}, {"from_seq", from}});
   uint64_t head = sub.value("head", uint64_t{0});
   if (until == Until::caught_up && head < from) return 0;
   Renderer r(std::cout);
+  json asking;  // the tool approval waiting for a key at the terminal
+  auto send_answer = [&](const json& answer) {
+    if (answer.is_null()) return;
+    json res = c.request("approval.answer", answer);
+    if (res.value("status", "") == "already_resolved") r.line("  (" + res.value("message", "") + ")");
+  };
   for (;;) {
+    if (!asking.is_null() && !c.has_buffered()) {
+      pollfd fds[2] = {{c.fd(), POLLIN, 0}, {0, POLLIN, 0}};
+      if (poll(fds, 2, -1) < 0) continue;
+      if (fds[1].revents & (POLLIN | POLLHUP)) {
+        std::string line;
+        if (!std::getline(std::cin, line)) interactive = false;  // stdin closed: leave it to others
+        json a = asking;
+        asking = nullptr;
+        send_answer(tool_answer(a, line));
+        continue;
+      }
+    }
     auto line = c.next_raw(-1);
     json msg = json::parse(*line, nullptr, false);
     if (!msg.is_object() || msg.value("type", "") != "event" || msg.value("session", "") != session) continue;
-    if (raw_json) std::cout << *line << "\n" << std::flush;
-    else r.event(msg);
     std::string kind = msg.value("kind", "");
     const json& p = msg["payload"];
+    if (kind == "approval_resolved" && !asking.is_null() && p.value("id", "") == asking.value("id", "")) {
+      asking = nullptr;  // answered elsewhere (the next line says by whom)
+      std::cerr << "\n";
+    }
+    if (raw_json) std::cout << *line << "\n" << std::flush;
+    else r.event(msg);
     if (until == Until::caught_up && msg.value("seq", uint64_t{0}) >= head) return 0;
-    if (kind == "approval_requested" && interactive) {
-      json answer = ask_on_terminal(p);
-      if (!answer.is_null()) {
-        json res = c.request("approval.answer", answer);
-        if (res.value("status", "") == "already_resolved") r.line("  (" + res.value("message", "") + ")");
+    if (kind == "approval_requested" && interactive && asking.is_null()) {
+      if (p.value("kind", "") == "question") send_answer(question_answer(p));
+      else {
+        asking = p;
+        std::cerr << kToolPrompt << std::flush;
       }
     }
     if (until == Until::result && kind == "result") return p.value("is_error", false) ? 1 : 0;

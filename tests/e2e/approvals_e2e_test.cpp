@@ -197,3 +197,27 @@ TEST_F(ReloadE2E, SighupReloadsPoliciesAndABrokenScriptKeepsThePreviousVersion) 
   EXPECT_EQ(r["reason"], "v2 says yes");
   EXPECT_TRUE(fs::exists(daemon->project() + "/c"));
 }
+
+TEST_F(E2E, CliRunExitsNonZeroWhenADenyStopsTheTurn) {
+  std::string out;
+  int rc = -1;
+  std::thread run([&] {
+    rc = run_command({ccmux_bin(), "--socket=" + daemon->socket(), "run", "--cwd", daemon->project(),
+                      bash("touch never-made.txt")},
+                     &out);
+  });
+  auto w = daemon->connect(true);
+  std::string aid;
+  for (int i = 0; i < 100 && aid.empty(); ++i) {
+    auto m = w->next(30000);
+    ASSERT_TRUE(m);
+    if ((*m)["type"] == "approval_requested") aid = (*m)["approval"]["id"];
+    if ((*m)["type"] == "approvals" && !(*m)["pending"].empty()) aid = (*m)["pending"][0]["id"];
+  }
+  std::string cli;
+  ASSERT_EQ(run_command({ccmux_bin(), "--socket=" + daemon->socket(), "deny", aid, "--stop"}, &cli), 0) << cli;
+  run.join();
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("turn ended in error"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(daemon->project() + "/never-made.txt"));
+}
