@@ -7,7 +7,13 @@ using namespace ccmux;
 using namespace ccmux::test;
 
 namespace {
-bool process_alive(pid_t pid) { return pid > 0 && kill(pid, 0) == 0; }
+// Alive and not a zombie (an orphan may wait a while for whoever reaps it).
+bool process_alive(pid_t pid) {
+  if (pid <= 0 || kill(pid, 0) != 0) return false;
+  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  auto close_paren = stat.rfind(')');
+  return close_paren != std::string::npos && close_paren + 2 < stat.size() && stat[close_paren + 2] != 'Z';
+}
 int wait_pid_gone(pid_t pid, int ms) {
   for (int i = 0; i < ms / 50 && process_alive(pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   return process_alive(pid) ? 1 : 0;
@@ -16,13 +22,16 @@ int wait_pid_gone(pid_t pid, int ms) {
 
 TEST_F(E2E, Kill9OfDaemonMidTurnLosesNothingAndSendResumesTheClaudeSession) {
   std::string id, claude_sid;
+  pid_t orphan = 0;
   std::vector<json> seen;
   {
     auto a = daemon->connect();
     id = new_session(*a, "sleep: 3 then answer after the crash");
     EventLog log(*a, id);
     ASSERT_TRUE(log.wait_for([](const json& e) { return e["kind"] == "system"; }));
-    claude_sid = a->request("session.get", {{"session", id}})["claude_session_id"];
+    json info = a->request("session.get", {{"session", id}});
+    claude_sid = info["claude_session_id"];
+    orphan = info["pid"];
     seen = log.events();
     daemon->kill9();
   }
@@ -36,8 +45,8 @@ TEST_F(E2E, Kill9OfDaemonMidTurnLosesNothingAndSendResumesTheClaudeSession) {
     EXPECT_EQ(after.events()[i]["kind"], seen[i]["kind"]);
     EXPECT_EQ(after.events()[i]["payload"], seen[i]["payload"]);
   }
-  // The orphaned claude finished its turn on stdin EOF and wrote its transcript; give it time.
-  std::this_thread::sleep_for(std::chrono::seconds(4));
+  // The orphaned claude finishes its turn on stdin EOF, writes its transcript and exits.
+  EXPECT_EQ(wait_pid_gone(orphan, 30000), 0) << "claude did not end after losing ccmuxd";
   b->request("session.send", {{"session", id}, {"prompt", "count messages"}});
   ASSERT_TRUE(after.wait_kind("result"));
   auto result = after.of_kind("result").back()["payload"];
