@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <iostream>
 #include <poll.h>
+#include <thread>
 #include <unistd.h>
 
 using namespace ccmux;
@@ -72,11 +73,11 @@ enum class Until { result, session_end, caught_up };
 // Streams a session's events. Returns the process exit code. When interactive, a tool
 // approval is asked at the terminal while the stream goes on: whoever answers first wins,
 // and an answer from another client ends the question here.
-int stream(Client& c, const std::string& session, uint64_t from, bool raw_json, Until until, bool interactive) {
+int stream_once(Client& c, const std::string& session, uint64_t& from, bool raw_json, Until until, bool& interactive,
+                Renderer& r) {
   json sub = c.request("subscribe", {{"session", session}, {"from_seq", from}});
   uint64_t head = sub.value("head", uint64_t{0});
   if (until == Until::caught_up && head < from) return 0;
-  Renderer r(std::cout);
   json asking;  // the tool approval waiting for a key at the terminal
   auto send_answer = [&](const json& answer) {
     if (answer.is_null()) return;
@@ -99,6 +100,7 @@ int stream(Client& c, const std::string& session, uint64_t from, bool raw_json, 
     auto line = c.next_raw(-1);
     json msg = json::parse(*line, nullptr, false);
     if (!msg.is_object() || msg.value("type", "") != "event" || msg.value("session", "") != session) continue;
+    from = msg.value("seq", from) + 1;  // where a reconnect resumes
     std::string kind = msg.value("kind", "");
     const json& p = msg["payload"];
     if (kind == "approval_resolved" && !asking.is_null() && p.value("id", "") == asking.value("id", "")) {
@@ -119,6 +121,30 @@ int stream(Client& c, const std::string& session, uint64_t from, bool raw_json, 
     if ((until == Until::result || until == Until::session_end) &&
         (kind == "session_failed" || kind == "session_exited"))
       return until == Until::result ? 3 : (kind == "session_failed" ? 3 : 0);
+  }
+}
+
+// stream_once, reconnecting when the daemon goes away (restart, upgrade): the stream
+// resumes at the next seq, so nothing is missed and nothing is shown twice.
+int stream(std::unique_ptr<Client> c, const std::string& session, uint64_t from, bool raw_json, Until until,
+           bool interactive) {
+  Renderer r(std::cout);
+  for (;;) {
+    try {
+      return stream_once(*c, session, from, raw_json, until, interactive, r);
+    } catch (const Unreachable& e) {
+      if (until == Until::caught_up) throw;
+      r.line("· connection to ccmuxd lost; reconnecting (resumes at seq " + std::to_string(from) + ")");
+    }
+    c.reset();
+    for (int attempt = 0; !c; ++attempt) {
+      try {
+        c = std::make_unique<Client>(socket_path);
+      } catch (const Unreachable&) {
+        if (attempt >= 600) throw;  // ten minutes
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+      }
+    }
   }
 }
 
@@ -242,12 +268,12 @@ int main(int argc, char** argv) {
   try {
     if (ptest->parsed()) return policy_test(file, tool, input, cwd);
     if (run->parsed()) {
-      Client c(socket_path);
-      json s = c.request("session.new", {{"cwd", cwd}, {"prompt", prompt_value(prompt)}, {"model", model},
-                                          {"permission_mode", mode}});
+      auto c = std::make_unique<Client>(socket_path);
+      json s = c->request("session.new", {{"cwd", cwd}, {"prompt", prompt_value(prompt)}, {"model", model},
+                                           {"permission_mode", mode}});
       std::string id = s["id"];
       if (!json_out) std::cerr << "session " << id << " in " << s.value("cwd", "") << "\n";
-      return stream(c, id, 1, json_out, Until::result, isatty(0) && !json_out);
+      return stream(std::move(c), id, 1, json_out, Until::result, isatty(0) && !json_out);
     }
     if (nw->parsed()) {
       Client c(socket_path);
@@ -264,8 +290,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (attach->parsed()) {
-      Client c(socket_path);
-      return stream(c, session, from, json_out, no_follow ? Until::caught_up : Until::session_end, false);
+      return stream(std::make_unique<Client>(socket_path), session, from, json_out,
+                    no_follow ? Until::caught_up : Until::session_end, false);
     }
     if (send->parsed()) {
       Client c(socket_path);

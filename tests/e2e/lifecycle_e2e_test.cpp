@@ -1,6 +1,7 @@
 #include "e2e.h"
 
 #include <csignal>
+#include <sstream>
 #include <thread>
 
 using namespace ccmux;
@@ -126,4 +127,35 @@ TEST_F(E2E, StopIsGracefulAndSigtermStopsEverything) {
   daemon->terminate();
   EXPECT_EQ(wait_pid_gone(pid, 5000), 0) << "claude outlived ccmuxd";
   EXPECT_NE(daemon->log().find("ccmuxd stopped"), std::string::npos);
+}
+
+TEST_F(E2E, AttachReconnectsAfterADaemonRestartWithNoGapAndNoDuplicate) {
+  auto a = daemon->connect();
+  std::string id = new_session(*a, "echo: before the restart");
+  {
+    EventLog log(*a, id);
+    ASSERT_TRUE(log.wait_kind("result"));
+  }
+  a.reset();
+  std::string out;
+  int rc = -1;
+  std::thread attach([&] { rc = run_command({ccmux_bin(), "--socket=" + daemon->socket(), "attach", id, "--json"}, &out); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  daemon->kill9();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  daemon->start();  // recovery marks the session exited: attach sees that and ends
+  attach.join();
+  EXPECT_EQ(rc, 0) << out;
+  std::vector<uint64_t> seqs;
+  bool saw_exit = false;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    json m = json::parse(line, nullptr, false);
+    if (!m.is_object()) continue;
+    seqs.push_back(m["seq"]);
+    saw_exit = saw_exit || m["kind"] == "session_exited";
+  }
+  ASSERT_FALSE(seqs.empty());
+  for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], i + 1) << "gap or duplicate at line " << i;
+  EXPECT_TRUE(saw_exit);
 }
