@@ -1,5 +1,7 @@
 #include "store.h"
 
+#include <spdlog/spdlog.h>
+
 #include <stdexcept>
 
 namespace ccmux {
@@ -21,8 +23,7 @@ CREATE TABLE approvals(
   id TEXT PRIMARY KEY, session TEXT NOT NULL, claude_request_id TEXT NOT NULL, kind TEXT NOT NULL, tool TEXT NOT NULL,
   request BLOB NOT NULL, state TEXT NOT NULL, decision TEXT NOT NULL DEFAULT '', decided_by TEXT NOT NULL DEFAULT '',
   reason TEXT NOT NULL DEFAULT '', updated_input BLOB NOT NULL DEFAULT '', created_ms INTEGER NOT NULL,
-  resolved_ms INTEGER NOT NULL DEFAULT 0, latency_ms INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX approvals_pending ON approvals(state, created_ms);
+  resolved_ms INTEGER NOT NULL DEFAULT 0, latency_ms INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 CREATE TABLE prompts(
   id INTEGER PRIMARY KEY AUTOINCREMENT, session TEXT NOT NULL, content BLOB NOT NULL, state TEXT NOT NULL,
   created_ms INTEGER NOT NULL);
@@ -65,6 +66,7 @@ Store::Store(const std::string& path) {
   exec("PRAGMA foreign_keys=ON");
   migrate();
   exec("PRAGMA wal_autocheckpoint=0");  // see checkpointer()
+  exec("PRAGMA journal_size_limit=67108864");  // the WAL file shrinks back to 64 MiB after a burst
   sqlite3_wal_hook(db_, &Store::on_wal_commit, this);
   checkpoint_thread_ = std::thread(&Store::checkpointer, this, path);
   insert_event_ = prepare("INSERT INTO events(session, seq, ts_ms, kind, payload) VALUES(?,?,?,?,?)");
@@ -110,13 +112,18 @@ void Store::checkpointer(std::string path) {
     return;
   }
   sqlite3_busy_timeout(db, 5000);
+  // A connection learns the file is in WAL mode on its first read; until then a
+  // checkpoint on it is a no-op.
+  sqlite3_exec(db, "PRAGMA journal_mode", nullptr, nullptr, nullptr);
   std::unique_lock<std::mutex> lock(checkpoint_mu_);
   for (;;) {
     checkpoint_cv_.wait(lock, [this] { return checkpoint_wanted_ || stopping_; });
     if (stopping_) break;
     checkpoint_wanted_ = false;
     lock.unlock();
-    sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    int log_frames = 0, done_frames = 0;
+    int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &done_frames);
+    spdlog::debug("store checkpoint: rc {} ({} of {} WAL frames copied)", rc, done_frames, log_frames);
     lock.lock();
   }
   lock.unlock();
