@@ -6,6 +6,10 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
 using namespace ccmux;
 
 namespace {
@@ -146,4 +150,22 @@ TEST(EventBus, WildcardSubscriberSeesEverySessionLive) {
   bus.publish("b", "k", "{}");
   bus.flush();
   EXPECT_EQ(all.seqs.size(), 2u);
+}
+
+TEST(EventStore, WalIsCheckpointedInTheBackgroundWhileTheStoreIsOpen) {
+  test::TempDir t;
+  std::string path = t.path + "/db";
+  Store store(path);
+  EventBus bus(store);
+  std::string payload(400, 'x');
+  for (int batch = 0; batch < 20; ++batch) {  // ~8 MB of WAL frames, in 20 commits
+    for (int i = 0; i < 1000; ++i) bus.publish("s", "k", payload);
+    bus.flush();
+  }
+  uintmax_t size = 0;
+  for (int i = 0; i < 100 && size < (4u << 20); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    size = std::filesystem::file_size(path);
+  }
+  EXPECT_GE(size, 4u << 20) << "the main database file never received the WAL's pages";
 }
