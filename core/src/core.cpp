@@ -5,13 +5,29 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
 #include <filesystem>
+#include <sys/file.h>
+#include <unistd.h>
 
 namespace ccmux {
 
 void Core::open(const std::string& claude_path) {
   std::filesystem::create_directories(config.state_dir);
   std::filesystem::permissions(config.state_dir, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
+  // One daemon per store: a second one would number events twice. The lock is held for
+  // the life of the process (the fd is never closed) and released by the kernel at exit.
+  std::string lock_path = config.state_dir + "/ccmuxd.lock";
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    std::string holder;
+    char buf[32] = {0};
+    if (fd >= 0 && pread(fd, buf, sizeof buf - 1, 0) > 0) holder = " (pid " + std::string(buf) + ")";
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("another ccmuxd" + holder + " is using " + config.state_dir);
+  }
+  std::string pid = std::to_string(getpid());
+  if (ftruncate(fd, 0) == 0) (void)!pwrite(fd, pid.data(), pid.size(), 0);
   store = std::make_unique<Store>(config.state_dir + "/ccmux.db");
   bus = std::make_unique<EventBus>(*store);
   LuaLimits limits{static_cast<size_t>(config.lua_memory_mb) << 20, config.lua_instructions};

@@ -365,6 +365,8 @@ void Supervisor::on_exit(std::string id, int status) {
     reason = s.fail_reason;
   } else if (s.stop_requested) {
     reason = "stopped";
+  } else if (failed && !s.stderr_tail.empty()) {
+    reason += ": " + s.stderr_tail.back();  // claude says why on stderr (e.g. the root/bypass refusal)
   }
   json tail = json::array();
   for (auto& l : s.stderr_tail) tail.push_back(l);
@@ -383,9 +385,11 @@ void Supervisor::on_exit(std::string id, int status) {
     }
     return;
   }
-  // Prompts queued while it was dying: continue the claude session for them.
+  // A prompt sent while a clean exit was under way is delivered by a new process. After a
+  // failure nothing restarts by itself (no crash loop): the next send does.
+  if (failed || s.stop_requested) return;
   for (auto& p : store_.open_prompts(id))
-    if (p.state == "queued" && !s.stop_requested) {
+    if (p.state == "queued") {
       spawn(s);
       break;
     }

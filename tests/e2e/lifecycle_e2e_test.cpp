@@ -159,3 +159,21 @@ TEST_F(E2E, AttachReconnectsAfterADaemonRestartWithNoGapAndNoDuplicate) {
   for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], i + 1) << "gap or duplicate at line " << i;
   EXPECT_TRUE(saw_exit);
 }
+
+TEST_F(E2E, ClaudeRefusingToStartFailsOnceWithItsReasonAndIsNotRestartedInALoop) {
+  if (geteuid() != 0) GTEST_SKIP() << "claude refuses bypassPermissions only as root";
+  auto a = daemon->connect();
+  std::string id = a->request("session.new", {{"cwd", daemon->project()},
+                                              {"prompt", "echo: never"},
+                                              {"permission_mode", "bypassPermissions"}})["id"];
+  EventLog log(*a, id);
+  ASSERT_TRUE(log.wait_kind("session_failed"));
+  std::string reason = log.of_kind("session_failed")[0]["payload"]["reason"];
+  EXPECT_NE(reason.find("root"), std::string::npos) << reason;
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  log.wait_kind("no-such-kind", 100);
+  EXPECT_EQ(log.of_kind("session_started").size(), 1u) << "restarted by itself";
+  auto info = a->request("session.get", {{"session", id}});
+  EXPECT_EQ(info["state"], "failed");
+  EXPECT_EQ(info["queued_prompts"], 1) << "the prompt waits for the next send";
+}

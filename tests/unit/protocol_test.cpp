@@ -210,3 +210,17 @@ TEST(Protocol, WatchingClientGetsPendingApprovalsOnConnect) {
   auto again = c->request("approval.answer", {{"id", aid}, {"decision", "deny"}});
   EXPECT_EQ(again["status"], "already_resolved");
 }
+
+TEST(Protocol, SecondDaemonOnTheSameStoreIsRefusedAndTouchesNothing) {
+  FakeDaemon f;
+  auto c = f.d->connect();
+  std::string id = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", "one"}})["id"];
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("result", 20000));
+  std::string out;
+  EXPECT_EQ(run_command({ccmuxd_bin(), "--config", f.d->config_path()}, &out), 1);
+  EXPECT_NE(out.find("another ccmuxd (pid " + std::to_string(f.d->pid()) + ") is using"), std::string::npos) << out;
+  // The first daemon's session is untouched (no "exited by restart" written by the second one).
+  EXPECT_EQ(c->request("session.get", {{"session", id}})["state"], "idle");
+  EXPECT_EQ(c->request("ping")["pong"], true);
+}
