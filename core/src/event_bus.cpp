@@ -24,36 +24,48 @@ uint64_t EventBus::publish(const std::string& session, std::string_view kind, st
 }
 
 void EventBus::flush() {
-  if (flushing_) return;
-  flushing_ = true;
-  store_.commit();
-  std::vector<Pending> batch;
-  batch.swap(pending_);
-  for (auto& p : batch) committed_[p.session] = p.seq;
-  for (auto& p : batch) {
-    EventView ev{p.session, p.seq, p.ts_ms, p.kind, p.payload};
-    // Copy ids: a sink may unsubscribe itself (or others) while we deliver.
-    std::vector<uint64_t> ids;
-    for (auto& [id, sub] : subs_)
-      if (sub.session == p.session || sub.session == "*") ids.push_back(id);
-    for (uint64_t id : ids) {
-      auto it = subs_.find(id);
-      if (it == subs_.end()) continue;
-      Sub& sub = it->second;
-      if (sub.session == "*") {
-        sub.sink->deliver(ev);
-        continue;
-      }
-      if (!sub.caught_up || sub.next_seq != p.seq) continue;  // replaying from the store
-      if (!sub.sink->ready()) {
-        sub.caught_up = false;  // resume() will read it back from the store
-        continue;
-      }
-      sub.next_seq = p.seq + 1;
-      sub.sink->deliver(ev);
-    }
+  if (flushing_) {
+    // Called from inside a delivery (e.g. a plugin answering an approval from an event
+    // callback): commit now so what follows is stored; delivery happens in the outer loop.
+    store_.commit();
+    return;
   }
+  flushing_ = true;
+  // Sinks may publish while they receive: keep going until nothing is left, so no event
+  // waits for the next wake-up of the loop.
+  while (!pending_.empty()) {
+    store_.commit();
+    std::vector<Pending> batch;
+    batch.swap(pending_);
+    for (auto& p : batch) committed_[p.session] = p.seq;
+    for (auto& p : batch) deliver(p);
+  }
+  store_.commit();
   flushing_ = false;
+}
+
+void EventBus::deliver(const Pending& p) {
+  EventView ev{p.session, p.seq, p.ts_ms, p.kind, p.payload};
+  // Copy ids: a sink may unsubscribe itself (or others) while we deliver.
+  std::vector<uint64_t> ids;
+  for (auto& [id, sub] : subs_)
+    if (sub.session == p.session || sub.session == "*") ids.push_back(id);
+  for (uint64_t id : ids) {
+    auto it = subs_.find(id);
+    if (it == subs_.end()) continue;
+    Sub& sub = it->second;
+    if (sub.session == "*") {
+      sub.sink->deliver(ev);
+      continue;
+    }
+    if (!sub.caught_up || sub.next_seq != p.seq) continue;  // replaying from the store
+    if (!sub.sink->ready()) {
+      sub.caught_up = false;  // resume() will read it back from the store
+      continue;
+    }
+    sub.next_seq = p.seq + 1;
+    sub.sink->deliver(ev);
+  }
 }
 
 uint64_t EventBus::subscribe(const std::string& session, uint64_t from_seq, EventSink* sink) {

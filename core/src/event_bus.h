@@ -66,6 +66,7 @@ class EventBus {
     EventSink* sink;
   };
   void pump(uint64_t id);
+  void deliver(const Pending& p);
 
   Store& store_;
   std::unordered_map<std::string, uint64_t> assigned_;   // last seq handed out

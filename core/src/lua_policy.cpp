@@ -5,7 +5,9 @@
 #include <lua.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <ctime>
 #include <fnmatch.h>
 #include <fstream>
@@ -194,6 +196,8 @@ void* LuaPolicy::alloc(void* ud, void* ptr, size_t osize, size_t nsize) {
 }
 
 LuaPolicy::LuaPolicy(std::string name, LuaLimits limits) : name_(std::move(name)), limits_(limits) {
+  // lua_sethook takes an int count.
+  limits_.instructions = std::clamp<int64_t>(limits_.instructions, 1000, std::numeric_limits<int>::max());
   L_ = lua_newstate(&LuaPolicy::alloc, this);
   luaL_requiref(L_, "_G", luaopen_base, 1);
   luaL_requiref(L_, LUA_STRLIBNAME, luaopen_string, 1);

@@ -169,3 +169,23 @@ TEST(EventStore, WalIsCheckpointedInTheBackgroundWhileTheStoreIsOpen) {
   }
   EXPECT_GE(size, 4u << 20) << "the main database file never received the WAL's pages";
 }
+
+TEST(EventBus, EventsPublishedDuringDeliveryGoOutInTheSameFlush) {
+  test::TempDir t;
+  Store store(t.path + "/db");
+  EventBus bus(store);
+  struct Echo : EventSink {
+    EventBus* bus;
+    std::vector<std::string> kinds;
+    void deliver(const EventView& ev) override {
+      kinds.emplace_back(ev.kind);
+      if (ev.kind == "ping") bus->publish("s", "pong", "{}");
+    }
+  } echo;
+  echo.bus = &bus;
+  bus.subscribe("s", 1, &echo);
+  bus.publish("s", "ping", "{}");
+  bus.flush();
+  EXPECT_EQ(echo.kinds, (std::vector<std::string>{"ping", "pong"}));
+  EXPECT_EQ(bus.pending(), 0u);
+}
