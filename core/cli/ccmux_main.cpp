@@ -12,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <poll.h>
@@ -26,6 +27,13 @@ namespace {
 std::string socket_path;
 
 json prompt_value(const std::string& text) { return json(text); }
+
+std::string format_time(int64_t ms) {
+  time_t s = static_cast<time_t>(ms / 1000);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", localtime(&s));
+  return buf;
+}
 
 void print_sessions(const json& sessions) {
   printf("%-12s %-17s %-8s %-6s %-9s %s\n", "ID", "STATE", "COST", "TURNS", "APPROVAL", "CWD");
@@ -258,6 +266,15 @@ int main(int argc, char** argv) {
   ptest->add_option("--input", input)->required();
   ptest->add_option("--cwd", cwd, "session cwd (default: current directory)");
 
+  auto* token = app.add_subcommand("token", "client tokens for remote transports");
+  token->require_subcommand(1);
+  std::string token_name;
+  auto* tcreate = token->add_subcommand("create", "make a token (printed once; only its SHA-256 is stored)");
+  tcreate->add_option("name", token_name)->required();
+  auto* tlist = token->add_subcommand("list", "list token names and when they were last used");
+  auto* trevoke = token->add_subcommand("revoke", "revoke a token (transports close its connections)");
+  trevoke->add_option("name", token_name)->required();
+
   auto* plugins = app.add_subcommand("plugins", "list loaded plugins");
   auto* status = app.add_subcommand("status", "daemon status and totals");
 
@@ -341,6 +358,34 @@ int main(int argc, char** argv) {
         return 1;
       }
       return answer(session, "allow", "", json{{q, label}}, false);
+    }
+    if (tcreate->parsed()) {
+      Client c(socket_path);
+      json r = c.request("token.create", {{"name", token_name}});
+      std::cout << r["token"].get<std::string>() << "\n";
+      std::cerr << "token '" << token_name << "' created; it is shown only now: store it where you need it\n";
+      return 0;
+    }
+    if (tlist->parsed()) {
+      Client c(socket_path);
+      json r = c.request("token.list");
+      if (r["tokens"].empty()) std::cout << "no tokens\n";
+      for (auto& t : r["tokens"]) {
+        int64_t used = t.value("last_used_ms", int64_t{0});
+        std::cout << t.value("name", "") << "\tcreated " << format_time(t.value("created_ms", int64_t{0}))
+                  << "\tlast used " << (used ? format_time(used) : "never") << "\n";
+      }
+      return 0;
+    }
+    if (trevoke->parsed()) {
+      Client c(socket_path);
+      json r = c.request("token.revoke", {{"name", token_name}});
+      if (!r.value("revoked", false)) {
+        std::cerr << "no token named '" << token_name << "'\n";
+        return 1;
+      }
+      std::cout << "revoked " << token_name << "\n";
+      return 0;
     }
     if (plugins->parsed()) {
       Client c(socket_path);

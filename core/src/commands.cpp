@@ -42,7 +42,7 @@ json status(Core& core) {
 
 }  // namespace
 
-void run_command(Core& core, const std::string& who, const std::string& method, const json& params,
+void run_command(Core& core, const std::string& who, bool trusted, const std::string& method, const json& params,
                  CommandDone done) {
   Supervisor& sup = *core.supervisor;
   if (method == "ping") return done(true, {{"pong", true}});
@@ -106,6 +106,20 @@ void run_command(Core& core, const std::string& who, const std::string& method, 
       case ApprovalChain::Outcome::invalid:
         throw CommandError("bad_params", r.message);
     }
+  }
+  if (method.rfind("token.", 0) == 0) {
+    if (!trusted) throw CommandError("forbidden", "tokens are managed over the local socket only");
+    if (method == "token.create") {
+      std::string name = required_string(params, "name");
+      return done(true, {{"name", name}, {"token", core.tokens->create(name)}});
+    }
+    if (method == "token.list") {
+      json arr = json::array();
+      for (auto& t : core.tokens->list())
+        arr.push_back({{"name", t.name}, {"created_ms", t.created_ms}, {"last_used_ms", t.last_used_ms}});
+      return done(true, {{"tokens", arr}});
+    }
+    if (method == "token.revoke") return done(true, {{"revoked", core.tokens->revoke(required_string(params, "name"))}});
   }
   if (method == "plugins.list") return done(true, {{"plugins", core.plugins ? core.plugins->list() : json::array()}});
   throw CommandError("unknown_method", "unknown method '" + method + "'");

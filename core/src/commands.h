@@ -13,8 +13,8 @@ namespace ccmux {
 using CommandDone = std::function<void(bool ok, const nlohmann::json& result_or_error)>;
 
 // Runs `method`; calls done exactly once (now, or later for calls that wait on claude).
-// Throws CommandError for bad requests.
-void run_command(Core& core, const std::string& who, const std::string& method, const nlohmann::json& params,
-                 CommandDone done);
+// Throws CommandError for bad requests. `trusted`: a local-socket client (may manage tokens).
+void run_command(Core& core, const std::string& who, bool trusted, const std::string& method,
+                 const nlohmann::json& params, CommandDone done);
 
 }  // namespace ccmux

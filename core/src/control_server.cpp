@@ -87,7 +87,7 @@ void ControlServer::on_accept() {
           flush(*c);
           if (c->closing) schedule_close(c);
         },
-        [c] { return c->out.size() - c->out_off < kPauseReplayAt; });
+        [c] { return c->out.size() - c->out_off < kPauseReplayAt; }, /*trusted=*/true);
     conns_[fd] = std::move(conn);
     core_.loop.add_fd(fd, EPOLLIN, [this, fd](uint32_t ev) { on_conn(fd, ev); });
   }

@@ -9,6 +9,7 @@
 #include "lua_policy.h"
 #include "store.h"
 #include "supervisor.h"
+#include "tokens.h"
 
 #include <functional>
 #include <memory>
@@ -31,6 +32,7 @@ struct Core {
   std::unique_ptr<PolicyEngine> policies;
   std::unique_ptr<ApprovalChain> approvals;
   std::unique_ptr<Supervisor> supervisor;
+  std::unique_ptr<TokenStore> tokens;
   PluginHost* plugins = nullptr;
   std::set<ProtocolClient*> clients;  // every connected protocol client (socket or plugin)
   int64_t started_ms = 0;

@@ -4,7 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <set>
@@ -205,6 +207,29 @@ int api_post(void* host, ccmux_task_fn fn, void* user) {
   return 0;
 }
 
+int api_authenticate(void* host, const char* token, size_t len, char* name, size_t name_len) {
+  auto* p = self(host);
+  std::optional<std::string> who;
+  std::string tok(token ? token : "", token ? len : 0);
+  p->on_loop([&] { who = p->core->tokens->authenticate(tok); }, true);
+  if (!who) return -1;
+  if (name && name_len) {
+    size_t n = std::min(name_len - 1, who->size());
+    std::memcpy(name, who->data(), n);
+    name[n] = 0;
+  }
+  return 0;
+}
+
+int api_register_revocation_listener(void* host, ccmux_value_fn fn, void* user) {
+  auto* p = self(host);
+  if (!fn) return -1;
+  p->on_loop([p, fn, user] {
+    p->core->tokens->on_revoked([fn, user](const std::string& name) { fn(user, name.data(), name.size()); });
+  }, true);
+  return 0;
+}
+
 const std::set<std::string> kHostKeys = {"name", "path", "search_dir", "enabled", "required"};
 
 std::string where(const PluginEntry& e, const YAML::Node& n, const std::string& key) {
@@ -370,6 +395,8 @@ void PluginHost::start_all() {
       p->api.kv_get = api_kv_get;
       p->api.kv_delete = api_kv_delete;
       p->api.post = api_post;
+      p->api.authenticate = api_authenticate;
+      p->api.register_revocation_listener = api_register_revocation_listener;
       std::string cfg = p->config.dump();
       char err[1024] = {0};
       if (p->desc->start(&p->api, cfg.data(), cfg.size(), &p->state, err, sizeof err) != 0)

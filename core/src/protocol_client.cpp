@@ -44,8 +44,8 @@ std::string event_message(const EventView& ev, uint64_t subscription) {
   return out;
 }
 
-ProtocolClient::ProtocolClient(Core& core, std::string name, Output out, Ready ready)
-    : core_(core), name_(std::move(name)), out_(std::move(out)), ready_(std::move(ready)) {
+ProtocolClient::ProtocolClient(Core& core, std::string name, Output out, Ready ready, bool trusted)
+    : core_(core), name_(std::move(name)), out_(std::move(out)), ready_(std::move(ready)), trusted_(trusted) {
   core_.clients.insert(this);
 }
 
@@ -146,7 +146,7 @@ void ProtocolClient::request(const json& msg) {
       return;
     }
     std::weak_ptr<int> alive = alive_;
-    run_command(core_, name_, method, params, [this, id, alive](bool ok, const json& result) {
+    run_command(core_, name_, trusted_, method, params, [this, id, alive](bool ok, const json& result) {
       if (alive.expired()) return;  // the client went away before the answer
       if (ok) reply(id, result);
       else error(id, result.value("code", "error"), result.value("message", "failed"));

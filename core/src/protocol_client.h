@@ -20,7 +20,8 @@ class ProtocolClient : public EventSink {
   using Output = std::function<void(const std::string& message)>;  // one JSON object, no newline
   using Ready = std::function<bool()>;
 
-  ProtocolClient(Core& core, std::string name, Output out, Ready ready);
+  // `trusted`: a local-socket client (owner of the daemon); plugin clients are not.
+  ProtocolClient(Core& core, std::string name, Output out, Ready ready, bool trusted = false);
   ~ProtocolClient() override;
 
   // One message from the client. Errors are answered, never thrown.
@@ -43,6 +44,7 @@ class ProtocolClient : public EventSink {
   std::string name_;
   Output out_;
   Ready ready_;
+  bool trusted_ = false;
   bool hello_done_ = false;
   bool watch_approvals_ = false;
   std::map<uint64_t, std::string> subscriptions_;  // id -> session

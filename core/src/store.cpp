@@ -30,6 +30,10 @@ CREATE TABLE prompts(
 CREATE INDEX prompts_open ON prompts(session, state, id);
 CREATE TABLE plugin_kv(plugin TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY(plugin, key));
 )sql",
+    R"sql(
+CREATE TABLE tokens(name TEXT PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE, created_ms INTEGER NOT NULL,
+  last_used_ms INTEGER NOT NULL DEFAULT 0);
+)sql",
 };
 
 std::string_view col_text(sqlite3_stmt* st, int i) {
@@ -398,6 +402,58 @@ void Store::kv_delete(const std::string& plugin, const std::string& key) {
   sqlite3_prepare_v2(db_, "DELETE FROM plugin_kv WHERE plugin=? AND key=?", -1, &st, nullptr);
   bind_value(st, 1, plugin);
   bind_value(st, 2, key);
+  sqlite3_step(st);
+  sqlite3_finalize(st);
+}
+
+void Store::token_insert(const std::string& name, const std::string& hash, int64_t ts_ms) {
+  begin();
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_, "INSERT INTO tokens(name, sha256, created_ms) VALUES(?,?,?)", -1, &st, nullptr);
+  bind_value(st, 1, name);
+  bind_value(st, 2, hash);
+  bind_value(st, 3, ts_ms);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) throw std::runtime_error(std::string("sqlite token: ") + sqlite3_errmsg(db_));
+}
+
+std::vector<Store::TokenRow> Store::token_list() {
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_, "SELECT name, created_ms, last_used_ms FROM tokens ORDER BY name", -1, &st, nullptr);
+  std::vector<TokenRow> out;
+  while (sqlite3_step(st) == SQLITE_ROW)
+    out.push_back({std::string(col_text(st, 0)), sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2)});
+  sqlite3_finalize(st);
+  return out;
+}
+
+bool Store::token_delete(const std::string& name) {
+  begin();
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_, "DELETE FROM tokens WHERE name=?", -1, &st, nullptr);
+  bind_value(st, 1, name);
+  sqlite3_step(st);
+  sqlite3_finalize(st);
+  return sqlite3_changes(db_) > 0;
+}
+
+std::optional<std::string> Store::token_find(const std::string& hash) {
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_, "SELECT name FROM tokens WHERE sha256=?", -1, &st, nullptr);
+  bind_value(st, 1, hash);
+  std::optional<std::string> out;
+  if (sqlite3_step(st) == SQLITE_ROW) out = std::string(col_text(st, 0));
+  sqlite3_finalize(st);
+  return out;
+}
+
+void Store::token_touch(const std::string& name, int64_t ts_ms) {
+  begin();
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_, "UPDATE tokens SET last_used_ms=? WHERE name=?", -1, &st, nullptr);
+  bind_value(st, 1, ts_ms);
+  bind_value(st, 2, name);
   sqlite3_step(st);
   sqlite3_finalize(st);
 }

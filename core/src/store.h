@@ -61,7 +61,7 @@ struct PromptRow {
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   explicit Store(const std::string& path);
   ~Store();
@@ -90,6 +90,17 @@ class Store {
   void kv_set(const std::string& plugin, const std::string& key, std::string_view value);
   std::optional<std::string> kv_get(const std::string& plugin, const std::string& key);
   void kv_delete(const std::string& plugin, const std::string& key);
+
+  struct TokenRow {
+    std::string name;
+    int64_t created_ms;
+    int64_t last_used_ms;
+  };
+  void token_insert(const std::string& name, const std::string& hash, int64_t ts_ms);
+  std::vector<TokenRow> token_list();
+  bool token_delete(const std::string& name);
+  std::optional<std::string> token_find(const std::string& hash);  // name
+  void token_touch(const std::string& name, int64_t ts_ms);
 
   int schema_version();
 

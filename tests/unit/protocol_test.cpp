@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -223,4 +225,51 @@ TEST(Protocol, SecondDaemonOnTheSameStoreIsRefusedAndTouchesNothing) {
   // The first daemon's session is untouched (no "exited by restart" written by the second one).
   EXPECT_EQ(c->request("session.get", {{"session", id}})["state"], "idle");
   EXPECT_EQ(c->request("ping")["pong"], true);
+}
+
+namespace {
+std::string test_plugin(const std::string& name) { return std::string(CCMUX_TEST_PLUGIN_DIR) + "/lib" + name + ".so"; }
+}  // namespace
+
+TEST(Protocol, TokensAreManagedOverTheLocalSocketAndPluginsCanCheckThem) {
+  DaemonOptions o;
+  o.extra_yaml = "plugins:\n  - name: auth_probe\n    required: true\n    path: " + test_plugin("auth_probe") + "\n";
+  FakeDaemon f(o);
+  std::string out;
+  std::string sock = "--socket=" + f.d->socket();
+  ASSERT_EQ(run_command({ccmux_bin(), sock, "token", "create", "my-phone"}, &out), 0) << out;
+  std::string token = out.substr(0, out.find('\n'));
+  EXPECT_EQ(token.rfind("ccmux_", 0), 0u) << out;
+  ASSERT_EQ(run_command({ccmux_bin(), sock, "token", "list"}, &out), 0);
+  EXPECT_NE(out.find("my-phone"), std::string::npos);
+  EXPECT_EQ(out.find(token), std::string::npos) << "list must not show the token";
+
+  auto c = f.d->connect();
+  std::string id = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", "auth-check " + token}})["id"];
+  c->request("session.send", {{"session", id}, {"prompt", "auth-check ccmux_not-a-real-token-at-all"}});
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("result").size() == 2; }, 20000));
+  EXPECT_NE(f.d->log().find("auth-probe: accepted my-phone"), std::string::npos) << f.d->log();
+  EXPECT_NE(f.d->log().find("auth-probe: rejected"), std::string::npos);
+  // A plugin's in-daemon client (what a remote transport uses) may not manage tokens.
+  EXPECT_NE(f.d->log().find("auth-probe: token.list -> forbidden"), std::string::npos) << f.d->log();
+
+  ASSERT_EQ(run_command({ccmux_bin(), sock, "token", "revoke", "my-phone"}, &out), 0) << out;
+  for (int i = 0; i < 50 && f.d->log().find("auth-probe: revoked my-phone") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_NE(f.d->log().find("auth-probe: revoked my-phone"), std::string::npos);
+  EXPECT_EQ(run_command({ccmux_bin(), sock, "token", "revoke", "my-phone"}, &out), 1);
+}
+
+TEST(Protocol, PluginBuiltForAnOlderMinorLoadsANewerMinorIsRefused) {
+  DaemonOptions o;
+  o.extra_yaml = "plugins:\n  - name: old_minor\n    path: " + test_plugin("old_minor") + "\n  - name: newer_minor\n    path: " +
+                 test_plugin("newer_minor") + "\n";
+  FakeDaemon f(o);
+  auto c = f.d->connect();
+  std::string all = c->request("plugins.list")["plugins"].dump();
+  EXPECT_NE(all.find(R"("name":"old_minor","path")"), std::string::npos) << all;
+  EXPECT_NE(all.find("\"sdk\":\"1.0\""), std::string::npos) << all;
+  EXPECT_NE(all.find("built for SDK 1.2, newer than ccmuxd's 1.1: upgrade ccmuxd"), std::string::npos) << all;
+  EXPECT_NE(f.d->log().find("built for SDK 1.0, host table"), std::string::npos);
 }

@@ -13,6 +13,7 @@
 
 #include <boost/dll/alias.hpp>
 
+#include <cstddef>
 #include <cstring>
 #include <exception>
 #include <functional>
@@ -105,6 +106,21 @@ class Host {
   }
   bool kv_delete(const std::string& key) { return api_->kv_delete(api_->host, key.c_str()) == 0; }
 
+  // SDK 1.1: the name of a valid client token (`ccmux token create`), or nullopt. Also
+  // nullopt on a host older than 1.1.
+  std::optional<std::string> authenticate(std::string_view token) {
+    if (!has(offsetof(ccmux_host_api, authenticate))) return std::nullopt;
+    char name[128];
+    if (api_->authenticate(api_->host, token.data(), token.size(), name, sizeof name) != 0) return std::nullopt;
+    return std::string(name);
+  }
+  // SDK 1.1: `handler` gets the name of each revoked token. False on a host older than 1.1.
+  bool on_token_revoked(std::function<void(const std::string& name)> handler) {
+    if (!has(offsetof(ccmux_host_api, register_revocation_listener))) return false;
+    revocation_handlers_.push_back(std::make_unique<std::function<void(const std::string&)>>(std::move(handler)));
+    return api_->register_revocation_listener(api_->host, &Host::on_revoked, revocation_handlers_.back().get()) == 0;
+  }
+
   // Runs `task` on the core loop thread. Safe from any thread.
   void post(std::function<void()> task) {
     auto* heap = new std::function<void()>(std::move(task));
@@ -112,6 +128,9 @@ class Host {
   }
 
  private:
+  // True when the host's table reaches the field at `offset` (older hosts pass smaller tables).
+  bool has(size_t offset) const { return api_->struct_size >= offset + sizeof(void*); }
+
   static void on_event(void* user, const ccmux_event* ev) noexcept {
     try {
       (*static_cast<EventHandler*>(user))(Event{ev->session, ev->seq, ev->ts_ms, ev->kind, {ev->json, ev->json_len}});
@@ -133,6 +152,12 @@ class Host {
     } catch (...) {
     }
   }
+  static void on_revoked(void* user, const char* name, size_t len) noexcept {
+    try {
+      (*static_cast<std::function<void(const std::string&)>*>(user))(std::string(name, len));
+    } catch (...) {
+    }
+  }
   static void on_value(void* user, const char* value, size_t len) noexcept {
     if (value) *static_cast<std::optional<std::string>*>(user) = std::string(value, len);
   }
@@ -149,6 +174,7 @@ class Host {
   std::map<uint64_t, std::unique_ptr<MessageHandler>> clients_;
   std::vector<std::unique_ptr<Provider>> providers_;
   std::vector<std::unique_ptr<MessageHandler>> channels_;
+  std::vector<std::unique_ptr<std::function<void(const std::string&)>>> revocation_handlers_;
 };
 
 class Plugin {

@@ -24,9 +24,9 @@ extern "C" {
 #endif
 
 #define CCMUX_SDK_VERSION_MAJOR 1
-#define CCMUX_SDK_VERSION_MINOR 0
+#define CCMUX_SDK_VERSION_MINOR 1
 /* FNV-1a 64 of this file with this line's value replaced by 0 (see tests/abi). */
-#define CCMUX_ABI_FINGERPRINT 0x5646a9cb1d60fddbULL
+#define CCMUX_ABI_FINGERPRINT 0x4e5092523d24d2c1ULL
 
 /* Name of the exported entry point (a Boost.DLL alias). */
 #define CCMUX_PLUGIN_ENTRY_NAME "ccmux_plugin_entry_v1"
@@ -109,6 +109,16 @@ typedef struct ccmux_host_api {
 
   /* Runs fn(user) on the core loop thread soon. Safe from any thread. */
   int (*post)(void* host, ccmux_task_fn fn, void* user);
+
+  /* ---- SDK 1.1 (check struct_size before use) ---- */
+
+  /* Checks a client token made by `ccmux token create`. On success writes the token's
+   * name (NUL-terminated, cut to name_len) and returns 0; returns -1 otherwise. The
+   * daemon stores only SHA-256 of tokens; this call records the time of use. */
+  int (*authenticate)(void* host, const char* token, size_t len, char* name, size_t name_len);
+  /* fn receives the name of each token revoked from now on, so a transport can close
+   * the connections that used it. */
+  int (*register_revocation_listener)(void* host, ccmux_value_fn fn, void* user);
 } ccmux_host_api;
 
 typedef struct ccmux_plugin_descriptor {

@@ -1,0 +1,50 @@
+// Client tokens for remote transports: random, shown once, stored only as SHA-256
+// (mbedTLS). `ccmux token create|list|revoke` manages them over the local socket.
+#pragma once
+
+#include "store.h"
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ccmux {
+
+struct TokenInfo {
+  std::string name;
+  int64_t created_ms = 0;
+  int64_t last_used_ms = 0;
+};
+
+class TokenStore {
+ public:
+  explicit TokenStore(Store& store);
+  ~TokenStore();
+  TokenStore(const TokenStore&) = delete;
+  TokenStore& operator=(const TokenStore&) = delete;
+
+  // Returns the new token; it is not stored anywhere in clear. Throws CommandError
+  // (bad_params) for a bad or taken name.
+  std::string create(const std::string& name);
+  std::vector<TokenInfo> list();
+  // True when a token of that name existed; listeners are told.
+  bool revoke(const std::string& name);
+  // The token's name, or nullopt. Records the use.
+  std::optional<std::string> authenticate(std::string_view token);
+
+  void on_revoked(std::function<void(const std::string& name)> fn) { listeners_.push_back(std::move(fn)); }
+
+ private:
+  std::string random_token();
+  Store& store_;
+  struct Rng;
+  Rng* rng_;
+  std::vector<std::function<void(const std::string&)>> listeners_;
+};
+
+// Lowercase hex SHA-256 (mbedTLS).
+std::string sha256_hex(std::string_view data);
+
+}  // namespace ccmux
