@@ -51,10 +51,14 @@ void Client::write_line(const std::string& line) {
 
 std::optional<std::string> Client::read_line(int timeout_ms) {
   for (;;) {
-    size_t nl = in_.find('\n');
+    size_t nl = in_.find('\n', in_off_);
     if (nl != std::string::npos) {
-      std::string line = in_.substr(0, nl);
-      in_.erase(0, nl + 1);
+      std::string line = in_.substr(in_off_, nl - in_off_);
+      in_off_ = nl + 1;
+      if (in_off_ > (1u << 20) || in_off_ == in_.size()) {  // compact now and then, not per line
+        in_.erase(0, in_off_);
+        in_off_ = 0;
+      }
       return line;
     }
     pollfd p{fd_, POLLIN, 0};

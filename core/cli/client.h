@@ -37,13 +37,14 @@ class Client {
   // The same, as the raw line (for --json output, byte for byte).
   std::optional<std::string> next_raw(int timeout_ms = -1);
   int fd() const { return fd_; }
-  bool has_buffered() const { return !queued_.empty() || in_.find('\n') != std::string::npos; }
+  bool has_buffered() const { return !queued_.empty() || in_.find('\n', in_off_) != std::string::npos; }
 
  private:
   void write_line(const std::string& line);
   std::optional<std::string> read_line(int timeout_ms);
   int fd_ = -1;
   std::string in_;
+  size_t in_off_ = 0;  // start of the unread part of in_
   std::deque<std::string> queued_;
   int64_t next_id_ = 1;
 };

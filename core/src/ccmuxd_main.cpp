@@ -70,15 +70,8 @@ int watchdog_and_signals(Core& core, PluginHost& plugins) {
   uint64_t usec = 0;
   if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
     double period = static_cast<double>(usec) / 2e6;
-    struct Dog {
-      static void arm(Core& c, double p) {
-        c.loop.add_timer(p, [&c, p] {
-          sd_notify(0, "WATCHDOG=1");  // only sent while the loop turns: a stuck loop gets restarted
-          arm(c, p);
-        });
-      }
-    };
-    Dog::arm(core, period);
+    // Sent from the loop itself: a stuck loop stops the keep-alives and systemd restarts us.
+    core.loop.every(period, [] { sd_notify(0, "WATCHDOG=1"); });
   }
   sd_notify(0, "READY=1");
   core.loop.run();

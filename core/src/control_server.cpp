@@ -54,6 +54,7 @@ void ControlServer::start() {
   chmod(path_.c_str(), 0600);
   if (listen(listen_fd_, 64) != 0) throw std::runtime_error("cannot listen on " + path_ + ": " + strerror(errno));
   core_.loop.add_fd(listen_fd_, EPOLLIN, [this](uint32_t) { on_accept(); });
+  core_.loop.add_before_sleep([this] { flush_dirty(); });
   spdlog::info("control socket {}", path_);
 }
 
@@ -84,8 +85,14 @@ void ControlServer::on_accept() {
             schedule_close(c);
             return;
           }
-          flush(*c);
-          if (c->closing) schedule_close(c);
+          // Batched: one send per loop turn (or per 256 KiB), not one per event.
+          if (c->out.size() - c->out_off >= (256u << 10)) {
+            flush(*c);
+            if (c->closing) schedule_close(c);
+          } else if (!c->dirty) {
+            c->dirty = true;
+            dirty_.push_back(c->fd);
+          }
         },
         [c] { return c->out.size() - c->out_off < kPauseReplayAt; }, /*trusted=*/true);
     conns_[fd] = std::move(conn);
@@ -152,6 +159,25 @@ void ControlServer::on_conn(int fd, uint32_t events) {
     }
   }
   if (c.closing) close_conn(fd);
+}
+
+void ControlServer::flush_dirty() {
+  // A drained connection resumes its replay, which queues more: a few rounds here, then
+  // the rest after one turn of the loop so other connections and sessions get served.
+  for (int round = 0; round < 8 && !dirty_.empty(); ++round) {
+    std::vector<int> fds;
+    fds.swap(dirty_);
+    for (int fd : fds) {
+      auto it = conns_.find(fd);
+      if (it == conns_.end()) continue;
+      Conn& c = *it->second;
+      c.dirty = false;
+      flush(c);
+      if (c.closing) close_conn(fd);
+      else if (c.out_off == 0 && c.out.empty()) c.client->resume();  // all sent: replay continues
+    }
+  }
+  if (!dirty_.empty()) core_.loop.post([] {});  // wake at once instead of sleeping
 }
 
 void ControlServer::schedule_close(Conn* c) {

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace ccmux {
 
@@ -29,17 +30,20 @@ class ControlServer {
     size_t out_off = 0;
     std::unique_ptr<ProtocolClient> client;
     bool closing = false;
+    bool dirty = false;  // has output waiting for the end-of-turn flush
   };
   void on_accept();
   void on_conn(int fd, uint32_t events);
   void flush(Conn& c);
   void close_conn(int fd);
   void schedule_close(Conn* c);  // from inside callbacks: close on the next loop turn
+  void flush_dirty();            // before the loop sleeps: one send per connection
 
   Core& core_;
   std::string path_;
   int listen_fd_ = -1;
   std::map<int, std::unique_ptr<Conn>> conns_;
+  std::vector<int> dirty_;
 };
 
 }  // namespace ccmux

@@ -2,6 +2,8 @@
 
 #include "util.h"
 
+#include <algorithm>
+
 namespace ccmux {
 
 void EventBus::set_head(const std::string& session, uint64_t seq) {
@@ -48,8 +50,10 @@ void EventBus::deliver(const Pending& p) {
   EventView ev{p.session, p.seq, p.ts_ms, p.kind, p.payload};
   // Copy ids: a sink may unsubscribe itself (or others) while we deliver.
   std::vector<uint64_t> ids;
-  for (auto& [id, sub] : subs_)
-    if (sub.session == p.session || sub.session == "*") ids.push_back(id);
+  for (const char* key : {p.session.c_str(), "*"}) {
+    auto it = by_session_.find(key);
+    if (it != by_session_.end()) ids.insert(ids.end(), it->second.begin(), it->second.end());
+  }
   for (uint64_t id : ids) {
     auto it = subs_.find(id);
     if (it == subs_.end()) continue;
@@ -71,11 +75,19 @@ void EventBus::deliver(const Pending& p) {
 uint64_t EventBus::subscribe(const std::string& session, uint64_t from_seq, EventSink* sink) {
   uint64_t id = next_sub_++;
   subs_[id] = Sub{session, from_seq == 0 ? 1 : from_seq, session == "*", sink};
+  by_session_[session].push_back(id);
   if (session != "*") pump(id);
   return id;
 }
 
-void EventBus::unsubscribe(uint64_t id) { subs_.erase(id); }
+void EventBus::unsubscribe(uint64_t id) {
+  auto it = subs_.find(id);
+  if (it == subs_.end()) return;
+  auto& ids = by_session_[it->second.session];
+  ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
+  if (ids.empty()) by_session_.erase(it->second.session);
+  subs_.erase(it);
+}
 
 void EventBus::resume(uint64_t id) {
   auto it = subs_.find(id);

@@ -73,6 +73,7 @@ class EventBus {
   std::unordered_map<std::string, uint64_t> committed_;  // last seq committed
   std::vector<Pending> pending_;
   std::map<uint64_t, Sub> subs_;
+  std::unordered_map<std::string, std::vector<uint64_t>> by_session_;  // "*" for wildcard subs
   uint64_t next_sub_ = 1;
   bool flushing_ = false;
 };

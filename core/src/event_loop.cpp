@@ -57,7 +57,25 @@ EventLoop::TimerId EventLoop::add_timer(double delay_s, Task task) {
   return id;
 }
 
+EventLoop::TimerId EventLoop::every(double period_s, Task task) {
+  TimerId handle = next_timer_++;
+  arm_periodic(handle, period_s, std::make_shared<Task>(std::move(task)));
+  return handle;
+}
+
+void EventLoop::arm_periodic(TimerId handle, double period_s, std::shared_ptr<Task> task) {
+  periodic_[handle] = add_timer(period_s, [this, handle, period_s, task] {
+    (*task)();
+    if (periodic_.count(handle)) arm_periodic(handle, period_s, task);  // the task may have cancelled it
+  });
+}
+
 void EventLoop::cancel_timer(TimerId id) {
+  if (auto p = periodic_.find(id); p != periodic_.end()) {
+    TimerId current = p->second;
+    periodic_.erase(p);
+    id = current;
+  }
   auto it = timer_deadlines_.find(id);
   if (it == timer_deadlines_.end()) return;
   timers_.erase({it->second, id});

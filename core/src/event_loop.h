@@ -29,6 +29,8 @@ class EventLoop {
   void remove_fd(int fd);
 
   TimerId add_timer(double delay_s, Task task);
+  // Runs `task` every `period_s` until cancel_timer(returned id).
+  TimerId every(double period_s, Task task);
   void cancel_timer(TimerId id);
 
   // Thread-safe: runs `task` on the loop thread.
@@ -44,6 +46,7 @@ class EventLoop {
   void drain_posted();
   int next_timeout_ms() const;
   void run_due_timers();
+  void arm_periodic(TimerId handle, double period_s, std::shared_ptr<Task> task);
 
   int epfd_ = -1;
   int wakefd_ = -1;
@@ -52,6 +55,7 @@ class EventLoop {
   std::unordered_map<int, std::shared_ptr<FdHandler>> handlers_;
   std::map<std::pair<double, TimerId>, Task> timers_;
   std::unordered_map<TimerId, double> timer_deadlines_;
+  std::unordered_map<TimerId, TimerId> periodic_;  // every() handle -> its next one-shot timer
   TimerId next_timer_ = 1;
   std::mutex post_mu_;
   std::vector<Task> posted_;

@@ -22,15 +22,7 @@ Supervisor::Supervisor(EventLoop& loop, Store& store, EventBus& bus, ApprovalCha
     : loop_(loop), store_(store), bus_(bus), approvals_(approvals), opts_(std::move(opts)) {
   approvals_.set_responder([this](const ApprovalRow& row, const json& input) { answer_claude(row, input); });
   double period = std::max(0.2, std::min(1.0, opts_.idle_timeout_s / 4));
-  struct Ticker {
-    static void arm(Supervisor* self, double period) {
-      self->hang_timer_ = self->loop_.add_timer(period, [self, period] {
-        self->check_hangs();
-        arm(self, period);
-      });
-    }
-  };
-  Ticker::arm(this, period);
+  hang_timer_ = loop_.every(period, [this] { check_hangs(); });
 }
 
 Supervisor::~Supervisor() {

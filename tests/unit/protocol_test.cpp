@@ -273,3 +273,30 @@ TEST(Protocol, PluginBuiltForAnOlderMinorLoadsANewerMinorIsRefused) {
   EXPECT_NE(all.find("built for SDK 1.2, newer than ccmuxd's 1.1: upgrade ccmuxd"), std::string::npos) << all;
   EXPECT_NE(f.d->log().find("built for SDK 1.0, host table"), std::string::npos);
 }
+
+TEST(Protocol, LargeReplayOverTheSocketIsCompleteAndInOrder) {
+  FakeDaemon f;
+  auto c = f.d->connect();
+  std::string words;
+  for (int i = 0; i < 30000; ++i) words += "word" + std::to_string(i) + " ";
+  std::string id = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", words}})["id"];
+  {
+    EventLog log(*c, id);
+    ASSERT_TRUE(log.wait_kind("result", 60000));
+  }
+  uint64_t head = c->request("session.get", {{"session", id}})["last_seq"];
+  ASSERT_GT(head, 30000u);
+  // A second client reads everything (several MB, more than the pause threshold) from seq 1,
+  // slowly at first so the daemon has to pause and resume the replay.
+  auto r = f.d->connect();
+  r->request("subscribe", {{"session", id}, {"from_seq", 1}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  uint64_t expect = 1;
+  while (expect <= head) {
+    auto m = r->next(10000);
+    ASSERT_TRUE(m) << "stalled at seq " << expect;
+    if ((*m)["type"] != "event") continue;
+    ASSERT_EQ((*m)["seq"].get<uint64_t>(), expect);
+    ++expect;
+  }
+}
