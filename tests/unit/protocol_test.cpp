@@ -300,3 +300,26 @@ TEST(Protocol, LargeReplayOverTheSocketIsCompleteAndInOrder) {
     ++expect;
   }
 }
+
+TEST(Protocol, AClientThatDoesNotReadDoesNotSlowOthersAndLaterGetsEverything) {
+  FakeDaemon f;
+  auto c = f.d->connect();
+  std::string id = c->request("session.new", {{"cwd", f.d->project()}})["id"];
+  auto stuck = f.d->connect();  // subscribes, then reads nothing for a while
+  stuck->request("subscribe", {{"session", id}, {"from_seq", 1}});
+  auto fast = f.d->connect();
+  EventLog live(*fast, id);
+  std::string words;
+  for (int i = 0; i < 30000; ++i) words += "w" + std::to_string(i) + " ";
+  c->request("session.send", {{"session", id}, {"prompt", words}});
+  ASSERT_TRUE(live.wait_kind("result", 30000)) << "the fast client was held up";
+  uint64_t head = live.events().back()["seq"];
+  uint64_t expect = 1;
+  while (expect <= head) {
+    auto m = stuck->next(10000);
+    ASSERT_TRUE(m) << "stuck client never got seq " << expect;
+    if ((*m)["type"] != "event") continue;
+    ASSERT_EQ((*m)["seq"].get<uint64_t>(), expect);
+    ++expect;
+  }
+}
