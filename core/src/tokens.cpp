@@ -22,13 +22,7 @@ std::string sha256_hex(std::string_view data) {
   // mbedTLS 2.28 name; 3.x renamed it mbedtls_sha256 (this wrapper is the one place to change).
   if (mbedtls_sha256_ret(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, 0) != 0)
     throw std::runtime_error("sha256 failed");
-  static const char* digits = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char c : out) {
-    hex.push_back(digits[c >> 4]);
-    hex.push_back(digits[c & 15]);
-  }
-  return hex;
+  return to_hex(out, sizeof out);
 }
 
 TokenStore::TokenStore(Store& store) : store_(store), rng_(new Rng) {

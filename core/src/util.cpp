@@ -24,11 +24,16 @@ std::string random_hex(size_t bytes) {
     std::random_device rd;  // fallback; getrandom does not fail on Linux >= 3.17
     for (auto& c : raw) c = static_cast<char>(rd());
   }
+  return to_hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+}
+
+std::string to_hex(const unsigned char* data, size_t n) {
   static const char* digits = "0123456789abcdef";
   std::string out;
-  for (unsigned char c : raw) {
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 15]);
+  out.reserve(n * 2);
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(digits[data[i] >> 4]);
+    out.push_back(digits[data[i] & 15]);
   }
   return out;
 }

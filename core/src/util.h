@@ -7,6 +7,8 @@ namespace ccmux {
 
 int64_t now_ms();
 double monotonic_s();
+// Lowercase hex of `n` bytes.
+std::string to_hex(const unsigned char* data, size_t n);
 // Random lowercase hex of `bytes` bytes (from the OS random source).
 std::string random_hex(size_t bytes);
 std::string new_uuid_v4();

@@ -50,6 +50,18 @@ struct Raw {
     return json::parse(l, nullptr, false);
   }
 };
+
+// Reads events of one subscription until `head`, checking they come as 1, 2, 3, ...
+void expect_events_in_order(Client& c, uint64_t head, const char* who) {
+  uint64_t expect = 1;
+  while (expect <= head) {
+    auto m = c.next(10000);
+    ASSERT_TRUE(m) << who << " never got seq " << expect;
+    if ((*m)["type"] != "event") continue;
+    ASSERT_EQ((*m)["seq"].get<uint64_t>(), expect);
+    ++expect;
+  }
+}
 }  // namespace
 
 TEST(Protocol, SocketIsOwnerOnly) {
@@ -291,14 +303,7 @@ TEST(Protocol, LargeReplayOverTheSocketIsCompleteAndInOrder) {
   auto r = f.d->connect();
   r->request("subscribe", {{"session", id}, {"from_seq", 1}});
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  uint64_t expect = 1;
-  while (expect <= head) {
-    auto m = r->next(10000);
-    ASSERT_TRUE(m) << "stalled at seq " << expect;
-    if ((*m)["type"] != "event") continue;
-    ASSERT_EQ((*m)["seq"].get<uint64_t>(), expect);
-    ++expect;
-  }
+  expect_events_in_order(*r, head, "the replaying client");
 }
 
 TEST(Protocol, AClientThatDoesNotReadDoesNotSlowOthersAndLaterGetsEverything) {
@@ -314,12 +319,5 @@ TEST(Protocol, AClientThatDoesNotReadDoesNotSlowOthersAndLaterGetsEverything) {
   c->request("session.send", {{"session", id}, {"prompt", words}});
   ASSERT_TRUE(live.wait_kind("result", 30000)) << "the fast client was held up";
   uint64_t head = live.events().back()["seq"];
-  uint64_t expect = 1;
-  while (expect <= head) {
-    auto m = stuck->next(10000);
-    ASSERT_TRUE(m) << "stuck client never got seq " << expect;
-    if ((*m)["type"] != "event") continue;
-    ASSERT_EQ((*m)["seq"].get<uint64_t>(), expect);
-    ++expect;
-  }
+  expect_events_in_order(*stuck, head, "the stuck client");
 }
