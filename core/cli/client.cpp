@@ -25,6 +25,15 @@ Client::Client(const std::string& path, bool watch_approvals) {
     throw Unreachable("cannot reach ccmuxd at " + path + ": " + err +
                       " (is it running? start it with 'ccmuxd', or set CCMUX_DAEMON_SOCKET)");
   }
+  // The peer must be our own daemon (same user) or root's: never hand prompts and
+  // approvals to a socket someone else put in our path.
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd_, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || (cred.uid != getuid() && cred.uid != 0)) {
+    close(fd_);
+    fd_ = -1;
+    throw Unreachable("the socket " + path + " belongs to uid " + std::to_string(cred.uid) + ", not to you or root: refusing");
+  }
   write_line(json{{"type", "hello"}, {"protocol", kProtocolVersion}, {"client", std::string("ccmux/") + kVersion},
                   {"watch_approvals", watch_approvals}}.dump());
   auto line = read_line(10000);

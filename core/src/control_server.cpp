@@ -33,7 +33,15 @@ void ControlServer::start() {
   namespace fs = std::filesystem;
   fs::path dir = fs::path(path_).parent_path();
   fs::create_directories(dir);
-  chmod(dir.c_str(), 0700);
+  // The socket's folder (and a /tmp fallback folder above it) must be ours, not a symlink
+  // someone else planted, and closed to others.
+  for (fs::path d : {dir.parent_path(), dir}) {
+    if (d != dir && d.filename().string().rfind("ccmux-", 0) != 0) continue;
+    struct stat st {};
+    if (lstat(d.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid())
+      throw std::runtime_error(d.string() + " is not a directory owned by this user: refusing to put the socket there");
+    chmod(d.c_str(), 0700);
+  }
   sockaddr_un addr{};
   if (path_.size() >= sizeof addr.sun_path) throw std::runtime_error("socket path too long: " + path_);
   addr.sun_family = AF_UNIX;

@@ -321,3 +321,15 @@ TEST(Protocol, AClientThatDoesNotReadDoesNotSlowOthersAndLaterGetsEverything) {
   uint64_t head = live.events().back()["seq"];
   expect_events_in_order(*stuck, head, "the stuck client");
 }
+
+TEST(Protocol, SocketFolderPlantedAsASymlinkIsRefused) {
+  TempDir t;
+  std::filesystem::create_directories(t.path + "/elsewhere");
+  std::filesystem::create_directory_symlink(t.path + "/elsewhere", t.path + "/ccmux-planted");
+  write_file(t.path + "/c.yaml", "daemon:\n  state_dir: " + t.path + "/state\n  socket: " + t.path +
+                                     "/ccmux-planted/ccmuxd.sock\nclaude:\n  path: /bin/true\n");
+  std::string out;
+  EXPECT_EQ(run_command({ccmuxd_bin(), "--config", t.path + "/c.yaml"}, &out), 1);
+  EXPECT_NE(out.find("is not a directory owned by this user"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(t.path + "/elsewhere/ccmuxd.sock"));
+}
