@@ -1,4 +1,5 @@
 #include "config.h"
+#include "util.h"
 #include "harness.h"
 
 #include <gtest/gtest.h>
@@ -37,7 +38,8 @@ TEST(Config, BuiltInDefaultsWhenFileAbsent) {
   ASSERT_EQ(cfg.policies.size(), 1u);
   EXPECT_EQ(cfg.policies[0], "builtin:default");
   ASSERT_EQ(cfg.project_roots.size(), 1u);
-  EXPECT_EQ(cfg.project_roots[0], std::getenv("HOME"));
+  EXPECT_EQ(cfg.project_roots[0], expand_home("~"));
+  EXPECT_NE(cfg.project_roots[0][0], '~');
 }
 
 TEST(Config, ReadsEverySection) {
