@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -107,6 +108,14 @@ double raw_sqlite(const std::string& path, long rows, int batch) {
   return rate;
 }
 
+void wait_for_state(Client& c, const std::string& id, const std::string& state) {
+  for (int i = 0; i < 5000; ++i) {
+    if (c.request("session.get", {{"session", id}})["state"] == state) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  throw std::runtime_error("session never became " + state);
+}
+
 json wait_turns(Client& c, const std::string& id, int turns, double timeout_s = 300) {
   auto t0 = Clock::now();
   for (;;) {
@@ -175,6 +184,43 @@ void bench_ingest(long events) {
   printf("ingest %ld events from a fake claude, stored + committed (median of 3): %.0f events/s | raw SQLite, same "
          "rows: %.0f/s in batches of 1024 (ours = %.2fx), %.0f/s one per transaction\n",
          events, ours, batched, ours / batched, single);
+}
+
+// N local-socket clients subscribed to one firehose session: deliveries per second.
+void bench_fanout(long events, int clients) {
+  TempDir t;
+  DaemonOptions o;
+  o.log_level = "info";
+  o.claude_path = firehose();
+  o.claude_env = {{"FIREHOSE_MODE", "stream"}, {"FIREHOSE_EVENTS", std::to_string(events)}};
+  Daemon d(t.path + "/d", "http://127.0.0.1:9", o);
+  auto c = d.connect();
+  std::string id = c->request("session.new", {{"cwd", d.project()}})["id"];
+  wait_for_state(*c, id, "idle");
+  uint64_t start = c->request("session.get", {{"session", id}})["last_seq"].get<uint64_t>() + 1;
+  std::vector<std::unique_ptr<Client>> subs;
+  for (int i = 0; i < clients; ++i) {
+    subs.push_back(d.connect());
+    subs.back()->request("subscribe", {{"session", id}, {"from_seq", start}});
+  }
+  std::atomic<long> delivered{0};
+  auto t0 = Clock::now();
+  c->request("session.send", {{"session", id}, {"prompt", "go"}});
+  std::vector<std::thread> readers;
+  for (auto& s : subs)
+    readers.emplace_back([&, cl = s.get()] {
+      long n = 0;
+      while (n < events) {
+        auto line = cl->next_raw(30000);
+        if (!line) break;
+        if (line->find("\"kind\":\"stream_event\"") != std::string::npos) ++n;
+      }
+      delivered += n;
+    });
+  for (auto& r : readers) r.join();
+  double el = secs(t0, Clock::now());
+  printf("fanout %ld events to %d local-socket clients (all readers in this process): %.0f deliveries/s (%.2f s)\n", events,
+         clients, static_cast<double>(delivered.load()) / el, el);
 }
 
 void bench_lua() {
@@ -283,6 +329,7 @@ int main(int argc, char** argv) {
   bench_json();
   bench_lua();
   bench_ingest(events);
+  bench_fanout(events / 4, 100);
   bench_can_use_tool(approvals);
   bench_idle_sessions(sessions);
   return 0;
