@@ -41,6 +41,9 @@ for line in sys.stdin:
     if "verbatim" in text:
         sys.stdout.write(VERBATIM + "\n")
         sys.stdout.flush()
+    if "bigline" in text:  # one 5 MB line: no fixed line buffer anywhere
+        out({"type": "assistant", "message": {"role": "assistant", "content": [
+            {"type": "text", "text": "x" * (5 << 20)}]}, "session_id": sid})
     if "garbage" in text:
         sys.stdout.write("this is not json {\n")
         sys.stdout.flush()

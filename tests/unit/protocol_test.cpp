@@ -333,3 +333,15 @@ TEST(Protocol, SocketFolderPlantedAsASymlinkIsRefused) {
   EXPECT_NE(out.find("is not a directory owned by this user"), std::string::npos) << out;
   EXPECT_FALSE(std::filesystem::exists(t.path + "/elsewhere/ccmuxd.sock"));
 }
+
+TEST(Protocol, MegabyteLinesFromClaudeAreStoredAndForwardedWhole) {
+  FakeDaemon f;
+  auto c = f.d->connect();
+  std::string id = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", "bigline please"}})["id"];
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("result", 30000));
+  auto big = log.of_kind("assistant");
+  ASSERT_EQ(big.size(), 1u);
+  EXPECT_EQ(big[0]["payload"]["message"]["content"][0]["text"].get<std::string>().size(), 5u << 20);
+  EXPECT_TRUE(log.of_kind("parse_error").empty());
+}
