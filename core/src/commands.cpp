@@ -19,12 +19,15 @@ json status(Core& core) {
   json by_state = json::object();
   for (auto& [state, n] : core.supervisor->count_by_state()) by_state[state] = n;
   double cost = 0;
-  int64_t in = 0, out = 0;
+  int64_t in = 0, out = 0, events = 0;
   for (auto& s : core.supervisor->list()) {
     cost += s.value("cost_usd", 0.0);
     in += s.value("input_tokens", int64_t{0});
     out += s.value("output_tokens", int64_t{0});
+    events += s.value("last_seq", int64_t{0});
   }
+  json outcomes = json::object();
+  for (auto& [decision, n] : core.store->approval_outcomes()) outcomes[decision] = n;
   return {{"version", kVersion},
           {"protocol", kProtocolVersion},
           {"pid", getpid()},
@@ -32,6 +35,8 @@ json status(Core& core) {
           {"sessions", by_state},
           {"live_processes", core.supervisor->live_count()},
           {"pending_approvals", core.approvals->pending_count()},
+          {"approvals", outcomes},
+          {"events", events},
           {"clients", core.clients.size()},
           {"cost_usd", cost},
           {"input_tokens", in},

@@ -406,6 +406,17 @@ void Store::kv_delete(const std::string& plugin, const std::string& key) {
   sqlite3_finalize(st);
 }
 
+std::map<std::string, int64_t> Store::approval_outcomes() {
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_,
+                     "SELECT CASE state WHEN 'pending' THEN 'pending' ELSE decision END, count(*) FROM approvals GROUP BY 1",
+                     -1, &st, nullptr);
+  std::map<std::string, int64_t> out;
+  while (sqlite3_step(st) == SQLITE_ROW) out[std::string(col_text(st, 0))] = sqlite3_column_int64(st, 1);
+  sqlite3_finalize(st);
+  return out;
+}
+
 void Store::token_insert(const std::string& name, const std::string& hash, int64_t ts_ms) {
   begin();
   sqlite3_stmt* st = nullptr;

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -101,6 +102,9 @@ class Store {
   bool token_delete(const std::string& name);
   std::optional<std::string> token_find(const std::string& hash);  // name
   void token_touch(const std::string& name, int64_t ts_ms);
+
+  // decision -> count over every resolved approval ("pending" for open ones).
+  std::map<std::string, int64_t> approval_outcomes();
 
   int schema_version();
 

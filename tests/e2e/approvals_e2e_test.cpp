@@ -83,6 +83,9 @@ TEST_F(E2E, AskedToolIsAnsweredThroughTheLocalApiBySecondClient) {
   // Late answers do not disturb the first one.
   auto late = a->request("approval.answer", {{"id", pending["id"]}, {"decision", "deny"}});
   EXPECT_EQ(late["status"], "already_resolved");
+  auto status = a->request("status");
+  EXPECT_EQ(status["approvals"]["allow"], 1);
+  EXPECT_GT(status["events"].get<int64_t>(), 10);
   auto audit = a->request("approvals.list", {{"all", true}})["approvals"];
   ASSERT_EQ(audit.size(), 1u);
   EXPECT_EQ(audit[0]["decision"], "allow");
