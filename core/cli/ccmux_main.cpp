@@ -4,6 +4,7 @@
 // or the daemon refused the request; 2 the daemon is unreachable or speaks another
 // protocol; 3 the session failed or exited before its turn finished; parser usage
 // errors keep CLI11's codes (non-zero).
+#include "certs.h"
 #include "client.h"
 #include "core.h"
 #include "lua_policy.h"
@@ -172,6 +173,25 @@ int answer(const std::string& id, const std::string& decision, const std::string
   return 0;
 }
 
+int certs_init(CertRequest req) {
+  if (req.dir.empty()) req.dir = std::filesystem::path(default_config_path()).parent_path().string() + "/tls";
+  if (req.dns_names.empty()) {
+    req.dns_names = {"localhost"};
+    char host[256] = {0};
+    if (gethostname(host, sizeof host - 1) == 0 && std::string(host) != "localhost") req.dns_names.push_back(host);
+  }
+  if (req.ips.empty()) req.ips = {"127.0.0.1", "::1"};
+  try {
+    make_local_ca_and_server_cert(req);
+  } catch (const CertError& e) {
+    std::cerr << "ccmux certs init: " << e.what() << "\n";
+    return 1;
+  }
+  std::cout << "wrote " << req.dir << "/{ca.crt, ca.key, server.crt, server.key}\n"
+            << "install ca.crt on your phone/browser to trust the server certificate\n";
+  return 0;
+}
+
 int policy_test(const std::string& file, const std::string& tool, const std::string& input, const std::string& cwd) {
   PolicyEngine engine(LuaLimits{});
   auto errors = engine.load({file});
@@ -275,6 +295,15 @@ int main(int argc, char** argv) {
   auto* trevoke = token->add_subcommand("revoke", "revoke a token (transports close its connections)");
   trevoke->add_option("name", token_name)->required();
 
+  auto* certs = app.add_subcommand("certs", "TLS certificates for remote transports");
+  certs->require_subcommand(1);
+  CertRequest cert_req;
+  auto* cinit = certs->add_subcommand("init", "make a local CA and a server certificate signed by it (mbedTLS)");
+  cinit->add_option("--dir", cert_req.dir, "output folder (default: tls/ beside the config file)");
+  cinit->add_option("--host", cert_req.dns_names, "DNS name for the certificate (repeatable; default: localhost and this host)");
+  cinit->add_option("--ip", cert_req.ips, "IP address for the certificate (repeatable; default: 127.0.0.1 and ::1)");
+  cinit->add_flag("--force", cert_req.force, "replace existing files");
+
   auto* plugins = app.add_subcommand("plugins", "list loaded plugins");
   auto* status = app.add_subcommand("status", "daemon status and totals");
 
@@ -284,6 +313,7 @@ int main(int argc, char** argv) {
 
   try {
     if (ptest->parsed()) return policy_test(file, tool, input, cwd);
+    if (cinit->parsed()) return certs_init(cert_req);
     if (run->parsed()) {
       auto c = std::make_unique<Client>(socket_path);
       json s = c->request("session.new", {{"cwd", cwd}, {"prompt", prompt_value(prompt)}, {"model", model},
