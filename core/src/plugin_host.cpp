@@ -48,6 +48,7 @@ struct PluginHost::Instance {
   std::atomic<uint64_t> next_id{1};
   std::map<uint64_t, std::pair<uint64_t, std::unique_ptr<PluginSink>>> subs;  // our id -> (bus id, sink)
   std::map<uint64_t, std::unique_ptr<ProtocolClient>> clients;
+  std::map<uint64_t, bool> client_ready;  // flow control set by the plugin (default ready)
 
   // Runs fn on the loop thread; waits for it when called from another thread and `wait`.
   template <class F>
@@ -117,8 +118,10 @@ uint64_t api_client_open(void* host, const char* name, ccmux_message_fn fn, void
   uint64_t id = p->next_id++;
   std::string cname = "plugin:" + p->name + (name && *name ? ":" + std::string(name) : "");
   p->on_loop([p, id, cname, fn, user] {
+    p->client_ready[id] = true;
     p->clients[id] = std::make_unique<ProtocolClient>(
-        *p->core, cname, [fn, user](const std::string& msg) { fn(user, msg.data(), msg.size()); }, [] { return true; });
+        *p->core, cname, [fn, user](const std::string& msg) { fn(user, msg.data(), msg.size()); },
+        [p, id] { return p->client_ready[id]; });
   }, false);
   return id;
 }
@@ -135,7 +138,20 @@ int api_client_send(void* host, uint64_t client, const char* json_text, size_t l
 
 void api_client_close(void* host, uint64_t client) {
   auto* p = self(host);
-  p->on_loop([p, client] { p->clients.erase(client); }, true);
+  p->on_loop([p, client] {
+    p->clients.erase(client);
+    p->client_ready.erase(client);
+  }, true);
+}
+
+void api_client_set_ready(void* host, uint64_t client, int ready) {
+  auto* p = self(host);
+  p->on_loop([p, client, ready] {
+    auto it = p->clients.find(client);
+    if (it == p->clients.end()) return;
+    p->client_ready[client] = ready != 0;
+    if (ready) it->second->resume();  // replays what it missed, in order
+  }, false);
 }
 
 int api_register_provider(void* host, const char* name, ccmux_provider_fn fn, void* user) {
@@ -397,6 +413,7 @@ void PluginHost::start_all() {
       p->api.post = api_post;
       p->api.authenticate = api_authenticate;
       p->api.register_revocation_listener = api_register_revocation_listener;
+      p->api.client_set_ready = api_client_set_ready;
       std::string cfg = p->config.dump();
       char err[1024] = {0};
       if (p->desc->start(&p->api, cfg.data(), cfg.size(), &p->state, err, sizeof err) != 0)

@@ -25,7 +25,7 @@ TEST_F(HelloPluginE2E, ReceivesEventsAndDecidesApprovalsAsAProvider) {
   auto plugins = c->request("plugins.list")["plugins"];
   ASSERT_EQ(plugins.size(), 1u);
   EXPECT_EQ(plugins[0]["state"], "running");
-  EXPECT_EQ(plugins[0]["sdk"], "1.1");
+  EXPECT_EQ(plugins[0]["sdk"], "1.2");
   std::string id = new_session(*c, "tool: Bash {\"command\":\"touch hello-from-plugin\",\"description\":\"greet\"}");
   EventLog log(*c, id);
   ASSERT_TRUE(log.wait_kind("result"));
@@ -75,7 +75,7 @@ TEST_F(BadPluginsE2E, WrongAbiAndBrokenPluginsAreRefusedAndTheDaemonGoesOn) {
   auto plugins = c->request("plugins.list")["plugins"];
   ASSERT_EQ(plugins.size(), 3u);
   std::string all = plugins.dump();
-  EXPECT_NE(all.find("built for SDK 2.0, ccmuxd has SDK 1.1: upgrade ccmuxd"), std::string::npos) << all;
+  EXPECT_NE(all.find("built for SDK 2.0, ccmuxd has SDK 1.2: upgrade ccmuxd"), std::string::npos) << all;
   EXPECT_NE(all.find("failed to start: cannot reach its backend"), std::string::npos) << all;
   EXPECT_NE(all.find("cannot load /nonexistent/libmissing.so"), std::string::npos) << all;
   for (auto& p : plugins) EXPECT_EQ(p["state"], "failed");

@@ -282,7 +282,7 @@ TEST(Protocol, PluginBuiltForAnOlderMinorLoadsANewerMinorIsRefused) {
   std::string all = c->request("plugins.list")["plugins"].dump();
   EXPECT_NE(all.find(R"("name":"old_minor","path")"), std::string::npos) << all;
   EXPECT_NE(all.find("\"sdk\":\"1.0\""), std::string::npos) << all;
-  EXPECT_NE(all.find("built for SDK 1.2, newer than ccmuxd's 1.1: upgrade ccmuxd"), std::string::npos) << all;
+  EXPECT_NE(all.find("built for SDK 1.3, newer than ccmuxd's 1.2: upgrade ccmuxd"), std::string::npos) << all;
   EXPECT_NE(f.d->log().find("built for SDK 1.0, host table"), std::string::npos);
 }
 
@@ -344,4 +344,24 @@ TEST(Protocol, MegabyteLinesFromClaudeAreStoredAndForwardedWhole) {
   ASSERT_EQ(big.size(), 1u);
   EXPECT_EQ(big[0]["payload"]["message"]["content"][0]["text"].get<std::string>().size(), 5u << 20);
   EXPECT_TRUE(log.of_kind("parse_error").empty());
+}
+
+TEST(Protocol, PluginClientFlowControlPausesAndResumesWithoutLoss) {
+  DaemonOptions o;
+  o.extra_yaml = "plugins:\n  - name: slow_reader\n    required: true\n    path: " + test_plugin("slow_reader") + "\n";
+  FakeDaemon f(o);
+  auto c = f.d->connect();
+  std::string words;
+  for (int i = 0; i < 200; ++i) words += "w" + std::to_string(i) + " ";
+  std::string id = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", words}})["id"];
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("result", 20000));
+  uint64_t result_seq = log.of_kind("result")[0]["seq"];
+  std::string want = "slow: reached seq " + std::to_string(result_seq) + " in order";
+  for (int i = 0; i < 100 && f.d->log().find(want) == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::string text = f.d->log();
+  EXPECT_NE(text.find("slow: paused at seq 3"), std::string::npos) << text;
+  EXPECT_NE(text.find("slow: resuming, 0 events arrived while paused"), std::string::npos) << text;
+  EXPECT_NE(text.find(want), std::string::npos) << text;
 }

@@ -81,6 +81,13 @@ class Host {
   bool client_send(uint64_t client, std::string_view json) {
     return api_->client_send(api_->host, client, json.data(), json.size()) == 0;
   }
+  // SDK 1.2: pause (false) or resume (true) subscription events for a client whose
+  // transport queue is full / drained. Returns false on a host older than 1.2.
+  bool client_set_ready(uint64_t client, bool ready) {
+    if (!has(offsetof(ccmux_host_api, client_set_ready))) return false;
+    api_->client_set_ready(api_->host, client, ready ? 1 : 0);
+    return true;
+  }
   void close_client(uint64_t id) {
     api_->client_close(api_->host, id);
     clients_.erase(id);

@@ -24,9 +24,9 @@ extern "C" {
 #endif
 
 #define CCMUX_SDK_VERSION_MAJOR 1
-#define CCMUX_SDK_VERSION_MINOR 1
+#define CCMUX_SDK_VERSION_MINOR 2
 /* FNV-1a 64 of this file with this line's value replaced by 0 (see tests/abi). */
-#define CCMUX_ABI_FINGERPRINT 0x4e5092523d24d2c1ULL
+#define CCMUX_ABI_FINGERPRINT 0x290347528b4ba898ULL
 
 /* Name of the exported entry point (a Boost.DLL alias). */
 #define CCMUX_PLUGIN_ENTRY_NAME "ccmux_plugin_entry_v1"
@@ -119,6 +119,15 @@ typedef struct ccmux_host_api {
   /* fn receives the name of each token revoked from now on, so a transport can close
    * the connections that used it. */
   int (*register_revocation_listener)(void* host, ccmux_value_fn fn, void* user);
+
+  /* ---- SDK 1.2 ---- */
+
+  /* Flow control for an in-daemon client: with ready = 0 the daemon stops handing it
+   * subscription events (responses still come); with ready = 1 it resumes, replaying what
+   * was missed from the store in order. A transport calls it when its own send queue for
+   * that connection fills and drains, so a slow phone costs bounded memory and loses
+   * nothing. Safe from any thread. */
+  void (*client_set_ready)(void* host, uint64_t client, int ready);
 } ccmux_host_api;
 
 typedef struct ccmux_plugin_descriptor {
