@@ -47,6 +47,13 @@ void bind_value(sqlite3_stmt* st, int i, std::string_view v) {
 void bind_value(sqlite3_stmt* st, int i, int64_t v) { sqlite3_bind_int64(st, i, v); }
 void bind_value(sqlite3_stmt* st, int i, double v) { sqlite3_bind_double(st, i, v); }
 
+void bind_all(sqlite3_stmt*, int) {}
+template <class T, class... Rest>
+void bind_all(sqlite3_stmt* st, int i, const T& v, const Rest&... rest) {
+  bind_value(st, i, v);
+  bind_all(st, i + 1, rest...);
+}
+
 struct Reset {
   sqlite3_stmt* st;
   ~Reset() {
@@ -171,6 +178,29 @@ void Store::migrate() {
     exec(("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
     exec("COMMIT");
   }
+}
+
+template <class... A>
+int Store::write(const char* sql, const A&... args) {
+  begin();
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_, sql, -1, &st, nullptr) != SQLITE_OK)
+    throw std::runtime_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db_));
+  bind_all(st, 1, args...);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) throw std::runtime_error(std::string("sqlite: ") + sqlite3_errmsg(db_));
+  return sqlite3_changes(db_);
+}
+
+template <class... A>
+void Store::read(const char* sql, const std::function<void(sqlite3_stmt*)>& row, const A&... args) {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_, sql, -1, &st, nullptr) != SQLITE_OK)
+    throw std::runtime_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db_));
+  bind_all(st, 1, args...);
+  while (sqlite3_step(st) == SQLITE_ROW) row(st);
+  sqlite3_finalize(st);
 }
 
 void Store::begin() {
@@ -316,61 +346,37 @@ constexpr const char* kApprovalCols =
 }  // namespace
 
 std::optional<ApprovalRow> Store::get_approval(const std::string& id) {
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_, (std::string(kApprovalCols) + "WHERE id=?").c_str(), -1, &st, nullptr);
-  bind_value(st, 1, id);
   std::optional<ApprovalRow> out;
-  if (sqlite3_step(st) == SQLITE_ROW) out = approval_from(st);
-  sqlite3_finalize(st);
+  read((std::string(kApprovalCols) + "WHERE id=?").c_str(), [&](sqlite3_stmt* st) { out = approval_from(st); }, id);
   return out;
 }
 
 std::vector<ApprovalRow> Store::list_approvals(bool pending_only, size_t limit) {
   std::string sql = std::string(kApprovalCols) + (pending_only ? "WHERE state='pending' " : "") +
                     "ORDER BY created_ms DESC LIMIT " + std::to_string(limit);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr);
   std::vector<ApprovalRow> out;
-  while (sqlite3_step(st) == SQLITE_ROW) out.push_back(approval_from(st));
-  sqlite3_finalize(st);
+  read(sql.c_str(), [&](sqlite3_stmt* st) { out.push_back(approval_from(st)); });
   return out;
 }
 
 int64_t Store::add_prompt(const std::string& session, const std::string& content, int64_t ts_ms) {
-  begin();
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_, "INSERT INTO prompts(session, content, state, created_ms) VALUES(?,?,'queued',?)", -1, &st,
-                     nullptr);
-  bind_value(st, 1, session);
-  bind_value(st, 2, content);
-  bind_value(st, 3, ts_ms);
-  sqlite3_step(st);
-  sqlite3_finalize(st);
+  write("INSERT INTO prompts(session, content, state, created_ms) VALUES(?,?,'queued',?)", session, content, ts_ms);
   return sqlite3_last_insert_rowid(db_);
 }
 
 void Store::set_prompt_state(int64_t id, const std::string& state) {
-  begin();
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_, "UPDATE prompts SET state=? WHERE id=?", -1, &st, nullptr);
-  bind_value(st, 1, state);
-  bind_value(st, 2, id);
-  sqlite3_step(st);
-  sqlite3_finalize(st);
+  write("UPDATE prompts SET state=? WHERE id=?", state, id);
 }
 
 std::vector<PromptRow> Store::open_prompts(const std::string& session) {
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_,
-                     "SELECT id, session, content, state, created_ms FROM prompts WHERE session=? AND state IN "
-                     "('queued','sent') ORDER BY id",
-                     -1, &st, nullptr);
-  bind_value(st, 1, session);
   std::vector<PromptRow> out;
-  while (sqlite3_step(st) == SQLITE_ROW)
-    out.push_back({sqlite3_column_int64(st, 0), std::string(col_text(st, 1)), std::string(col_text(st, 2)),
-                   std::string(col_text(st, 3)), sqlite3_column_int64(st, 4)});
-  sqlite3_finalize(st);
+  read("SELECT id, session, content, state, created_ms FROM prompts WHERE session=? AND state IN ('queued','sent') "
+       "ORDER BY id",
+       [&](sqlite3_stmt* st) {
+         out.push_back({sqlite3_column_int64(st, 0), std::string(col_text(st, 1)), std::string(col_text(st, 2)),
+                        std::string(col_text(st, 3)), sqlite3_column_int64(st, 4)});
+       },
+       session);
   return out;
 }
 
@@ -386,87 +392,45 @@ void Store::kv_set(const std::string& plugin, const std::string& key, std::strin
 }
 
 std::optional<std::string> Store::kv_get(const std::string& plugin, const std::string& key) {
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_, "SELECT value FROM plugin_kv WHERE plugin=? AND key=?", -1, &st, nullptr);
-  bind_value(st, 1, plugin);
-  bind_value(st, 2, key);
   std::optional<std::string> out;
-  if (sqlite3_step(st) == SQLITE_ROW) out = std::string(col_text(st, 0));
-  sqlite3_finalize(st);
+  read("SELECT value FROM plugin_kv WHERE plugin=? AND key=?", [&](sqlite3_stmt* st) { out = std::string(col_text(st, 0)); },
+       plugin, key);
   return out;
 }
 
 void Store::kv_delete(const std::string& plugin, const std::string& key) {
-  begin();
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_, "DELETE FROM plugin_kv WHERE plugin=? AND key=?", -1, &st, nullptr);
-  bind_value(st, 1, plugin);
-  bind_value(st, 2, key);
-  sqlite3_step(st);
-  sqlite3_finalize(st);
+  write("DELETE FROM plugin_kv WHERE plugin=? AND key=?", plugin, key);
 }
 
 std::map<std::string, int64_t> Store::approval_outcomes() {
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_,
-                     "SELECT CASE state WHEN 'pending' THEN 'pending' ELSE decision END, count(*) FROM approvals GROUP BY 1",
-                     -1, &st, nullptr);
   std::map<std::string, int64_t> out;
-  while (sqlite3_step(st) == SQLITE_ROW) out[std::string(col_text(st, 0))] = sqlite3_column_int64(st, 1);
-  sqlite3_finalize(st);
+  read("SELECT CASE state WHEN 'pending' THEN 'pending' ELSE decision END, count(*) FROM approvals GROUP BY 1",
+       [&](sqlite3_stmt* st) { out[std::string(col_text(st, 0))] = sqlite3_column_int64(st, 1); });
   return out;
 }
 
 void Store::token_insert(const std::string& name, const std::string& hash, int64_t ts_ms) {
-  begin();
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_, "INSERT INTO tokens(name, sha256, created_ms) VALUES(?,?,?)", -1, &st, nullptr);
-  bind_value(st, 1, name);
-  bind_value(st, 2, hash);
-  bind_value(st, 3, ts_ms);
-  int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) throw std::runtime_error(std::string("sqlite token: ") + sqlite3_errmsg(db_));
+  write("INSERT INTO tokens(name, sha256, created_ms) VALUES(?,?,?)", name, hash, ts_ms);
 }
 
 std::vector<Store::TokenRow> Store::token_list() {
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_, "SELECT name, created_ms, last_used_ms FROM tokens ORDER BY name", -1, &st, nullptr);
   std::vector<TokenRow> out;
-  while (sqlite3_step(st) == SQLITE_ROW)
+  read("SELECT name, created_ms, last_used_ms FROM tokens ORDER BY name", [&](sqlite3_stmt* st) {
     out.push_back({std::string(col_text(st, 0)), sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2)});
-  sqlite3_finalize(st);
+  });
   return out;
 }
 
-bool Store::token_delete(const std::string& name) {
-  begin();
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_, "DELETE FROM tokens WHERE name=?", -1, &st, nullptr);
-  bind_value(st, 1, name);
-  sqlite3_step(st);
-  sqlite3_finalize(st);
-  return sqlite3_changes(db_) > 0;
-}
+bool Store::token_delete(const std::string& name) { return write("DELETE FROM tokens WHERE name=?", name) > 0; }
 
 std::optional<std::string> Store::token_find(const std::string& hash) {
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_, "SELECT name FROM tokens WHERE sha256=?", -1, &st, nullptr);
-  bind_value(st, 1, hash);
   std::optional<std::string> out;
-  if (sqlite3_step(st) == SQLITE_ROW) out = std::string(col_text(st, 0));
-  sqlite3_finalize(st);
+  read("SELECT name FROM tokens WHERE sha256=?", [&](sqlite3_stmt* st) { out = std::string(col_text(st, 0)); }, hash);
   return out;
 }
 
 void Store::token_touch(const std::string& name, int64_t ts_ms) {
-  begin();
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_, "UPDATE tokens SET last_used_ms=? WHERE name=?", -1, &st, nullptr);
-  bind_value(st, 1, ts_ms);
-  bind_value(st, 2, name);
-  sqlite3_step(st);
-  sqlite3_finalize(st);
+  write("UPDATE tokens SET last_used_ms=? WHERE name=?", ts_ms, name);
 }
 
 }  // namespace ccmux

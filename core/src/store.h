@@ -111,6 +111,12 @@ class Store {
  private:
   void exec(const char* sql);
   void begin();
+  // One-off statements: bind args in order (strings or int64_t), step, finalize.
+  // write() joins the batch transaction and returns the number of changed rows.
+  template <class... A>
+  int write(const char* sql, const A&... args);
+  template <class... A>
+  void read(const char* sql, const std::function<void(sqlite3_stmt*)>& row, const A&... args);
   sqlite3_stmt* prepare(const char* sql);
   void migrate();
 
