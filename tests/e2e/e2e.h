@@ -18,7 +18,7 @@ class E2E : public ::testing::Test {
     return c.request("session.new", {{"cwd", daemon->project()}, {"prompt", prompt}})["id"];
   }
   TempDir dir;
-  FakeApi api;
+  FakeApi api{dir.path + "/api-requests.ndjson"};
   std::unique_ptr<Daemon> daemon;
 };
 

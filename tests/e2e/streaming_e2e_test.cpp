@@ -90,3 +90,19 @@ TEST_F(E2E, CliExitCodes) {
   EXPECT_EQ(run_command({ccmux_bin(), "--socket=" + daemon->socket(), "send", "s-missing", "hi"}, &out), 1);
   EXPECT_NE(out.find("not_found"), std::string::npos);
 }
+
+TEST_F(E2E, PromptWithAnImageBlockReachesTheApi) {
+  // A 1x1 PNG, as a phone would attach a screenshot.
+  const std::string png =
+      "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+  json content = json::array({{{"type", "image"}, {"source", {{"type", "base64"}, {"media_type", "image/png"}, {"data", png}}}},
+                              {{"type", "text"}, {"text", "echo: saw the picture"}}});
+  auto c = daemon->connect();
+  std::string id = c->request("session.new", {{"cwd", daemon->project()}, {"prompt", content}})["id"];
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("result"));
+  EXPECT_EQ(log.of_kind("result")[0]["payload"]["result"], "saw the picture");
+  EXPECT_EQ(log.of_kind("prompt_queued")[0]["payload"]["content"][0]["type"], "image");
+  // What claude sent to the API carried the image block.
+  EXPECT_NE(read_file(dir.path + "/api-requests.ndjson").find(png), std::string::npos);
+}

@@ -38,7 +38,8 @@ def last_user_content(body):
                     if isinstance(rc, list):
                         rc = " ".join(x.get("text", "") for x in rc if isinstance(x, dict))
                     return ("tool_result", str(rc))
-                if b.get("type") == "text" and not b.get("text", "").startswith("<system-reminder>"):
+                # claude's own annotations (reminders, "[Image: source: ...]") are not the prompt
+                if b.get("type") == "text" and not b.get("text", "").startswith(("<system-reminder>", "[Image")):
                     text = b["text"]
             return ("text", text)
     return ("text", "")

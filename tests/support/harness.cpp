@@ -95,11 +95,13 @@ int run_command(const std::vector<std::string>& argv, std::string* out, const st
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-FakeApi::FakeApi() {
+FakeApi::FakeApi(const std::string& dump_path) {
   int p[2];
   if (pipe(p) != 0) throw std::runtime_error("pipe");
   int devnull = open("/dev/null", O_WRONLY);
-  pid_ = spawn({"/usr/bin/python3", source_dir() + "/tests/fake_api/fake_messages_api.py", "0"}, base_env({}), p[1], devnull);
+  pid_ = spawn({"/usr/bin/python3", source_dir() + "/tests/fake_api/fake_messages_api.py", "0"},
+               base_env(dump_path.empty() ? std::vector<std::string>{} : std::vector<std::string>{"FAKE_API_DUMP=" + dump_path}),
+               p[1], devnull);
   close(p[1]);
   close(devnull);
   std::string line;

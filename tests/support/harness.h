@@ -25,7 +25,8 @@ struct TempDir {
 // python3 tests/fake_api/fake_messages_api.py on 127.0.0.1 (a free port).
 class FakeApi {
  public:
-  FakeApi();
+  // dump_path: where the fake writes the tail of each request's messages (NDJSON), or "".
+  explicit FakeApi(const std::string& dump_path = "");
   ~FakeApi();
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
