@@ -224,3 +224,16 @@ TEST_F(E2E, CliRunExitsNonZeroWhenADenyStopsTheTurn) {
   EXPECT_NE(out.find("turn ended in error"), std::string::npos) << out;
   EXPECT_FALSE(fs::exists(daemon->project() + "/never-made.txt"));
 }
+
+TEST_F(E2E, CliRunAnswersAnApprovalTypedAtItsTerminal) {
+  if (!fs::exists("/usr/bin/script")) GTEST_SKIP() << "util-linux script is needed for a terminal";
+  // script(1) gives ccmux a pseudo-terminal; the "a" waits in it until ccmux asks.
+  std::string cmd = ccmux_bin() + " --socket=" + daemon->socket() + " run --cwd " + daemon->project() + " '" +
+                    bash("touch typed-yes.txt") + "'";
+  std::string out;
+  int rc = run_command_with_input({"/usr/bin/script", "-qfec", cmd, "/dev/null"}, "a\n", &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("[a]llow"), std::string::npos) << out;
+  EXPECT_NE(out.find(":terminal"), std::string::npos) << out;  // decided_by names the terminal
+  EXPECT_TRUE(fs::exists(daemon->project() + "/typed-yes.txt"));
+}

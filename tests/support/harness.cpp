@@ -61,9 +61,11 @@ std::vector<std::string> base_env(const std::vector<std::string>& extra) {
   return env;
 }
 
-pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env, int out_fd, int err_fd) {
+pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env, int out_fd, int err_fd,
+            int in_fd = -1) {
   pid_t pid = fork();
   if (pid == 0) {
+    if (in_fd >= 0) dup2(in_fd, 0);
     if (out_fd >= 0) dup2(out_fd, 1);
     if (err_fd >= 0) dup2(err_fd, 2);
     setpgid(0, 0);
@@ -84,6 +86,26 @@ int run_command(const std::vector<std::string>& argv, std::string* out, const st
   if (pipe(p) != 0) return -1;
   pid_t pid = spawn(argv, base_env(env), p[1], p[1]);
   close(p[1]);
+  std::string data;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(p[0], buf, sizeof buf)) > 0) data.append(buf, static_cast<size_t>(n));
+  close(p[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (out) *out = data;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int run_command_with_input(const std::vector<std::string>& argv, const std::string& input, std::string* out) {
+  int p[2], in[2];
+  if (pipe(p) != 0 || pipe(in) != 0) return -1;
+  pid_t pid = spawn(argv, base_env({}), p[1], p[1], in[0]);
+  close(p[1]);
+  close(in[0]);
+  if (write(in[1], input.data(), input.size()) < 0) {
+  }
+  close(in[1]);
   std::string data;
   char buf[4096];
   ssize_t n;
