@@ -77,6 +77,14 @@ json question_answer(const json& a) {
   return {{"id", a["id"]}, {"decision", "allow"}, {"answers", answers}};
 }
 
+// A replayed approval_requested may have been answered long ago: ask only for live ones.
+bool still_pending(Client& c, const std::string& id) {
+  json pending = c.request("approvals.list")["approvals"];
+  for (auto& a : pending)
+    if (a.value("id", "") == id) return true;
+  return false;
+}
+
 enum class Until { result, session_end, caught_up };
 
 // Streams a session's events. Returns the process exit code. When interactive, a tool
@@ -119,7 +127,7 @@ int stream_once(Client& c, const std::string& session, uint64_t& from, bool raw_
     if (raw_json) std::cout << *line << "\n" << std::flush;
     else r.event(msg);
     if (until == Until::caught_up && msg.value("seq", uint64_t{0}) >= head) return 0;
-    if (kind == "approval_requested" && interactive && asking.is_null()) {
+    if (kind == "approval_requested" && interactive && asking.is_null() && still_pending(c, p.value("id", ""))) {
       if (p.value("kind", "") == "question") send_answer(question_answer(p));
       else {
         asking = p;
@@ -337,8 +345,9 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (attach->parsed()) {
+      // Following at a terminal, attach answers approvals like run does.
       return stream(std::make_unique<Client>(socket_path), session, from, json_out,
-                    no_follow ? Until::caught_up : Until::session_end, false);
+                    no_follow ? Until::caught_up : Until::session_end, isatty(0) && !json_out && !no_follow);
     }
     if (send->parsed()) {
       Client c(socket_path);

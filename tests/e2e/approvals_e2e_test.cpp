@@ -237,3 +237,37 @@ TEST_F(E2E, CliRunAnswersAnApprovalTypedAtItsTerminal) {
   EXPECT_NE(out.find(":terminal"), std::string::npos) << out;  // decided_by names the terminal
   EXPECT_TRUE(fs::exists(daemon->project() + "/typed-yes.txt"));
 }
+
+TEST_F(E2E, CliAttachAtATerminalAnswersOnlyApprovalsStillPending) {
+  if (!fs::exists("/usr/bin/script")) GTEST_SKIP() << "util-linux script is needed for a terminal";
+  auto a = daemon->connect();
+  // An approval answered already (it will be replayed), then one left pending.
+  std::string id = new_session(*a, bash("touch first.txt"));
+  EventLog log(*a, id);
+  ASSERT_TRUE(log.wait_kind("approval_requested"));
+  a->request("approval.answer", {{"id", log.of_kind("approval_requested")[0]["payload"]["id"]}, {"decision", "allow"}});
+  ASSERT_TRUE(log.wait_kind("result"));
+  a->request("session.send", {{"session", id}, {"prompt", bash("touch second.txt")}});
+  ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("approval_requested").size() == 2; }));
+  // attach replays both requests but asks only for the second; "d" denies it. Then stop the
+  // session so attach ends.
+  std::thread stopper([&] {
+    auto c = daemon->connect();
+    for (int i = 0; i < 200 && !c->request("approvals.list")["approvals"].empty(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    c->request("session.stop", {{"session", id}});
+  });
+  std::string cmd = ccmux_bin() + " --socket=" + daemon->socket() + " attach " + id;
+  std::string out;
+  int rc = run_command_with_input({"/usr/bin/script", "-qfec", cmd, "/dev/null"}, "d\n", &out);
+  stopper.join();
+  EXPECT_EQ(rc, 0) << out;
+  size_t prompts = 0;
+  for (size_t pos = out.find("[a]llow"); pos != std::string::npos; pos = out.find("[a]llow", pos + 1)) ++prompts;
+  EXPECT_EQ(prompts, 1u) << out;
+  auto audit = a->request("approvals.list", {{"all", true}})["approvals"];
+  ASSERT_EQ(audit.size(), 2u);
+  EXPECT_EQ(audit[0]["decision"], "deny");  // newest first
+  EXPECT_NE(audit[0]["decided_by"].get<std::string>().find(":terminal"), std::string::npos);
+  EXPECT_EQ(audit[1]["decision"], "allow");
+}
