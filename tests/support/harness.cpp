@@ -81,11 +81,20 @@ pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>
 }
 }  // namespace
 
-int run_command(const std::vector<std::string>& argv, std::string* out, const std::vector<std::string>& env) {
-  int p[2];
-  if (pipe(p) != 0) return -1;
-  pid_t pid = spawn(argv, base_env(env), p[1], p[1]);
+namespace {
+// Runs argv with stdout+stderr captured; `input` (when given) is written to its stdin.
+int run_captured(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string* input,
+                 std::string* out) {
+  int p[2], in[2] = {-1, -1};
+  if (pipe(p) != 0 || (input && pipe(in) != 0)) return -1;
+  pid_t pid = spawn(argv, base_env(env), p[1], p[1], in[0]);
   close(p[1]);
+  if (input) {
+    close(in[0]);
+    if (write(in[1], input->data(), input->size()) < 0) {
+    }
+    close(in[1]);
+  }
   std::string data;
   char buf[4096];
   ssize_t n;
@@ -96,25 +105,14 @@ int run_command(const std::vector<std::string>& argv, std::string* out, const st
   if (out) *out = data;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
+}  // namespace
+
+int run_command(const std::vector<std::string>& argv, std::string* out, const std::vector<std::string>& env) {
+  return run_captured(argv, env, nullptr, out);
+}
 
 int run_command_with_input(const std::vector<std::string>& argv, const std::string& input, std::string* out) {
-  int p[2], in[2];
-  if (pipe(p) != 0 || pipe(in) != 0) return -1;
-  pid_t pid = spawn(argv, base_env({}), p[1], p[1], in[0]);
-  close(p[1]);
-  close(in[0]);
-  if (write(in[1], input.data(), input.size()) < 0) {
-  }
-  close(in[1]);
-  std::string data;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(p[0], buf, sizeof buf)) > 0) data.append(buf, static_cast<size_t>(n));
-  close(p[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (out) *out = data;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return run_captured(argv, {}, &input, out);
 }
 
 FakeApi::FakeApi(const std::string& dump_path) {
