@@ -15,11 +15,16 @@ APT_PACKAGES=(
   build-essential cmake pkg-config git ca-certificates python3 procps
   libyaml-cpp-dev liblua5.4-dev libsqlite3-dev libboost-dev libmbedtls-dev libgtest-dev
   nlohmann-json3-dev libsimdjson-dev libcli11-dev libsystemd-dev libspdlog-dev systemd
+  libwebsockets-dev libssl-dev
 )
+# Only for the tests: the web page is driven in real headless Chromium by playwright-core.
+TEST_APT_PACKAGES=(chromium)
+PLAYWRIGHT_VERSION=1.65.1
 
 install_deps() {
-  local missing=()
-  for p in "${APT_PACKAGES[@]}"; do
+  local missing=() wanted=("${APT_PACKAGES[@]}")
+  [ "${1:-}" = "test" ] && wanted+=("${TEST_APT_PACKAGES[@]}")
+  for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   command -v npm >/dev/null || missing+=(nodejs npm)
@@ -31,6 +36,11 @@ install_deps() {
   if ! claude --version 2>/dev/null | grep -q "^$CLAUDE_VERSION "; then
     echo "== npm: installing @anthropic-ai/claude-code@$CLAUDE_VERSION"
     $SUDO npm install -g --no-fund --no-audit "@anthropic-ai/claude-code@$CLAUDE_VERSION" >/dev/null
+  fi
+  if [ "${1:-}" = "test" ] && [ ! -f "$(npm root -g)/playwright-core/package.json" ] ||
+     { [ "${1:-}" = "test" ] && ! grep -q "\"version\": \"$PLAYWRIGHT_VERSION\"" "$(npm root -g)/playwright-core/package.json"; }; then
+    echo "== npm: installing playwright-core@$PLAYWRIGHT_VERSION (drives the system chromium; no browser download)"
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $SUDO npm install -g --no-fund --no-audit "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null
   fi
   claude --version
 }
@@ -59,7 +69,7 @@ case "${1:-}" in
     echo "ccmuxd is running (log: $state/ccmuxd.log). Try: ccmux run --cwd ~/proj \"add a test for parse()\""
     ;;
   test)
-    install_deps
+    install_deps test
     build strict
     cd "$BUILD"
     ctest --output-on-failure -j"$JOBS" --timeout 300

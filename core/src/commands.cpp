@@ -1,5 +1,8 @@
 #include "commands.h"
 
+#include <algorithm>
+#include <filesystem>
+
 #include "plugin_host.h"
 #include "util.h"
 
@@ -45,6 +48,28 @@ json status(Core& core) {
           {"config", core.config.source.empty() ? "(built-in defaults)" : core.config.source}};
 }
 
+// The project roots and their immediate sub-folders: where a remote client may start a session.
+json projects(const Core& core) {
+  namespace fs = std::filesystem;
+  json roots = json::array();
+  for (const auto& root : core.config.project_roots) {
+    json folders = json::array();
+    std::error_code ec;
+    std::vector<std::string> names;
+    for (fs::directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      std::string name = it->path().filename().string();
+      if (name.empty() || name[0] == '.' || !it->is_directory(ec)) continue;
+      names.push_back(name);
+    }
+    std::sort(names.begin(), names.end());
+    if (names.size() > 500) names.resize(500);  // a phone needs a short list, not a home directory dump
+    for (auto& n : names) folders.push_back(root + "/" + n);
+    roots.push_back({{"root", root}, {"folders", folders}});
+  }
+  return {{"roots", roots}};
+}
+
 }  // namespace
 
 void run_command(Core& core, const std::string& who, bool trusted, const std::string& method, const json& params,
@@ -52,6 +77,7 @@ void run_command(Core& core, const std::string& who, bool trusted, const std::st
   Supervisor& sup = *core.supervisor;
   if (method == "ping") return done(true, {{"pong", true}});
   if (method == "status") return done(true, status(core));
+  if (method == "projects.list") return done(true, projects(core));
   if (method == "session.list") return done(true, {{"sessions", sup.list()}});
   if (method == "session.get") return done(true, sup.info(required_string(params, "session")));
   if (method == "session.new") {

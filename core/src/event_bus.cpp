@@ -109,8 +109,10 @@ void EventBus::pump(uint64_t id) {
     std::string session = sub.session;
     EventSink* sink = sub.sink;
     uint64_t next = sub.next_seq;
+    bool paused = false;  // the sink filled up mid-chunk: the rest waits for resume()
     size_t n = store_.read_events(session, next, head, kChunk,
                                   [&](uint64_t seq, int64_t ts, std::string_view kind, std::string_view payload) {
+                                    if (paused || (paused = !sink->ready())) return;
                                     next = seq + 1;
                                     sink->deliver(EventView{session, seq, ts, kind, payload});
                                   });
@@ -120,6 +122,7 @@ void EventBus::pump(uint64_t id) {
     if (n == 0) {  // hole in the store (should not happen): skip ahead rather than spin
       it->second.next_seq = head + 1;
     }
+    if (paused) return;
   }
 }
 

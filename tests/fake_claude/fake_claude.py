@@ -3,7 +3,7 @@
 The real CLI is used by the end-to-end tests; this one only speaks enough of the protocol:
 initialize -> control_response; each user message -> system/init, stream deltas, result.
 Prompt words: "garbage" (a non-JSON line first), "crash" (SIGKILL itself), "hang" (no more
-output), "ask" (a can_use_tool request; the answer decides the result text)."""
+output), "ask" (a can_use_tool request; the answer decides the result text), "flood N KB" (N big lines)."""
 import json, os, signal, sys, uuid
 
 sid = None
@@ -44,6 +44,11 @@ for line in sys.stdin:
     if "bigline" in text:  # one 5 MB line: no fixed line buffer anywhere
         out({"type": "assistant", "message": {"role": "assistant", "content": [
             {"type": "text", "text": "x" * (5 << 20)}]}, "session_id": sid})
+    if text.startswith("flood "):  # flood N KB: N assistant lines of KB kilobytes (slow-client tests)
+        _, n, kb = text.split()[:3]
+        for i in range(int(n)):
+            out({"type": "assistant", "message": {"role": "assistant", "content": [
+                {"type": "text", "text": str(i) + ":" + "y" * (int(kb) << 10)}]}, "session_id": sid})
     if "garbage" in text:
         sys.stdout.write("this is not json {\n")
         sys.stdout.flush()

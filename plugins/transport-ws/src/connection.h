@@ -1,0 +1,54 @@
+// One HTTP request or WebSocket connection, shared between the libwebsockets thread
+// (which owns the socket) and the ccmuxd loop thread (which owns the protocol client).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+
+struct lws;
+
+namespace ccmux::ws {
+
+struct Connection {
+  enum class Kind { websocket, http };
+  Connection(uint64_t id_, Kind kind_, std::string address_) : id(id_), kind(kind_), address(std::move(address_)) {}
+
+  const uint64_t id;
+  const Kind kind;
+  const std::string address;  // peer IP, for rate limiting and logs
+
+  // ---- loop thread only ----
+  std::string token_name;   // which token it logged in with (revocation closes it)
+  bool auth_tried = false;
+
+  // ---- both threads, under `mu` ----
+  std::mutex mu;
+  std::deque<std::string> out;  // each entry: LWS_PRE bytes of headroom + one message
+  int close_code = 0;           // non-zero: close with this code
+  bool close_now = false;       // drop what is queued (overflow) instead of flushing first
+  std::string close_reason;
+  bool dirty = false;           // queued on the server's wake list (guarded by the server's mutex)
+  bool paused = false;          // the daemon holds its events back (queue over the high mark)
+  int64_t paused_since_ms = 0;
+  // HTTP answer, once known
+  int http_status = 0;
+  std::string http_type, http_body;
+
+  std::atomic<uint64_t> client{0};  // in-daemon protocol client, once authenticated
+  std::atomic<size_t> out_bytes{0};
+  std::atomic<bool> authenticated{false};
+  std::atomic<bool> gone{false};  // the socket is closed
+
+  // ---- libwebsockets thread only ----
+  struct lws* wsi = nullptr;
+  std::string rx;                 // fragments of the message being received
+  bool rx_discard = false;        // the current message is over the limit
+  std::deque<std::string> sending;
+  bool headers_sent = false;
+  bool stall_timer = false;       // the slow-client timer is armed
+};
+
+}  // namespace ccmux::ws

@@ -1,0 +1,351 @@
+// transport-ws over real sockets: auth, rate limits, revocation, replay across reconnects,
+// slow clients, bad frames, static files, /metrics, origins and TLS. Sessions run the real
+// claude CLI against the fake Messages API unless a test needs a firehose (fake claude).
+#include "e2e.h"
+#include "ws_client.h"
+
+#include <filesystem>
+#include <thread>
+
+using namespace ccmux;
+using namespace ccmux::test;
+
+namespace {
+
+struct WsSetup {
+  std::string keys;              // extra plugin keys, YAML lines indented by 4
+  bool fake_claude = false;
+};
+
+class WsE2E : public E2E {
+ protected:
+  void SetUp() override {}  // each test starts the daemon with its own plugin keys
+  void start_ws(const WsSetup& s = {}) {
+    port = free_tcp_port();
+    DaemonOptions o;
+    if (s.fake_claude) o.claude_path = source_dir() + "/tests/fake_claude/fake_claude.py";
+    o.extra_yaml = "plugins:\n  - name: transport-ws\n    search_dir: " + build_dir() + "/plugins\n    required: true\n" +
+                   "    port: " + std::to_string(port) + "\n    static_root: " + source_dir() +
+                   "/plugins/transport-ws/web\n" + s.keys;
+    start(o);
+    local = daemon->connect();
+    token = local->request("token.create", {{"name", "phone"}})["token"];
+  }
+  std::unique_ptr<WsClient> login(const std::string& tok) {
+    auto c = std::make_unique<WsClient>(port);
+    EXPECT_TRUE(c->login(tok));
+    return c;
+  }
+  // Reads events of `session` until `pred`; returns them (other messages are skipped).
+  static std::vector<json> events_until(WsClient& c, const std::function<bool(const json&)>& pred, int timeout_ms = 60000) {
+    std::vector<json> out;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto m = c.recv_json(1000);
+      if (!m) {
+        if (c.closed()) break;
+        continue;
+      }
+      if ((*m)["type"] != "event") continue;
+      out.push_back(*m);
+      if (pred(*m)) break;
+    }
+    return out;
+  }
+  int port = 0;
+  std::unique_ptr<Client> local;
+  std::string token;
+};
+
+WsOptions with_recv_buffer(int bytes) {
+  WsOptions o;
+  o.recv_buffer = bytes;
+  return o;
+}
+WsOptions with_origin(const std::string& origin) {
+  WsOptions o;
+  o.origin = origin;
+  return o;
+}
+WsOptions with_tls(const std::string& ca_file) {
+  WsOptions o;
+  o.tls = true;
+  o.ca_file = ca_file;
+  return o;
+}
+
+std::string bash_tool(const std::string& command) {
+  return "tool: Bash " + json{{"command", command}, {"description", "test"}}.dump();
+}
+
+}  // namespace
+
+TEST_F(WsE2E, EverySocketMustAuthenticateFirst) {
+  start_ws({"    auth_timeout_s: 1\n"});
+  WsClient a(port);
+  a.send_json({{"type", "hello"}, {"protocol", 1}});
+  auto err = a.recv_json();
+  ASSERT_TRUE(err);
+  EXPECT_EQ((*err)["code"], "auth_required");
+  EXPECT_FALSE(a.recv(5000));
+  EXPECT_EQ(a.close_code(), 4001);
+
+  WsClient silent(port);  // says nothing: closed after auth_timeout_s
+  auto t0 = std::chrono::steady_clock::now();
+  auto m = silent.recv_json(5000);
+  ASSERT_TRUE(m);
+  EXPECT_EQ((*m)["code"], "auth_required");
+  EXPECT_FALSE(silent.recv(5000));
+  EXPECT_EQ(silent.close_code(), 4001);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(4));
+
+  auto ok = login(token);  // the right token works and the protocol starts with hello
+  EXPECT_TRUE(ok->request("ping")["result"]["pong"].get<bool>());
+}
+
+TEST_F(WsE2E, FailedLoginsAreRateLimitedPerAddressAndLoggedWithoutSecrets) {
+  start_ws({"    auth_max_failures: 3\n    auth_window_s: 30\n"});
+  const std::string wrong = "ccmux_wrong-token-value-that-must-not-be-logged";
+  for (int i = 0; i < 3; ++i) {
+    WsClient c(port);
+    c.send_json({{"type", "auth"}, {"token", wrong}});
+    auto e = c.recv_json();
+    ASSERT_TRUE(e);
+    EXPECT_EQ((*e)["code"], "auth_failed");
+    EXPECT_FALSE(c.recv(5000));
+    EXPECT_EQ(c.close_code(), 4003);
+  }
+  // Now even the right token is refused from this address until the window passes.
+  WsClient c(port);
+  c.send_json({{"type", "auth"}, {"token", token}});
+  auto e = c.recv_json();
+  ASSERT_TRUE(e);
+  EXPECT_EQ((*e)["code"], "rate_limited");
+  EXPECT_GT((*e)["retry_after_s"].get<int>(), 20);
+  EXPECT_FALSE(c.recv(5000));
+  EXPECT_EQ(c.close_code(), 4029);
+  // /metrics logins count against the same address too.
+  EXPECT_EQ(http_get(port, "/metrics", token).status, 429);
+
+  std::string log = daemon->log();
+  EXPECT_NE(log.find("failed login from 127.0.0.1"), std::string::npos) << log;
+  EXPECT_NE(log.find("refused: too many failures"), std::string::npos);
+  EXPECT_EQ(log.find(wrong), std::string::npos) << "a token reached the log";
+  EXPECT_EQ(log.find(token), std::string::npos) << "a token reached the log";
+}
+
+TEST_F(WsE2E, RevokingATokenClosesItsConnections) {
+  start_ws();
+  auto c = login(token);
+  auto other_token = local->request("token.create", {{"name", "laptop"}})["token"].get<std::string>();
+  auto other = login(other_token);
+  // Remote clients cannot mint tokens for themselves.
+  EXPECT_EQ(c->request("token.create", {{"name", "x"}})["error"]["code"], "forbidden");
+  EXPECT_TRUE(local->request("token.revoke", {{"name", "phone"}})["revoked"].get<bool>());
+  auto m = c->recv_json();
+  ASSERT_TRUE(m);
+  EXPECT_EQ((*m)["code"], "token_revoked");
+  EXPECT_FALSE(c->recv(5000));
+  EXPECT_EQ(c->close_code(), 4003);
+  EXPECT_TRUE(other->request("ping")["result"]["pong"].get<bool>());  // other tokens unaffected
+  WsClient again(port);
+  EXPECT_FALSE(again.login(token));
+}
+
+TEST_F(WsE2E, ReconnectResumesFromLastSeqWithNoGapAndNoDuplicate) {
+  start_ws();
+  auto a = login(token);
+  auto s = a->request("session.new", {{"cwd", daemon->project()}, {"prompt", "deltas: 60"}})["result"];
+  std::string id = s["id"];
+  a->request("subscribe", {{"session", id}, {"from_seq", 1}});
+  // Take part of the stream, then drop the connection mid-turn.
+  auto first = events_until(*a, [](const json& e) { return e["seq"].get<uint64_t>() >= 12; });
+  ASSERT_FALSE(first.empty());
+  uint64_t last = first.back()["seq"];
+  a.reset();
+  auto b = login(token);
+  b->request("subscribe", {{"session", id}, {"from_seq", last + 1}});
+  auto rest = events_until(*b, [](const json& e) { return e["kind"] == "result"; });
+  ASSERT_FALSE(rest.empty());
+  ASSERT_EQ(rest.back()["kind"], "result");
+  std::vector<json> seen = first;
+  seen.insert(seen.end(), rest.begin(), rest.end());
+  for (size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i]["seq"].get<uint64_t>(), i + 1) << "gap or duplicate";
+  // And what it saw equals a full replay from the store.
+  auto c = login(token);
+  c->request("subscribe", {{"session", id}, {"from_seq", 1}});
+  auto replay = events_until(*c, [&](const json& e) { return e["seq"] == seen.back()["seq"]; });
+  ASSERT_EQ(replay.size(), seen.size());
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(replay[i]["payload"], seen[i]["payload"]);
+}
+
+TEST_F(WsE2E, PendingApprovalIsStillThereAfterAReconnectAndIsAnsweredOnce) {
+  start_ws();
+  auto a = login(token);
+  std::string file = daemon->project() + "/from-phone.txt";
+  auto s = a->request("session.new", {{"cwd", daemon->project()}, {"prompt", bash_tool("touch " + file)}})["result"];
+  std::string id = s["id"];
+  a->request("subscribe", {{"session", id}});
+  auto upto = events_until(*a, [](const json& e) { return e["kind"] == "approval_requested"; });
+  ASSERT_FALSE(upto.empty());
+  ASSERT_EQ(upto.back()["kind"], "approval_requested");
+  std::string approval = upto.back()["payload"]["id"];
+  a.reset();  // the phone locks
+
+  auto b = login(token);
+  auto pending = b->request("approvals.list")["result"]["approvals"];
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0]["id"], approval);
+  EXPECT_EQ(pending[0]["tool"], "Bash");
+  auto r = b->request("approval.answer", {{"id", approval}, {"decision", "allow"}, {"by", "phone"}})["result"];
+  EXPECT_EQ(r["status"], "resolved");
+  auto again = b->request("approval.answer", {{"id", approval}, {"decision", "deny"}})["result"];
+  EXPECT_EQ(again["status"], "already_resolved");
+  b->request("subscribe", {{"session", id}, {"from_seq", upto.back()["seq"].get<uint64_t>() + 1}});
+  auto rest = events_until(*b, [](const json& e) { return e["kind"] == "result"; });
+  ASSERT_FALSE(rest.empty());
+  EXPECT_EQ(rest.back()["kind"], "result");
+  EXPECT_TRUE(std::filesystem::exists(file));
+}
+
+TEST_F(WsE2E, SlowClientIsClosedWithAReasonWhileAFastOneGetsEverything) {
+  start_ws({"    send_queue_bytes: 1048576\n    slow_client_timeout_s: 2\n", true});
+  auto fast = login(token);
+  WsClient slow(port, with_recv_buffer(4096));
+  ASSERT_TRUE(slow.login(token));
+  auto s = fast->request("session.new", {{"cwd", daemon->project()}})["result"];
+  std::string id = s["id"];
+  slow.request("subscribe", {{"session", id}});
+  fast->request("subscribe", {{"session", id}});
+  // ~19 MB of events: far more than the slow client's queue plus the kernel's buffers.
+  fast->request("session.send", {{"session", id}, {"prompt", "flood 300 64"}});
+  // The fast client's 1 MiB queue fills many times over: it is paused and fed from the
+  // store each time, and gets every event in order.
+  auto got = events_until(*fast, [](const json& e) { return e["kind"] == "result"; }, 60000);
+  for (size_t i = 1; i < got.size(); ++i) ASSERT_EQ(got[i]["seq"].get<uint64_t>(), got[i - 1]["seq"].get<uint64_t>() + 1);
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // the slow one stays stuck past slow_client_timeout_s
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got.back()["kind"], "result");
+  size_t assistant = 0;
+  for (auto& e : got) assistant += e["kind"] == "assistant";
+  EXPECT_EQ(assistant, 300u);
+  // The slow one reads what it was sent: an unbroken prefix, then the close with 4008.
+  auto prefix = events_until(slow, [](const json&) { return false; }, 30000);
+  EXPECT_TRUE(slow.closed());
+  EXPECT_EQ(slow.close_code(), 4008) << slow.close_reason();
+  ASSERT_FALSE(prefix.empty());
+  for (size_t i = 0; i < prefix.size(); ++i) ASSERT_EQ(prefix[i]["seq"].get<uint64_t>(), i + 1);
+  ASSERT_LT(prefix.size(), got.size());
+  // It comes back and replays from where it stopped.
+  auto again = login(token);
+  again->request("subscribe", {{"session", id}, {"from_seq", prefix.back()["seq"].get<uint64_t>() + 1}});
+  auto rest = events_until(*again, [&](const json& e) { return e["seq"] == got.back()["seq"]; });
+  ASSERT_FALSE(rest.empty());
+  EXPECT_EQ(rest.front()["seq"].get<uint64_t>(), prefix.back()["seq"].get<uint64_t>() + 1);
+  EXPECT_EQ(rest.back()["seq"], got.back()["seq"]);
+  EXPECT_NE(daemon->log().find("too slow"), std::string::npos);
+}
+
+TEST_F(WsE2E, OversizedMalformedAndBinaryFramesGetErrorsAndTheDaemonStaysUp) {
+  start_ws({"    max_message_bytes: 65536\n", true});
+  auto c = login(token);
+  c->send("{not json");
+  auto bad = c->recv_json();
+  ASSERT_TRUE(bad);
+  EXPECT_EQ((*bad)["code"], "bad_message") << bad->dump();
+  EXPECT_TRUE(c->request("ping")["result"]["pong"].get<bool>());  // still connected
+
+  c->send(std::string(100000, 'x'));
+  auto big = c->recv_json();
+  ASSERT_TRUE(big);
+  EXPECT_EQ((*big)["code"], "message_too_large");
+  EXPECT_FALSE(c->recv(5000));
+  EXPECT_EQ(c->close_code(), 1009);
+
+  EXPECT_EQ(http_get(port, "/healthz").status, 200);
+  auto d = login(token);
+  EXPECT_TRUE(d->request("ping")["result"]["pong"].get<bool>());
+  EXPECT_TRUE(local->request("ping")["pong"].get<bool>());
+}
+
+TEST_F(WsE2E, StaticFilesAreServedOnlyFromTheRootWithTypesAndCacheHeaders) {
+  start_ws();
+  std::filesystem::create_directories(dir.path + "/secret");
+  write_file(dir.path + "/secret/token.txt", "TOP-SECRET");
+  auto index = http_get(port, "/");
+  EXPECT_EQ(index.status, 200);
+  EXPECT_NE(index.content_type.find("text/html"), std::string::npos);
+  EXPECT_NE(index.body.find("<html"), std::string::npos);
+  EXPECT_NE(index.cache_control.find("max-age"), std::string::npos) << index.cache_control;
+  auto js = http_get(port, "/app.js");
+  EXPECT_EQ(js.status, 200);
+  EXPECT_NE(js.content_type.find("javascript"), std::string::npos) << js.content_type;
+  EXPECT_NE(http_get(port, "/app.css").content_type.find("text/css"), std::string::npos);
+  EXPECT_EQ(http_get(port, "/no-such-file.js").status, 404);
+  std::string rel = std::filesystem::relative(dir.path + "/config.yaml", source_dir() + "/plugins/transport-ws/web").string();
+  for (const std::string& target : std::vector<std::string>{"/../config.yaml", "/%2e%2e/config.yaml", "/..%2fconfig.yaml", "/a/../../config.yaml",
+                             "/%2e%2e%2f%2e%2e%2fetc/passwd", "/" + rel, "/..%2f..%2f..%2f..%2f..%2fetc%2fpasswd"}) {
+    auto r = http_get(port, target);
+    EXPECT_NE(r.status, 200) << target;
+    EXPECT_EQ(r.body.find("state_dir"), std::string::npos) << target;
+    EXPECT_EQ(r.body.find("root:"), std::string::npos) << target;
+  }
+}
+
+TEST_F(WsE2E, HealthzAndMetricsWithABearerToken) {
+  start_ws();
+  auto h = http_get(port, "/healthz");
+  EXPECT_EQ(h.status, 200);
+  EXPECT_EQ(h.body, "ok\n");
+  EXPECT_EQ(http_get(port, "/metrics").status, 401);
+  EXPECT_EQ(http_get(port, "/metrics", "ccmux_nope").status, 401);
+  auto c = login(token);
+  auto s = c->request("session.new", {{"cwd", daemon->project()}, {"prompt", "echo: metered"}})["result"];
+  c->request("subscribe", {{"session", s["id"]}});
+  ASSERT_FALSE(events_until(*c, [](const json& e) { return e["kind"] == "result"; }).empty());
+  auto m = http_get(port, "/metrics", token);
+  ASSERT_EQ(m.status, 200) << m.body;
+  EXPECT_NE(m.content_type.find("text/plain; version=0.0.4"), std::string::npos);
+  EXPECT_NE(m.body.find("ccmux_sessions{state=\"idle\"} 1"), std::string::npos) << m.body;
+  EXPECT_NE(m.body.find("ccmux_sessions{state=\"failed\"} 0"), std::string::npos);
+  EXPECT_NE(m.body.find("ccmux_ws_connections{auth=\"yes\"} 1"), std::string::npos) << m.body;
+  EXPECT_NE(m.body.find("ccmux_approvals_total{outcome=\"allow\"}"), std::string::npos);
+  EXPECT_NE(m.body.find("ccmux_ws_auth_failures_total 1"), std::string::npos);
+  EXPECT_EQ(m.body.find("ccmux_tokens_total{direction=\"output\"} 0\n"), std::string::npos) << "tokens counted";
+  EXPECT_EQ(m.body.find("ccmux_cost_usd_total 0\n"), std::string::npos) << "cost counted";
+}
+
+TEST_F(WsE2E, BrowserOriginsOtherThanThePageAreRefused) {
+  start_ws();
+  EXPECT_ANY_THROW(WsClient(port, with_origin("http://evil.example")));
+  WsClient same(port, with_origin("http://127.0.0.1:" + std::to_string(port)));
+  EXPECT_TRUE(same.login(token));
+  EXPECT_NE(daemon->log().find("origin 'http://evil.example' not allowed"), std::string::npos);
+}
+
+TEST_F(WsE2E, ProjectFoldersAreListedAndSessionsOutsideThemRefused) {
+  start_ws();
+  std::filesystem::create_directories(dir.path + "/outside");
+  auto c = login(token);
+  auto p = c->request("projects.list")["result"]["roots"];
+  ASSERT_EQ(p.size(), 1u);
+  bool listed = false;
+  for (auto& f : p[0]["folders"]) listed = listed || f == daemon->project();
+  EXPECT_TRUE(listed) << p.dump();
+  std::filesystem::create_directory_symlink("/etc", daemon->project() + "/link");
+  for (std::string cwd : {std::string("/etc"), daemon->project() + "/../../", daemon->project() + "/link"}) {
+    auto r = c->request("session.new", {{"cwd", cwd}});
+    ASSERT_TRUE(r.contains("error")) << cwd;
+    EXPECT_EQ(r["error"]["code"], "cwd_not_allowed") << cwd << r.dump();
+  }
+}
+
+TEST_F(WsE2E, TlsWithCertificatesFromCertsInit) {
+  std::string out;
+  ASSERT_EQ(run_command({ccmux_bin(), "certs", "init", "--dir", dir.path + "/tls", "--host", "127.0.0.1"}, &out), 0) << out;
+  start_ws({"    tls_cert: " + dir.path + "/tls/server.crt\n    tls_key: " + dir.path + "/tls/server.key\n"});
+  WsClient c(port, with_tls(dir.path + "/tls/ca.crt"));
+  ASSERT_TRUE(c.login(token));
+  EXPECT_TRUE(c.request("ping")["result"]["pong"].get<bool>());
+  EXPECT_ANY_THROW(WsClient{port});  // plain ws:// on the TLS port does not connect
+}
