@@ -1,0 +1,302 @@
+// The page: login, session list, one session's transcript, approvals. State survives
+// reconnects: each session remembers the last seq it rendered and resubscribes after it.
+import { Connection } from './protocol.js';
+import { Transcript, money, tokens } from './render.js';
+
+const $ = (id) => document.getElementById(id);
+const MODES = ['default', 'acceptEdits', 'plan', 'dontAsk', 'auto', 'bypassPermissions'];
+const TOKEN_KEY = 'ccmux.token';
+
+const state = {
+  conn: null,
+  sessions: new Map(),   // id -> session object (session.list)
+  pending: new Map(),    // approval id -> approval (every session)
+  open: null,            // {id, transcript, lastSeq, subscribed}
+  views: new Map(),      // id -> {transcript root, Transcript, lastSeq}: kept across navigation
+  attachments: [],       // [{media_type, data, url}]
+};
+
+function show(view) {
+  for (const v of ['login', 'sessions', 'session']) $(v).hidden = v !== view;
+  $('back').hidden = view !== 'session';
+  if (view !== 'session') $('title').textContent = 'ccmux';
+}
+
+function setConn(s) {
+  $('conn').dataset.state = s;
+  $('conn').textContent = s;
+}
+
+// ---- login ----
+function login(token) {
+  if (state.conn) state.conn.stop();
+  localStorage.setItem(TOKEN_KEY, token);
+  state.conn = new Connection({
+    token,
+    onState: setConn,
+    onMessage: onMessage,
+    onAuthFailed: (m) => {
+      $('login-error').textContent = m.message;
+      if (m.code !== 'rate_limited') localStorage.removeItem(TOKEN_KEY);
+      show('login');
+    },
+  });
+  state.conn.onReady = onReady;
+  window.ccmux = { conn: state.conn, state };  // for the browser tests and the curious
+  state.conn.open();
+}
+
+$('login-form').onsubmit = (e) => {
+  e.preventDefault();
+  $('login-error').textContent = '';
+  login($('token').value.trim());
+};
+
+// ---- after each (re)connect ----
+async function onReady() {
+  if (!$('login').hidden) show('sessions');
+  await refreshSessions();
+  loadProjects();
+  if (state.open) subscribe(state.open);
+}
+
+async function refreshSessions() {
+  try {
+    const { sessions } = await state.conn.request('session.list');
+    state.sessions = new Map(sessions.map((s) => [s.id, s]));
+    renderSessions();
+    if (state.open) renderSessionHead();
+  } catch (_) { /* offline: the next reconnect refreshes */ }
+}
+
+async function loadProjects() {
+  try {
+    const { roots } = await state.conn.request('projects.list');
+    const sel = $('new-cwd');
+    const keep = sel.value;
+    sel.replaceChildren();
+    for (const r of roots) {
+      const group = document.createElement('optgroup');
+      group.label = r.root;
+      for (const f of [r.root, ...r.folders]) group.append(new Option(f === r.root ? `${f} (root)` : f.slice(r.root.length + 1), f));
+      sel.append(group);
+    }
+    if (keep) sel.value = keep;
+  } catch (_) {}
+}
+
+function renderSessions() {
+  const list = $('session-list');
+  list.replaceChildren();
+  const sorted = [...state.sessions.values()].sort((a, b) => b.updated_ms - a.updated_ms);
+  if (!sorted.length) list.append(Object.assign(document.createElement('p'), { className: 'hint', textContent: 'No sessions yet.' }));
+  for (const s of sorted) {
+    const li = document.createElement('li');
+    li.dataset.testid = 'session-card';
+    li.dataset.id = s.id;
+    const top = document.createElement('div');
+    top.className = 'top';
+    const cwd = Object.assign(document.createElement('span'), { className: 'cwd', textContent: s.cwd.split('/').slice(-2).join('/') });
+    const pill = Object.assign(document.createElement('span'), { className: `pill ${s.state}`, textContent: s.state.replace('_', ' ') });
+    top.append(cwd, pill);
+    const meta = document.createElement('div');
+    meta.className = 'meta';
+    const waiting = [...state.pending.values()].filter((a) => a.session === s.id).length;
+    meta.append(...[
+      s.id,
+      `${money(s.cost_usd)}`,
+      `${tokens(s.input_tokens)} in / ${tokens(s.output_tokens)} out`,
+      `${s.turns} turns`,
+      waiting ? `${waiting} waiting` : '',
+    ].filter(Boolean).map((t) => Object.assign(document.createElement('span'), { textContent: t })));
+    li.append(top, meta);
+    li.onclick = () => openSession(s.id);
+    list.append(li);
+  }
+}
+
+// ---- new session ----
+for (const m of MODES) { $('new-mode').append(new Option(m, m)); $('s-mode').append(new Option(m, m)); }
+$('new-toggle').onclick = () => { $('new-form').hidden = !$('new-form').hidden; };
+$('new-form').onsubmit = async (e) => {
+  e.preventDefault();
+  $('new-error').textContent = '';
+  const params = { cwd: $('new-cwd').value, permission_mode: $('new-mode').value };
+  const prompt = $('new-prompt').value.trim();
+  if (prompt) params.prompt = prompt;
+  if ($('new-model').value.trim()) params.model = $('new-model').value.trim();
+  try {
+    const s = await state.conn.request('session.new', params);
+    state.sessions.set(s.id, s);
+    $('new-form').hidden = true;
+    $('new-prompt').value = '';
+    openSession(s.id);
+  } catch (err) {
+    $('new-error').textContent = err.message;
+  }
+};
+
+// ---- one session ----
+function viewFor(id) {
+  if (!state.views.has(id)) {
+    const root = document.createElement('div');
+    const transcript = new Transcript(root, { answer });
+    state.views.set(id, { id, root, transcript, lastSeq: 0, subscribed: false });
+  }
+  return state.views.get(id);
+}
+
+function openSession(id) {
+  if (state.open && state.open.id !== id) unsubscribe(state.open);
+  const v = viewFor(id);
+  state.open = v;
+  $('transcript').replaceChildren(v.root);
+  $('title').textContent = id;
+  show('session');
+  renderSessionHead();
+  subscribe(v);
+  scrollTo(0, document.body.scrollHeight);
+}
+
+function subscribe(v) {
+  if (!state.conn) return;
+  // From the next event we have not seen: nothing twice, nothing missing.
+  state.conn.request('subscribe', { session: v.id, from_seq: v.lastSeq + 1 })
+    .then(() => { v.subscribed = true; })
+    .catch(() => {});
+}
+
+function unsubscribe(v) {
+  v.subscribed = false;
+  state.conn.request('unsubscribe', { session: v.id }).catch(() => {});
+}
+
+function renderSessionHead() {
+  const s = state.sessions.get(state.open.id);
+  if (!s) return;
+  $('s-state').className = `pill ${s.state}`;
+  $('s-state').textContent = s.state.replace('_', ' ');
+  $('s-cost').textContent = `${money(s.cost_usd)} · ${tokens(s.input_tokens)} in / ${tokens(s.output_tokens)} out`;
+  $('s-mode').value = s.permission_mode || 'default';
+}
+
+$('back').onclick = () => {
+  if (state.open) unsubscribe(state.open);
+  state.open = null;
+  show('sessions');
+  refreshSessions();
+};
+
+$('s-mode').onchange = async () => {
+  try { await state.conn.request('session.mode', { session: state.open.id, mode: $('s-mode').value }); }
+  catch (err) { alert(err.message); }
+  refreshSessions();
+};
+$('s-interrupt').onclick = () => state.conn.request('session.interrupt', { session: state.open.id }).catch((e) => alert(e.message));
+$('s-stop').onclick = () => {
+  if (confirm('Stop this session\'s claude process?')) state.conn.request('session.stop', { session: state.open.id }).catch((e) => alert(e.message));
+};
+
+// Photos from a phone are large: scale to at most 1568 px (what the model uses) as JPEG.
+async function toImageBlock(file) {
+  const bitmap = await createImageBitmap(file);
+  const scale = Math.min(1, 1568 / Math.max(bitmap.width, bitmap.height));
+  const canvas = document.createElement('canvas');
+  canvas.width = Math.round(bitmap.width * scale);
+  canvas.height = Math.round(bitmap.height * scale);
+  canvas.getContext('2d').drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  const url = canvas.toDataURL(file.type === 'image/png' && scale === 1 ? 'image/png' : 'image/jpeg', 0.85);
+  const [head, data] = url.split(',');
+  return { media_type: head.slice(5, head.indexOf(';')), data, url };
+}
+
+$('attach').onchange = async (e) => {
+  for (const f of e.target.files) {
+    try { state.attachments.push(await toImageBlock(f)); } catch (err) { alert(`cannot read ${f.name}: ${err.message}`); }
+  }
+  e.target.value = '';
+  const box = $('attachments');
+  box.replaceChildren(...state.attachments.map((a) => Object.assign(document.createElement('img'), { src: a.url, alt: 'attachment' })));
+};
+
+$('composer').onsubmit = async (e) => {
+  e.preventDefault();
+  const text = $('prompt').value.trim();
+  if (!text && !state.attachments.length) return;
+  const prompt = state.attachments.length
+    ? [...state.attachments.map((a) => ({ type: 'image', source: { type: 'base64', media_type: a.media_type, data: a.data } })),
+       ...(text ? [{ type: 'text', text }] : [])]
+    : text;
+  try {
+    await state.conn.request('session.send', { session: state.open.id, prompt });
+    $('prompt').value = '';
+    state.attachments = [];
+    $('attachments').replaceChildren();
+  } catch (err) { alert(err.message); }
+};
+$('prompt').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && (e.metaKey || e.ctrlKey)) $('composer').requestSubmit();
+});
+
+// ---- approvals (every screen shows how many wait) ----
+async function answer(a, decision, extra = {}) {
+  try {
+    const r = await state.conn.request('approval.answer', { id: a.id, decision, by: 'web', ...extra });
+    if (r.status === 'already_resolved') alert(r.message);
+  } catch (err) { alert(err.message); }
+}
+
+function renderApprovals() {
+  const n = state.pending.size;
+  $('approvals-badge').hidden = n === 0;
+  $('approvals-badge').textContent = `${n} waiting`;
+  const list = $('approval-list');
+  list.replaceChildren();
+  for (const a of state.pending.values()) {
+    const t = new Transcript(list, { answer });
+    t.approval(a);
+    const card = list.lastChild;
+    const where = document.createElement('div');
+    where.className = 'muted';
+    where.textContent = `session ${a.session}`;
+    where.onclick = () => { $('approvals').hidden = true; openSession(a.session); };
+    card.prepend(where);
+  }
+  if (!n) list.append(Object.assign(document.createElement('p'), { className: 'hint', textContent: 'Nothing is waiting.' }));
+  if (!$('sessions').hidden) renderSessions();
+}
+$('approvals-badge').onclick = () => { $('approvals').hidden = false; renderApprovals(); };
+$('approvals-close').onclick = () => { $('approvals').hidden = true; };
+
+// ---- messages from ccmuxd ----
+function onMessage(m) {
+  if (m.type === 'approvals') {
+    state.pending = new Map(m.pending.map((a) => [a.id, a]));
+    return renderApprovals();
+  }
+  if (m.type === 'approval_requested') {
+    state.pending.set(m.approval.id, m.approval);
+    return renderApprovals();
+  }
+  if (m.type === 'approval_resolved') {
+    state.pending.delete(m.approval.id);
+    return renderApprovals();
+  }
+  if (m.type === 'event') {
+    const v = state.views.get(m.session);
+    if (!v || m.seq <= v.lastSeq) return;  // already shown (replays overlap live events)
+    v.lastSeq = m.seq;
+    v.transcript.event(m);
+    if (['session_state', 'result', 'mode_changed', 'session_failed'].includes(m.kind)) refreshSessions();
+    if (m.kind === 'session_state' && state.open && state.open.id === m.session) {
+      const s = state.sessions.get(m.session);
+      if (s) { s.state = m.payload.state; renderSessionHead(); }
+    }
+  }
+}
+
+// The list refreshes itself while it is on screen (other clients start sessions too).
+setInterval(() => { if (!$('sessions').hidden && state.conn && !document.hidden) refreshSessions(); }, 5000);
+
+const saved = localStorage.getItem(TOKEN_KEY);
+if (saved) login(saved); else show('login');
