@@ -4,6 +4,8 @@
 //   approvals  send FIREHOSE_APPROVALS can_use_tool requests one at a time and time each
 //              until its control_response arrives; the result carries the latencies
 //   idle       answer each prompt with a result (for the many-idle-sessions figure)
+//   paced      write FIREHOSE_EVENTS stream_event lines at FIREHOSE_RATE per second, each
+//              carrying the steady-clock time it was written ("token <ns>"): latency benches
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -11,6 +13,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 using nlohmann::json;
@@ -60,6 +63,21 @@ int main(int argc, char** argv) {
                            R"(","parent_tool_use_id":null,"uuid":"6ad6d6a1-0f0e-4c57-9a43-5f0a6e3f1b2c","api_message_id":"msg_fake"})";
       for (long i = 0; i < events; ++i) emit(prefix + std::to_string(i) + suffix);
       emit(result(sid, {{"result", "streamed"}}));
+    } else if (mode == "paced") {
+      // Each line is flushed before sleeping, so the clock in it is its write time.
+      long rate = std::getenv("FIREHOSE_RATE") ? std::atol(std::getenv("FIREHOSE_RATE")) : 10000;
+      std::string prefix = R"({"type":"stream_event","event":{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"token )";
+      std::string suffix = R"( "}},"session_id":")" + sid + R"("})";
+      auto start = std::chrono::steady_clock::now();
+      for (long i = 0; i < events; ++i) {
+        auto due = start + std::chrono::nanoseconds(i * 1000000000LL / rate);
+        if (std::chrono::steady_clock::now() < due) {
+          fflush(stdout);
+          std::this_thread::sleep_until(due);
+        }
+        emit(prefix + std::to_string(now_ns()) + suffix);
+      }
+      emit(result(sid, {{"result", "paced"}}));
     } else if (mode == "approvals") {
       std::vector<int64_t> lat;
       for (long i = 0; i < approvals; ++i) {

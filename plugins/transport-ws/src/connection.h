@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <mutex>
 #include <string>
 
@@ -26,11 +25,12 @@ struct Connection {
 
   // ---- both threads, under `mu` ----
   std::mutex mu;
-  std::deque<std::string> out;  // each entry: LWS_PRE bytes of headroom + one message
+  // Messages waiting for the socket, already framed (RFC 6455), after LWS_PRE bytes of headroom.
+  std::string out;
+  size_t out_messages = 0;
   int close_code = 0;           // non-zero: close with this code
   bool close_now = false;       // drop what is queued (overflow) instead of flushing first
   std::string close_reason;
-  bool dirty = false;           // queued on the server's wake list (guarded by the server's mutex)
   bool paused = false;          // the daemon holds its events back (queue over the high mark)
   int64_t paused_since_ms = 0;
   // HTTP answer, once known
@@ -41,12 +41,14 @@ struct Connection {
   std::atomic<size_t> out_bytes{0};
   std::atomic<bool> authenticated{false};
   std::atomic<bool> gone{false};  // the socket is closed
+  std::atomic<bool> dirty{false}; // on the server's wake list
 
   // ---- libwebsockets thread only ----
   struct lws* wsi = nullptr;
   std::string rx;                 // fragments of the message being received
   bool rx_discard = false;        // the current message is over the limit
-  std::deque<std::string> sending;
+  std::string sending;            // taken from `out`; written from sending_off on
+  size_t sending_off = 0;
   bool headers_sent = false;
   bool stall_timer = false;       // the slow-client timer is armed
 };

@@ -21,8 +21,41 @@ constexpr int kCloseRateLimited = 4029;
 constexpr int kCloseTooBig = 1009;
 constexpr int kCloseBadFrame = 1003;
 
-// Messages written per WRITEABLE callback before yielding to other connections.
-constexpr int kWritesPerTurn = 64;
+// Bytes of frames gathered into one write before yielding to other connections.
+constexpr size_t kBatchBytes = 256 * 1024;
+
+// A server-to-client text frame: FIN + opcode 1, no mask, 7/16/64-bit payload length.
+void append_text_frame(std::string& out, std::string_view payload) {
+  unsigned char h[10];
+  size_t n = payload.size(), hl;
+  h[0] = 0x81;
+  if (n < 126) {
+    h[1] = static_cast<unsigned char>(n);
+    hl = 2;
+  } else if (n <= 0xffff) {
+    h[1] = 126;
+    h[2] = static_cast<unsigned char>(n >> 8);
+    h[3] = static_cast<unsigned char>(n);
+    hl = 4;
+  } else {
+    h[1] = 127;
+    for (int i = 0; i < 8; ++i) h[2 + i] = static_cast<unsigned char>(static_cast<uint64_t>(n) >> (56 - 8 * i));
+    hl = 10;
+  }
+  out.append(reinterpret_cast<const char*>(h), hl);
+  out.append(payload);
+}
+
+// Header + payload size of the frame append_text_frame wrote at `at`.
+size_t frame_size_at(const std::string& buf, size_t at) {
+  auto* p = reinterpret_cast<const unsigned char*>(buf.data() + at);
+  uint64_t len = p[1] & 0x7f;
+  if (len == 126) return 4 + ((size_t{p[2]} << 8) | p[3]);
+  if (len < 126) return 2 + len;
+  len = 0;
+  for (int i = 0; i < 8; ++i) len = (len << 8) | p[2 + i];
+  return 10 + len;
+}
 
 int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -300,6 +333,7 @@ void WsServer::check_stalled(const ConnPtr& c) {
     waited = steady_ms() - c->paused_since_ms;
     if (waited >= int64_t{cfg_.slow_client_timeout_s} * 1000) {
       c->out.clear();
+      c->out_messages = 0;
       c->out_bytes = 0;
       c->close_code = kCloseSlowClient;
       c->close_now = true;
@@ -327,21 +361,33 @@ int WsServer::on_ws_writeable(const ConnPtr& c) {
       return -1;
     }
   }
-  for (int n = 0; n < kWritesPerTurn; ++n) {
-    if (c->sending.empty()) {
-      std::lock_guard lock(c->mu);
-      if (c->out.empty()) break;
-      c->sending.swap(c->out);
+  // Queued messages are already framed in one buffer: it goes to lws as raw bytes in
+  // slices of kBatchBytes, one lws_write per callback. One send() per slice instead of one
+  // per message is what lets a fan-out of small events to many clients run at socket speed;
+  // lws still owns the socket, partial sends and TLS.
+  if (c->sending_off >= c->sending.size()) {
+    std::lock_guard lock(c->mu);
+    if (c->out.size() > LWS_PRE) {
+      c->sending.clear();
+      c->sending.swap(c->out);  // the emptied buffer goes back to the producer, capacity kept
+      c->sending_off = LWS_PRE;
+      sent_ += c->out_messages;
+      c->out_messages = 0;
     }
-    std::string& m = c->sending.front();
-    size_t len = m.size() - LWS_PRE;
-    if (lws_write(c->wsi, reinterpret_cast<unsigned char*>(m.data()) + LWS_PRE, len, LWS_WRITE_TEXT) <
+  }
+  if (c->sending_off < c->sending.size()) {
+    // Slices end on frame boundaries, so a close frame can always follow the last one.
+    size_t end = c->sending_off;
+    while (end < c->sending.size() && end - c->sending_off < kBatchBytes) end += frame_size_at(c->sending, end);
+    size_t len = end - c->sending_off;
+    // lws may use the LWS_PRE bytes before the slice: the headroom, or bytes already sent.
+    if (lws_write(c->wsi, reinterpret_cast<unsigned char*>(c->sending.data()) + c->sending_off, len, LWS_WRITE_RAW) <
         static_cast<int>(len))
       return -1;
+    c->sending_off += len;
     c->out_bytes -= len;
-    c->sending.pop_front();
-    ++sent_;
-    if (lws_send_pipe_choked(c->wsi)) break;
+    if (c->sending_off >= c->sending.size() && c->sending.capacity() > 4 * kBatchBytes)
+      c->sending = std::string();  // after one huge message, do not keep its buffer
   }
   std::unique_lock lock(c->mu);
   if (c->paused && c->out_bytes.load() <= cfg_.send_queue_bytes / 8) {
@@ -349,7 +395,7 @@ int WsServer::on_ws_writeable(const ConnPtr& c) {
     c->paused = false;
     host_.client_set_ready(c->client.load(), true);
   }
-  if (!c->sending.empty() || !c->out.empty()) {
+  if (c->sending_off < c->sending.size() || c->out.size() > LWS_PRE) {
     lws_callback_on_writable(c->wsi);
     return 0;
   }
@@ -426,8 +472,9 @@ void WsServer::wake_dirty() {
   {
     std::lock_guard lock(dirty_mu_);
     batch.swap(dirty_);
-    for (auto& c : batch) c->dirty = false;
   }
+  // Cleared before the writable request: a message queued after this re-adds its connection.
+  for (auto& c : batch) c->dirty.store(false);
   for (auto& c : batch) {
     if (c->gone.load() || !c->wsi) continue;
     lws_callback_on_writable(c->wsi);
@@ -444,12 +491,9 @@ void WsServer::wake_dirty() {
 }
 
 void WsServer::mark_dirty(const ConnPtr& c) {
-  {
+  if (!c->dirty.exchange(true)) {
     std::lock_guard lock(dirty_mu_);
-    if (!c->dirty) {
-      c->dirty = true;
-      dirty_.push_back(c);
-    }
+    dirty_.push_back(c);
   }
   // One wake-up per batch, however many messages were queued meanwhile.
   if (!wake_pending_.exchange(true) && ctx_) lws_cancel_service(ctx_);
@@ -465,6 +509,7 @@ void WsServer::enqueue(const ConnPtr& c, std::string_view message) {
     if (queued > 0 && queued + message.size() > cfg_.send_queue_bytes) {
       // Bounded memory per client: it reconnects and replays from its last seq instead.
       c->out.clear();
+      c->out_messages = 0;
       c->out_bytes = 0;
       c->close_code = kCloseSlowClient;
       c->close_now = true;
@@ -473,10 +518,11 @@ void WsServer::enqueue(const ConnPtr& c, std::string_view message) {
       host_.warn("client " + c->address + " (" + c->token_name + ") too slow: send queue over " +
                  std::to_string(cfg_.send_queue_bytes) + " bytes, closed with 4008");
     } else {
-      std::string m(LWS_PRE + message.size(), '\0');
-      std::memcpy(m.data() + LWS_PRE, message.data(), message.size());
-      c->out.push_back(std::move(m));
-      c->out_bytes += message.size();
+      size_t before = c->out.size();
+      if (c->out.empty()) c->out.assign(LWS_PRE, '\0');
+      append_text_frame(c->out, message);
+      c->out_bytes += c->out.size() - std::max(before, size_t{LWS_PRE});
+      ++c->out_messages;
       // Half full: the daemon holds this client's events back (flow control, SDK 1.2) and
       // replays them from the store once the queue drains. Nothing is lost.
       if (!c->paused && c->client.load() && c->out_bytes.load() >= cfg_.send_queue_bytes / 2) {
