@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 using namespace ccmux;
@@ -70,6 +71,14 @@ struct WsDaemon {
   }
 };
 
+long peak_rss_kb(pid_t pid) {  // VmHWM: the most the daemon held at once
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
 bool is_event(std::string_view m) { return m.find("\"kind\":\"stream_event\"") != std::string::npos; }
 bool is_subscribed(std::string_view m) { return m.find("\"head\"") != std::string::npos && m.find("\"response\"") != std::string::npos; }
 
@@ -107,9 +116,10 @@ void bench_fanout(long events, int clients) {
   wait_until([&] { return raw_got.load() >= want; }, 300);
   double raw_el = secs(t1, Clock::now());
   double raw_rate = static_cast<double>(raw_got.load()) / raw_el;
-  printf("fanout %ld events x %d WebSocket clients (%zu-byte messages): ccmuxd %.0f deliveries/s (%.2f s, %ld/%ld) | "
-         "raw libwebsockets server, same frames: %.0f/s (ours = %.2fx)\n",
-         events, clients, msg_size.load(), ours_rate, el, delivered.load(), want, raw_rate, ours_rate / raw_rate);
+  printf("fanout %ld events x %d WebSocket clients (%zu-byte messages): ccmuxd %.0f deliveries/s (%.2f s, %ld/%ld, "
+         "ccmuxd peak RSS %.0f MB) | raw libwebsockets server, same frames: %.0f/s (ours = %.2fx)\n",
+         events, clients, msg_size.load(), ours_rate, el, delivered.load(), want, peak_rss_kb(wd.d->pid()) / 1024.0,
+         raw_rate, ours_rate / raw_rate);
 }
 
 // ---- latency ----

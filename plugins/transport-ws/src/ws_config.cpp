@@ -13,7 +13,7 @@ const ccmux_config_key kConfigKeys[] = {
     {"tls_key", CCMUX_CFG_STRING, 0, "PEM private key file"},
     {"allowed_origins", CCMUX_CFG_STRING_LIST, 0, "browser Origins allowed to open a WebSocket (default: same origin)"},
     {"max_message_bytes", CCMUX_CFG_INT, 0, "largest message a client may send (default 16 MiB)"},
-    {"send_queue_bytes", CCMUX_CFG_INT, 0, "per-client send queue; half full pauses the client's events (default 8 MiB)"},
+    {"send_queue_bytes", CCMUX_CFG_INT, 0, "per-client send queue; half full pauses the client's events (default 1 MiB)"},
     {"slow_client_timeout_s", CCMUX_CFG_INT, 0, "a paused client that does not drain for this long is closed with 4008 (default 30)"},
     {"auth_max_failures", CCMUX_CFG_INT, 0, "failed logins per address within auth_window_s before refusing (default 5)"},
     {"auth_window_s", CCMUX_CFG_INT, 0, "rate-limit window in seconds (default 60)"},

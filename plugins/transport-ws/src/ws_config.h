@@ -18,7 +18,7 @@ struct WsConfig {
   std::string tls_key;
   std::vector<std::string> allowed_origins;  // empty: same origin as the Host header only
   size_t max_message_bytes = 16u << 20;      // a phone photo, base64, fits
-  size_t send_queue_bytes = 8u << 20;        // per client; half full pauses its events (replayed later)
+  size_t send_queue_bytes = 1u << 20;        // per client; half full pauses its events (replayed later)
   int slow_client_timeout_s = 30;            // paused this long without draining: closed (4008)
   int auth_max_failures = 5;                 // per address within auth_window_s
   int auth_window_s = 60;

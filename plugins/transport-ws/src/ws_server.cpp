@@ -386,8 +386,8 @@ int WsServer::on_ws_writeable(const ConnPtr& c) {
       return -1;
     c->sending_off += len;
     c->out_bytes -= len;
-    if (c->sending_off >= c->sending.size() && c->sending.capacity() > 4 * kBatchBytes)
-      c->sending = std::string();  // after one huge message, do not keep its buffer
+    if (c->sending_off >= c->sending.size() && c->sending.capacity() > kBatchBytes)
+      c->sending = std::string();  // a burst is over: an idle client keeps no big buffer
   }
   std::unique_lock lock(c->mu);
   if (c->paused && c->out_bytes.load() <= cfg_.send_queue_bytes / 8) {
