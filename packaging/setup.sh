@@ -37,10 +37,13 @@ install_deps() {
     echo "== npm: installing @anthropic-ai/claude-code@$CLAUDE_VERSION"
     $SUDO npm install -g --no-fund --no-audit "@anthropic-ai/claude-code@$CLAUDE_VERSION" >/dev/null
   fi
-  if [ "${1:-}" = "test" ] && [ ! -f "$(npm root -g)/playwright-core/package.json" ] ||
-     { [ "${1:-}" = "test" ] && ! grep -q "\"version\": \"$PLAYWRIGHT_VERSION\"" "$(npm root -g)/playwright-core/package.json"; }; then
-    echo "== npm: installing playwright-core@$PLAYWRIGHT_VERSION (drives the system chromium; no browser download)"
-    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $SUDO npm install -g --no-fund --no-audit "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null
+  if [ "${1:-}" = "test" ]; then
+    local pw
+    pw="$(npm root -g 2>/dev/null)/playwright-core/package.json"
+    if ! grep -qs "\"version\": \"$PLAYWRIGHT_VERSION\"" "$pw"; then
+      echo "== npm: installing playwright-core@$PLAYWRIGHT_VERSION (drives the system chromium; no browser download)"
+      PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $SUDO npm install -g --no-fund --no-audit "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null
+    fi
   fi
   claude --version
 }
