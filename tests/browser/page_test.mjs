@@ -138,19 +138,41 @@ try {
     await shot('07-photo');
   });
 
+  await step('a Write call shows its content as a diff before it is allowed', async () => {
+    const input = { file_path: `${project}/notes.md`, content: 'first line\nsecond line from the phone\n' };
+    await page.fill('[data-testid=prompt]', `tool: Write ${JSON.stringify(input)}`);
+    await page.tap('[data-testid=send]');
+    await page.waitForSelector('[data-testid=tool]:has([data-testid=approval]:not(.resolved)) .diff .add:has-text("second line from the phone")', { timeout: 60000 });
+    await shot('08-write-diff');
+    await page.tap('[data-testid=approval]:not(.resolved) [data-testid=allow]');
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=turn-result]')].length >= 7, null, { timeout: 60000 });
+  });
+
+  await step('switch the permission mode, then stop the session', async () => {
+    await page.selectOption('[data-testid=session-mode]', 'plan');
+    const deadline = Date.now() + 20000;
+    while ((await localRequest('session.get', { session: sessionId })).permission_mode !== 'plan') {
+      if (Date.now() > deadline) throw new Error('mode did not change');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    page.once('dialog', (d) => d.accept());  // "Stop this session's claude process?"
+    await page.tap('[data-testid=stop]');
+    await page.waitForSelector('[data-testid=session-state]:has-text("exited")', { timeout: 30000 });
+  });
+
   await step('session card shows state, tokens and cost', async () => {
     await page.tap('#back');
     const card = await page.waitForSelector(`[data-testid=session-card][data-id="${sessionId}"]`);
     const text = await card.textContent();
     if (!/\$\d/.test(text) || !/ in \/ /.test(text) || !/turns/.test(text)) throw new Error('card lacks cost/tokens: ' + text);
-    await shot('08-sessions');
+    await shot('09-sessions');
   });
 
   await step('desktop width renders too', async () => {
     await page.setViewportSize({ width: 1280, height: 900 });
     await page.tap(`[data-testid=session-card][data-id="${sessionId}"]`);
     await page.waitForSelector('[data-testid=transcript] .msg.assistant');
-    await shot('09-desktop');
+    await shot('10-desktop');
   });
 
   if (consoleErrors.length) throw new Error('console errors: ' + consoleErrors.join(' | '));

@@ -48,6 +48,7 @@ TEST_F(WebPageE2E, PhoneSizedPageDrivesASessionThroughApprovalsAndReconnects) {
   EXPECT_NE(out.find("PAGE TEST PASSED"), std::string::npos) << out;
   // What the page did reached the real world: the approved command ran in the project…
   EXPECT_EQ(read_file(daemon->project() + "/phone.txt"), "approved-from-phone\n");
+  EXPECT_EQ(read_file(daemon->project() + "/notes.md"), "first line\nsecond line from the phone\n");
   // …and the photo went to the API as an image content block.
   std::string requests = read_file(dir.path + "/api-requests.ndjson");
   EXPECT_NE(requests.find("\"type\": \"image\""), std::string::npos) << requests.substr(0, 2000);

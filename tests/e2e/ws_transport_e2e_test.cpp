@@ -90,6 +90,12 @@ TEST_F(WsE2E, EverySocketMustAuthenticateFirst) {
   EXPECT_FALSE(a.recv(5000));
   EXPECT_EQ(a.close_code(), 4001);
 
+  WsClient odd(port);  // an auth message of the wrong shape is not an auth message
+  odd.send_json({{"type", 1}, {"token", 2}});
+  auto oe = odd.recv_json();
+  ASSERT_TRUE(oe);
+  EXPECT_EQ((*oe)["code"], "auth_required");
+
   WsClient silent(port);  // says nothing: closed after auth_timeout_s
   auto t0 = std::chrono::steady_clock::now();
   auto m = silent.recv_json(5000);

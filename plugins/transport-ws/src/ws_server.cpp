@@ -573,7 +573,8 @@ void WsServer::authenticate(const ConnPtr& c, const std::string& text) {
     return;
   }
   auto msg = json::parse(text, nullptr, false);
-  bool is_auth = msg.is_object() && msg.value("type", "") == "auth" && msg.contains("token") && msg["token"].is_string();
+  bool is_auth = msg.is_object() && msg.contains("type") && msg["type"] == "auth" && msg.contains("token") &&
+                 msg["token"].is_string();
   std::optional<std::string> who;
   if (is_auth) who = host_.authenticate(msg["token"].get<std::string>());
   if (!who) {
@@ -631,7 +632,9 @@ void WsServer::serve_metrics(const ConnPtr& c, const std::string& token) {
 
 void WsServer::on_metrics_message(std::string_view msg) {
   auto m = json::parse(msg, nullptr, false);
-  if (!m.is_object() || m.value("type", "") != "response" || !m["id"].is_number_unsigned()) return;
+  if (!m.is_object() || !m.contains("type") || m["type"] != "response" || !m.contains("id") ||
+      !m["id"].is_number_unsigned())
+    return;
   auto it = metrics_waiting_.find(m["id"].get<uint64_t>());
   if (it == metrics_waiting_.end()) return;
   ConnPtr c = it->second;

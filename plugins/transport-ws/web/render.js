@@ -157,9 +157,12 @@ export class Transcript {
     const card = el('div', 'approval');
     card.dataset.testid = 'approval';
     card.dataset.id = a.id;
+    // Inside the tool call it is about when that call is on screen (its input is shown there).
+    const tool = this.tools.get(a.tool_use_id);
     if (a.kind === 'question') card.append(...this.questionBody(a));
     else {
-      card.append(el('div', 'name', `${a.tool} wants to run`), toolBody(a.tool, a.input));
+      if (tool) card.append(el('div', 'name', 'Allow this?'));
+      else card.append(el('div', 'name', `${a.tool} wants to run`), toolBody(a.tool, a.input));
       if (a.description) card.append(el('div', 'muted', a.description));
       const actions = el('div', 'actions');
       const allow = el('button', 'allow', 'Allow');
@@ -172,7 +175,12 @@ export class Transcript {
       card.append(actions);
     }
     this.approvals.set(a.id, card);
-    this.add(card);
+    if (tool) {
+      tool.append(card);
+      if (innerHeight + scrollY >= document.body.scrollHeight - 400) scrollTo(0, document.body.scrollHeight);
+    } else {
+      this.add(card);
+    }
   }
 
   questionBody(a) {
