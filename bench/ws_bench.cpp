@@ -142,6 +142,25 @@ void bench_latency(long events, long rate, const std::vector<int>& client_counts
     printf("raw libwebsockets echo round trip (20000, one in flight): p50 %.0f us, p99 %.0f us\n", pct(rtt, 0.5) / 1e3,
            pct(rtt, 0.99) / 1e3);
   }
+  // The same stream to one local-socket client: what the core alone costs on this path.
+  {
+    WsDaemon wd({{"FIREHOSE_MODE", "paced"}, {"FIREHOSE_EVENTS", std::to_string(events)}, {"FIREHOSE_RATE", std::to_string(rate)}});
+    auto c = wd.d->connect();
+    c->request("subscribe", {{"session", wd.session}, {"from_seq", wd.head() + 1}});
+    std::vector<int64_t> lat;
+    wd.local->request("session.send", {{"session", wd.session}, {"prompt", "go"}});
+    while (static_cast<long>(lat.size()) < events) {
+      auto line = c->next_raw(10000);
+      if (!line) break;
+      int64_t now = now_ns();
+      auto at = line->find("token ");
+      if (line->find("\"kind\":\"stream_event\"") == std::string::npos || at == std::string::npos) continue;
+      lat.push_back(now - std::strtoll(line->c_str() + at + 6, nullptr, 10));
+    }
+    printf("latency claude stdout -> local-socket client at %ld events/s, 1 client, %ld events: p50 %.0f us, p99 %.0f us, "
+           "max %.1f ms\n",
+           rate, events, pct(lat, 0.5) / 1e3, pct(lat, 0.99) / 1e3, pct(lat, 1.0) / 1e6);
+  }
   for (int clients : client_counts) {
     WsDaemon wd({{"FIREHOSE_MODE", "paced"}, {"FIREHOSE_EVENTS", std::to_string(events)}, {"FIREHOSE_RATE", std::to_string(rate)}});
     uint64_t start = wd.head() + 1;
