@@ -6,6 +6,7 @@
 // errors keep CLI11's codes (non-zero).
 #include "certs.h"
 #include "client.h"
+#include "learned_commands.h"
 #include "core.h"
 #include "lua_policy.h"
 #include "paths.h"
@@ -274,6 +275,15 @@ int main(int argc, char** argv) {
   auto* approvals = app.add_subcommand("approvals", "list pending approvals");
   approvals->add_flag("--all", all, "include resolved ones (audit)");
   approvals->add_flag("--json", json_out, "print JSON");
+  bool learned = false;
+  approvals->add_flag("--learned", learned, "learned patterns of the approval plugin, with their counts");
+  auto* autonomy = app.add_subcommand("autonomy", "show or set the approval plugin's autonomy level (0-3)");
+  int autonomy_level = -1;
+  autonomy->add_option("level", autonomy_level, "0 observe, 1 suggest, 2 auto-approve read-only and learned, 3 trust")
+      ->check(CLI::Range(0, 3));
+  auto* forget = app.add_subcommand("forget", "forget a learned approval pattern");
+  std::string pattern;
+  forget->add_option("pattern", pattern, "as `ccmux approvals --learned` prints it, e.g. 'Bash:git status'")->required();
   auto* approve = app.add_subcommand("approve", "allow a pending tool call");
   approve->add_option("id", session)->required();
   approve->add_option("--reason", reason);
@@ -366,6 +376,10 @@ int main(int argc, char** argv) {
       std::cout << session << ": permission mode " << r.value("mode", mode) << "\n";
       return 0;
     }
+    if (approvals->parsed() && learned) return cli::learned_command(socket_path, json_out);
+    if (autonomy->parsed())
+      return cli::autonomy_command(socket_path, autonomy_level >= 0 ? std::optional<int>(autonomy_level) : std::nullopt);
+    if (forget->parsed()) return cli::forget_command(socket_path, pattern);
     if (approvals->parsed()) {
       Client c(socket_path);
       json r = c.request("approvals.list", {{"all", all}});

@@ -26,7 +26,7 @@ json ApprovalChain::row_json(const ApprovalRow& row) {
 }
 
 std::string ApprovalChain::open(const ApprovalContext& ctx, const std::string& claude_request_id,
-                                const json& request) {
+                                const json& request, bool ask_human) {
   ApprovalRow row;
   row.id = "a-" + random_hex(4);
   row.session = ctx.session_id;
@@ -41,6 +41,7 @@ std::string ApprovalChain::open(const ApprovalContext& ctx, const std::string& c
               {"kind", row.kind},
               {"tool", row.tool},
               {"input", input},
+              {"cwd", ctx.cwd},
               {"created_ms", row.created_ms},
               {"expires_ms", row.created_ms + static_cast<int64_t>(timeout_s_ * 1000)}};
   for (const char* k : {"description", "tool_use_id", "blocked_path", "decision_reason", "title"})
@@ -59,6 +60,7 @@ std::string ApprovalChain::open(const ApprovalContext& ctx, const std::string& c
     // A Lua deny is final; providers (learned approval, autonomy) may decide the rest.
     if (decision != "allow" && decision != "deny") {
       std::string req_text = req.dump();
+      json hints = json::array();
       for (auto& [name, provider] : providers_) {
         auto v = provider(req_text);
         if (v && (v->decision == "allow" || v->decision == "deny")) {
@@ -68,7 +70,10 @@ std::string ApprovalChain::open(const ApprovalContext& ctx, const std::string& c
           by = "provider:" + name;
           break;
         }
+        // "ask" with a reason is advice for the human (e.g. autonomy level 1 suggestions).
+        if (v && v->decision == "ask" && !v->reason.empty()) hints.push_back({{"by", "provider:" + name}, {"reason", v->reason}});
       }
+      if (!hints.empty()) req["hints"] = hints;
     }
     if (decision == "allow" || decision == "deny") {
       row.request = req.dump();
@@ -82,6 +87,7 @@ std::string ApprovalChain::open(const ApprovalContext& ctx, const std::string& c
     }
   }
 
+  if (!ask_human) return "";  // undecided, and the caller has its own way to ask
   row.request = req.dump();
   row.state = "pending";
   store_.upsert_approval(row);

@@ -50,8 +50,11 @@ class ApprovalChain {
   void add_channel(const std::string& name, Channel c) { channels_.emplace_back(name, std::move(c)); }
   void set_timeout(double s) { timeout_s_ = s; }
 
-  // Opens an approval for a can_use_tool request; returns its id.
-  std::string open(const ApprovalContext& ctx, const std::string& claude_request_id, const nlohmann::json& request);
+  // Opens an approval for a can_use_tool request; returns its id. With ask_human false an
+  // approval no policy or provider decides is not opened at all ("" is returned): hooks
+  // that let claude ask on its own terminal use that.
+  std::string open(const ApprovalContext& ctx, const std::string& claude_request_id, const nlohmann::json& request,
+                   bool ask_human = true);
   AnswerResult answer(const std::string& id, const std::string& decision, const std::string& reason,
                       const nlohmann::json& updated_input, const nlohmann::json& answers, const std::string& who,
                       bool interrupt = false);

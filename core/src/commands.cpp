@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "plugin_host.h"
 #include "util.h"
@@ -71,6 +72,14 @@ json projects(const Core& core) {
 }
 
 }  // namespace
+
+bool is_builtin_method(const std::string& method) {
+  static const std::set<std::string> kBuiltin = {
+      "ping", "status", "projects.list", "session.new", "session.list", "session.get", "session.send", "session.stop",
+      "session.interrupt", "session.mode", "subscribe", "unsubscribe", "approvals.list", "approval.answer",
+      "token.create", "token.list", "token.revoke", "plugins.list", "hook.event"};
+  return kBuiltin.count(method) > 0 || method.rfind("token.", 0) == 0;
+}
 
 void run_command(Core& core, const std::string& who, bool trusted, const std::string& method, const json& params,
                  CommandDone done) {
@@ -153,6 +162,10 @@ void run_command(Core& core, const std::string& who, bool trusted, const std::st
     if (method == "token.revoke") return done(true, {{"revoked", core.tokens->revoke(required_string(params, "name"))}});
   }
   if (method == "plugins.list") return done(true, {{"plugins", core.plugins ? core.plugins->list() : json::array()}});
+  if (core.plugins && core.plugins->has_method(method)) {
+    core.plugins->call_method(method, params, who, trusted, done);
+    return;
+  }
   throw CommandError("unknown_method", "unknown method '" + method + "'");
 }
 

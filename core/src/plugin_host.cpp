@@ -1,5 +1,6 @@
 #include "plugin_host.h"
 
+#include "commands.h"
 #include "protocol_client.h"
 
 #include <spdlog/spdlog.h>
@@ -246,6 +247,15 @@ int api_register_revocation_listener(void* host, ccmux_value_fn fn, void* user) 
   return 0;
 }
 
+int api_register_method(void* host, const char* method, ccmux_method_fn fn, void* user) {
+  auto* p = self(host);
+  if (!fn || !method || !*method) return -1;
+  bool ok = false;
+  std::string m(method);
+  p->on_loop([&] { ok = p->core->plugins->add_method(m, p->name, fn, user); }, true);
+  return ok ? 0 : -1;
+}
+
 const std::set<std::string> kHostKeys = {"name", "path", "search_dir", "enabled", "required"};
 
 std::string where(const PluginEntry& e, const YAML::Node& n, const std::string& key) {
@@ -335,6 +345,40 @@ std::string plugin_library_path(const PluginEntry& e) {
 }
 
 PluginHost::PluginHost(Core& core) : core_(core) {}
+
+bool PluginHost::add_method(const std::string& method, const std::string& plugin, ccmux_method_fn fn, void* user) {
+  if (is_builtin_method(method) || methods_.count(method)) {
+    spdlog::warn("plugin {}: method '{}' is taken", plugin, method);
+    return false;
+  }
+  methods_[method] = Method{plugin, fn, user};
+  return true;
+}
+
+void PluginHost::call_method(const std::string& method, const json& params, const std::string& caller, bool trusted,
+                             const std::function<void(bool, const json&)>& done) {
+  const Method& m = methods_.at(method);
+  struct Reply {
+    bool answered = false;
+    bool ok = false;
+    std::string text;
+  } reply;
+  std::string text = params.is_null() ? "{}" : params.dump();
+  m.fn(m.user, text.data(), text.size(), caller.c_str(), trusted ? 1 : 0,
+       [](void* ctx, int ok, const char* js, size_t len) {
+         auto* r = static_cast<Reply*>(ctx);
+         if (r->answered) return;  // exactly once: later calls are ignored
+         r->answered = true;
+         r->ok = ok != 0;
+         r->text.assign(js ? js : "", js ? len : 0);
+       },
+       &reply);
+  if (!reply.answered) return done(false, {{"code", "internal"}, {"message", "plugin " + m.plugin + " did not answer " + method}});
+  json body = json::parse(reply.text, nullptr, false);
+  if (body.is_discarded())
+    return done(false, {{"code", "internal"}, {"message", "plugin " + m.plugin + " answered " + method + " with invalid JSON"}});
+  done(reply.ok, body);
+}
 PluginHost::~PluginHost() { stop_all(); }
 
 std::unique_ptr<PluginHost::Instance> PluginHost::load(const PluginEntry& e) {
@@ -414,6 +458,7 @@ void PluginHost::start_all() {
       p->api.authenticate = api_authenticate;
       p->api.register_revocation_listener = api_register_revocation_listener;
       p->api.client_set_ready = api_client_set_ready;
+      p->api.register_method = api_register_method;
       std::string cfg = p->config.dump();
       char err[1024] = {0};
       if (p->desc->start(&p->api, cfg.data(), cfg.size(), &p->state, err, sizeof err) != 0)
@@ -444,13 +489,18 @@ void PluginHost::stop_all() {
 
 json PluginHost::list() const {
   json arr = json::array();
-  for (auto& p : plugins_)
+  for (auto& p : plugins_) {
+    json methods = json::array();
+    for (auto& [name, m] : methods_)
+      if (m.plugin == p->name) methods.push_back(name);
     arr.push_back({{"name", p->name},
                    {"state", p->running ? "running" : "stopped"},
                    {"version", p->desc->version ? p->desc->version : ""},
                    {"description", p->desc->description ? p->desc->description : ""},
                    {"sdk", std::to_string(p->desc->sdk_major) + "." + std::to_string(p->desc->sdk_minor)},
-                   {"path", p->path}});
+                   {"path", p->path},
+                   {"methods", methods}});
+  }
   for (auto& f : failed_) arr.push_back(f);
   return arr;
 }

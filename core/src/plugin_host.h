@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -37,6 +38,13 @@ class PluginHost {
   void stop_all();
   nlohmann::json list() const;
 
+  // Protocol methods served by plugins (SDK 1.3).
+  bool add_method(const std::string& method, const std::string& plugin, ccmux_method_fn fn, void* user);
+  bool has_method(const std::string& method) const { return methods_.count(method) > 0; }
+  // Runs the plugin's handler; `done` gets its answer (an error when it never answered).
+  void call_method(const std::string& method, const nlohmann::json& params, const std::string& caller, bool trusted,
+                   const std::function<void(bool ok, const nlohmann::json& result_or_error)>& done);
+
   struct Instance;
 
  private:
@@ -44,6 +52,12 @@ class PluginHost {
   Core& core_;
   std::vector<std::unique_ptr<Instance>> plugins_;
   std::vector<nlohmann::json> failed_;
+  struct Method {
+    std::string plugin;
+    ccmux_method_fn fn;
+    void* user;
+  };
+  std::map<std::string, Method> methods_;
 };
 
 // The library file for an entry: `path`, else `search_dir` (or the default plugin dir)

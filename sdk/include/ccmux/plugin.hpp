@@ -14,6 +14,7 @@
 #include <boost/dll/alias.hpp>
 
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <functional>
@@ -40,6 +41,30 @@ struct Verdict {
   Decision decision = Decision::none;
   std::string reason;
   std::string updated_input_json;  // empty: unchanged
+};
+
+// Thrown by a method handler: the client gets {"code": code, "message": message}.
+class MethodError : public std::exception {
+ public:
+  MethodError(std::string code, std::string message) : code_(std::move(code)), message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+  // The error object as JSON text (escaped by hand: the SDK does not depend on a JSON library).
+  std::string json() const { return "{\"code\":" + quote(code_) + ",\"message\":" + quote(message_) + "}"; }
+
+ private:
+  static std::string quote(const std::string& s) {
+    std::string o = "\"";
+    for (char c : s) {
+      if (c == '"' || c == '\\') o += '\\', o += c;
+      else if (static_cast<unsigned char>(c) < 0x20) {
+        char b[8];
+        std::snprintf(b, sizeof b, "\\u%04x", c);
+        o += b;
+      } else o += c;
+    }
+    return o + "\"";
+  }
+  std::string code_, message_;
 };
 
 class Host {
@@ -128,6 +153,20 @@ class Host {
     return api_->register_revocation_listener(api_->host, &Host::on_revoked, revocation_handlers_.back().get()) == 0;
   }
 
+  // SDK 1.3: serves the protocol method `name`. The handler gets the params (a JSON object
+  // as text) and the caller, and returns the result; throw MethodError for an error reply.
+  struct Call {
+    std::string_view params_json;
+    std::string_view caller;
+    bool trusted;  // the local socket (the daemon's owner)
+  };
+  using Method = std::function<std::string(const Call& call)>;  // returns the result object as JSON text
+  bool register_method(const std::string& name, Method method) {
+    if (!has(offsetof(ccmux_host_api, register_method))) return false;
+    methods_.push_back(std::make_unique<Method>(std::move(method)));
+    return api_->register_method(api_->host, name.c_str(), &Host::on_method, methods_.back().get()) == 0;
+  }
+
   // Runs `task` on the core loop thread. Safe from any thread.
   void post(std::function<void()> task) {
     auto* heap = new std::function<void()>(std::move(task));
@@ -165,6 +204,24 @@ class Host {
     } catch (...) {
     }
   }
+  static void on_method(void* user, const char* params, size_t len, const char* caller, int trusted,
+                        ccmux_respond_fn respond, void* ctx) noexcept {
+    std::string out;
+    bool ok = true;
+    try {
+      out = (*static_cast<Method*>(user))(Call{std::string_view(params, len), caller ? caller : "", trusted != 0});
+    } catch (const MethodError& e) {
+      ok = false;
+      out = e.json();
+    } catch (const std::exception& e) {
+      ok = false;
+      out = MethodError("internal", e.what()).json();
+    } catch (...) {
+      ok = false;
+      out = MethodError("internal", "unknown exception").json();
+    }
+    respond(ctx, ok ? 1 : 0, out.data(), out.size());
+  }
   static void on_value(void* user, const char* value, size_t len) noexcept {
     if (value) *static_cast<std::optional<std::string>*>(user) = std::string(value, len);
   }
@@ -182,6 +239,7 @@ class Host {
   std::vector<std::unique_ptr<Provider>> providers_;
   std::vector<std::unique_ptr<MessageHandler>> channels_;
   std::vector<std::unique_ptr<std::function<void(const std::string&)>>> revocation_handlers_;
+  std::vector<std::unique_ptr<Method>> methods_;
 };
 
 class Plugin {

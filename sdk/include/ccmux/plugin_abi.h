@@ -24,9 +24,9 @@ extern "C" {
 #endif
 
 #define CCMUX_SDK_VERSION_MAJOR 1
-#define CCMUX_SDK_VERSION_MINOR 2
+#define CCMUX_SDK_VERSION_MINOR 3
 /* FNV-1a 64 of this file with this line's value replaced by 0 (see tests/abi). */
-#define CCMUX_ABI_FINGERPRINT 0x290347528b4ba898ULL
+#define CCMUX_ABI_FINGERPRINT 0xf69e6595484f0b3dULL
 
 /* Name of the exported entry point (a Boost.DLL alias). */
 #define CCMUX_PLUGIN_ENTRY_NAME "ccmux_plugin_entry_v1"
@@ -73,6 +73,14 @@ typedef void (*ccmux_decide_fn)(void* decide_ctx, int decision, const char* reas
                                 const char* updated_input_json);
 typedef void (*ccmux_provider_fn)(void* user, const char* request_json, size_t len,
                                   ccmux_decide_fn decide, void* decide_ctx);
+
+/* A protocol method served by a plugin (SDK 1.3): call respond(respond_ctx, ok, json, len)
+ * exactly once before returning — ok != 0: `json` is the result object; ok == 0: `json` is
+ * {"code":…,"message":…}. `caller` names the client; `trusted` is non-zero for the local
+ * socket (the daemon's owner), zero for remote transports and plugins. */
+typedef void (*ccmux_respond_fn)(void* respond_ctx, int ok, const char* json, size_t len);
+typedef void (*ccmux_method_fn)(void* user, const char* params_json, size_t len, const char* caller, int trusted,
+                                ccmux_respond_fn respond, void* respond_ctx);
 
 typedef struct ccmux_host_api {
   uint32_t struct_size;
@@ -128,6 +136,13 @@ typedef struct ccmux_host_api {
    * that connection fills and drains, so a slow phone costs bounded memory and loses
    * nothing. Safe from any thread. */
   void (*client_set_ready)(void* host, uint64_t client, int ready);
+
+  /* ---- SDK 1.3 ---- */
+
+  /* Serves requests for `method` (dotted, e.g. "autonomy.set") on every transport, like a
+   * built-in method; `plugins.list` shows who serves what. Built-in names and names another
+   * plugin took are refused (-1). */
+  int (*register_method)(void* host, const char* method, ccmux_method_fn fn, void* user);
 } ccmux_host_api;
 
 typedef struct ccmux_plugin_descriptor {
