@@ -6,6 +6,7 @@
 // errors keep CLI11's codes (non-zero).
 #include "certs.h"
 #include "client.h"
+#include "hook_command.h"
 #include "learned_commands.h"
 #include "core.h"
 #include "lua_policy.h"
@@ -229,6 +230,12 @@ int policy_test(const std::string& file, const std::string& tool, const std::str
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `ccmux hook` runs on every tool call of a hand-started claude: skip building the whole
+  // command line parser (`ccmux hook [--wait S]` is all it takes).
+  if (argc >= 2 && std::string_view(argv[1]) == "hook" && (argc == 2 || (argc == 4 && std::string_view(argv[2]) == "--wait"))) {
+    double wait = argc == 4 ? std::atof(argv[3]) : 0;
+    return cli::hook_command(find_daemon_socket(), wait);
+  }
   CLI::App app{"ccmux: drive Claude Code sessions hosted by ccmuxd"};
   app.require_subcommand(1);
   app.add_option("--socket", socket_path, "ccmuxd socket (default: $CCMUX_DAEMON_SOCKET, then the XDG/system path)");
@@ -281,6 +288,19 @@ int main(int argc, char** argv) {
   int autonomy_level = -1;
   autonomy->add_option("level", autonomy_level, "0 observe, 1 suggest, 2 auto-approve read-only and learned, 3 trust")
       ->check(CLI::Range(0, 3));
+  auto* hook = app.add_subcommand("hook", "run by Claude Code as a hook: reads its JSON on stdin, asks ccmuxd, prints the decision");
+  double hook_wait = 0;
+  hook->add_option("--wait", hook_wait, "PermissionRequest: seconds to wait for an answer from another client (0: none)");
+  auto* hooks = app.add_subcommand("hooks", "Claude Code hooks for sessions started by hand");
+  hooks->require_subcommand(1);
+  std::string hooks_project;
+  double hooks_wait = 30;
+  auto* hinstall = hooks->add_subcommand("install", "add ccmux's hooks to ~/.claude/settings.json (idempotent, keeps a backup)");
+  auto* huninstall = hooks->add_subcommand("uninstall", "remove only ccmux's hooks (restores the file when nothing else changed)");
+  auto* hstatus = hooks->add_subcommand("status", "which hooks are installed, and whether ccmuxd is up");
+  for (auto* sc : {hinstall, huninstall, hstatus})
+    sc->add_option("--project", hooks_project, "a project folder: edit its .claude/settings.json instead");
+  hinstall->add_option("--wait", hooks_wait, "seconds a permission prompt waits for the phone/Telegram (default 30)");
   auto* forget = app.add_subcommand("forget", "forget a learned approval pattern");
   std::string pattern;
   forget->add_option("pattern", pattern, "as `ccmux approvals --learned` prints it, e.g. 'Bash:git status'")->required();
@@ -375,6 +395,23 @@ int main(int argc, char** argv) {
       json r = c.request("session.mode", {{"session", session}, {"mode", mode}});
       std::cout << session << ": permission mode " << r.value("mode", mode) << "\n";
       return 0;
+    }
+    if (hook->parsed()) return cli::hook_command(socket_path, hook_wait);
+    if (hooks->parsed()) {
+      cli::HooksOptions ho;
+      const char* home = std::getenv("HOME");
+      ho.settings_path = hooks_project.empty() ? std::string(home ? home : "") + "/.claude/settings.json"
+                                               : std::filesystem::absolute(hooks_project).string() + "/.claude/settings.json";
+      ho.ccmux_path = std::filesystem::canonical("/proc/self/exe").string();
+      ho.wait_s = hooks_wait;
+      try {
+        if (hinstall->parsed()) return cli::hooks_install(ho);
+        if (huninstall->parsed()) return cli::hooks_uninstall(ho);
+        return cli::hooks_status(ho, socket_path);
+      } catch (const std::exception& e) {
+        std::cerr << "ccmux hooks: " << e.what() << "\n";
+        return 1;
+      }
     }
     if (approvals->parsed() && learned) return cli::learned_command(socket_path, json_out);
     if (autonomy->parsed())

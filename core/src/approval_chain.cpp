@@ -129,7 +129,15 @@ void ApprovalChain::resolve(ApprovalRow row, const json& input_for_claude, bool 
   bus_.publish(row.session, "approval_resolved", ev.dump());
   bus_.flush();  // the decision is stored before claude or any client hears of it
   spdlog::debug("approval {} ({} {}) -> {} by {}", row.id, row.session, row.tool, row.decision, row.decided_by);
-  if (answer_claude && responder_) responder_(row, input_for_claude);
+  if (answer_claude) {
+    bool routed = false;
+    for (auto& [prefix, r] : prefixed_)
+      if (!routed && row.claude_request_id.rfind(prefix, 0) == 0) {
+        r(row, input_for_claude);
+        routed = true;
+      }
+    if (!routed && responder_) responder_(row, input_for_claude);
+  }
   notify("approval_resolved", row_json(row));
 }
 
@@ -167,7 +175,8 @@ ApprovalChain::AnswerResult ApprovalChain::answer(const std::string& id, const s
   return {Outcome::resolved, "resolved", row};
 }
 
-void ApprovalChain::cancel(const std::string& session, const std::string& claude_request_id, const std::string& why) {
+void ApprovalChain::cancel(const std::string& session, const std::string& claude_request_id, const std::string& why,
+                           const std::string& by) {
   std::vector<std::string> ids;
   for (auto& [id, p] : pending_)
     if (p.row.session == session && (claude_request_id.empty() || p.row.claude_request_id == claude_request_id))
@@ -175,7 +184,7 @@ void ApprovalChain::cancel(const std::string& session, const std::string& claude
   for (auto& id : ids) {
     ApprovalRow row = pending_.at(id).row;
     row.decision = "cancelled";
-    row.decided_by = "claude";
+    row.decided_by = by;
     row.reason = why;
     resolve(std::move(row), json(), false);
   }

@@ -46,6 +46,9 @@ class ApprovalChain {
   ApprovalChain(EventLoop& loop, Store& store, EventBus& bus, PolicyEngine& policies, double timeout_s);
 
   void set_responder(Responder r) { responder_ = std::move(r); }
+  // Approvals whose claude_request_id starts with `prefix` are answered by `r` instead
+  // (hooks: the answer goes back to a waiting `ccmux hook`, not to a claude we run).
+  void set_responder_for(const std::string& prefix, Responder r) { prefixed_.emplace_back(prefix, std::move(r)); }
   void add_provider(const std::string& name, Provider p) { providers_.emplace_back(name, std::move(p)); }
   void add_channel(const std::string& name, Channel c) { channels_.emplace_back(name, std::move(c)); }
   void set_timeout(double s) { timeout_s_ = s; }
@@ -59,7 +62,8 @@ class ApprovalChain {
                       const nlohmann::json& updated_input, const nlohmann::json& answers, const std::string& who,
                       bool interrupt = false);
   // Ends pending approvals of a session (all when claude_request_id is empty) without answering claude.
-  void cancel(const std::string& session, const std::string& claude_request_id, const std::string& why);
+  void cancel(const std::string& session, const std::string& claude_request_id, const std::string& why,
+              const std::string& by = "claude");
 
   // At startup: approvals left pending by a previous daemon can no longer reach their
   // claude process; they are closed as cancelled (recorded, with an event).
@@ -85,6 +89,7 @@ class ApprovalChain {
   PolicyEngine& policies_;
   double timeout_s_;
   Responder responder_;
+  std::vector<std::pair<std::string, Responder>> prefixed_;
   std::vector<std::pair<std::string, Provider>> providers_;
   std::vector<std::pair<std::string, Channel>> channels_;
   std::map<std::string, Pending> pending_;

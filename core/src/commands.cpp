@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <set>
 
+#include "hooks.h"
 #include "plugin_host.h"
 #include "util.h"
 
@@ -160,6 +161,12 @@ void run_command(Core& core, const std::string& who, bool trusted, const std::st
       return done(true, {{"tokens", arr}});
     }
     if (method == "token.revoke") return done(true, {{"revoked", core.tokens->revoke(required_string(params, "name"))}});
+  }
+  if (method == "hook.event") {
+    // The hook runs as the daemon's user: only the owner-only local socket may speak for it.
+    if (!trusted) throw CommandError("forbidden", "hook.event is for `ccmux hook` over the local socket");
+    core.hooks->handle(params, done);
+    return;
   }
   if (method == "plugins.list") return done(true, {{"plugins", core.plugins ? core.plugins->list() : json::array()}});
   if (core.plugins && core.plugins->has_method(method)) {

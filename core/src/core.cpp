@@ -1,5 +1,7 @@
 #include "core.h"
 
+#include "hooks.h"
+
 #include "protocol_client.h"
 #include "util.h"
 
@@ -47,6 +49,7 @@ void Core::open(const std::string& claude_path) {
   so.stop_grace_s = config.stop_grace_s;
   so.project_roots = config.project_roots;
   supervisor = std::make_unique<Supervisor>(loop, *store, *bus, *approvals, so);
+  hooks = std::make_unique<HookBroker>(loop, *approvals, *supervisor);
   tokens = std::make_unique<TokenStore>(*store);
   loop.add_before_sleep([this] { bus->flush(); });
   started_ms = now_ms();

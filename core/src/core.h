@@ -6,6 +6,7 @@
 #include "config.h"
 #include "event_bus.h"
 #include "event_loop.h"
+#include "hooks.h"
 #include "lua_policy.h"
 #include "store.h"
 #include "supervisor.h"
@@ -32,6 +33,7 @@ struct Core {
   std::unique_ptr<PolicyEngine> policies;
   std::unique_ptr<ApprovalChain> approvals;
   std::unique_ptr<Supervisor> supervisor;
+  std::unique_ptr<HookBroker> hooks;
   std::unique_ptr<TokenStore> tokens;
   PluginHost* plugins = nullptr;
   std::set<ProtocolClient*> clients;  // every connected protocol client (socket or plugin)

@@ -121,6 +121,47 @@ std::string Supervisor::create(const std::string& cwd_in, const json& prompt, co
   return id;
 }
 
+std::string Supervisor::observe(const std::string& claude_session_id, const std::string& cwd, const std::string& mode) {
+  for (auto& [id, s] : sessions_)
+    if (s->row.claude_session_id == claude_session_id) {
+      if (s->row.state != "observed" && !(s->proc && s->proc->running())) {
+        set_state(*s, "observed", "running in a terminal (hooks)");  // resumed by hand after it ended
+        save(*s);
+      }
+      return id;
+    }
+  auto s = std::make_unique<Session>();
+  s->row.id = "s-" + random_hex(4);
+  s->row.created_ms = now_ms();
+  s->row.cwd = cwd;
+  s->row.permission_mode = mode.empty() ? "default" : mode;
+  s->row.claude_session_id = claude_session_id;
+  s->row.claude_started = true;  // its transcript exists: a later prompt here resumes it
+  s->row.state = "observed";
+  s->row.state_reason = "running in a terminal (hooks)";
+  std::string id = s->row.id;
+  Session& ref = *s;
+  sessions_[id] = std::move(s);
+  save(ref);
+  host_event(ref, "session_created",
+             {{"cwd", cwd}, {"permission_mode", ref.row.permission_mode}, {"claude_session_id", claude_session_id},
+              {"observed", true}});
+  return id;
+}
+
+void Supervisor::observed_event(const std::string& id, const json& hook_input) {
+  Session& s = get(id);
+  host_event(s, "hook", hook_input);
+  save(s);
+}
+
+void Supervisor::observed_end(const std::string& id, const std::string& reason) {
+  Session& s = get(id);
+  if (s.row.state != "observed") return;
+  set_state(s, "exited", reason);
+  save(s);
+}
+
 void Supervisor::spawn(Session& s) {
   if (s.proc && s.proc->running()) return;
   std::vector<std::string> args = {"-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose",
@@ -175,6 +216,9 @@ void Supervisor::spawn(Session& s) {
 
 int64_t Supervisor::send(const std::string& id, const json& content) {
   Session& s = get(id);
+  if (s.row.state == "observed")
+    throw CommandError("observed", id + " runs in a terminal (started by hand); ccmux watches it and answers its "
+                                        "approvals, and can take prompts once it ends");
   if (!(content.is_string() && !content.get_ref<const std::string&>().empty()) && !(content.is_array() && !content.empty()))
     throw CommandError("bad_prompt", "a prompt is a non-empty string or a non-empty array of content blocks");
   int64_t pid = store_.add_prompt(id, content.dump(), now_ms());

@@ -55,6 +55,12 @@ class Supervisor {
   void interrupt(const std::string& id, ControlDone done);
   void set_mode(const std::string& id, const std::string& mode, ControlDone done);
 
+  // Hand-started claude sessions seen through `ccmux hook`: state "observed" while they run
+  // in their terminal (no process of ours; prompts are refused), "exited" after SessionEnd
+  // (a prompt then resumes them here, like any exited session).
+  std::string observe(const std::string& claude_session_id, const std::string& cwd, const std::string& mode);
+  void observed_event(const std::string& id, const nlohmann::json& hook_input);
+  void observed_end(const std::string& id, const std::string& reason);
   nlohmann::json list() const;
   nlohmann::json info(const std::string& id) const;
   bool exists(const std::string& id) const { return sessions_.count(id) > 0; }

@@ -1,0 +1,77 @@
+#include "hooks.h"
+
+#include <spdlog/spdlog.h>
+
+namespace ccmux {
+
+using nlohmann::json;
+
+HookBroker::HookBroker(EventLoop& loop, ApprovalChain& approvals, Supervisor& supervisor)
+    : loop_(loop), approvals_(approvals), supervisor_(supervisor) {
+  approvals_.set_responder_for("hook:", [this](const ApprovalRow& row, const json& input) { answered(row, input); });
+}
+
+json HookBroker::output_for(const std::string& event, const ApprovalRow& row, const json& input) {
+  bool allow = row.decision == "allow";
+  std::string reason = row.reason.empty() ? row.decision + " by " + row.decided_by : row.reason;
+  if (event == "PreToolUse") {
+    json h = {{"hookEventName", "PreToolUse"},
+              {"permissionDecision", allow ? "allow" : "deny"},
+              {"permissionDecisionReason", "ccmux: " + reason}};
+    if (allow && !row.updated_input.empty()) h["updatedInput"] = input;
+    return {{"hookSpecificOutput", h}};
+  }
+  json decision = allow ? json{{"behavior", "allow"}} : json{{"behavior", "deny"}, {"message", "ccmux: " + reason}};
+  if (allow && !row.updated_input.empty()) decision["updatedInput"] = input;
+  if (!allow && row.interrupt) decision["interrupt"] = true;
+  return {{"hookSpecificOutput", {{"hookEventName", "PermissionRequest"}, {"decision", decision}}}};
+}
+
+void HookBroker::handle(const json& params, Done done) {
+  const json& in = params.contains("input") ? params["input"] : json();
+  if (!in.is_object() || !in.contains("session_id") || !in["session_id"].is_string() ||
+      !in.contains("hook_event_name") || !in["hook_event_name"].is_string())
+    throw CommandError("bad_params", "input must be the hook's JSON (session_id, hook_event_name, …)");
+  std::string event = in["hook_event_name"], cwd = in.value("cwd", "");
+  std::string session = supervisor_.observe(in["session_id"], cwd, in.value("permission_mode", ""));
+  supervisor_.observed_event(session, in);
+
+  if (event == "SessionEnd") supervisor_.observed_end(session, "ended in its terminal (" + in.value("reason", "") + ")");
+  if (event != "PreToolUse" && event != "PermissionRequest") return done(true, {{"session", session}, {"output", nullptr}});
+
+  std::string rid = "hook:" + std::to_string(next_++);
+  json request = {{"tool_name", in.value("tool_name", "")}, {"input", in.value("tool_input", json::object())}};
+  if (in.contains("tool_use_id")) request["tool_use_id"] = in["tool_use_id"];
+  if (in.contains("permission_suggestions")) request["permission_suggestions"] = in["permission_suggestions"];
+  double wait_s = params.value("wait_s", 0.0);
+  bool ask_human = event == "PermissionRequest" && wait_s > 0;
+  // Registered first: a policy decision answers synchronously inside open().
+  waiting_[rid] = Waiter{session, event, done, 0};
+  std::string id = approvals_.open(ApprovalContext{session, cwd, ""}, rid, request, ask_human);
+  auto it = waiting_.find(rid);
+  if (it == waiting_.end()) return;  // decided already (policy or provider)
+  if (id.empty()) {                   // nobody decided and no human is asked: claude asks on its terminal
+    waiting_.erase(it);
+    return done(true, {{"session", session}, {"output", nullptr}});
+  }
+  it->second.timer = loop_.add_timer(wait_s, [this, rid, session] {
+    auto w = waiting_.find(rid);
+    if (w == waiting_.end()) return;
+    Done d = std::move(w->second.done);
+    waiting_.erase(w);
+    // Nobody answered in time: claude's own terminal prompt takes over.
+    approvals_.cancel(session, rid, "no answer in time; claude asks in its terminal", "timeout");
+    d(true, {{"session", session}, {"output", nullptr}});
+  });
+}
+
+void HookBroker::answered(const ApprovalRow& row, const json& input) {
+  auto it = waiting_.find(row.claude_request_id);
+  if (it == waiting_.end()) return;
+  Waiter w = std::move(it->second);
+  waiting_.erase(it);
+  if (w.timer) loop_.cancel_timer(w.timer);
+  w.done(true, {{"session", w.session}, {"output", output_for(w.event, row, input)}});
+}
+
+}  // namespace ccmux
