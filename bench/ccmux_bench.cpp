@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
@@ -293,6 +294,55 @@ void bench_can_use_tool(long approvals) {
          warm.size(), median(warm) / 1000, percentile(warm, 0.99) / 1000, base / 1000);
 }
 
+// `ccmux hook` as Claude Code runs it: a new process per tool call, PreToolUse JSON on stdin,
+// the decision (default.lua allows a Read inside the project) on stdout. Beside it: a Python hook POSTing to a
+// local Python HTTP server, and the bare cost of starting a process (/bin/true).
+void bench_hook(int n) {
+  TempDir t;
+  DaemonOptions o;
+  o.log_level = "info";
+  o.claude_path = firehose();
+  Daemon d(t.path + "/d", "http://127.0.0.1:9", o);
+  json input = {{"session_id", "7d0c6c1e-0000-4000-8000-000000000001"}, {"hook_event_name", "PreToolUse"},
+                {"cwd", d.project()}, {"tool_name", "Read"}, {"tool_input", {{"file_path", d.project() + "/README.md"}}},
+                {"permission_mode", "default"}, {"transcript_path", "/dev/null"}};
+  std::string in = input.dump();
+  auto timed = [&](const std::vector<std::string>& argv, const char* must_contain) {
+    std::vector<double> ms;
+    for (int i = 0; i < n; ++i) {
+      std::string out;
+      auto t0 = Clock::now();
+      run_command_with_input(argv, in, &out, {"CCMUX_DAEMON_SOCKET=" + d.socket()});
+      ms.push_back(secs(t0, Clock::now()) * 1000);
+      if (must_contain && out.find(must_contain) == std::string::npos) throw std::runtime_error("hook said: " + out);
+    }
+    return median(ms);
+  };
+  double ours = timed({ccmux_bin(), "hook"}, "\"allow\"");
+  double bare = timed({"/bin/true"}, nullptr);
+  // The Python design: server up first, then one python3 process per hook call.
+  int p[2];
+  if (pipe(p) != 0) throw std::runtime_error("pipe");
+  pid_t srv = fork();
+  if (srv == 0) {
+    dup2(p[1], 1);
+    execl("/usr/bin/python3", "python3", (source_dir() + "/bench/py_hook_server.py").c_str(), nullptr);
+    _exit(127);
+  }
+  close(p[1]);
+  std::string line;
+  char ch;
+  while (read(p[0], &ch, 1) == 1 && ch != '\n') line += ch;
+  close(p[0]);
+  std::string url = "http://127.0.0.1:" + line.substr(5) + "/hook";
+  double py = timed({"/usr/bin/python3", source_dir() + "/bench/py_hook.py", url}, "\"allow\"");
+  kill(srv, SIGKILL);
+  waitpid(srv, nullptr, 0);
+  printf("hook `ccmux hook` PreToolUse, process start -> decision printed (%d runs, median): %.2f ms | python3 hook "
+         "POSTing to a local Python HTTP server: %.2f ms (ours %.1fx faster) | starting /bin/true: %.2f ms\n",
+         n, ours, py, py / ours, bare);
+}
+
 void bench_idle_sessions(int sessions) {
   TempDir t;
   DaemonOptions o;
@@ -320,17 +370,21 @@ void bench_idle_sessions(int sessions) {
 int main(int argc, char** argv) {
   long events = 200000, approvals = 2000;
   int sessions = 200;
+  std::string only;  // run one figure: json, lua, ingest, fanout, approve, hook, idle
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--events")) events = std::atol(argv[i + 1]);
     if (!strcmp(argv[i], "--approvals")) approvals = std::atol(argv[i + 1]);
     if (!strcmp(argv[i], "--sessions")) sessions = std::atoi(argv[i + 1]);
+    if (!strcmp(argv[i], "--only")) only = argv[i + 1];
   }
+  auto want = [&](const char* name) { return only.empty() || only == name; };
   printf("ccmux bench (%u cores)\n", std::thread::hardware_concurrency());
-  bench_json();
-  bench_lua();
-  bench_ingest(events);
-  bench_fanout(events / 4, 100);
-  bench_can_use_tool(approvals);
-  bench_idle_sessions(sessions);
+  if (want("json")) bench_json();
+  if (want("lua")) bench_lua();
+  if (want("ingest")) bench_ingest(events);
+  if (want("fanout")) bench_fanout(events / 4, 100);
+  if (want("approve")) bench_can_use_tool(approvals);
+  if (want("hook")) bench_hook(200);
+  if (want("idle")) bench_idle_sessions(sessions);
   return 0;
 }

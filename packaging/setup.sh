@@ -15,7 +15,7 @@ APT_PACKAGES=(
   build-essential cmake pkg-config git ca-certificates python3 procps
   libyaml-cpp-dev liblua5.4-dev libsqlite3-dev libboost-dev libmbedtls-dev libgtest-dev
   nlohmann-json3-dev libsimdjson-dev libcli11-dev libsystemd-dev libspdlog-dev systemd
-  libwebsockets-dev libssl-dev
+  libwebsockets-dev libssl-dev libcurl4-openssl-dev
 )
 # Only for the tests: the web page is driven in real headless Chromium by playwright-core.
 TEST_APT_PACKAGES=(chromium)

@@ -86,7 +86,8 @@ namespace {
 int run_captured(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string* input,
                  std::string* out) {
   int p[2], in[2] = {-1, -1};
-  if (pipe(p) != 0 || (input && pipe(in) != 0)) return -1;
+  // Close-on-exec: the child must not hold the write end of its own stdin (it would never see EOF).
+  if (pipe2(p, O_CLOEXEC) != 0 || (input && pipe2(in, O_CLOEXEC) != 0)) return -1;
   pid_t pid = spawn(argv, base_env(env), p[1], p[1], in[0]);
   close(p[1]);
   if (input) {
@@ -111,8 +112,9 @@ int run_command(const std::vector<std::string>& argv, std::string* out, const st
   return run_captured(argv, env, nullptr, out);
 }
 
-int run_command_with_input(const std::vector<std::string>& argv, const std::string& input, std::string* out) {
-  return run_captured(argv, {}, &input, out);
+int run_command_with_input(const std::vector<std::string>& argv, const std::string& input, std::string* out,
+                           const std::vector<std::string>& env) {
+  return run_captured(argv, env, &input, out);
 }
 
 FakeApi::FakeApi(const std::string& dump_path) {

@@ -87,7 +87,8 @@ class EventLog {
 // Runs a command; returns exit code, stdout in `out`.
 int run_command(const std::vector<std::string>& argv, std::string* out, const std::vector<std::string>& env = {});
 // The same, with `input` written to the command's stdin (then closed).
-int run_command_with_input(const std::vector<std::string>& argv, const std::string& input, std::string* out);
+int run_command_with_input(const std::vector<std::string>& argv, const std::string& input, std::string* out,
+                           const std::vector<std::string>& env = {});
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& text);
 std::string ccmux_bin();
