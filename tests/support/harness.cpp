@@ -134,6 +134,30 @@ FakeApi::FakeApi(const std::string& dump_path) {
   port_ = std::stoi(line.substr(5));
 }
 
+ScriptServer::ScriptServer(const std::string& script, const std::vector<std::string>& args) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+  int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  std::vector<std::string> argv = {"/usr/bin/python3", script};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pid_ = spawn(argv, base_env({}), p[1], devnull);
+  close(p[1]);
+  close(devnull);
+  std::string line;
+  char c;
+  while (read(p[0], &c, 1) == 1 && c != '\n') line += c;
+  close(p[0]);
+  if (line.rfind("PORT ", 0) != 0) throw std::runtime_error(script + " did not start: " + line);
+  port_ = std::stoi(line.substr(5));
+}
+
+ScriptServer::~ScriptServer() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
 FakeApi::~FakeApi() {
   if (pid_ > 0) {
     kill(pid_, SIGKILL);

@@ -35,6 +35,19 @@ class FakeApi {
   int port_ = 0;
 };
 
+// Any python3 test server that prints "PORT <n>" first (fake Telegram Bot API, …).
+class ScriptServer {
+ public:
+  ScriptServer(const std::string& script, const std::vector<std::string>& args);
+  ~ScriptServer();
+  int port() const { return port_; }
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
 struct DaemonOptions {
   std::string claude_path;  // empty: the real claude on PATH
   std::string extra_yaml;   // appended to the generated config

@@ -52,6 +52,8 @@ struct HttpReply {
 };
 // GET with the target sent exactly as given (no normalisation: traversal tests need that).
 HttpReply http_get(int port, const std::string& target, const std::string& bearer = "");
+// POST of a JSON body; returns the response body (test servers' control endpoints).
+std::string http_post(int port, const std::string& target, const std::string& body);
 // A TCP port nothing listens on right now.
 int free_tcp_port();
 
