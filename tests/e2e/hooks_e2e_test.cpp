@@ -188,3 +188,22 @@ TEST_F(HandStartedE2E, PermissionPromptIsAnsweredFromAnotherClient) {
   human.join();
   EXPECT_TRUE(fs::exists(daemon->project() + "/asked-on-the-phone.txt")) << out;
 }
+
+TEST_F(HandStartedE2E, UnansweredPermissionPromptFallsBackToClaudesOwnAfterTheWait) {
+  std::string out;
+  ASSERT_EQ(hooks_cli(home, {"install", "--wait", "2"}, &out), 0) << out;  // re-install: new options, same entries
+  json settings = json::parse(read_file(home + "/.claude/settings.json"));
+  EXPECT_EQ(settings["hooks"]["PermissionRequest"].size(), 1u) << "install must not duplicate entries";
+  auto t0 = std::chrono::steady_clock::now();
+  claude(bash("touch nobody-answered.txt"), &out);
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(took, std::chrono::seconds(2));   // it waited for the phone…
+  EXPECT_LT(took, std::chrono::seconds(30));  // …then let claude decide (print mode: no prompt, so not run)
+  EXPECT_FALSE(fs::exists(daemon->project() + "/nobody-answered.txt"));
+  auto c = daemon->connect();
+  bool cancelled = false;
+  json all = c->request("approvals.list", {{"all", true}});
+  for (auto& a : all["approvals"])
+    cancelled = cancelled || (a.value("decision", "") == "cancelled" && a.value("decided_by", "") == "timeout");
+  EXPECT_TRUE(cancelled) << all.dump();
+}

@@ -1,11 +1,18 @@
 #include "e2e.h"
 
+#include <ccmux/plugin_abi.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <sqlite3.h>
 
 using namespace ccmux;
 using namespace ccmux::test;
+
+namespace {
+// The SDK this tree builds ("1.3"): the figures plugins report and errors quote.
+const std::string kSdk = std::to_string(CCMUX_SDK_VERSION_MAJOR) + "." + std::to_string(CCMUX_SDK_VERSION_MINOR);
+}  // namespace
 
 namespace {
 std::string plugin(const std::string& name) { return std::string(CCMUX_TEST_PLUGIN_DIR) + "/lib" + name + ".so"; }
@@ -25,7 +32,7 @@ TEST_F(HelloPluginE2E, ReceivesEventsAndDecidesApprovalsAsAProvider) {
   auto plugins = c->request("plugins.list")["plugins"];
   ASSERT_EQ(plugins.size(), 1u);
   EXPECT_EQ(plugins[0]["state"], "running");
-  EXPECT_EQ(plugins[0]["sdk"], "1.2");
+  EXPECT_EQ(plugins[0]["sdk"], kSdk);
   std::string id = new_session(*c, "tool: Bash {\"command\":\"touch hello-from-plugin\",\"description\":\"greet\"}");
   EventLog log(*c, id);
   ASSERT_TRUE(log.wait_kind("result"));
@@ -75,7 +82,7 @@ TEST_F(BadPluginsE2E, WrongAbiAndBrokenPluginsAreRefusedAndTheDaemonGoesOn) {
   auto plugins = c->request("plugins.list")["plugins"];
   ASSERT_EQ(plugins.size(), 3u);
   std::string all = plugins.dump();
-  EXPECT_NE(all.find("built for SDK 2.0, ccmuxd has SDK 1.2: upgrade ccmuxd"), std::string::npos) << all;
+  EXPECT_NE(all.find("built for SDK 2.0, ccmuxd has SDK " + kSdk + ": upgrade ccmuxd"), std::string::npos) << all;
   EXPECT_NE(all.find("failed to start: cannot reach its backend"), std::string::npos) << all;
   EXPECT_NE(all.find("cannot load /nonexistent/libmissing.so"), std::string::npos) << all;
   for (auto& p : plugins) EXPECT_EQ(p["state"], "failed");

@@ -1,6 +1,8 @@
 // The local API over a real Unix socket, with the scripted fake claude (fast).
 #include "harness.h"
 
+#include <ccmux/plugin_abi.h>
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -282,7 +284,9 @@ TEST(Protocol, PluginBuiltForAnOlderMinorLoadsANewerMinorIsRefused) {
   std::string all = c->request("plugins.list")["plugins"].dump();
   EXPECT_NE(all.find(R"("name":"old_minor","path")"), std::string::npos) << all;
   EXPECT_NE(all.find("\"sdk\":\"1.0\""), std::string::npos) << all;
-  EXPECT_NE(all.find("built for SDK 1.3, newer than ccmuxd's 1.2: upgrade ccmuxd"), std::string::npos) << all;
+  const std::string mine = std::to_string(CCMUX_SDK_VERSION_MAJOR) + "." + std::to_string(CCMUX_SDK_VERSION_MINOR);
+  const std::string newer = std::to_string(CCMUX_SDK_VERSION_MAJOR) + "." + std::to_string(CCMUX_SDK_VERSION_MINOR + 1);
+  EXPECT_NE(all.find("built for SDK " + newer + ", newer than ccmuxd's " + mine + ": upgrade ccmuxd"), std::string::npos) << all;
   EXPECT_NE(f.d->log().find("built for SDK 1.0, host table"), std::string::npos);
 }
 
