@@ -148,6 +148,18 @@ try {
     await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=turn-result]')].length >= 7, null, { timeout: 60000 });
   });
 
+  await step('teach a pattern with "Always allow this kind"; the next such call is not asked', async () => {
+    await page.fill('[data-testid=prompt]', bash('touch taught-1.txt'));
+    await page.tap('[data-testid=send]');
+    await page.tap('[data-testid=approval]:not(.resolved) [data-testid=always]', { timeout: 60000 });
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=turn-result]')].length >= 8, null, { timeout: 60000 });
+    await page.fill('[data-testid=prompt]', bash('touch taught-2.txt'));
+    await page.tap('[data-testid=send]');
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=turn-result]')].length >= 9, null, { timeout: 60000 });
+    const open = await page.$$('[data-testid=approval]:not(.resolved)');
+    if (open.length) throw new Error('the taught pattern was asked again');
+  });
+
   await step('switch the permission mode, then stop the session', async () => {
     await page.selectOption('[data-testid=session-mode]', 'plan');
     const deadline = Date.now() + 20000;

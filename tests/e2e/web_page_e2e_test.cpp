@@ -33,7 +33,8 @@ TEST_F(WebPageE2E, PhoneSizedPageDrivesASessionThroughApprovalsAndReconnects) {
   int port = free_tcp_port();
   DaemonOptions o;
   o.extra_yaml = "plugins:\n  - name: transport-ws\n    search_dir: " + build_dir() + "/plugins\n    required: true\n" +
-                 "    port: " + std::to_string(port) + "\n    static_root: " + source_dir() + "/plugins/transport-ws/web\n";
+                 "    port: " + std::to_string(port) + "\n    static_root: " + source_dir() + "/plugins/transport-ws/web\n" +
+                 "  - name: approval\n    search_dir: " + build_dir() + "/plugins\n    level: 2\n";
   start(o);
   std::string token = daemon->connect()->request("token.create", {{"name", "browser"}})["token"];
   std::string artifacts = build_dir() + "/tests/artifacts/web-page";
@@ -49,6 +50,7 @@ TEST_F(WebPageE2E, PhoneSizedPageDrivesASessionThroughApprovalsAndReconnects) {
   // What the page did reached the real world: the approved command ran in the project…
   EXPECT_EQ(read_file(daemon->project() + "/phone.txt"), "approved-from-phone\n");
   EXPECT_EQ(read_file(daemon->project() + "/notes.md"), "first line\nsecond line from the phone\n");
+  EXPECT_TRUE(std::filesystem::exists(daemon->project() + "/taught-2.txt"));  // approved by the learned pattern
   // …and the photo went to the API as an image content block.
   std::string requests = read_file(dir.path + "/api-requests.ndjson");
   EXPECT_NE(requests.find("\"type\": \"image\""), std::string::npos) << requests.substr(0, 2000);

@@ -241,9 +241,15 @@ $('prompt').addEventListener('keydown', (e) => {
 // ---- approvals (every screen shows how many wait) ----
 async function answer(a, decision, extra = {}) {
   try {
+    if (decision === 'always') {  // served by the approval plugin (approval.always)
+      await state.conn.request('approval.always', { id: a.id });
+      return;
+    }
     const r = await state.conn.request('approval.answer', { id: a.id, decision, by: 'web', ...extra });
     if (r.status === 'already_resolved') alert(r.message);
-  } catch (err) { alert(err.message); }
+  } catch (err) {
+    alert(err.code === 'unknown_method' ? 'Enable the approval plugin to teach patterns' : err.message);
+  }
 }
 
 function renderApprovals() {

@@ -164,6 +164,8 @@ export class Transcript {
       if (tool) card.append(el('div', 'name', 'Allow this?'));
       else card.append(el('div', 'name', `${a.tool} wants to run`), toolBody(a.tool, a.input));
       if (a.description) card.append(el('div', 'muted', a.description));
+      // Advice from plugins that did not decide (e.g. autonomy 1: "would allow: learned …").
+      for (const h of a.hints || []) card.append(el('div', 'hint', '💡 ' + h.reason));
       const actions = el('div', 'actions');
       const allow = el('button', 'allow', 'Allow');
       const deny = el('button', 'deny', 'Deny');
@@ -172,7 +174,11 @@ export class Transcript {
       allow.onclick = () => this.answer(a, 'allow');
       deny.onclick = () => this.answer(a, 'deny');
       actions.append(allow, deny);
-      card.append(actions);
+      const always = el('button', 'always', 'Always allow this kind');
+      always.dataset.testid = 'always';
+      always.title = 'The approval plugin learns this pattern and allows it from now on';
+      always.onclick = () => this.answer(a, 'always');
+      card.append(actions, always);
     }
     this.approvals.set(a.id, card);
     if (tool) {
@@ -234,7 +240,7 @@ export class Transcript {
       return;
     }
     card.classList.add('resolved');
-    card.querySelectorAll('.actions, .options').forEach((x) => x.remove());
+    card.querySelectorAll('.actions, .options, .always').forEach((x) => x.remove());
     card.append(line);
   }
 
