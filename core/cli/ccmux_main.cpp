@@ -39,12 +39,15 @@ std::string format_time(int64_t ms) {
 }
 
 void print_sessions(const json& sessions) {
-  printf("%-12s %-17s %-8s %-6s %-9s %s\n", "ID", "STATE", "COST", "TURNS", "APPROVAL", "CWD");
+  printf("%-12s %-17s %-8s %-6s %-7s %-9s %s\n", "ID", "STATE", "COST", "TURNS", "MEM", "APPROVAL", "CWD");
   for (auto& s : sessions) {
-    char cost[32];
+    char cost[32], mem[32];
     snprintf(cost, sizeof cost, "$%.4f", s.value("cost_usd", 0.0));
-    printf("%-12s %-17s %-8s %-6lld %-9s %s\n", s.value("id", "").c_str(), s.value("state", "").c_str(), cost,
-           static_cast<long long>(s.value("turns", 0)), s.value("pending_approvals", false) ? "pending" : "-",
+    int64_t rss = s.value("rss_bytes", int64_t{0});
+    if (rss > 0) snprintf(mem, sizeof mem, "%lldM", static_cast<long long>(rss >> 20));
+    else snprintf(mem, sizeof mem, "-");
+    printf("%-12s %-17s %-8s %-6lld %-7s %-9s %s\n", s.value("id", "").c_str(), s.value("state", "").c_str(), cost,
+           static_cast<long long>(s.value("turns", 0)), mem, s.value("pending_approvals", false) ? "pending" : "-",
            s.value("cwd", "").c_str());
   }
 }

@@ -24,12 +24,14 @@ json status(Core& core) {
   json by_state = json::object();
   for (auto& [state, n] : core.supervisor->count_by_state()) by_state[state] = n;
   double cost = 0;
-  int64_t in = 0, out = 0, events = 0;
+  int64_t in = 0, out = 0, events = 0, rss = 0, turns = 0;
   for (auto& s : core.supervisor->list()) {
     cost += s.value("cost_usd", 0.0);
     in += s.value("input_tokens", int64_t{0});
     out += s.value("output_tokens", int64_t{0});
     events += s.value("last_seq", int64_t{0});
+    rss += s.value("rss_bytes", int64_t{0});
+    turns += s.value("turns", int64_t{0});
   }
   json outcomes = json::object();
   for (auto& [decision, n] : core.store->approval_outcomes()) outcomes[decision] = n;
@@ -46,6 +48,9 @@ json status(Core& core) {
           {"cost_usd", cost},
           {"input_tokens", in},
           {"output_tokens", out},
+          {"turns", turns},
+          {"claude_rss_bytes", rss},
+          {"daemon_rss_bytes", process_rss_bytes(getpid())},
           {"state_dir", core.config.state_dir},
           {"config", core.config.source.empty() ? "(built-in defaults)" : core.config.source}};
 }

@@ -525,6 +525,8 @@ json Supervisor::session_json(const Session& s) const {
           {"output_tokens", s.row.output_tokens},
           {"turns", s.row.turns},
           {"pid", s.proc && s.proc->running() ? s.proc->pid() : 0},
+          // What its claude costs in memory right now (one process is ~300 MB): accounting.
+          {"rss_bytes", s.proc && s.proc->running() ? process_rss_bytes(s.proc->pid()) : 0},
           {"queued_prompts", queued},
           {"pending_approvals", approvals_.has_pending(s.row.id)}};
 }

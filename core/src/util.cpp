@@ -1,5 +1,8 @@
 #include "util.h"
 
+#include <cstdio>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -65,6 +68,16 @@ bool path_inside(const std::string& path, const std::string& root) {
     if (pit == p.end() || *pit != *rit) return false;
   }
   return true;
+}
+
+int64_t process_rss_bytes(int pid) {
+  if (pid <= 0) return 0;
+  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/statm").c_str(), "r");
+  if (!f) return 0;
+  long long size = 0, resident = 0;
+  int n = std::fscanf(f, "%lld %lld", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? static_cast<int64_t>(resident) * sysconf(_SC_PAGESIZE) : 0;
 }
 
 }  // namespace ccmux

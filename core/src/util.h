@@ -16,5 +16,7 @@ std::string new_uuid_v4();
 std::string expand_home(const std::string& path);
 // True when `path` (resolved through symlinks and "..") lies inside `root` (also resolved).
 bool path_inside(const std::string& path, const std::string& root);
+// Resident memory of a process in bytes (/proc/<pid>/statm), 0 when it is gone.
+int64_t process_rss_bytes(int pid);
 
 }  // namespace ccmux

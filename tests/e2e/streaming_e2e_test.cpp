@@ -106,3 +106,25 @@ TEST_F(E2E, PromptWithAnImageBlockReachesTheApi) {
   // What claude sent to the API carried the image block.
   EXPECT_NE(read_file(dir.path + "/api-requests.ndjson").find(png), std::string::npos);
 }
+
+TEST_F(E2E, AccountingShowsEachClaudeProcessMemoryAndTheTotals) {
+  auto c = daemon->connect();
+  std::string id = new_session(*c, "echo: counted");
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("result"));
+  json s = c->request("session.get", {{"session", id}});
+  ASSERT_GT(s["pid"].get<int>(), 0);
+  EXPECT_GT(s["rss_bytes"].get<int64_t>(), 10 << 20) << "a live claude holds well over 10 MB";
+  EXPECT_EQ(s["turns"], 1);
+  json st = c->request("status");
+  EXPECT_GE(st["claude_rss_bytes"].get<int64_t>(), s["rss_bytes"].get<int64_t>() / 2);
+  EXPECT_GT(st["daemon_rss_bytes"].get<int64_t>(), 0);
+  EXPECT_EQ(st["turns"], 1);
+  std::string ls;
+  run_command({ccmux_bin(), "--socket", daemon->socket(), "ls"}, &ls);
+  EXPECT_NE(ls.find("MEM"), std::string::npos) << ls;
+  EXPECT_NE(ls.find("M "), std::string::npos) << ls;  // e.g. "287M"
+  c->request("session.stop", {{"session", id}});
+  ASSERT_TRUE(log.wait_for([](const json& e) { return e["kind"] == "session_exited" || e["kind"] == "session_failed"; }));
+  EXPECT_EQ(c->request("session.get", {{"session", id}})["rss_bytes"], 0);
+}

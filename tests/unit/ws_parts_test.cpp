@@ -44,7 +44,9 @@ TEST(Metrics, PrometheusTextHasEveryStateAndTheTransportCounters) {
                            {"cost_usd", 0.25},
                            {"input_tokens", 100},
                            {"output_tokens", 50},
-                           {"uptime_s", 60}};
+                           {"uptime_s", 60},
+                           {"turns", 4},
+                           {"claude_rss_bytes", 300000000}};
   TransportCounters t;
   t.connections = 3;
   t.authenticated = 2;
@@ -55,7 +57,7 @@ TEST(Metrics, PrometheusTextHasEveryStateAndTheTransportCounters) {
                            "ccmux_approvals_total{outcome=\"cancelled\"} 0\n", "ccmux_events_total 1234\n",
                            "ccmux_cost_usd_total 0.25\n", "ccmux_tokens_total{direction=\"output\"} 50\n",
                            "ccmux_ws_connections{auth=\"yes\"} 2\n", "ccmux_ws_connections{auth=\"no\"} 1\n",
-                           "ccmux_ws_auth_failures_total 4\n", "# TYPE ccmux_approvals_total counter\n"})
+                           "ccmux_ws_auth_failures_total 4\n", "ccmux_turns_total 4\n", "ccmux_claude_rss_bytes 300000000\n", "# TYPE ccmux_approvals_total counter\n"})
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
 }
 

@@ -43,6 +43,12 @@ std::string prometheus_text(const nlohmann::json& status, const TransportCounter
   family(o, "ccmux_tokens_total", "counter", "Tokens reported by claude, all sessions.");
   o << "ccmux_tokens_total{direction=\"input\"} " << num(status, "input_tokens") << '\n';
   o << "ccmux_tokens_total{direction=\"output\"} " << num(status, "output_tokens") << '\n';
+  family(o, "ccmux_turns_total", "counter", "Turns claude finished, all sessions.");
+  o << "ccmux_turns_total " << num(status, "turns") << '\n';
+  family(o, "ccmux_claude_rss_bytes", "gauge", "Resident memory of the running claude processes.");
+  o << "ccmux_claude_rss_bytes " << num(status, "claude_rss_bytes") << '\n';
+  family(o, "ccmux_daemon_rss_bytes", "gauge", "Resident memory of ccmuxd itself.");
+  o << "ccmux_daemon_rss_bytes " << num(status, "daemon_rss_bytes") << '\n';
   family(o, "ccmux_uptime_seconds", "gauge", "Seconds since ccmuxd started.");
   o << "ccmux_uptime_seconds " << num(status, "uptime_s") << '\n';
   family(o, "ccmux_ws_connections", "gauge", "Open WebSocket connections.");
