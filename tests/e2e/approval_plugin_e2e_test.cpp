@@ -8,11 +8,6 @@ using namespace ccmux;
 using namespace ccmux::test;
 namespace fs = std::filesystem;
 
-namespace {
-std::string bash(const std::string& command) {
-  return "tool: Bash " + json{{"command", command}, {"description", "test"}}.dump();
-}
-}  // namespace
 
 class ApprovalPluginE2E : public E2E {
  protected:

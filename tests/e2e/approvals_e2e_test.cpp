@@ -9,9 +9,6 @@ using namespace ccmux::test;
 namespace fs = std::filesystem;
 
 namespace {
-std::string bash(const std::string& command) {
-  return "tool: Bash " + json{{"command", command}, {"description", "test"}}.dump();
-}
 json approval_resolved(const EventLog& log) {
   auto r = log.of_kind("approval_resolved");
   return r.empty() ? json() : r.back()["payload"];

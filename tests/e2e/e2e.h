@@ -22,6 +22,11 @@ class E2E : public ::testing::Test {
   std::unique_ptr<Daemon> daemon;
 };
 
+// A prompt that makes the fake Messages API call Bash with `command`.
+inline std::string bash(const std::string& command) {
+  return "tool: Bash " + json{{"command", command}, {"description", "test"}}.dump();
+}
+
 // A Lua policy file written into the test dir.
 inline std::string policy_file(const TempDir& dir, const std::string& name, const std::string& source) {
   std::string path = dir.path + "/" + name;

@@ -31,10 +31,6 @@ int hooks_cli(const std::string& home, const std::vector<std::string>& args, std
   return run_command(argv, out, {"HOME=" + home});
 }
 
-std::string bash(const std::string& command) {
-  return "tool: Bash " + json{{"command", command}, {"description", "test"}}.dump();
-}
-
 }  // namespace
 
 TEST(Hooks, InstallIsIdempotentAndUninstallRestoresTheFileByteForByte) {

@@ -13,9 +13,6 @@ namespace fs = std::filesystem;
 
 namespace {
 const std::string kToken = "123456:TEST-bot-token-that-must-never-be-logged";
-std::string bash(const std::string& command) {
-  return "tool: Bash " + json{{"command", command}, {"description", "test"}}.dump();
-}
 }  // namespace
 
 class TelegramE2E : public E2E {

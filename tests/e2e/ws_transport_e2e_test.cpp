@@ -74,9 +74,6 @@ WsOptions with_tls(const std::string& ca_file) {
   return o;
 }
 
-std::string bash_tool(const std::string& command) {
-  return "tool: Bash " + json{{"command", command}, {"description", "test"}}.dump();
-}
 
 }  // namespace
 
@@ -189,7 +186,7 @@ TEST_F(WsE2E, PendingApprovalIsStillThereAfterAReconnectAndIsAnsweredOnce) {
   start_ws();
   auto a = login(token);
   std::string file = daemon->project() + "/from-phone.txt";
-  auto s = a->request("session.new", {{"cwd", daemon->project()}, {"prompt", bash_tool("touch " + file)}})["result"];
+  auto s = a->request("session.new", {{"cwd", daemon->project()}, {"prompt", bash("touch " + file)}})["result"];
   std::string id = s["id"];
   a->request("subscribe", {{"session", id}});
   auto upto = events_until(*a, [](const json& e) { return e["kind"] == "approval_requested"; });

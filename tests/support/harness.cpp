@@ -117,30 +117,18 @@ int run_command_with_input(const std::vector<std::string>& argv, const std::stri
   return run_captured(argv, env, &input, out);
 }
 
-FakeApi::FakeApi(const std::string& dump_path) {
-  int p[2];
-  if (pipe(p) != 0) throw std::runtime_error("pipe");
-  int devnull = open("/dev/null", O_WRONLY);
-  pid_ = spawn({"/usr/bin/python3", source_dir() + "/tests/fake_api/fake_messages_api.py", "0"},
-               base_env(dump_path.empty() ? std::vector<std::string>{} : std::vector<std::string>{"FAKE_API_DUMP=" + dump_path}),
-               p[1], devnull);
-  close(p[1]);
-  close(devnull);
-  std::string line;
-  char c;
-  while (read(p[0], &c, 1) == 1 && c != '\n') line += c;
-  close(p[0]);
-  if (line.rfind("PORT ", 0) != 0) throw std::runtime_error("fake API did not start: " + line);
-  port_ = std::stoi(line.substr(5));
-}
+FakeApi::FakeApi(const std::string& dump_path)
+    : ScriptServer(source_dir() + "/tests/fake_api/fake_messages_api.py", {"0"},
+                   dump_path.empty() ? std::vector<std::string>{} : std::vector<std::string>{"FAKE_API_DUMP=" + dump_path}) {}
 
-ScriptServer::ScriptServer(const std::string& script, const std::vector<std::string>& args) {
+ScriptServer::ScriptServer(const std::string& script, const std::vector<std::string>& args,
+                           const std::vector<std::string>& env) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
   int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
   std::vector<std::string> argv = {"/usr/bin/python3", script};
   argv.insert(argv.end(), args.begin(), args.end());
-  pid_ = spawn(argv, base_env({}), p[1], devnull);
+  pid_ = spawn(argv, base_env(env), p[1], devnull);
   close(p[1]);
   close(devnull);
   std::string line;
@@ -152,13 +140,6 @@ ScriptServer::ScriptServer(const std::string& script, const std::vector<std::str
 }
 
 ScriptServer::~ScriptServer() {
-  if (pid_ > 0) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-}
-
-FakeApi::~FakeApi() {
   if (pid_ > 0) {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);

@@ -22,12 +22,15 @@ struct TempDir {
   ~TempDir();
 };
 
-// python3 tests/fake_api/fake_messages_api.py on 127.0.0.1 (a free port).
-class FakeApi {
+// Any python3 test server that prints "PORT <n>" first (fake Telegram Bot API, …).
+class ScriptServer {
  public:
-  // dump_path: where the fake writes the tail of each request's messages (NDJSON), or "".
-  explicit FakeApi(const std::string& dump_path = "");
-  ~FakeApi();
+  ScriptServer(const std::string& script, const std::vector<std::string>& args,
+               const std::vector<std::string>& env = {});
+  ~ScriptServer();
+  ScriptServer(const ScriptServer&) = delete;  // one process, one owner
+  ScriptServer& operator=(const ScriptServer&) = delete;
+  int port() const { return port_; }
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
  private:
@@ -35,17 +38,11 @@ class FakeApi {
   int port_ = 0;
 };
 
-// Any python3 test server that prints "PORT <n>" first (fake Telegram Bot API, …).
-class ScriptServer {
+// python3 tests/fake_api/fake_messages_api.py on 127.0.0.1 (a free port).
+class FakeApi : public ScriptServer {
  public:
-  ScriptServer(const std::string& script, const std::vector<std::string>& args);
-  ~ScriptServer();
-  int port() const { return port_; }
-  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
+  // dump_path: where the fake writes the tail of each request's messages (NDJSON), or "".
+  explicit FakeApi(const std::string& dump_path = "");
 };
 
 struct DaemonOptions {

@@ -163,18 +163,28 @@ bool WsClient::closed() const { return impl_->is_closed; }
 int WsClient::close_code() const { return impl_->code; }
 std::string WsClient::close_reason() const { return impl_->reason; }
 
-HttpReply http_get(int port, const std::string& target, const std::string& bearer) {
+namespace {
+// One HTTP/1.1 exchange on a fresh loopback connection, the target sent as given.
+beast::http::response<beast::http::string_body> http_exchange(int port, beast::http::request<beast::http::string_body> req) {
+  namespace http = beast::http;
   asio::io_context ioc;
   tcp::socket sock(ioc);
   sock.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
-  namespace http = beast::http;
-  http::request<http::empty_body> req{http::verb::get, target, 11};
   req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
-  if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + bearer);
+  req.prepare_payload();
   http::write(sock, req);
   beast::flat_buffer buf;
   http::response<http::string_body> res;
   http::read(sock, buf, res);
+  return res;
+}
+}  // namespace
+
+HttpReply http_get(int port, const std::string& target, const std::string& bearer) {
+  namespace http = beast::http;
+  http::request<http::string_body> req{http::verb::get, target, 11};
+  if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + bearer);
+  auto res = http_exchange(port, std::move(req));
   HttpReply r;
   r.status = static_cast<int>(res.result_int());
   r.content_type = std::string(res[http::field::content_type]);
@@ -184,20 +194,11 @@ HttpReply http_get(int port, const std::string& target, const std::string& beare
 }
 
 std::string http_post(int port, const std::string& target, const std::string& body) {
-  asio::io_context ioc;
-  tcp::socket sock(ioc);
-  sock.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
   namespace http = beast::http;
   http::request<http::string_body> req{http::verb::post, target, 11};
-  req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
   req.set(http::field::content_type, "application/json");
   req.body() = body;
-  req.prepare_payload();
-  http::write(sock, req);
-  beast::flat_buffer buf;
-  http::response<http::string_body> res;
-  http::read(sock, buf, res);
-  return res.body();
+  return http_exchange(port, std::move(req)).body();
 }
 
 int free_tcp_port() {
