@@ -46,7 +46,9 @@ void print_sessions(const json& sessions) {
     int64_t rss = s.value("rss_bytes", int64_t{0});
     if (rss > 0) snprintf(mem, sizeof mem, "%lldM", static_cast<long long>(rss >> 20));
     else snprintf(mem, sizeof mem, "-");
-    printf("%-12s %-17s %-8s %-6lld %-7s %-9s %s\n", s.value("id", "").c_str(), s.value("state", "").c_str(), cost,
+    std::string state = s.value("state", "");
+    if (int64_t pos = s.value("slot_queue_position", int64_t{0}); pos > 0) state += " #" + std::to_string(pos);
+    printf("%-12s %-17s %-8s %-6lld %-7s %-9s %s\n", s.value("id", "").c_str(), state.c_str(), cost,
            static_cast<long long>(s.value("turns", 0)), mem, s.value("pending_approvals", false) ? "pending" : "-",
            s.value("cwd", "").c_str());
   }
@@ -276,6 +278,8 @@ int main(int argc, char** argv) {
 
   auto* stop = app.add_subcommand("stop", "stop a session's claude process (gracefully)");
   stop->add_option("session", session)->required();
+  auto* resume = app.add_subcommand("resume", "start a parked, exited or failed session's claude again (same history)");
+  resume->add_option("session", session)->required();
   auto* interrupt = app.add_subcommand("interrupt", "interrupt the running turn");
   interrupt->add_option("session", session)->required();
   auto* modec = app.add_subcommand("mode", "change the permission mode: default|acceptEdits|plan|bypassPermissions");
@@ -391,6 +395,13 @@ int main(int argc, char** argv) {
     if (stop->parsed() || interrupt->parsed()) {
       Client c(socket_path);
       c.request(stop->parsed() ? "session.stop" : "session.interrupt", {{"session", session}});
+      return 0;
+    }
+    if (resume->parsed()) {
+      Client c(socket_path);
+      json r = c.request("session.resume", {{"session", session}});
+      std::cout << session << ": " << r.value("state", "") << (r.value("reason", "").empty() ? "" : " (" + r.value("reason", "") + ")")
+                << "\n";
       return 0;
     }
     if (modec->parsed()) {

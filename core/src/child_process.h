@@ -34,6 +34,9 @@ class ChildProcess {
   bool spawn(const std::string& exe, const std::vector<std::string>& args, const std::string& cwd,
              const std::map<std::string, std::string>& env_overrides, std::string& error);
 
+  // A new owner takes the process over (a warm process handed to a session). Not from
+  // inside one of the current callbacks.
+  void set_callbacks(Callbacks cb) { cb_ = std::move(cb); }
   void write(std::string data);  // queued; written as the pipe allows
   void close_stdin();            // after the queue drains
   void kill_group(int sig);

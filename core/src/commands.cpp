@@ -41,6 +41,7 @@ json status(Core& core) {
           {"uptime_s", (now_ms() - core.started_ms) / 1000},
           {"sessions", by_state},
           {"live_processes", core.supervisor->live_count()},
+          {"economy", core.supervisor->economy()},
           {"pending_approvals", core.approvals->pending_count()},
           {"approvals", outcomes},
           {"events", events},
@@ -81,7 +82,7 @@ json projects(const Core& core) {
 
 bool is_builtin_method(const std::string& method) {
   static const std::set<std::string> kBuiltin = {
-      "ping", "status", "projects.list", "session.new", "session.list", "session.get", "session.send", "session.stop",
+      "ping", "status", "projects.list", "session.new", "session.list", "session.get", "session.send", "session.stop", "session.resume",
       "session.interrupt", "session.mode", "subscribe", "unsubscribe", "approvals.list", "approval.answer",
       "token.create", "token.list", "token.revoke", "plugins.list", "hook.event"};
   return kBuiltin.count(method) > 0 || method.rfind("token.", 0) == 0;
@@ -106,6 +107,11 @@ void run_command(Core& core, const std::string& who, bool trusted, const std::st
     if (!params.contains("prompt")) throw CommandError("bad_params", "missing parameter 'prompt'");
     int64_t pid = sup.send(id, params["prompt"]);
     return done(true, {{"prompt_id", pid}, {"session", id}});
+  }
+  if (method == "session.resume") {
+    std::string id = required_string(params, "session");
+    sup.resume(id);
+    return done(true, sup.info(id));
   }
   if (method == "session.stop") {
     sup.stop(required_string(params, "session"));

@@ -33,7 +33,15 @@ const std::map<std::string, SectionSpec>& schema() {
         {"env", {Kind::string_map, {}}},
         {"model", {Kind::string, {}}},
         {"idle_timeout", {Kind::number, {}}},
-        {"stop_grace", {Kind::number, {}}}}},
+        {"stop_grace", {Kind::number, {}}},
+        {"park_after", {Kind::number, {}}},
+        {"max_live", {Kind::integer, {}}},
+        {"warm_pool", {Kind::integer, {}}},
+        {"memory_reserve_mb", {Kind::integer, {}}},
+        {"restart_backoff", {Kind::number, {}}},
+        {"restart_backoff_max", {Kind::number, {}}},
+        {"crash_limit", {Kind::integer, {}}},
+        {"crash_window", {Kind::number, {}}}}},
       {"projects", {{"roots", {Kind::string_list, {}}}}},
       {"approval",
        {{"timeout", {Kind::number, {}}},
@@ -137,6 +145,16 @@ void assign(Config& c, const std::string& section, const std::string& key, const
   else if (full == "claude.model") c.model = r.scalar(n, full, "a string");
   else if (full == "claude.idle_timeout") c.idle_timeout_s = r.number(n, full);
   else if (full == "claude.stop_grace") c.stop_grace_s = r.number(n, full);
+  else if (full == "claude.park_after") c.park_after_s = r.number(n, full);
+  else if (full == "claude.max_live") c.max_live = r.integer(n, full);
+  else if (full == "claude.warm_pool") c.warm_pool = r.integer(n, full);
+  else if (full == "claude.memory_reserve_mb") c.memory_reserve_mb = r.integer(n, full);
+  else if (full == "claude.restart_backoff") c.restart_backoff_s = r.number(n, full);
+  else if (full == "claude.restart_backoff_max") c.restart_backoff_max_s = r.number(n, full);
+  else if (full == "claude.crash_limit") {
+    c.crash_limit = r.integer(n, full);
+    if (c.crash_limit < 1) r.fail(n.Mark(), full, "must be at least 1 (give up at the first crash)");
+  } else if (full == "claude.crash_window") c.crash_window_s = r.number(n, full);
   else if (full == "projects.roots") {
     c.project_roots.clear();
     for (auto& p : r.list(n, full)) c.project_roots.push_back(expand_home(p));

@@ -45,6 +45,15 @@ struct Config {
   std::string model;
   double idle_timeout_s = 600;  // no output while a turn runs for this long = hung
   double stop_grace_s = 5;      // after stdin EOF, before SIGTERM/SIGKILL
+  // Session economy: one claude holds ~300 MB, so idle ones are parked and the count is bounded.
+  double park_after_s = 600;        // idle this long (no turn, no approval): stop claude, state parked; 0 = never
+  int64_t max_live = 0;             // live claude processes at most; 0 = from RAM (total - reserve) / 350 MB
+  int64_t warm_pool = 1;            // pre-spawned claude processes for recent projects; 0 = off
+  int64_t memory_reserve_mb = 1024; // the pool empties when available memory falls under this
+  double restart_backoff_s = 0.5;   // first restart delay after a crash, doubling per crash ...
+  double restart_backoff_max_s = 30;  // ... up to this
+  int64_t crash_limit = 5;          // crashes within crash_window before giving up (state failed)
+  double crash_window_s = 300;
 
   // projects
   std::vector<std::string> project_roots;

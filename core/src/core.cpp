@@ -48,6 +48,14 @@ void Core::open(const std::string& claude_path) {
   so.idle_timeout_s = config.idle_timeout_s;
   so.stop_grace_s = config.stop_grace_s;
   so.project_roots = config.project_roots;
+  so.park_after_s = config.park_after_s;
+  so.max_live = static_cast<size_t>(config.max_live);
+  so.warm_pool = static_cast<size_t>(config.warm_pool);
+  so.memory_reserve = config.memory_reserve_mb << 20;
+  so.restart_backoff_s = config.restart_backoff_s;
+  so.restart_backoff_max_s = config.restart_backoff_max_s;
+  so.crash_limit = static_cast<size_t>(config.crash_limit);
+  so.crash_window_s = config.crash_window_s;
   supervisor = std::make_unique<Supervisor>(loop, *store, *bus, *approvals, so);
   hooks = std::make_unique<HookBroker>(loop, *approvals, *supervisor);
   tokens = std::make_unique<TokenStore>(*store);

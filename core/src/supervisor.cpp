@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <sys/wait.h>
@@ -15,22 +16,50 @@ using nlohmann::json;
 namespace {
 const std::vector<std::string> kModes = {"default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"};
 bool live_state(const std::string& st) { return st == "starting" || st == "idle" || st == "running" || st == "waiting_approval"; }
+std::string seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", s);
+  return buf;
+}
 std::string dump_lossy(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 }  // namespace
+
+size_t default_max_live(int64_t mem_total, int64_t reserve, int64_t per_process) {
+  if (mem_total <= 0 || per_process <= 0) return 8;
+  return static_cast<size_t>(std::max<int64_t>(1, (mem_total - reserve) / per_process));
+}
 
 Supervisor::Supervisor(EventLoop& loop, Store& store, EventBus& bus, ApprovalChain& approvals, SupervisorOptions opts)
     : loop_(loop), store_(store), bus_(bus), approvals_(approvals), opts_(std::move(opts)) {
   approvals_.set_responder([this](const ApprovalRow& row, const json& input) { answer_claude(row, input); });
-  double period = std::max(0.2, std::min(1.0, opts_.idle_timeout_s / 4));
-  hang_timer_ = loop_.every(period, [this] { check_hangs(); });
+  if (opts_.max_live == 0)
+    opts_.max_live = default_max_live(read_meminfo().total, opts_.memory_reserve, opts_.claude_rss_estimate);
+  opts_.crash_limit = std::max<size_t>(1, opts_.crash_limit);
+  WarmPool::Options po;
+  po.capacity = opts_.warm_pool;
+  po.memory_reserve = opts_.memory_reserve;
+  po.per_process = opts_.claude_rss_estimate;
+  pool_ = std::make_unique<WarmPool>(
+      loop_, po,
+      [this](ChildProcess& proc, const WarmKey& key, const std::string& sid, std::vector<std::string>& args,
+             std::string& err) {
+        args = claude_args(key.model, key.permission_mode, "--session-id", sid);
+        return proc.spawn(opts_.claude_path, args, key.cwd, opts_.env, err);
+      },
+      [this] { maybe_finish_shutdown(); });
+  // The tick notices hangs and idle sessions; it must run several times within either limit.
+  double shortest = opts_.idle_timeout_s;
+  if (opts_.park_after_s > 0) shortest = std::min(shortest, opts_.park_after_s);
+  tick_timer_ = loop_.every(std::max(0.2, std::min(1.0, shortest / 4)), [this] { tick(); });
+  spdlog::info("sessions: at most {} live claude processes, parked after {} s idle, warm pool {}", opts_.max_live,
+               opts_.park_after_s, opts_.warm_pool);
 }
 
 Supervisor::~Supervisor() {
-  if (hang_timer_) loop_.cancel_timer(hang_timer_);
-  for (auto& [id, s] : sessions_) {
-    if (s->term_timer) loop_.cancel_timer(s->term_timer);
-    if (s->kill_timer) loop_.cancel_timer(s->kill_timer);
-  }
+  if (tick_timer_) loop_.cancel_timer(tick_timer_);
+  for (auto& [id, s] : sessions_)
+    for (auto t : {s->term_timer, s->kill_timer, s->restart_timer})
+      if (t) loop_.cancel_timer(t);
 }
 
 Supervisor::Session& Supervisor::get(const std::string& id) {
@@ -79,8 +108,18 @@ void Supervisor::recover() {
       if (p.state == "sent") store_.set_prompt_state(p.id, "interrupted");  // its turn died with the old process
       else has_queued = true;
     }
-    if (has_queued) spawn(*s);
+    if (s->row.state == "queued" || s->row.state == "restarting")
+      set_state(*s, "exited", "ccmuxd restarted; the next prompt resumes the claude session");
+    if (has_queued) start_process(*s);
   }
+  // The pool warms the projects used last (a restart should not make the next session cold).
+  std::vector<const SessionRow*> recent;
+  for (auto& [id, s] : sessions_)
+    if (s->row.state != "observed") recent.push_back(&s->row);
+  std::sort(recent.begin(), recent.end(), [](auto* a, auto* b) { return a->created_ms > b->created_ms; });
+  for (size_t i = std::min(recent.size(), opts_.warm_pool); i-- > 0;)
+    if (std::filesystem::is_directory(recent[i]->cwd))
+      pool_->note_used({recent[i]->cwd, recent[i]->model, recent[i]->permission_mode});
   bus_.flush();
 }
 
@@ -108,7 +147,11 @@ std::string Supervisor::create(const std::string& cwd_in, const json& prompt, co
   s->row.cwd = cwd;
   s->row.model = model.empty() ? opts_.default_model : model;
   s->row.permission_mode = pm;
-  s->row.claude_session_id = new_uuid_v4();
+  WarmKey key{cwd, s->row.model, pm};
+  std::optional<WarmPool::Taken> warm;
+  if (processes() < opts_.max_live) warm = pool_->take(key);  // a warm process is used only within the limit
+  pool_->note_used(key);
+  s->row.claude_session_id = warm ? warm->claude_session_id : new_uuid_v4();
   s->row.state = "starting";
   std::string id = s->row.id;
   Session& ref = *s;
@@ -116,8 +159,9 @@ std::string Supervisor::create(const std::string& cwd_in, const json& prompt, co
   save(ref);
   host_event(ref, "session_created",
              {{"cwd", cwd}, {"model", ref.row.model}, {"permission_mode", pm}, {"claude_session_id", ref.row.claude_session_id}});
+  if (warm) adopt(ref, std::move(*warm));
   if (!prompt.is_null()) send(id, prompt);
-  else spawn(ref);
+  else start_process(ref);
   return id;
 }
 
@@ -162,18 +206,18 @@ void Supervisor::observed_end(const std::string& id, const std::string& reason) 
   save(s);
 }
 
-void Supervisor::spawn(Session& s) {
-  if (s.proc && s.proc->running()) return;
+std::vector<std::string> Supervisor::claude_args(const std::string& model, const std::string& mode,
+                                                const std::string& session_flag, const std::string& claude_session_id) const {
   std::vector<std::string> args = {"-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose",
-                                   "--include-partial-messages", "--permission-prompt-tool", "stdio"};
-  bool resume = s.row.claude_started;
-  if (resume) args.insert(args.end(), {"--resume", s.row.claude_session_id});
-  else args.insert(args.end(), {"--session-id", s.row.claude_session_id});
-  if (!s.row.model.empty()) args.insert(args.end(), {"--model", s.row.model});
-  if (s.row.permission_mode != "default") args.insert(args.end(), {"--permission-mode", s.row.permission_mode});
+                                   "--include-partial-messages", "--permission-prompt-tool", "stdio",
+                                   session_flag, claude_session_id};
+  if (!model.empty()) args.insert(args.end(), {"--model", model});
+  if (mode != "default") args.insert(args.end(), {"--permission-mode", mode});
   args.insert(args.end(), opts_.extra_args.begin(), opts_.extra_args.end());
+  return args;
+}
 
-  std::string id = s.row.id;
+ChildProcess::Callbacks Supervisor::session_callbacks(const std::string& id) {
   ChildProcess::Callbacks cb;
   cb.on_stdout_line = [this, id](std::string_view line, size_t cap) { on_line(id, line, cap); };
   cb.on_stderr_line = [this, id](std::string_view line) {
@@ -185,24 +229,51 @@ void Supervisor::spawn(Session& s) {
     if (tail.size() > 20) tail.pop_front();
   };
   cb.on_exit = [this, id](int status) { on_exit(id, status); };
-  s.proc = std::make_unique<ChildProcess>(loop_, std::move(cb));
-  s.initialized = false;
-  s.turn_running = false;
-  s.stop_requested = false;
-  s.fail_reason.clear();
-  s.stderr_tail.clear();
-  s.cost_base = s.row.cost_usd;
+  return cb;
+}
+
+size_t Supervisor::processes() const {
+  size_t n = 0;
+  for (auto& [id, s] : sessions_) n += s->proc ? 1 : 0;
+  return n;
+}
+
+bool Supervisor::has_queued_prompts(const std::string& id) const {
+  for (auto& p : store_.open_prompts(id))
+    if (p.state == "queued") return true;
+  return false;
+}
+
+void Supervisor::start_process(Session& s) {
+  if (s.proc || s.restart_timer) return;  // running, exiting (its exit restarts it) or a restart is due
+  if (std::find(slot_waiters_.begin(), slot_waiters_.end(), s.row.id) != slot_waiters_.end()) return;
+  if (processes() < opts_.max_live && slot_waiters_.empty()) return spawn(s);
+  // At the limit: wait in line (visible in ls and on the page) rather than fail or overcommit.
+  slot_waiters_.push_back(s.row.id);
+  std::string why = "waiting for a free claude slot (" + std::to_string(processes()) + " live, claude.max_live " +
+                    std::to_string(opts_.max_live) + ")";
+  set_state(s, "queued", why);
+  host_event(s, "session_queued", {{"position", slot_waiters_.size()}, {"live", processes()}, {"max_live", opts_.max_live}});
+  make_room();
+  admit_waiters();
+}
+
+void Supervisor::spawn(Session& s) {
+  if (s.proc) return;
+  bool resume = s.row.claude_started;
+  auto args = claude_args(s.row.model, s.row.permission_mode, resume ? "--resume" : "--session-id", s.row.claude_session_id);
+  auto proc = std::make_unique<ChildProcess>(loop_, session_callbacks(s.row.id));
   std::string err;
-  if (!s.proc->spawn(opts_.claude_path, args, s.row.cwd, opts_.env, err)) {
-    s.proc.reset();
+  if (!proc->spawn(opts_.claude_path, args, s.row.cwd, opts_.env, err)) {
     set_state(s, "failed", err);
     host_event(s, "session_failed", {{"reason", err}});
     return;
   }
-  s.last_output = monotonic_s();
-  set_state(s, "starting");
-  host_event(s, "session_started", {{"pid", s.proc->pid()}, {"resume", resume}, {"args", args}});
+  s.proc = std::move(proc);
+  s.stderr_tail.clear();
+  after_start(s, {{"pid", s.proc->pid()}, {"resume", resume}, {"args", args}});
   spdlog::info("session {}: started claude pid {} in {}{}", s.row.id, s.proc->pid(), s.row.cwd, resume ? " (resume)" : "");
+  std::string id = s.row.id;
   send_control(s, "initialize", json::object(), [this, id](bool ok, const json& resp) {
     auto it = sessions_.find(id);
     if (it == sessions_.end()) return;
@@ -214,6 +285,47 @@ void Supervisor::spawn(Session& s) {
   });
 }
 
+void Supervisor::adopt(Session& s, WarmPool::Taken warm) {
+  s.proc = std::move(warm.proc);
+  s.proc->set_callbacks(session_callbacks(s.row.id));
+  s.stderr_tail = std::move(warm.stderr_tail);
+  after_start(s, {{"pid", s.proc->pid()}, {"resume", false}, {"args", warm.args}, {"warm", true}, {"warm_age_s", warm.age_s}});
+  spdlog::info("session {}: took warm claude pid {} in {} (ready for {:.1f} s)", s.row.id, s.proc->pid(), s.row.cwd, warm.age_s);
+  for (auto& line : warm.early_stdout) on_line(s.row.id, line, 0);
+  if (warm.init_request_id.empty()) {
+    s.initialized = true;
+    set_state(s, "idle");
+    return;
+  }
+  std::string id = s.row.id;
+  s.controls[warm.init_request_id] = [this, id](bool, const json&) {  // the reply is on its way
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    it->second->initialized = true;
+    if (!it->second->turn_running) set_state(*it->second, "idle");
+    deliver_next_prompt(*it->second);
+  };
+}
+
+void Supervisor::after_start(Session& s, const json& started_payload) {
+  s.initialized = false;
+  s.turn_running = false;
+  s.stop_requested = false;
+  s.park_requested = false;
+  s.fail_reason.clear();
+  s.cost_base = s.row.cost_usd;
+  s.last_activity = monotonic_s();
+  set_state(s, "starting");
+  host_event(s, "session_started", started_payload);
+}
+
+void Supervisor::resume(const std::string& id) {
+  Session& s = get(id);
+  if (s.row.state == "observed") throw CommandError("observed", id + " runs in a terminal (started by hand)");
+  if (s.row.state == "failed") s.crashes.clear();  // a person asked: the crash budget starts over
+  start_process(s);
+}
+
 int64_t Supervisor::send(const std::string& id, const json& content) {
   Session& s = get(id);
   if (s.row.state == "observed")
@@ -223,7 +335,9 @@ int64_t Supervisor::send(const std::string& id, const json& content) {
     throw CommandError("bad_prompt", "a prompt is a non-empty string or a non-empty array of content blocks");
   int64_t pid = store_.add_prompt(id, content.dump(), now_ms());
   host_event(s, "prompt_queued", {{"prompt_id", pid}, {"content", content}});
-  if (!s.proc || !s.proc->running()) spawn(s);  // exited, failed or restarted: continue the claude session
+  s.last_activity = monotonic_s();
+  if (s.row.state == "failed") s.crashes.clear();  // a person asked: the crash budget starts over
+  if (!s.proc) start_process(s);  // parked, exited, failed or restarted: continue the claude session
   else deliver_next_prompt(s);
   return pid;
 }
@@ -241,7 +355,7 @@ void Supervisor::deliver_next_prompt(Session& s) {
     store_.set_prompt_state(p.id, "sent");
     s.current_prompt = p.id;
     s.turn_running = true;
-    s.last_output = monotonic_s();
+    s.last_activity = monotonic_s();
     host_event(s, "prompt_sent", {{"prompt_id", p.id}});
     set_state(s, "running");
     return;
@@ -264,7 +378,7 @@ void Supervisor::on_line(const std::string& id, std::string_view line, size_t ca
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
   Session& s = *it->second;
-  s.last_output = monotonic_s();
+  s.last_activity = monotonic_s();
   if (line.empty()) return;
 
   std::string_view type, subtype;
@@ -308,6 +422,7 @@ void Supervisor::on_line(const std::string& id, std::string_view line, size_t ca
     set_state(s, "idle", is_error ? "last turn ended in error" : "");
     save(s);
     deliver_next_prompt(s);
+    if (!slot_waiters_.empty()) make_room();  // an idle session may now give its slot to a waiting one
   } else if (type == "control_request" || type == "control_response" || type == "control_cancel_request") {
     json msg = json::parse(line, nullptr, false);
     if (msg.is_discarded()) return;
@@ -365,6 +480,7 @@ void Supervisor::answer_claude(const ApprovalRow& row, const json& input) {
   json msg = {{"type", "control_response"},
               {"response", {{"subtype", "success"}, {"request_id", row.claude_request_id}, {"response", response}}}};
   if (s.proc && s.proc->running()) s.proc->write(msg.dump() + "\n");
+  s.last_activity = monotonic_s();
   if (!approvals_.has_pending(s.row.id) && s.row.state == "waiting_approval")
     set_state(s, s.turn_running ? "running" : "idle");
 }
@@ -399,6 +515,8 @@ void Supervisor::on_exit(std::string id, int status) {
   if (!s.fail_reason.empty()) {
     failed = true;
     reason = s.fail_reason;
+  } else if (s.park_requested) {
+    reason = s.park_reason;
   } else if (s.stop_requested) {
     reason = "stopped";
   } else if (failed && !s.stderr_tail.empty()) {
@@ -409,36 +527,61 @@ void Supervisor::on_exit(std::string id, int status) {
   info["reason"] = reason;
   info["stderr_tail"] = tail;
   s.proc.reset();
-  host_event(s, failed ? "session_failed" : "session_exited", info);
-  set_state(s, failed ? "failed" : "exited", reason);
-  spdlog::info("session {}: {} ({})", id, failed ? "failed" : "exited", reason);
-
-  if (shutdown_done_) {
-    if (live_count() == 0) {
-      auto done = std::move(shutdown_done_);
-      shutdown_done_ = nullptr;
-      done();
-    }
-    return;
+  bool parked = s.park_requested && !failed && !shutdown_done_;
+  if (failed && !shutdown_done_) {
+    on_crash(s, info, reason);
+  } else if (parked) {
+    host_event(s, "session_parked", info);
+    set_state(s, "parked", reason);
+    spdlog::info("session {}: parked ({})", id, reason);
+  } else {
+    host_event(s, failed ? "session_failed" : "session_exited", info);
+    set_state(s, failed ? "failed" : "exited", reason);
+    spdlog::info("session {}: {} ({})", id, failed ? "failed" : "exited", reason);
   }
-  // A prompt sent while a clean exit was under way is delivered by a new process. After a
-  // failure nothing restarts by itself (no crash loop): the next send does.
-  if (failed || s.stop_requested) return;
-  for (auto& p : store_.open_prompts(id))
-    if (p.state == "queued") {
-      spawn(s);
-      break;
-    }
+  if (shutdown_done_) return maybe_finish_shutdown();
+  admit_waiters();  // a slot is free
+  // A prompt sent while a clean exit (stop, park) was under way is delivered by a new process.
+  if (!failed && has_queued_prompts(id)) start_process(s);
 }
 
-void Supervisor::stop(const std::string& id) {
-  Session& s = get(id);
-  if (!s.proc || !s.proc->running()) {
-    if (live_state(s.row.state)) set_state(s, "exited", "stopped");
+void Supervisor::on_crash(Session& s, json info, const std::string& reason) {
+  double now = monotonic_s();
+  while (!s.crashes.empty() && now - s.crashes.front() > opts_.crash_window_s) s.crashes.pop_front();
+  s.crashes.push_back(now);
+  size_t n = s.crashes.size();
+  info["crashes"] = n;
+  if (n >= opts_.crash_limit) {
+    std::string why = "gave up after " + std::to_string(n) + (n == 1 ? " crash" : " crashes") + " in " +
+                      seconds(opts_.crash_window_s) + " s; last: " + reason;
+    info["gave_up"] = true;
+    info["reason"] = why;
+    host_event(s, "session_failed", info);
+    set_state(s, "failed", why);
+    spdlog::warn("session {}: {}", s.row.id, why);
     return;
   }
+  // Doubling delays: a claude that dies at start-up (bad flags, broken install) must not
+  // spin a core, and one that crashed once comes back almost at once.
+  double delay = std::min(opts_.restart_backoff_max_s, opts_.restart_backoff_s * std::pow(2.0, double(n - 1)));
+  info["restart_in_s"] = delay;
+  host_event(s, "session_crashed", info);
+  set_state(s, "restarting", reason + "; restarting in " + seconds(delay) + " s (crash " + std::to_string(n) + " of " +
+                                 std::to_string(opts_.crash_limit) + " allowed in " + seconds(opts_.crash_window_s) + " s)");
+  spdlog::warn("session {}: {}; restarting in {} s", s.row.id, reason, delay);
+  std::string id = s.row.id;
+  s.restart_timer = loop_.add_timer(delay, [this, id] {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    it->second->restart_timer = 0;
+    if (it->second->row.state == "restarting") start_process(*it->second);
+  });
+}
+
+void Supervisor::close_gracefully(Session& s) {
   s.stop_requested = true;
   s.proc->close_stdin();  // graceful: claude finishes and exits
+  std::string id = s.row.id;
   s.term_timer = loop_.add_timer(opts_.stop_grace_s, [this, id] {
     auto it = sessions_.find(id);
     if (it == sessions_.end() || !it->second->proc) return;
@@ -451,6 +594,77 @@ void Supervisor::stop(const std::string& id) {
       it2->second->proc->kill_group(SIGKILL);
     });
   });
+}
+
+void Supervisor::stop(const std::string& id) {
+  Session& s = get(id);
+  if (s.restart_timer) {
+    loop_.cancel_timer(s.restart_timer);
+    s.restart_timer = 0;
+  }
+  auto w = std::find(slot_waiters_.begin(), slot_waiters_.end(), id);
+  if (w != slot_waiters_.end()) slot_waiters_.erase(w);
+  if (!s.proc || !s.proc->running()) {
+    if (live_state(s.row.state) || s.row.state == "queued" || s.row.state == "restarting") set_state(s, "exited", "stopped");
+    return;
+  }
+  s.park_requested = false;  // an explicit stop wins over a park under way
+  if (!s.stop_requested) close_gracefully(s);
+}
+
+bool Supervisor::parkable(const Session& s) const {
+  return s.proc && s.proc->running() && s.initialized && !s.turn_running && !s.stop_requested && s.controls.empty() &&
+         !approvals_.has_pending(s.row.id) && !has_queued_prompts(s.row.id);
+}
+
+void Supervisor::park(Session& s, const std::string& reason) {
+  spdlog::info("session {}: parking claude pid {} ({})", s.row.id, s.proc->pid(), reason);
+  s.park_requested = true;
+  s.park_reason = reason;
+  close_gracefully(s);
+}
+
+void Supervisor::park_idle() {
+  if (opts_.park_after_s <= 0) return;
+  double now = monotonic_s();
+  for (auto& [id, s] : sessions_)
+    if (parkable(*s) && now - s->last_activity >= opts_.park_after_s)
+      park(*s, "idle for " + seconds(opts_.park_after_s) + " s; the next prompt resumes it");
+}
+
+void Supervisor::make_room() {
+  // Slots that will free up: free ones now plus processes already on their way out.
+  size_t exiting = 0;
+  for (auto& [id, s] : sessions_) exiting += s->proc && s->stop_requested ? 1 : 0;
+  size_t held = processes();
+  size_t coming = (held < opts_.max_live ? opts_.max_live - held : 0) + exiting;
+  while (slot_waiters_.size() > coming) {
+    Session* lru = nullptr;
+    for (auto& [id, s] : sessions_)
+      if (parkable(*s) && (!lru || s->last_activity < lru->last_activity)) lru = s.get();
+    if (!lru) return;  // everyone is busy: the waiters wait
+    park(*lru, "parked to make room (claude.max_live " + std::to_string(opts_.max_live) +
+                   "); the next prompt resumes it");
+    ++coming;
+  }
+}
+
+void Supervisor::admit_waiters() {
+  while (!slot_waiters_.empty() && processes() < opts_.max_live) {
+    std::string id = slot_waiters_.front();
+    slot_waiters_.pop_front();
+    auto it = sessions_.find(id);
+    if (it != sessions_.end() && !it->second->proc) spawn(*it->second);
+  }
+}
+
+void Supervisor::tick() {
+  check_hangs();
+  if (shutdown_done_) return;
+  park_idle();
+  if (!slot_waiters_.empty()) make_room();
+  admit_waiters();
+  pool_->maintain();
 }
 
 void Supervisor::interrupt(const std::string& id, ControlDone done) {
@@ -484,12 +698,12 @@ void Supervisor::check_hangs() {
   double now = monotonic_s();
   for (auto& [id, s] : sessions_) {
     if (!s->proc || !s->proc->running() || !s->turn_running || s->row.state == "waiting_approval") continue;
-    if (now - s->last_output < opts_.idle_timeout_s) continue;
+    if (now - s->last_activity < opts_.idle_timeout_s) continue;
     s->fail_reason = "hung: no output for " + std::to_string(static_cast<long>(opts_.idle_timeout_s)) +
                      " s while a turn was running";
     spdlog::warn("session {}: {}; killing it", id, s->fail_reason);
     s->proc->kill_group(SIGKILL);
-    s->last_output = now;  // once
+    s->last_activity = now;  // once
   }
 }
 
@@ -506,10 +720,19 @@ std::map<std::string, size_t> Supervisor::count_by_state() const {
   return m;
 }
 
+json Supervisor::economy() const {
+  return {{"max_live", opts_.max_live},
+          {"live", processes()},
+          {"waiting_for_slot", slot_waiters_.size()},
+          {"park_after_s", opts_.park_after_s},
+          {"warm_pool", pool_->status()}};
+}
+
 json Supervisor::session_json(const Session& s) const {
   size_t queued = 0;
   for (auto& p : store_.open_prompts(s.row.id))
     if (p.state == "queued") ++queued;
+  auto w = std::find(slot_waiters_.begin(), slot_waiters_.end(), s.row.id);
   return {{"id", s.row.id},
           {"state", s.row.state},
           {"reason", s.row.state_reason},
@@ -528,6 +751,7 @@ json Supervisor::session_json(const Session& s) const {
           // What its claude costs in memory right now (one process is ~300 MB): accounting.
           {"rss_bytes", s.proc && s.proc->running() ? process_rss_bytes(s.proc->pid()) : 0},
           {"queued_prompts", queued},
+          {"slot_queue_position", w == slot_waiters_.end() ? 0 : (w - slot_waiters_.begin()) + 1},
           {"pending_approvals", approvals_.has_pending(s.row.id)}};
 }
 
@@ -544,15 +768,24 @@ json Supervisor::info(const std::string& id) const {
 }
 
 void Supervisor::shutdown(std::function<void()> done) {
-  if (live_count() == 0) {
-    done();
-    return;
-  }
   shutdown_done_ = std::move(done);
+  slot_waiters_.clear();
   for (auto& [id, s] : sessions_)
-    if (s->proc && s->proc->running()) {
-      stop(id);  // recorded as exited ("stopped"); the next prompt resumes it
+    if (s->restart_timer) {
+      loop_.cancel_timer(s->restart_timer);
+      s->restart_timer = 0;
     }
+  for (auto& [id, s] : sessions_)
+    if (s->proc && s->proc->running()) stop(id);  // recorded as exited ("stopped"); the next prompt resumes it
+  pool_->close_all();  // may finish the shutdown at once
+  maybe_finish_shutdown();
+}
+
+void Supervisor::maybe_finish_shutdown() {
+  if (!shutdown_done_ || live_count() > 0 || !pool_->empty()) return;
+  auto done = std::move(shutdown_done_);
+  shutdown_done_ = nullptr;
+  done();
 }
 
 }  // namespace ccmux

@@ -8,6 +8,7 @@
 #include "event_bus.h"
 #include "event_loop.h"
 #include "store.h"
+#include "warm_pool.h"
 
 #include <nlohmann/json.hpp>
 #include <simdjson.h>
@@ -36,7 +37,20 @@ struct SupervisorOptions {
   double idle_timeout_s = 600;
   double stop_grace_s = 5;
   std::vector<std::string> project_roots;
+  // Session economy (issue 5): see config.h for what each one means.
+  double park_after_s = 600;  // 0: never park
+  size_t max_live = 0;        // 0: from the machine's RAM
+  size_t warm_pool = 0;
+  int64_t memory_reserve = 1LL << 30;
+  int64_t claude_rss_estimate = 350LL << 20;
+  double restart_backoff_s = 0.5;
+  double restart_backoff_max_s = 30;
+  size_t crash_limit = 5;
+  double crash_window_s = 300;
 };
+
+// claude.max_live when not configured: what RAM holds after the reserve, at least 1.
+size_t default_max_live(int64_t mem_total, int64_t reserve, int64_t per_process);
 
 class Supervisor {
  public:
@@ -51,6 +65,8 @@ class Supervisor {
   std::string create(const std::string& cwd, const nlohmann::json& prompt, const std::string& model,
                      const std::string& permission_mode);
   int64_t send(const std::string& id, const nlohmann::json& content);
+  // Starts the claude process of a parked, exited or failed session without a prompt.
+  void resume(const std::string& id);
   void stop(const std::string& id);
   void interrupt(const std::string& id, ControlDone done);
   void set_mode(const std::string& id, const std::string& mode, ControlDone done);
@@ -66,6 +82,8 @@ class Supervisor {
   bool exists(const std::string& id) const { return sessions_.count(id) > 0; }
   size_t live_count() const;
   std::map<std::string, size_t> count_by_state() const;
+  // Live limit, slot queue and warm pool, for status and metrics.
+  nlohmann::json economy() const;
 
   // Graceful stop of every child (stdin EOF, then signals); calls done when all are gone.
   void shutdown(std::function<void()> done);
@@ -77,17 +95,37 @@ class Supervisor {
     bool initialized = false;
     bool turn_running = false;
     int64_t current_prompt = 0;
-    double last_output = 0;
+    double last_activity = 0;  // monotonic: output, prompts, answers; for hangs, parking and LRU
     double cost_base = 0;  // cost of earlier processes (claude's total is per process)
     bool stop_requested = false;
+    bool park_requested = false;
+    std::string park_reason;
     std::string fail_reason;  // set before we kill it (hang)
-    EventLoop::TimerId term_timer = 0, kill_timer = 0;
+    std::deque<double> crashes;  // monotonic times of recent abnormal exits
+    EventLoop::TimerId term_timer = 0, kill_timer = 0, restart_timer = 0;
     std::map<std::string, ControlDone> controls;  // our control requests awaiting a reply
     std::deque<std::string> stderr_tail;
   };
 
   Session& get(const std::string& id);
-  void spawn(Session& s);
+  // A process for `s` now if a live slot is free, else a place in the visible slot queue.
+  void start_process(Session& s);
+  void spawn(Session& s);  // a cold claude (--resume once it has a transcript)
+  void adopt(Session& s, WarmPool::Taken warm);
+  std::vector<std::string> claude_args(const std::string& model, const std::string& mode, const std::string& session_flag,
+                                       const std::string& claude_session_id) const;
+  ChildProcess::Callbacks session_callbacks(const std::string& id);
+  void after_start(Session& s, const nlohmann::json& started_payload);
+  void close_gracefully(Session& s);  // stdin EOF, then SIGTERM, then SIGKILL
+  void park(Session& s, const std::string& reason);
+  bool parkable(const Session& s) const;
+  void park_idle();
+  void make_room();
+  void admit_waiters();
+  size_t processes() const;  // sessions holding a process, exiting ones included
+  void on_crash(Session& s, nlohmann::json info, const std::string& reason);
+  bool has_queued_prompts(const std::string& id) const;
+  void tick();
   void on_line(const std::string& id, std::string_view line, size_t capacity);
   void on_control_request(Session& s, const nlohmann::json& msg);
   void on_control_response(Session& s, const nlohmann::json& msg);
@@ -97,6 +135,7 @@ class Supervisor {
   void set_state(Session& s, const std::string& state, const std::string& reason = "");
   void save(Session& s);
   void check_hangs();
+  void maybe_finish_shutdown();
   void answer_claude(const ApprovalRow& row, const nlohmann::json& input);
   nlohmann::json session_json(const Session& s) const;
   void host_event(Session& s, const std::string& kind, const nlohmann::json& payload);
@@ -108,7 +147,9 @@ class Supervisor {
   SupervisorOptions opts_;
   std::map<std::string, std::unique_ptr<Session>> sessions_;
   simdjson::dom::parser parser_;
-  EventLoop::TimerId hang_timer_ = 0;
+  EventLoop::TimerId tick_timer_ = 0;
+  std::deque<std::string> slot_waiters_;  // sessions waiting for a live slot, first come first served
+  std::unique_ptr<WarmPool> pool_;
   std::function<void()> shutdown_done_;
   uint64_t next_control_ = 1;
 };

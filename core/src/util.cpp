@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <cstdio>
+#include <cstring>
 #include <unistd.h>
 
 #include <chrono>
@@ -78,6 +79,21 @@ int64_t process_rss_bytes(int pid) {
   int n = std::fscanf(f, "%lld %lld", &size, &resident);
   std::fclose(f);
   return n == 2 ? static_cast<int64_t>(resident) * sysconf(_SC_PAGESIZE) : 0;
+}
+
+MemInfo read_meminfo() {
+  MemInfo m;
+  FILE* f = std::fopen("/proc/meminfo", "r");
+  if (!f) return m;
+  char name[64];
+  long long kb = 0;
+  while (std::fscanf(f, "%63s %lld kB", name, &kb) == 2) {
+    if (std::strcmp(name, "MemTotal:") == 0) m.total = kb * 1024;
+    else if (std::strcmp(name, "MemAvailable:") == 0) m.available = kb * 1024;
+    if (m.total && m.available) break;
+  }
+  std::fclose(f);
+  return m;
 }
 
 }  // namespace ccmux

@@ -18,5 +18,10 @@ std::string expand_home(const std::string& path);
 bool path_inside(const std::string& path, const std::string& root);
 // Resident memory of a process in bytes (/proc/<pid>/statm), 0 when it is gone.
 int64_t process_rss_bytes(int pid);
+// The machine's memory (/proc/meminfo MemTotal and MemAvailable) in bytes; 0s when unreadable.
+struct MemInfo {
+  int64_t total = 0, available = 0;
+};
+MemInfo read_meminfo();
 
 }  // namespace ccmux

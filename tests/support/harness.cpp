@@ -152,7 +152,8 @@ Daemon::Daemon(const std::string& dir, const std::string& api_url, DaemonOptions
   fs::create_directories(project());
   std::ostringstream y;
   y << "daemon:\n  state_dir: " << dir_ << "/state\n  socket: " << socket() << "\n  log_level: " << opts_.log_level << "\n"
-    << "claude:\n  idle_timeout: " << opts_.idle_timeout_s << "\n  stop_grace: 3\n";
+    << "claude:\n  idle_timeout: " << opts_.idle_timeout_s << "\n  stop_grace: 3\n  warm_pool: " << opts_.warm_pool << "\n";
+  for (auto& line : opts_.claude_keys) y << "  " << line << "\n";
   if (!opts_.claude_path.empty()) y << "  path: " << opts_.claude_path << "\n";
   if (!opts_.claude_env.empty()) {
     y << "  env:\n";

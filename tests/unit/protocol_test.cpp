@@ -181,31 +181,7 @@ TEST(Protocol, PromptsSentDuringATurnAreQueuedAndDeliveredInOrder) {
   EXPECT_EQ(log.of_kind("prompt_queued").size(), 3u);
 }
 
-TEST(Protocol, CrashedClaudeIsMarkedFailedAndSendResumesIt) {
-  FakeDaemon f;
-  auto c = f.d->connect();
-  std::string id = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", "crash now"}})["id"];
-  EventLog log(*c, id);
-  ASSERT_TRUE(log.wait_kind("session_failed", 20000));
-  EXPECT_EQ(log.of_kind("session_failed")[0]["payload"]["signal"], 9);
-  EXPECT_EQ(c->request("session.get", {{"session", id}})["state"], "failed");
-  c->request("session.send", {{"session", id}, {"prompt", "back again"}});
-  ASSERT_TRUE(log.wait_kind("result", 20000));
-  auto starts = log.of_kind("session_started");
-  ASSERT_EQ(starts.size(), 2u);
-  EXPECT_EQ(starts[1]["payload"]["resume"], true);
-}
-
-TEST(Protocol, HungClaudeIsKilledAfterIdleTimeout) {
-  DaemonOptions o;
-  o.idle_timeout_s = 1;
-  FakeDaemon f(o);
-  auto c = f.d->connect();
-  std::string id = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", "hang please"}})["id"];
-  EventLog log(*c, id);
-  ASSERT_TRUE(log.wait_kind("session_failed", 20000));
-  EXPECT_NE(log.of_kind("session_failed")[0]["payload"]["reason"].get<std::string>().find("hung"), std::string::npos);
-}
+// Crashes, hangs and restarts: tests/unit/economy_test.cpp.
 
 TEST(Protocol, WatchingClientGetsPendingApprovalsOnConnect) {
   FakeDaemon f;

@@ -1,0 +1,203 @@
+// Session economy with the scripted fake claude (fast): parking, the live limit and its
+// queue, crash-loop backoff; and the pure sizing rules of the warm pool and max_live.
+// The same behaviours against the real claude are in tests/e2e/economy_e2e_test.cpp.
+#include "harness.h"
+#include "supervisor.h"
+#include "warm_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <sys/stat.h>
+
+using namespace ccmux;
+using namespace ccmux::test;
+
+namespace {
+struct FakeDaemon {
+  TempDir dir;
+  std::unique_ptr<Daemon> d;
+  explicit FakeDaemon(std::vector<std::string> claude_keys, std::string claude_path = "", DaemonOptions o = {}) {
+    o.claude_path = claude_path.empty() ? source_dir() + "/tests/fake_claude/fake_claude.py" : claude_path;
+    o.claude_keys = std::move(claude_keys);
+    d = std::make_unique<Daemon>(dir.path, "http://127.0.0.1:9", o);
+  }
+};
+
+std::string new_session(Client& c, const FakeDaemon& f, const std::string& prompt) {
+  return c.request("session.new", {{"cwd", f.d->project()}, {"prompt", prompt}})["id"];
+}
+
+json state_of(Client& c, const std::string& id) { return c.request("session.get", {{"session", id}}); }
+
+bool wait_state(Client& c, const std::string& id, const std::string& state, int ms = 15000) {
+  for (int i = 0; i < ms / 50; ++i) {
+    if (state_of(c, id)["state"] == state) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+}  // namespace
+
+TEST(Economy, IdleSessionIsParkedAndTheNextPromptResumesIt) {
+  FakeDaemon f({"park_after: 0.5"});
+  auto c = f.d->connect();
+  std::string id = new_session(*c, f, "first");
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("session_parked", 15000));
+  json s = state_of(*c, id);
+  EXPECT_EQ(s["state"], "parked");
+  EXPECT_EQ(s["pid"], 0);
+  EXPECT_NE(s["reason"].get<std::string>().find("idle"), std::string::npos) << s;
+  EXPECT_EQ(c->request("status")["sessions"]["parked"], 1);
+  c->request("session.send", {{"session", id}, {"prompt", "second"}});
+  ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("result").size() == 2; }));
+  auto starts = log.of_kind("session_started");
+  ASSERT_EQ(starts.size(), 2u);
+  EXPECT_EQ(starts[1]["payload"]["resume"], true);
+  EXPECT_EQ(log.of_kind("result")[1]["payload"]["session_id"], s["claude_session_id"]);
+}
+
+TEST(Economy, ASessionWithAPendingApprovalIsNeverParked) {
+  FakeDaemon f({"park_after: 0.3"});
+  auto c = f.d->connect();
+  std::string id = new_session(*c, f, "ask me");
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("approval_requested"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(state_of(*c, id)["state"], "waiting_approval");
+  EXPECT_TRUE(log.of_kind("session_parked").empty());
+}
+
+TEST(Economy, TheLiveLimitParksTheLeastRecentlyUsedIdleSession) {
+  FakeDaemon f({"max_live: 2"});
+  auto c = f.d->connect();
+  std::string one = new_session(*c, f, "one");
+  auto c1 = f.d->connect(), c2 = f.d->connect(), c3 = f.d->connect();  // one event log per client
+  EventLog l1(*c1, one);
+  ASSERT_TRUE(l1.wait_kind("result"));
+  std::string two = new_session(*c, f, "two");
+  EventLog l2(*c2, two);
+  ASSERT_TRUE(l2.wait_kind("result"));
+  c->request("session.send", {{"session", one}, {"prompt", "one again"}});  // `two` is now the least recent
+  ASSERT_TRUE(l1.wait_for([&](const json&) { return l1.of_kind("result").size() == 2; }));
+  std::string three = new_session(*c, f, "three");
+  EventLog l3(*c3, three);
+  ASSERT_TRUE(l3.wait_kind("result"));
+  EXPECT_EQ(state_of(*c, two)["state"], "parked");
+  EXPECT_NE(state_of(*c, two)["reason"].get<std::string>().find("max_live 2"), std::string::npos);
+  EXPECT_EQ(state_of(*c, one)["state"], "idle");
+  json status = c->request("status");
+  EXPECT_EQ(status["live_processes"], 2);
+  EXPECT_EQ(status["economy"]["max_live"], 2);
+}
+
+TEST(Economy, WhenNoSessionCanBeParkedNewTurnsWaitInAVisibleQueue) {
+  FakeDaemon f({"max_live: 1"});
+  auto c = f.d->connect(true);
+  std::string busy = new_session(*c, f, "ask me");
+  EventLog lb(*c, busy);
+  ASSERT_TRUE(lb.wait_kind("approval_requested"));
+  std::string waiting = new_session(*c, f, "my turn");
+  json s = state_of(*c, waiting);
+  EXPECT_EQ(s["state"], "queued");
+  EXPECT_EQ(s["slot_queue_position"], 1);
+  EXPECT_NE(s["reason"].get<std::string>().find("max_live 1"), std::string::npos) << s;
+  EXPECT_EQ(c->request("status")["economy"]["waiting_for_slot"], 1);
+  std::string ls;
+  ASSERT_EQ(run_command({ccmux_bin(), "--socket", f.d->socket(), "ls"}, &ls), 0);
+  EXPECT_NE(ls.find("queued #1"), std::string::npos) << ls;
+  // The busy one finishes its turn, is parked for the waiter, and the waiter runs.
+  std::string approval = lb.of_kind("approval_requested")[0]["payload"]["id"];
+  c->request("approval.answer", {{"id", approval}, {"decision", "allow"}});
+  auto c2 = f.d->connect();  // one event log per client: a log drops other sessions' events
+  EventLog lw(*c2, waiting);
+  ASSERT_TRUE(lw.wait_kind("result"));
+  EXPECT_EQ(lw.of_kind("result")[0]["payload"]["result"], "my turn");
+  ASSERT_TRUE(lb.wait_kind("session_parked"));
+  EXPECT_NE(lb.of_kind("session_parked")[0]["payload"]["reason"].get<std::string>().find("make room"), std::string::npos);
+  EXPECT_EQ(state_of(*c, busy)["state"], "parked");
+  // The parked one was gone before the waiter started: never two processes at once.
+  EXPECT_LE(lb.of_kind("session_parked")[0]["ts"].get<int64_t>(), lw.of_kind("session_started")[0]["ts"].get<int64_t>());
+}
+
+TEST(Economy, ACrashIsRestartedAfterABackoffAndKeepsTheSession) {
+  FakeDaemon f({"restart_backoff: 0.3"});
+  auto c = f.d->connect();
+  std::string id = new_session(*c, f, "crash now");
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("session_crashed"));
+  json crash = log.of_kind("session_crashed")[0];
+  EXPECT_EQ(crash["payload"]["signal"], 9);
+  EXPECT_DOUBLE_EQ(crash["payload"]["restart_in_s"].get<double>(), 0.3);
+  ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("session_started").size() == 2; }));
+  json restart = log.of_kind("session_started")[1];
+  EXPECT_EQ(restart["payload"]["resume"], true);
+  EXPECT_GE(restart["ts"].get<int64_t>() - crash["ts"].get<int64_t>(), 300);
+  ASSERT_TRUE(wait_state(*c, id, "idle"));
+  c->request("session.send", {{"session", id}, {"prompt", "back again"}});
+  ASSERT_TRUE(log.wait_for([&](const json&) { return !log.of_kind("result").empty(); }));
+  EXPECT_EQ(log.of_kind("result")[0]["payload"]["result"], "back again");
+}
+
+TEST(Economy, HungClaudeIsKilledAndRestarted) {
+  DaemonOptions o;
+  o.idle_timeout_s = 1;
+  FakeDaemon f({"restart_backoff: 0.2"}, "", o);
+  auto c = f.d->connect();
+  std::string id = new_session(*c, f, "hang please");
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("session_crashed", 20000));
+  EXPECT_NE(log.of_kind("session_crashed")[0]["payload"]["reason"].get<std::string>().find("hung"), std::string::npos);
+  ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("session_started").size() == 2; }));
+}
+
+TEST(Economy, ACrashLoopBacksOffDoublingAndGivesUpWithTheLastStderrLines) {
+  TempDir bin;
+  std::string crasher = bin.path + "/claude-that-crashes";
+  write_file(crasher, "#!/bin/sh\necho 'loading config' >&2\necho 'fatal: simulated start-up crash' >&2\nexit 3\n");
+  chmod(crasher.c_str(), 0755);
+  FakeDaemon f({"restart_backoff: 0.2", "restart_backoff_max: 10", "crash_limit: 3", "crash_window: 60"}, crasher);
+  auto c = f.d->connect();
+  std::string id = new_session(*c, f, "hello");
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("session_failed"));
+  auto crashes = log.of_kind("session_crashed");
+  auto starts = log.of_kind("session_started");
+  ASSERT_EQ(crashes.size(), 2u);
+  ASSERT_EQ(starts.size(), 3u);
+  EXPECT_DOUBLE_EQ(crashes[0]["payload"]["restart_in_s"].get<double>(), 0.2);
+  EXPECT_DOUBLE_EQ(crashes[1]["payload"]["restart_in_s"].get<double>(), 0.4);
+  EXPECT_GE(starts[1]["ts"].get<int64_t>() - crashes[0]["ts"].get<int64_t>(), 200);
+  EXPECT_GE(starts[2]["ts"].get<int64_t>() - crashes[1]["ts"].get<int64_t>(), 400);
+  json failed = log.of_kind("session_failed")[0]["payload"];
+  EXPECT_TRUE(failed["gave_up"].get<bool>());
+  EXPECT_EQ(failed["stderr_tail"], (json{"loading config", "fatal: simulated start-up crash"}));
+  json s = state_of(*c, id);
+  EXPECT_EQ(s["state"], "failed");
+  std::string reason = s["reason"];
+  EXPECT_NE(reason.find("gave up after 3 crashes in 60 s"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("fatal: simulated start-up crash"), std::string::npos) << reason;
+  // Nothing restarts it any more; a person can.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  EXPECT_EQ(log.of_kind("session_started").size(), 3u);
+  json r = c->request("session.resume", {{"session", id}});
+  ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("session_started").size() == 4; }));
+}
+
+TEST(Economy, WarmPoolTargetFollowsAvailableMemory) {
+  const int64_t mb = 1 << 20;
+  EXPECT_EQ(warm_pool_target(0, 0, 8000 * mb, 1024 * mb, 350 * mb), 0u);       // off
+  EXPECT_EQ(warm_pool_target(2, 0, 8000 * mb, 1024 * mb, 350 * mb), 2u);       // plenty
+  EXPECT_EQ(warm_pool_target(2, 2, 1000 * mb, 1024 * mb, 350 * mb), 0u);       // under the reserve: empty it
+  EXPECT_EQ(warm_pool_target(2, 1, 1200 * mb, 1024 * mb, 350 * mb), 1u);       // in between: keep, do not grow
+  EXPECT_EQ(warm_pool_target(2, 0, 1200 * mb, 1024 * mb, 350 * mb), 0u);
+  EXPECT_EQ(warm_pool_target(2, 0, 0, 1024 * mb, 350 * mb), 2u);               // no /proc/meminfo
+}
+
+TEST(Economy, DefaultMaxLiveLeavesTheReserveAndIsAtLeastOne) {
+  const int64_t mb = 1 << 20;
+  EXPECT_EQ(default_max_live(24576 * mb, 1024 * mb, 350 * mb), 67u);
+  EXPECT_EQ(default_max_live(1024 * mb, 1024 * mb, 350 * mb), 1u);
+  EXPECT_EQ(default_max_live(0, 1024 * mb, 350 * mb), 8u);
+}
