@@ -59,7 +59,7 @@ TEST_F(E2E, Kill9OfDaemonMidTurnLosesNothingAndSendResumesTheClaudeSession) {
   EXPECT_GE(n, 3) << result["result"];
 }
 
-TEST_F(E2E, CrashedClaudeIsMarkedFailedAndSendContinuesWithResume) {
+TEST_F(E2E, CrashedClaudeIsRestartedByItselfWithResumeAndKeepsItsHistory) {
   auto a = daemon->connect();
   std::string id = new_session(*a, "echo: first turn");
   EventLog log(*a, id);
@@ -69,12 +69,16 @@ TEST_F(E2E, CrashedClaudeIsMarkedFailedAndSendContinuesWithResume) {
   pid_t pid = a->request("session.get", {{"session", id}})["pid"];
   ASSERT_GT(pid, 0);
   kill(pid, SIGSEGV);
-  ASSERT_TRUE(log.wait_kind("session_failed"));
-  EXPECT_EQ(log.of_kind("session_failed")[0]["payload"]["signal"], SIGSEGV);
-  EXPECT_EQ(a->request("session.get", {{"session", id}})["state"], "failed");
+  ASSERT_TRUE(log.wait_kind("session_crashed"));
+  json crash = log.of_kind("session_crashed")[0]["payload"];
+  EXPECT_EQ(crash["signal"], SIGSEGV);
+  EXPECT_DOUBLE_EQ(crash["restart_in_s"].get<double>(), 0.5);  // the default first backoff
+  // Back by itself, resuming the same claude session.
+  ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("session_started").size() == 2; }));
+  EXPECT_EQ(log.of_kind("session_started")[1]["payload"]["resume"], true);
   a->request("session.send", {{"session", id}, {"prompt", "count messages"}});
   ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("result").size() == 2; }));
-  EXPECT_EQ(log.of_kind("session_started").back()["payload"]["resume"], true);
+  EXPECT_EQ(log.of_kind("session_started").size(), 2u);
   EXPECT_EQ(log.of_kind("result").back()["payload"]["session_id"], log.of_kind("result")[0]["payload"]["session_id"]);
 }
 
@@ -87,13 +91,13 @@ class HangE2E : public E2E {
   }
 };
 
-TEST_F(HangE2E, ClaudeSilentDuringATurnIsKilledAsHung) {
+TEST_F(HangE2E, ClaudeSilentDuringATurnIsKilledAsHungAndRestarted) {
   auto a = daemon->connect();
   std::string id = new_session(*a, "sleep: 60 then too late");
   EventLog log(*a, id);
-  ASSERT_TRUE(log.wait_kind("session_failed", 30000));
-  EXPECT_NE(log.of_kind("session_failed")[0]["payload"]["reason"].get<std::string>().find("hung"), std::string::npos);
-  EXPECT_EQ(a->request("session.get", {{"session", id}})["state"], "failed");
+  ASSERT_TRUE(log.wait_kind("session_crashed", 30000));
+  EXPECT_NE(log.of_kind("session_crashed")[0]["payload"]["reason"].get<std::string>().find("hung"), std::string::npos);
+  ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("session_started").size() == 2; }));
 }
 
 TEST_F(E2E, InterruptEndsTheTurnAndTheSessionTakesTheNextPrompt) {
@@ -160,19 +164,21 @@ TEST_F(E2E, AttachReconnectsAfterADaemonRestartWithNoGapAndNoDuplicate) {
   EXPECT_TRUE(saw_exit);
 }
 
-TEST_F(E2E, ClaudeRefusingToStartFailsOnceWithItsReasonAndIsNotRestartedInALoop) {
+TEST_F(E2E, ClaudeRefusingToStartIsRetriedWithBackoffThenGivenUpWithItsReason) {
   if (geteuid() != 0) GTEST_SKIP() << "claude refuses bypassPermissions only as root";
   auto a = daemon->connect();
   std::string id = a->request("session.new", {{"cwd", daemon->project()},
                                               {"prompt", "echo: never"},
                                               {"permission_mode", "bypassPermissions"}})["id"];
   EventLog log(*a, id);
-  ASSERT_TRUE(log.wait_kind("session_failed"));
+  ASSERT_TRUE(log.wait_kind("session_failed"));  // defaults: 5 crashes, 0.5+1+2+4 s apart
   std::string reason = log.of_kind("session_failed")[0]["payload"]["reason"];
+  EXPECT_NE(reason.find("gave up after 5 crashes"), std::string::npos) << reason;
   EXPECT_NE(reason.find("root"), std::string::npos) << reason;
+  EXPECT_EQ(log.of_kind("session_crashed").size(), 4u);
   std::this_thread::sleep_for(std::chrono::seconds(2));
   log.wait_kind("no-such-kind", 100);
-  EXPECT_EQ(log.of_kind("session_started").size(), 1u) << "restarted by itself";
+  EXPECT_EQ(log.of_kind("session_started").size(), 5u) << "restarted after giving up";
   auto info = a->request("session.get", {{"session", id}});
   EXPECT_EQ(info["state"], "failed");
   EXPECT_EQ(info["queued_prompts"], 1) << "the prompt waits for the next send";

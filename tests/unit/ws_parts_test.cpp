@@ -46,7 +46,8 @@ TEST(Metrics, PrometheusTextHasEveryStateAndTheTransportCounters) {
                            {"output_tokens", 50},
                            {"uptime_s", 60},
                            {"turns", 4},
-                           {"claude_rss_bytes", 300000000}};
+                           {"claude_rss_bytes", 300000000},
+                           {"economy", {{"max_live", 8}, {"waiting_for_slot", 1}, {"warm_pool", {{"processes", {{{"pid", 7}}}}}}}}};
   TransportCounters t;
   t.connections = 3;
   t.authenticated = 2;
@@ -57,7 +58,9 @@ TEST(Metrics, PrometheusTextHasEveryStateAndTheTransportCounters) {
                            "ccmux_approvals_total{outcome=\"cancelled\"} 0\n", "ccmux_events_total 1234\n",
                            "ccmux_cost_usd_total 0.25\n", "ccmux_tokens_total{direction=\"output\"} 50\n",
                            "ccmux_ws_connections{auth=\"yes\"} 2\n", "ccmux_ws_connections{auth=\"no\"} 1\n",
-                           "ccmux_ws_auth_failures_total 4\n", "ccmux_turns_total 4\n", "ccmux_claude_rss_bytes 300000000\n", "# TYPE ccmux_approvals_total counter\n"})
+                           "ccmux_ws_auth_failures_total 4\n", "ccmux_turns_total 4\n", "ccmux_claude_rss_bytes 300000000\n", "# TYPE ccmux_approvals_total counter\n",
+                           "ccmux_sessions{state=\"restarting\"} 0\n", "ccmux_max_live 8\n", "ccmux_waiting_for_slot 1\n",
+                           "ccmux_warm_processes 1\n"})
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
 }
 

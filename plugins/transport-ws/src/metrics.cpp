@@ -1,5 +1,6 @@
 #include "metrics.h"
 
+#include <set>
 #include <sstream>
 
 namespace ccmux::ws {
@@ -20,14 +21,20 @@ std::string prometheus_text(const nlohmann::json& status, const TransportCounter
   family(o, "ccmux_sessions", "gauge", "Sessions by state.");
   // Every state is always present so dashboards see zeros instead of gaps.
   const nlohmann::json sessions = status.value("sessions", nlohmann::json::object());
-  for (const char* s : {"starting", "idle", "running", "waiting_approval", "exited", "failed"})
-    o << "ccmux_sessions{state=\"" << s << "\"} " << num(sessions, s) << '\n';
+  static const std::set<std::string> kStates = {"starting", "idle",   "running", "waiting_approval", "parked",
+                                                "queued",   "restarting", "exited", "failed"};
+  for (const auto& s : kStates) o << "ccmux_sessions{state=\"" << s << "\"} " << num(sessions, s.c_str()) << '\n';
   for (auto& [state, n] : sessions.items())
-    if (state != "starting" && state != "idle" && state != "running" && state != "waiting_approval" &&
-        state != "exited" && state != "failed")
-      o << "ccmux_sessions{state=\"" << state << "\"} " << n << '\n';
+    if (!kStates.count(state)) o << "ccmux_sessions{state=\"" << state << "\"} " << n << '\n';
   family(o, "ccmux_live_processes", "gauge", "claude processes running.");
   o << "ccmux_live_processes " << num(status, "live_processes") << '\n';
+  const nlohmann::json economy = status.value("economy", nlohmann::json::object());
+  family(o, "ccmux_max_live", "gauge", "claude.max_live: live claude processes allowed.");
+  o << "ccmux_max_live " << num(economy, "max_live") << '\n';
+  family(o, "ccmux_waiting_for_slot", "gauge", "Sessions waiting for a live slot.");
+  o << "ccmux_waiting_for_slot " << num(economy, "waiting_for_slot") << '\n';
+  family(o, "ccmux_warm_processes", "gauge", "Pre-spawned claude processes in the warm pool.");
+  o << "ccmux_warm_processes " << economy.value("warm_pool", nlohmann::json::object()).value("processes", nlohmann::json::array()).size() << '\n';
   family(o, "ccmux_pending_approvals", "gauge", "Approvals waiting for an answer.");
   o << "ccmux_pending_approvals " << num(status, "pending_approvals") << '\n';
   family(o, "ccmux_approvals_total", "counter", "Approvals by outcome.");

@@ -293,7 +293,7 @@ function onMessage(m) {
     if (!v || m.seq <= v.lastSeq) return;  // already shown (replays overlap live events)
     v.lastSeq = m.seq;
     v.transcript.event(m);
-    if (['session_state', 'result', 'mode_changed', 'session_failed'].includes(m.kind)) refreshSessions();
+    if (['session_state', 'result', 'mode_changed', 'session_failed', 'session_parked'].includes(m.kind)) refreshSessions();
     if (m.kind === 'session_state' && state.open && state.open.id === m.session) {
       const s = state.sessions.get(m.session);
       if (s) { s.state = m.payload.state; renderSessionHead(); }

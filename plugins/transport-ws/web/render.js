@@ -76,6 +76,9 @@ export class Transcript {
       case 'result': return this.result(p);
       case 'session_failed': return this.add(el('div', 'msg note bad', `claude failed: ${p.reason || ''}`));
       case 'session_exited': return this.add(el('div', 'msg note', 'claude exited'));
+      case 'session_parked': return this.add(el('div', 'msg note', `parked (claude stopped to save memory): the next prompt resumes it`));
+      case 'session_queued': return this.add(el('div', 'msg note', `waiting for a free claude slot (#${p.position}, ${p.live}/${p.max_live} live)`));
+      case 'session_crashed': return this.add(el('div', 'msg note bad', `claude crashed: ${p.reason || ''} — restarting in ${p.restart_in_s} s`));
       case 'mode_changed': return this.add(el('div', 'msg note', `mode: ${p.mode}`));
       case 'parse_error': return this.add(el('div', 'msg note bad', `unreadable line from claude: ${p.error}`));
       default: return null;
