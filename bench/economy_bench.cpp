@@ -44,16 +44,23 @@ long rss_kb(pid_t pid) {
   return -1;
 }
 
-// Milliseconds from now until the session's first stream_event at or after `from_seq`.
-double until_first_delta(Client& c, const std::string& id, uint64_t from_seq, Clock::time_point t0) {
+// Milliseconds from t0 to the session's first line from claude (its system/init, the turn has
+// begun) and to its first stream_event (the API's first delta), from `from_seq` on.
+struct FirstEvents {
+  double init_ms = 0, delta_ms = 0;
+};
+FirstEvents until_first_delta(Client& c, const std::string& id, uint64_t from_seq, Clock::time_point t0) {
   c.request("subscribe", {{"session", id}, {"from_seq", from_seq}});
+  FirstEvents f;
   for (;;) {
     auto ev = c.next(60000);
     if (!ev) throw std::runtime_error("no streamed event from " + id);
-    if (ev->value("session", "") == id && ev->value("kind", "") == "stream_event") {
-      double ms = ms_since(t0);
+    if (ev->value("session", "") != id) continue;
+    if (ev->value("kind", "") == "system" && f.init_ms == 0) f.init_ms = ms_since(t0);
+    if (ev->value("kind", "") == "stream_event") {
+      f.delta_ms = ms_since(t0);
       c.request("unsubscribe", {{"session", id}});
-      return ms;
+      return f;
     }
   }
 }
@@ -86,9 +93,11 @@ std::vector<std::string> test_env(const std::string& home, const std::string& ap
           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1"};
 }
 
-// The baseline: claude spawned directly with ccmux's flags, a prompt written at once,
-// timed to its first stream_event line.
-double bare_claude_first_delta(const std::string& claude, const std::string& cwd, const std::vector<std::string>& env) {
+// The baselines: claude spawned directly with ccmux's flags, timed from writing the prompt
+// to its first stream_event line; the prompt is written at once (cold) or `ahead_s` after
+// the spawn and an initialize request (what the warm pool does).
+double bare_claude_first_delta(const std::string& claude, const std::string& cwd, const std::vector<std::string>& env,
+                               double ahead_s = 0, double* init_ms = nullptr) {
   int in[2], out[2];
   if (pipe(in) || pipe(out)) throw std::runtime_error("pipe");
   auto t0 = Clock::now();
@@ -108,6 +117,12 @@ double bare_claude_first_delta(const std::string& claude, const std::string& cwd
   }
   close(in[0]);
   close(out[1]);
+  if (ahead_s > 0) {
+    std::string init = R"({"type":"control_request","request_id":"i1","request":{"subtype":"initialize"}})" "\n";
+    (void)!write(in[1], init.data(), init.size());
+    std::this_thread::sleep_for(std::chrono::duration<double>(ahead_s));
+    t0 = Clock::now();
+  }
   std::string msg = R"({"type":"user","message":{"role":"user","content":"echo: hello there"},"parent_tool_use_id":null,"session_id":""})"
                     "\n";
   (void)!write(in[1], msg.data(), msg.size());
@@ -118,6 +133,7 @@ double bare_claude_first_delta(const std::string& claude, const std::string& cwd
     ssize_t n = read(out[0], chunk, sizeof chunk);
     if (n <= 0) break;
     buf.append(chunk, static_cast<size_t>(n));
+    if (init_ms && *init_ms == 0 && buf.find("\"subtype\":\"init\"") != std::string::npos) *init_ms = ms_since(t0);
     if (buf.find("\"type\":\"stream_event\"") != std::string::npos) {
       ms = ms_since(t0);
       break;
@@ -150,41 +166,54 @@ void bench_start(int runs) {
   std::string home = r.dir.path + "/bare-home", cwd = r.dir.path + "/bare-proj";
   std::filesystem::create_directories(home);
   std::filesystem::create_directories(cwd);
-  std::vector<double> bare, cold, warm;
-  for (int i = 0; i < runs; ++i) bare.push_back(bare_claude_first_delta(r.claude, cwd, test_env(home, r.api.base_url())));
-
-  auto measure = [&](Daemon& d, bool wait_for_pool, std::vector<double>& out) {
+  std::vector<double> bare, bare_ahead, bare_ahead_init;
+  for (int i = 0; i < runs; ++i) {
+    bare.push_back(bare_claude_first_delta(r.claude, cwd, test_env(home, r.api.base_url())));
+    double init = 0;
+    bare_ahead.push_back(bare_claude_first_delta(r.claude, cwd, test_env(home, r.api.base_url()), 3.0, &init));
+    bare_ahead_init.push_back(init);
+  }
+  auto measure = [&](Daemon& d, bool warm_pool, std::vector<double>& init, std::vector<double>& delta) {
     auto c = d.connect();
     for (int i = 0; i < runs + 1; ++i) {
-      if (wait_for_pool) {  // a warm process ready for this project, as a user coming back would find
+      if (warm_pool) {  // a warm process ready for this project, as a user coming back would find
         for (int k = 0; k < 600; ++k) {
           json procs = c->request("status")["economy"]["warm_pool"]["processes"];
           if (!procs.empty() && procs[0]["ready"].get<bool>()) break;
           std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // spawned a few seconds ahead
       } else {
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));  // same pacing, no pool
+        std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // same pacing, no pool
       }
       auto t0 = Clock::now();
       std::string id = c->request("session.new", {{"cwd", d.project()}, {"prompt", "echo: hello there"}})["id"];
-      double ms = until_first_delta(*c, id, 1, t0);
-      if (i > 0 || !wait_for_pool) out.push_back(ms);  // the first warm run only teaches the pool the project
+      FirstEvents f = until_first_delta(*c, id, 1, t0);
+      if (i > 0) {  // the first run only teaches the pool the project (both daemons skip it alike)
+        init.push_back(f.init_ms);
+        delta.push_back(f.delta_ms);
+      }
       wait_idle(*c, id);
       c->request("session.stop", {{"session", id}});
     }
-    if (!wait_for_pool) out.erase(out.begin());  // same count as warm
   };
+  std::vector<double> cold_init, cold, warm_init, warm;
   {
     auto d = real_daemon(r, "cold", 0, {});
-    measure(*d, false, cold);
+    measure(*d, false, cold_init, cold);
   }
   {
     auto d = real_daemon(r, "warm", 1, {});
-    measure(*d, true, warm);
+    measure(*d, true, warm_init, warm);
   }
-  printf("start  session.new -> first streamed event, real claude (median of %d): warm pool %.0f ms | cold %.0f ms "
-         "(warm = %.2fx cold) | bare claude spawned directly, same flags: %.0f ms (cold ccmux overhead %+.0f ms)\n",
-         runs, median(warm), median(cold), median(warm) / median(cold), median(bare), median(cold) - median(bare));
+  printf("start  session.new -> claude's first line (system/init) | -> first stream_event delta, real claude, median "
+         "of %d:\n"
+         "       ccmux warm pool %.0f | %.0f ms; ccmux cold %.0f | %.0f ms (warm = %.2fx cold to the first delta)\n"
+         "       bare claude, same flags, prompt written at spawn: - | %.0f ms (ccmux cold %+.0f ms); bare claude "
+         "spawned 3 s ahead: %.0f | %.0f ms (ccmux warm %+.0f | %+.0f ms)\n",
+         runs, median(warm_init), median(warm), median(cold_init), median(cold), median(warm) / median(cold),
+         median(bare), median(cold) - median(bare), median(bare_ahead_init), median(bare_ahead),
+         median(warm_init) - median(bare_ahead_init), median(warm) - median(bare_ahead));
 }
 
 void bench_resume(int runs) {
@@ -197,7 +226,7 @@ void bench_resume(int runs) {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     auto t0 = Clock::now();
     std::string id = c->request("session.new", {{"cwd", d->project()}, {"prompt", "echo: first turn of a session"}})["id"];
-    cold.push_back(until_first_delta(*c, id, 1, t0));
+    cold.push_back(until_first_delta(*c, id, 1, t0).delta_ms);
     wait_idle(*c, id);
     ids.push_back(id);
   }
@@ -207,7 +236,7 @@ void bench_resume(int runs) {
     uint64_t head = c->request("session.get", {{"session", id}})["last_seq"];
     auto t0 = Clock::now();
     c->request("session.send", {{"session", id}, {"prompt", "echo: back after parking"}});
-    parked.push_back(until_first_delta(*c, id, head + 1, t0));
+    parked.push_back(until_first_delta(*c, id, head + 1, t0).delta_ms);
     wait_idle(*c, id);
   }
   printf("resume parked session's next prompt -> first streamed event, real claude --resume (median of %d): %.0f ms | "

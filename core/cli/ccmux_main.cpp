@@ -142,9 +142,12 @@ int stream_once(Client& c, const std::string& session, uint64_t& from, bool raw_
       }
     }
     if (until == Until::result && kind == "result") return p.value("is_error", false) ? 1 : 0;
-    if ((until == Until::result || until == Until::session_end) &&
-        (kind == "session_failed" || kind == "session_exited"))
-      return until == Until::result ? 3 : (kind == "session_failed" ? 3 : 0);
+    // A crash ends the turn being waited for (claude restarts without it); parked is exited.
+    if (until == Until::result && (kind == "session_failed" || kind == "session_exited" || kind == "session_crashed" ||
+                                   kind == "session_parked"))
+      return 3;
+    if (until == Until::session_end && (kind == "session_failed" || kind == "session_exited" || kind == "session_parked"))
+      return kind == "session_failed" ? 3 : 0;
   }
 }
 

@@ -110,6 +110,16 @@ void Renderer::event(const json& msg) {
     line(std::string(kind == "session_failed" ? "✗ session failed: " : "· session exited: ") + p.value("reason", ""));
     return;
   }
+  if (kind == "session_crashed") {
+    char delay[32];
+    snprintf(delay, sizeof delay, "%g", p.value("restart_in_s", 0.0));
+    line("✗ claude crashed: " + p.value("reason", "") + "; restarting in " + delay + " s");
+    return;
+  }
+  if (kind == "session_parked") return line("· parked: " + p.value("reason", ""));
+  if (kind == "session_queued")
+    return line("· waiting for a free claude slot (#" + std::to_string(p.value("position", 0)) + ", " +
+                std::to_string(p.value("live", 0)) + "/" + std::to_string(p.value("max_live", 0)) + " live)");
   if (kind == "prompt_queued") {
     const json& c = p.value("content", json());
     line("> " + one_line(c.is_string() ? c.get<std::string>() : c.dump(), 200));

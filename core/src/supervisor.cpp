@@ -664,7 +664,7 @@ void Supervisor::tick() {
   park_idle();
   if (!slot_waiters_.empty()) make_room();
   admit_waiters();
-  pool_->maintain();
+  pool_->maintain(slot_waiters_.empty());  // sessions waiting for a slot come before spare processes
 }
 
 void Supervisor::interrupt(const std::string& id, ControlDone done) {

@@ -110,7 +110,7 @@ void WarmPool::close_entry(Entry& e, const char* why) {
   e.proc->close_stdin();  // no turn ever ran: it exits at once
 }
 
-void WarmPool::maintain() {
+void WarmPool::maintain(bool may_grow) {
   MemInfo mem = read_meminfo();
   size_t open = 0;
   for (auto& e : entries_) open += e->closing ? 0 : 1;
@@ -128,7 +128,7 @@ void WarmPool::maintain() {
     }
   }
   double now = monotonic_s();
-  if (open >= target || now < refill_not_before_ || now < key_failed_until_) return;
+  if (!may_grow || open >= target || now < refill_not_before_ || now < key_failed_until_) return;
   for (auto& key : wanted) {
     bool have = std::any_of(entries_.begin(), entries_.end(), [&](auto& e) { return !e->closing && e->key == key; });
     if (have) continue;

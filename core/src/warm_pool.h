@@ -62,9 +62,9 @@ class WarmPool {
   // A session was started for `key`: it becomes the most recent combination.
   void note_used(const WarmKey& key);
   std::optional<Taken> take(const WarmKey& key);
-  // Brings the pool toward its target: spawns for recent keys without a process, closes
-  // processes for keys no longer wanted or when memory is short. Called periodically.
-  void maintain();
+  // Brings the pool toward its target: spawns for recent keys without a process (only when
+  // `may_grow`), closes processes for keys no longer wanted or when memory is short. Periodic.
+  void maintain(bool may_grow);
   // Closes every warm process (stdin EOF); on_emptied runs when the last one has exited.
   void close_all();
   size_t size() const { return entries_.size(); }

@@ -144,3 +144,29 @@ TEST(Config, ClaudeFoundOnPath) {
   EnvGuard p("PATH", "/nonexistent:" + t.path + "/bin");
   EXPECT_EQ(resolve_claude_path(parse_config("", "t.yaml")), t.path + "/bin/claude");
 }
+
+TEST(Config, SessionEconomyKeysAndTheirDefaults) {
+  Config d = parse_config("{}", "test.yaml");
+  EXPECT_EQ(d.park_after_s, 600);
+  EXPECT_EQ(d.max_live, 0);  // from RAM
+  EXPECT_EQ(d.warm_pool, 1);
+  EXPECT_EQ(d.crash_limit, 5);
+  EXPECT_EQ(d.restart_backoff_s, 0.5);
+  EXPECT_EQ(d.restart_backoff_max_s, 30);
+  Config c = parse_config(
+      "claude:\n  park_after: 0\n  max_live: 8\n  warm_pool: 0\n  memory_reserve_mb: 2048\n  restart_backoff: 1\n"
+      "  restart_backoff_max: 60\n  crash_limit: 3\n  crash_window: 120\n",
+      "test.yaml");
+  EXPECT_EQ(c.park_after_s, 0);
+  EXPECT_EQ(c.max_live, 8);
+  EXPECT_EQ(c.warm_pool, 0);
+  EXPECT_EQ(c.memory_reserve_mb, 2048);
+  EXPECT_EQ(c.restart_backoff_s, 1);
+  EXPECT_EQ(c.restart_backoff_max_s, 60);
+  EXPECT_EQ(c.crash_limit, 3);
+  EXPECT_EQ(c.crash_window_s, 120);
+  EXPECT_EQ(error_of("claude:\n  crash_limit: 0\n"),
+            "test.yaml:2:16: key 'claude.crash_limit': must be at least 1 (give up at the first crash)");
+  EXPECT_EQ(error_of("claude:\n  max_live: -2\n"),
+            "test.yaml:2:13: key 'claude.max_live': expected a non-negative integer, got '-2'");
+}

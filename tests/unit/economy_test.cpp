@@ -58,6 +58,21 @@ TEST(Economy, IdleSessionIsParkedAndTheNextPromptResumesIt) {
   EXPECT_EQ(log.of_kind("result")[1]["payload"]["session_id"], s["claude_session_id"]);
 }
 
+TEST(Economy, CcmuxResumeStartsAParkedSessionWithoutAPrompt) {
+  FakeDaemon f({"park_after: 0.5"});
+  auto c = f.d->connect();
+  std::string id = new_session(*c, f, "first");
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("session_parked", 15000));
+  std::string out;
+  ASSERT_EQ(run_command({ccmux_bin(), "--socket", f.d->socket(), "resume", id}, &out), 0);
+  EXPECT_NE(out.find(id + ": starting"), std::string::npos) << out;
+  ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("session_started").size() == 2; }));
+  EXPECT_EQ(log.of_kind("session_started")[1]["payload"]["resume"], true);
+  EXPECT_GT(state_of(*c, id)["pid"].get<int>(), 0);
+  EXPECT_EQ(log.of_kind("prompt_queued").size(), 1u) << "resume sends no prompt";
+}
+
 TEST(Economy, ASessionWithAPendingApprovalIsNeverParked) {
   FakeDaemon f({"park_after: 0.3"});
   auto c = f.d->connect();
@@ -200,4 +215,54 @@ TEST(Economy, DefaultMaxLiveLeavesTheReserveAndIsAtLeastOne) {
   EXPECT_EQ(default_max_live(24576 * mb, 1024 * mb, 350 * mb), 67u);
   EXPECT_EQ(default_max_live(1024 * mb, 1024 * mb, 350 * mb), 1u);
   EXPECT_EQ(default_max_live(0, 1024 * mb, 350 * mb), 8u);
+}
+
+namespace {
+json warm_processes(Client& c) { return c.request("status")["economy"]["warm_pool"]["processes"]; }
+
+pid_t wait_warm_ready(Client& c, int ms = 15000) {
+  for (int i = 0; i < ms / 50; ++i) {
+    json procs = warm_processes(c);
+    if (!procs.empty() && procs[0]["ready"].get<bool>()) return procs[0]["pid"];
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return 0;
+}
+}  // namespace
+
+TEST(Economy, TheWarmPoolServesTheRecentProjectAndEndsWithTheDaemon) {
+  DaemonOptions o;
+  o.warm_pool = 1;
+  FakeDaemon f({}, "", o);
+  auto c = f.d->connect();
+  EXPECT_TRUE(warm_processes(*c).empty()) << "no project used yet: nothing to warm";
+  std::string first = new_session(*c, f, "first");
+  pid_t warm = wait_warm_ready(*c);
+  ASSERT_GT(warm, 0);
+  EXPECT_EQ(warm_processes(*c)[0]["cwd"], state_of(*c, first)["cwd"]);
+  std::string second = new_session(*c, f, "second");
+  EventLog log(*c, second);
+  ASSERT_TRUE(log.wait_kind("result"));
+  EXPECT_TRUE(log.of_kind("session_started")[0]["payload"]["warm"].get<bool>());
+  EXPECT_EQ(log.of_kind("session_started")[0]["payload"]["pid"], warm);
+  EXPECT_EQ(log.of_kind("result")[0]["payload"]["session_id"], state_of(*c, second)["claude_session_id"]);
+  pid_t refill = wait_warm_ready(*c);  // refilled after the take
+  ASSERT_GT(refill, 0);
+  EXPECT_NE(refill, warm);
+  c.reset();
+  f.d->terminate();
+  EXPECT_NE(kill(refill, 0), 0) << "the warm claude outlived ccmuxd";
+}
+
+TEST(Economy, TheWarmPoolStaysEmptyWhenMemoryIsShort) {
+  DaemonOptions o;
+  o.warm_pool = 2;
+  FakeDaemon f({"memory_reserve_mb: 100000000"}, "", o);  // "available memory is under the reserve"
+  auto c = f.d->connect();
+  std::string id = new_session(*c, f, "hello");
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("result"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+  EXPECT_TRUE(warm_processes(*c).empty()) << warm_processes(*c);
+  EXPECT_EQ(c->request("status")["economy"]["warm_pool"]["capacity"], 2);
 }
