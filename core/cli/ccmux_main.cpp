@@ -420,6 +420,8 @@ int main(int argc, char** argv) {
       ho.settings_path = hooks_project.empty() ? std::string(home ? home : "") + "/.claude/settings.json"
                                                : std::filesystem::absolute(hooks_project).string() + "/.claude/settings.json";
       ho.ccmux_path = std::filesystem::canonical("/proc/self/exe").string();
+      std::string lean = std::filesystem::path(ho.ccmux_path).parent_path().string() + "/ccmux-hook";
+      if (access(lean.c_str(), X_OK) == 0) ho.hook_path = lean;
       ho.wait_s = hooks_wait;
       try {
         if (hinstall->parsed()) return cli::hooks_install(ho);

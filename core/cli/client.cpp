@@ -1,6 +1,6 @@
 #include "client.h"
 
-#include "core.h"
+#include "version.h"
 
 #include <cerrno>
 #include <cstring>

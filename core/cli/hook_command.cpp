@@ -3,6 +3,8 @@
 #include "client.h"
 #include "tokens.h"  // sha256_hex
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -28,7 +30,7 @@ const HookEvent kEvents[] = {{"PreToolUse", true},    {"PermissionRequest", true
                              {"SessionEnd", false}};
 
 bool is_ours(const ojson& hook) {
-  static const std::regex ours(R"((^|/)ccmux hook( |$))");
+  static const std::regex ours(R"((^|/)ccmux(-hook| hook)'?( |$))");  // ccmux-hook, or `ccmux hook`
   return hook.is_object() && hook.contains("command") && hook["command"].is_string() &&
          std::regex_search(hook["command"].get<std::string>(), ours);
 }
@@ -104,32 +106,18 @@ std::string shell_quote(const std::string& s) {
 
 }  // namespace
 
-int hook_command(const std::string& socket_path, double wait_s) {
-  std::string text((std::istreambuf_iterator<char>(std::cin)), {});
-  json input = json::parse(text, nullptr, false);
-  if (!input.is_object()) return 0;
-  try {
-    Client c(socket_path);
-    json r = c.request("hook.event", {{"input", input}, {"wait_s", wait_s}});
-    if (r.contains("output") && !r["output"].is_null()) std::cout << r["output"].dump() << "\n";
-  } catch (const std::exception& e) {
-    // ccmuxd is not running, or refused: claude goes on as if there were no hook.
-    std::cerr << "ccmux hook: " << e.what() << " (no decision)\n";
-  }
-  return 0;
-}
-
 int hooks_install(const HooksOptions& o) {
   bool existed = fs::exists(o.settings_path);
   std::string before = existed ? read_all(o.settings_path) : "";
   ojson settings = load_settings(o.settings_path, before);
   ojson updated = settings;
   strip_ours(updated);  // idempotent: our entries are rebuilt with the current options
-  std::string exe = shell_quote(o.ccmux_path);
+  // The lean ccmux-hook beside ccmux when there is one (it starts ~3x faster), else `ccmux hook`.
+  std::string exe = o.hook_path.empty() ? shell_quote(o.ccmux_path) + " hook" : shell_quote(o.hook_path);
   for (auto& ev : kEvents) {
     bool permission = std::string(ev.name) == "PermissionRequest";
     ojson hook = {{"type", "command"},
-                  {"command", exe + " hook" + (permission ? " --wait " + std::to_string(static_cast<int>(o.wait_s)) : "")},
+                  {"command", exe + (permission ? " --wait " + std::to_string(static_cast<int>(o.wait_s)) : "")},
                   {"timeout", permission ? static_cast<int>(o.wait_s) + 15 : 10}};
     ojson group = ojson::object();
     if (ev.tool) group["matcher"] = "*";

@@ -11,7 +11,8 @@ int hook_command(const std::string& socket_path, double wait_s);
 
 struct HooksOptions {
   std::string settings_path;  // ~/.claude/settings.json or <project>/.claude/settings.json
-  std::string ccmux_path;     // absolute path of this ccmux binary, written into the hooks
+  std::string ccmux_path;     // absolute path of this ccmux binary, written into the hooks ...
+  std::string hook_path;      // ... or of ccmux-hook when it is installed beside it (preferred)
   double wait_s = 30;         // how long PermissionRequest waits for an answer from elsewhere
 };
 int hooks_install(const HooksOptions& o);

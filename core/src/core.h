@@ -11,6 +11,7 @@
 #include "store.h"
 #include "supervisor.h"
 #include "tokens.h"
+#include "version.h"
 
 #include <functional>
 #include <memory>
@@ -18,9 +19,6 @@
 #include <string>
 
 namespace ccmux {
-
-constexpr int kProtocolVersion = 1;
-constexpr const char* kVersion = "0.1.0";
 
 class ProtocolClient;
 class PluginHost;

@@ -44,7 +44,9 @@ TEST(Hooks, InstallIsIdempotentAndUninstallRestoresTheFileByteForByte) {
   EXPECT_EQ(s["model"], "opus");
   EXPECT_EQ(s["permissions"]["allow"][0], "Bash(git status)");
   EXPECT_EQ(s["hooks"]["PreToolUse"][0]["hooks"][0]["command"], "/usr/local/bin/audit.sh");  // theirs first, untouched
-  EXPECT_NE(s["hooks"]["PreToolUse"][1]["hooks"][0]["command"].get<std::string>().find("ccmux hook"), std::string::npos);
+  // The lean ccmux-hook installed beside ccmux is what claude will start.
+  EXPECT_EQ(s["hooks"]["PreToolUse"][1]["hooks"][0]["command"],
+            fs::canonical(fs::path(ccmux_bin()).parent_path() / "ccmux-hook").string());
   EXPECT_NE(s["hooks"]["PermissionRequest"][0]["hooks"][0]["command"].get<std::string>().find("hook --wait 30"), std::string::npos);
   for (const char* ev : {"UserPromptSubmit", "Notification", "Stop", "SessionStart", "SessionEnd"})
     EXPECT_TRUE(s["hooks"].contains(ev)) << ev;
@@ -81,7 +83,7 @@ TEST(Hooks, UninstallKeepsChangesMadeSinceInstallAndRemovesOnlyOurs) {
   EXPECT_EQ(after["hooks"]["PreToolUse"][1]["hooks"][0]["command"], "lint.sh");
   EXPECT_FALSE(after["hooks"].contains("PermissionRequest"));
   EXPECT_FALSE(after["hooks"].contains("SessionEnd"));
-  EXPECT_EQ(read_file(settings).find("ccmux hook"), std::string::npos);
+  EXPECT_EQ(read_file(settings).find("ccmux-hook"), std::string::npos);
   // No settings file at all before: install creates it, uninstall removes it again.
   TempDir fresh;
   ASSERT_EQ(hooks_cli(fresh.path, {"install", "--project", fresh.path + "/proj"}, &out), 0) << out;
@@ -91,15 +93,37 @@ TEST(Hooks, UninstallKeepsChangesMadeSinceInstallAndRemovesOnlyOurs) {
 }
 
 TEST(Hooks, HookStaysOutOfTheWayWhenCcmuxdIsNotRunning) {
+  std::string lean = (fs::path(ccmux_bin()).parent_path() / "ccmux-hook").string();
+  for (const std::string& hook : {ccmux_bin() + " hook", lean, lean + " --bad-flag"}) {
+    std::string out;
+    auto t0 = std::chrono::steady_clock::now();
+    int rc = run_command({"/bin/sh", "-c",
+                          "echo '{\"session_id\":\"x\",\"hook_event_name\":\"PreToolUse\",\"tool_name\":\"Bash\"}' | " +
+                              hook + " 2>/dev/null"},
+                         &out, {"CCMUX_DAEMON_SOCKET=/nonexistent/ccmuxd.sock"});
+    EXPECT_EQ(rc, 0) << hook;
+    EXPECT_EQ(out, "") << hook;  // no decision: claude goes on as without hooks
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1)) << hook;
+  }
+}
+
+TEST(Hooks, WithoutCcmuxHookBesideItInstallWritesCcmuxHookAndUninstallFindsBoth) {
+  TempDir t;
+  fs::copy_file(ccmux_bin(), t.path + "/ccmux");  // a ccmux alone in its folder
+  fs::permissions(t.path + "/ccmux", fs::perms::owner_all);
+  std::string settings = t.path + "/.claude/settings.json";
   std::string out;
-  auto t0 = std::chrono::steady_clock::now();
-  int rc = run_command({"/bin/sh", "-c",
-                        "echo '{\"session_id\":\"x\",\"hook_event_name\":\"PreToolUse\",\"tool_name\":\"Bash\"}' | " +
-                            ccmux_bin() + " hook 2>/dev/null"},
-                       &out, {"CCMUX_DAEMON_SOCKET=/nonexistent/ccmuxd.sock"});
-  EXPECT_EQ(rc, 0);
-  EXPECT_EQ(out, "");  // no decision: claude goes on as without hooks
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  ASSERT_EQ(run_command({t.path + "/ccmux", "hooks", "install"}, &out, {"HOME=" + t.path}), 0) << out;
+  json s = json::parse(read_file(settings));
+  EXPECT_EQ(s["hooks"]["PreToolUse"][0]["hooks"][0]["command"], t.path + "/ccmux hook");
+  EXPECT_EQ(s["hooks"]["PermissionRequest"][0]["hooks"][0]["command"], t.path + "/ccmux hook --wait 30");
+  // Installing with ccmux-hook available replaces those entries instead of adding more.
+  ASSERT_EQ(hooks_cli(t.path, {"install"}, &out), 0) << out;
+  s = json::parse(read_file(settings));
+  ASSERT_EQ(s["hooks"]["PreToolUse"].size(), 1u) << s.dump(2);
+  EXPECT_NE(s["hooks"]["PreToolUse"][0]["hooks"][0]["command"].get<std::string>().find("ccmux-hook"), std::string::npos);
+  ASSERT_EQ(hooks_cli(t.path, {"uninstall"}, &out), 0) << out;
+  EXPECT_FALSE(fs::exists(settings)) << read_file(settings);
 }
 
 class HandStartedE2E : public E2E {

@@ -1,0 +1,29 @@
+// The hook itself: what Claude Code runs on each hook event. Shared by `ccmux hook` and the
+// lean `ccmux-hook` binary, so it depends on the protocol client only.
+#include "hook_command.h"
+
+#include "client.h"
+
+#include <iostream>
+#include <iterator>
+
+namespace ccmux::cli {
+
+using nlohmann::json;
+
+int hook_command(const std::string& socket_path, double wait_s) {
+  std::string text((std::istreambuf_iterator<char>(std::cin)), {});
+  json input = json::parse(text, nullptr, false);
+  if (!input.is_object()) return 0;
+  try {
+    Client c(socket_path);
+    json r = c.request("hook.event", {{"input", input}, {"wait_s", wait_s}});
+    if (r.contains("output") && !r["output"].is_null()) std::cout << r["output"].dump() << "\n";
+  } catch (const std::exception& e) {
+    // ccmuxd is not running, or refused: claude goes on as if there were no hook.
+    std::cerr << "ccmux hook: " << e.what() << " (no decision)\n";
+  }
+  return 0;
+}
+
+}  // namespace ccmux::cli
