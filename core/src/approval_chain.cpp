@@ -1,5 +1,7 @@
 #include "approval_chain.h"
 
+#include <algorithm>
+
 #include "util.h"
 
 #include <spdlog/spdlog.h>
@@ -215,6 +217,12 @@ void ApprovalChain::notify(const std::string& type, const json& approval) {
   if (channels_.empty()) return;
   std::string msg = json{{"type", type}, {"approval", approval}}.dump();
   for (auto& [name, ch] : channels_) ch(msg);
+}
+
+void ApprovalChain::remove_owned_by(const std::string& owner) {
+  auto owned = [&](const auto& entry) { return entry.first == owner || entry.first.rfind(owner + "/", 0) == 0; };
+  providers_.erase(std::remove_if(providers_.begin(), providers_.end(), owned), providers_.end());
+  channels_.erase(std::remove_if(channels_.begin(), channels_.end(), owned), channels_.end());
 }
 
 }  // namespace ccmux

@@ -51,6 +51,8 @@ class ApprovalChain {
   void set_responder_for(const std::string& prefix, Responder r) { prefixed_.emplace_back(prefix, std::move(r)); }
   void add_provider(const std::string& name, Provider p) { providers_.emplace_back(name, std::move(p)); }
   void add_channel(const std::string& name, Channel c) { channels_.emplace_back(name, std::move(c)); }
+  // Drops the providers and channels named `owner` or `owner/...` (a plugin that failed or stopped).
+  void remove_owned_by(const std::string& owner);
   void set_timeout(double s) { timeout_s_ = s; }
 
   // Opens an approval for a can_use_tool request; returns its id. With ask_human false an

@@ -242,7 +242,7 @@ int api_register_revocation_listener(void* host, ccmux_value_fn fn, void* user) 
   auto* p = self(host);
   if (!fn) return -1;
   p->on_loop([p, fn, user] {
-    p->core->tokens->on_revoked([fn, user](const std::string& name) { fn(user, name.data(), name.size()); });
+    p->core->tokens->on_revoked([fn, user](const std::string& name) { fn(user, name.data(), name.size()); }, p->name);
   }, true);
   return 0;
 }
@@ -345,6 +345,12 @@ std::string plugin_library_path(const PluginEntry& e) {
 }
 
 PluginHost::PluginHost(Core& core) : core_(core) {}
+
+void PluginHost::forget(const std::string& plugin) {
+  for (auto it = methods_.begin(); it != methods_.end();) it = it->second.plugin == plugin ? methods_.erase(it) : std::next(it);
+  core_.approvals->remove_owned_by(plugin);
+  core_.tokens->remove_listeners(plugin);
+}
 
 bool PluginHost::add_method(const std::string& method, const std::string& plugin, ccmux_method_fn fn, void* user) {
   if (is_builtin_method(method) || methods_.count(method)) {
@@ -467,6 +473,7 @@ void PluginHost::start_all() {
       spdlog::info("plugin {} {} started from {}", p->desc->name, p->desc->version ? p->desc->version : "", p->path);
       plugins_.push_back(std::move(inst));
     } catch (const std::exception& ex) {
+      forget(e.name);  // what it registered before failing points into a library about to be unloaded
       if (e.required) throw PluginError(std::string(ex.what()) + " (the plugin is required)");
       spdlog::error("{} (not required: ccmuxd goes on without it)", ex.what());
       failed_.push_back({{"name", e.name}, {"state", "failed"}, {"error", ex.what()}});
@@ -479,6 +486,7 @@ void PluginHost::stop_all() {
     Instance& p = **it;
     if (p.running && p.desc->stop) p.desc->stop(p.state);
     p.running = false;
+    forget(p.name);
     for (auto& [id, sub] : p.subs) core_.bus->unsubscribe(sub.first);
     p.subs.clear();
     p.clients.clear();

@@ -49,6 +49,8 @@ class PluginHost {
 
  private:
   std::unique_ptr<Instance> load(const PluginEntry& entry);  // throws PluginError
+  // Drops the methods, approval providers, channels and revocation listeners `plugin` registered.
+  void forget(const std::string& plugin);
   Core& core_;
   std::vector<std::unique_ptr<Instance>> plugins_;
   std::vector<nlohmann::json> failed_;

@@ -77,7 +77,7 @@ bool TokenStore::revoke(const std::string& name) {
   bool existed = store_.token_delete(name);
   store_.commit();
   if (existed)
-    for (auto& fn : listeners_) fn(name);
+    for (auto& [owner, fn] : listeners_) fn(name);
   return existed;
 }
 

@@ -4,6 +4,7 @@
 
 #include "store.h"
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 #include <string>
@@ -34,14 +35,21 @@ class TokenStore {
   // The token's name, or nullopt. Records the use.
   std::optional<std::string> authenticate(std::string_view token);
 
-  void on_revoked(std::function<void(const std::string& name)> fn) { listeners_.push_back(std::move(fn)); }
+  // `owner` (a plugin name) lets remove_listeners() drop them when that plugin goes away.
+  void on_revoked(std::function<void(const std::string& name)> fn, const std::string& owner = "") {
+    listeners_.emplace_back(owner, std::move(fn));
+  }
+  void remove_listeners(const std::string& owner) {
+    listeners_.erase(std::remove_if(listeners_.begin(), listeners_.end(), [&](auto& l) { return l.first == owner; }),
+                     listeners_.end());
+  }
 
  private:
   std::string random_token();
   Store& store_;
   struct Rng;
   Rng* rng_;
-  std::vector<std::function<void(const std::string&)>> listeners_;
+  std::vector<std::pair<std::string, std::function<void(const std::string&)>>> listeners_;
 };
 
 // Lowercase hex SHA-256 (mbedTLS).

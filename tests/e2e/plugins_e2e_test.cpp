@@ -87,6 +87,23 @@ TEST_F(BadPluginsE2E, WrongAbiAndBrokenPluginsAreRefusedAndTheDaemonGoesOn) {
   EXPECT_NE(all.find("cannot load /nonexistent/libmissing.so"), std::string::npos) << all;
   for (auto& p : plugins) EXPECT_EQ(p["state"], "failed");
   EXPECT_EQ(c->request("ping")["pong"], true);
+  // failing_start registered a method, a provider, a channel and a revocation listener before
+  // it threw: all forgotten, so nothing calls into its unloaded library.
+  try {
+    c->request("failing.echo");
+    FAIL() << "a failed plugin's method is still served";
+  } catch (const RequestFailed& e) {
+    EXPECT_EQ(e.code, "unknown_method");
+  }
+  c->request("token.create", {{"name", "short-lived"}});
+  EXPECT_TRUE(c->request("token.revoke", {{"name", "short-lived"}})["revoked"].get<bool>());
+  auto w = daemon->connect(true);
+  std::string id = new_session(*w, bash("touch after-failed-plugin"));
+  EventLog log(*w, id);
+  ASSERT_TRUE(log.wait_kind("approval_requested"));  // its "gate" provider (deny) is not asked
+  w->request("approval.answer", {{"id", log.of_kind("approval_requested")[0]["payload"]["id"]}, {"decision", "allow"}});
+  ASSERT_TRUE(log.wait_kind("result"));
+  EXPECT_TRUE(std::filesystem::exists(daemon->project() + "/after-failed-plugin"));
 }
 
 TEST_F(E2E, RequiredPluginThatFailsStopsTheDaemonWithAReason) {
