@@ -2,6 +2,7 @@
 // history, the live limit, a warm-pool start, and a crash loop that gives up with the reason.
 #include "e2e.h"
 
+#include <atomic>
 #include <csignal>
 #include <thread>
 
@@ -149,4 +150,44 @@ TEST_F(EconomyE2E, AClaudeThatKeepsCrashingBacksOffAndGivesUpWithItsReason) {
   std::string ls;
   ASSERT_EQ(run_command({ccmux_bin(), "--socket", daemon->socket(), "ls"}, &ls), 0);
   EXPECT_NE(ls.find("failed"), std::string::npos) << ls;
+}
+
+TEST_F(EconomyE2E, ManySessionsUnderASmallLimitAllFinishTwoTurnsWithTheirHistory) {
+  start_with({"max_live: 3"});
+  auto a = daemon->connect();
+  auto watcher = daemon->connect();
+  std::atomic<bool> done{false};
+  int peak = 0;
+  std::thread sample([&] {  // processes held, exiting ones included, never above the limit
+    while (!done) {
+      peak = std::max(peak, watcher->request("status")["economy"]["live"].get<int>());
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+  const int n = 8;
+  std::vector<std::string> ids;
+  for (int i = 0; i < n; ++i) ids.push_back(new_session(*a, "echo: session " + std::to_string(i)));
+  auto wait_turns = [&](int turns) {
+    for (auto& id : ids)
+      for (int k = 0; k < 1200 && session(*a, id)["turns"].get<int>() < turns; ++k)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  };
+  wait_turns(1);
+  for (auto& id : ids) a->request("session.send", {{"session", id}, {"prompt", "count messages"}});
+  wait_turns(2);
+  done = true;
+  sample.join();
+  EXPECT_LE(peak, 3);
+  int parked = 0;
+  for (auto& id : ids) {
+    auto c = daemon->connect();
+    EventLog log(*c, id);
+    ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("result").size() == 2; }, 10000)) << id;
+    auto results = log.of_kind("result");
+    EXPECT_EQ(results[0]["payload"]["result"], "session " + std::to_string(&id - &ids[0]));
+    EXPECT_EQ(results[1]["payload"]["session_id"], results[0]["payload"]["session_id"]) << id;
+    EXPECT_GE(messages_in(results[1]["payload"]), 3) << id << " lost its history";
+    parked += static_cast<int>(log.of_kind("session_parked").size());
+  }
+  EXPECT_GE(parked, n - 3) << "with 8 sessions and 3 slots most must have been parked at least once";
 }

@@ -97,7 +97,7 @@ function renderSessions() {
     const top = document.createElement('div');
     top.className = 'top';
     const cwd = Object.assign(document.createElement('span'), { className: 'cwd', textContent: s.cwd.split('/').slice(-2).join('/') });
-    const pill = Object.assign(document.createElement('span'), { className: `pill ${s.state}`, textContent: s.state.replace('_', ' ') });
+    const pill = Object.assign(document.createElement('span'), { className: `pill ${s.state}`, textContent: stateLabel(s) });
     top.append(cwd, pill);
     const meta = document.createElement('div');
     meta.className = 'meta';
@@ -171,11 +171,17 @@ function unsubscribe(v) {
   state.conn.request('unsubscribe', { session: v.id }).catch(() => {});
 }
 
+// "waiting approval", "queued #2" (its place in the wait for a free claude slot), "parked".
+function stateLabel(s) {
+  const label = s.state.replace('_', ' ');
+  return s.slot_queue_position > 0 ? `${label} #${s.slot_queue_position}` : label;
+}
+
 function renderSessionHead() {
   const s = state.sessions.get(state.open.id);
   if (!s) return;
   $('s-state').className = `pill ${s.state}`;
-  $('s-state').textContent = s.state.replace('_', ' ');
+  $('s-state').textContent = stateLabel(s);
   $('s-cost').textContent = `${money(s.cost_usd)} · ${tokens(s.input_tokens)} in / ${tokens(s.output_tokens)} out`;
   $('s-mode').value = s.permission_mode || 'default';
 }
@@ -293,7 +299,7 @@ function onMessage(m) {
     if (!v || m.seq <= v.lastSeq) return;  // already shown (replays overlap live events)
     v.lastSeq = m.seq;
     v.transcript.event(m);
-    if (['session_state', 'result', 'mode_changed', 'session_failed', 'session_parked'].includes(m.kind)) refreshSessions();
+    if (['session_state', 'result', 'mode_changed', 'session_failed', 'session_parked', 'session_queued'].includes(m.kind)) refreshSessions();
     if (m.kind === 'session_state' && state.open && state.open.id === m.session) {
       const s = state.sessions.get(m.session);
       if (s) { s.state = m.payload.state; renderSessionHead(); }
