@@ -37,6 +37,7 @@ const std::map<std::string, SectionSpec>& schema() {
         {"park_after", {Kind::number, {}}},
         {"max_live", {Kind::integer, {}}},
         {"warm_pool", {Kind::integer, {}}},
+        {"warm_pool_idle", {Kind::number, {}}},
         {"memory_reserve_mb", {Kind::integer, {}}},
         {"restart_backoff", {Kind::number, {}}},
         {"restart_backoff_max", {Kind::number, {}}},
@@ -148,6 +149,7 @@ void assign(Config& c, const std::string& section, const std::string& key, const
   else if (full == "claude.park_after") c.park_after_s = r.number(n, full);
   else if (full == "claude.max_live") c.max_live = r.integer(n, full);
   else if (full == "claude.warm_pool") c.warm_pool = r.integer(n, full);
+  else if (full == "claude.warm_pool_idle") c.warm_pool_idle_s = r.number(n, full);
   else if (full == "claude.memory_reserve_mb") c.memory_reserve_mb = r.integer(n, full);
   else if (full == "claude.restart_backoff") c.restart_backoff_s = r.number(n, full);
   else if (full == "claude.restart_backoff_max") c.restart_backoff_max_s = r.number(n, full);

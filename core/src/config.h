@@ -49,6 +49,7 @@ struct Config {
   double park_after_s = 600;        // idle this long (no turn, no approval): stop claude, state parked; 0 = never
   int64_t max_live = 0;             // live claude processes at most; 0 = from RAM (total - reserve) / 350 MB
   int64_t warm_pool = 1;            // pre-spawned claude processes for recent projects; 0 = off
+  double warm_pool_idle_s = 3600;   // no session started for this long: the pool empties until the next one
   int64_t memory_reserve_mb = 1024; // the pool empties when available memory falls under this
   double restart_backoff_s = 0.5;   // first restart delay after a crash, doubling per crash ...
   double restart_backoff_max_s = 30;  // ... up to this

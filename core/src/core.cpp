@@ -51,6 +51,7 @@ void Core::open(const std::string& claude_path) {
   so.park_after_s = config.park_after_s;
   so.max_live = static_cast<size_t>(config.max_live);
   so.warm_pool = static_cast<size_t>(config.warm_pool);
+  so.warm_pool_idle_s = config.warm_pool_idle_s;
   so.memory_reserve = config.memory_reserve_mb << 20;
   so.restart_backoff_s = config.restart_backoff_s;
   so.restart_backoff_max_s = config.restart_backoff_max_s;

@@ -39,6 +39,7 @@ Supervisor::Supervisor(EventLoop& loop, Store& store, EventBus& bus, ApprovalCha
   po.capacity = opts_.warm_pool;
   po.memory_reserve = opts_.memory_reserve;
   po.per_process = opts_.claude_rss_estimate;
+  po.idle_ttl_s = opts_.warm_pool_idle_s;
   pool_ = std::make_unique<WarmPool>(
       loop_, po,
       [this](ChildProcess& proc, const WarmKey& key, const std::string& sid, std::vector<std::string>& args,
@@ -119,7 +120,8 @@ void Supervisor::recover() {
   std::sort(recent.begin(), recent.end(), [](auto* a, auto* b) { return a->created_ms > b->created_ms; });
   for (size_t i = std::min(recent.size(), opts_.warm_pool); i-- > 0;)
     if (std::filesystem::is_directory(recent[i]->cwd))
-      pool_->note_used({recent[i]->cwd, recent[i]->model, recent[i]->permission_mode});
+      pool_->note_used({recent[i]->cwd, recent[i]->model, recent[i]->permission_mode},
+                       static_cast<double>(now_ms() - recent[i]->created_ms) / 1000);
   bus_.flush();
 }
 

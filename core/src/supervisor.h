@@ -41,6 +41,7 @@ struct SupervisorOptions {
   double park_after_s = 600;  // 0: never park
   size_t max_live = 0;        // 0: from the machine's RAM
   size_t warm_pool = 0;
+  double warm_pool_idle_s = 3600;
   int64_t memory_reserve = 1LL << 30;
   int64_t claude_rss_estimate = 350LL << 20;
   double restart_backoff_s = 0.5;

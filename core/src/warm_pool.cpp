@@ -23,8 +23,10 @@ WarmPool::WarmPool(EventLoop& loop, Options opts, Spawner spawner, std::function
 
 WarmPool::~WarmPool() = default;  // ChildProcess kills what is still running
 
-void WarmPool::note_used(const WarmKey& key) {
+void WarmPool::note_used(const WarmKey& key, double age_s) {
   if (opts_.capacity == 0) return;
+  if (opts_.idle_ttl_s > 0 && age_s >= opts_.idle_ttl_s) return;  // too long ago to be worth a process
+  last_used_ = std::max(last_used_, monotonic_s() - age_s);
   recent_.erase(std::remove(recent_.begin(), recent_.end(), key), recent_.end());
   recent_.push_front(key);
   if (recent_.size() > opts_.capacity) recent_.pop_back();
@@ -111,6 +113,8 @@ void WarmPool::close_entry(Entry& e, const char* why) {
 }
 
 void WarmPool::maintain(bool may_grow) {
+  // Nobody has started a session for a long while: ~300 MB per warm claude is not worth it.
+  if (opts_.idle_ttl_s > 0 && !recent_.empty() && monotonic_s() - last_used_ > opts_.idle_ttl_s) recent_.clear();
   MemInfo mem = read_meminfo();
   size_t open = 0;
   for (auto& e : entries_) open += e->closing ? 0 : 1;

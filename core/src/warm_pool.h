@@ -39,6 +39,7 @@ class WarmPool {
     int64_t memory_reserve = 1LL << 30;
     int64_t per_process = 350LL << 20;  // what one claude is expected to cost
     double refill_delay_s = 2;       // after a take: let the new session's first turn have the CPU
+    double idle_ttl_s = 3600;        // no new session for this long: the pool empties (0 = never)
   };
   // Starts a claude for `key` with a fresh session id (--session-id); false + error when it cannot.
   using Spawner = std::function<bool(ChildProcess& proc, const WarmKey& key, const std::string& claude_session_id,
@@ -59,8 +60,8 @@ class WarmPool {
   WarmPool(EventLoop& loop, Options opts, Spawner spawner, std::function<void()> on_emptied);
   ~WarmPool();
 
-  // A session was started for `key`: it becomes the most recent combination.
-  void note_used(const WarmKey& key);
+  // A session was started for `key` `age_s` seconds ago: it becomes the most recent combination.
+  void note_used(const WarmKey& key, double age_s = 0);
   std::optional<Taken> take(const WarmKey& key);
   // Brings the pool toward its target: spawns for recent keys without a process (only when
   // `may_grow`), closes processes for keys no longer wanted or when memory is short. Periodic.
@@ -97,6 +98,7 @@ class WarmPool {
   std::deque<WarmKey> recent_;  // most recent first, distinct
   std::vector<std::unique_ptr<Entry>> entries_;
   double refill_not_before_ = 0;
+  double last_used_ = 0;  // monotonic time of the newest note_used
   double key_failed_until_ = 0;  // a warm spawn that dies on its own pauses refills for a while
   uint64_t next_request_ = 1;
 };

@@ -150,16 +150,18 @@ TEST(Config, SessionEconomyKeysAndTheirDefaults) {
   EXPECT_EQ(d.park_after_s, 600);
   EXPECT_EQ(d.max_live, 0);  // from RAM
   EXPECT_EQ(d.warm_pool, 1);
+  EXPECT_EQ(d.warm_pool_idle_s, 3600);
   EXPECT_EQ(d.crash_limit, 5);
   EXPECT_EQ(d.restart_backoff_s, 0.5);
   EXPECT_EQ(d.restart_backoff_max_s, 30);
   Config c = parse_config(
-      "claude:\n  park_after: 0\n  max_live: 8\n  warm_pool: 0\n  memory_reserve_mb: 2048\n  restart_backoff: 1\n"
+      "claude:\n  park_after: 0\n  max_live: 8\n  warm_pool: 0\n  warm_pool_idle: 60\n  memory_reserve_mb: 2048\n  restart_backoff: 1\n"
       "  restart_backoff_max: 60\n  crash_limit: 3\n  crash_window: 120\n",
       "test.yaml");
   EXPECT_EQ(c.park_after_s, 0);
   EXPECT_EQ(c.max_live, 8);
   EXPECT_EQ(c.warm_pool, 0);
+  EXPECT_EQ(c.warm_pool_idle_s, 60);
   EXPECT_EQ(c.memory_reserve_mb, 2048);
   EXPECT_EQ(c.restart_backoff_s, 1);
   EXPECT_EQ(c.restart_backoff_max_s, 60);

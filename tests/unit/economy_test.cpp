@@ -266,3 +266,27 @@ TEST(Economy, TheWarmPoolStaysEmptyWhenMemoryIsShort) {
   EXPECT_TRUE(warm_processes(*c).empty()) << warm_processes(*c);
   EXPECT_EQ(c->request("status")["economy"]["warm_pool"]["capacity"], 2);
 }
+
+TEST(Economy, TheWarmPoolEmptiesWhenNoSessionStartsForALongWhile) {
+  DaemonOptions o;
+  o.warm_pool = 1;
+  FakeDaemon f({"warm_pool_idle: 3"}, "", o);
+  auto c = f.d->connect();
+  std::string first = new_session(*c, f, "first");
+  pid_t warm = wait_warm_ready(*c);
+  ASSERT_GT(warm, 0);
+  bool emptied = false;
+  for (int i = 0; i < 200 && !emptied; ++i) {
+    emptied = warm_processes(*c).empty();
+    if (!emptied) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(emptied) << "the warm claude was kept after warm_pool_idle";
+  for (int i = 0; i < 40 && kill(warm, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_NE(kill(warm, 0), 0) << "its process is still running";
+  // The next session starts cold and makes the project recent again.
+  std::string next = new_session(*c, f, "next");
+  EventLog log(*c, next);
+  ASSERT_TRUE(log.wait_kind("result"));
+  EXPECT_FALSE(log.of_kind("session_started")[0]["payload"].value("warm", false));
+  EXPECT_GT(wait_warm_ready(*c), 0);
+}
