@@ -4,7 +4,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <sys/wait.h>
@@ -16,18 +15,8 @@ using nlohmann::json;
 namespace {
 const std::vector<std::string> kModes = {"default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"};
 bool live_state(const std::string& st) { return st == "starting" || st == "idle" || st == "running" || st == "waiting_approval"; }
-std::string seconds(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", s);
-  return buf;
-}
 std::string dump_lossy(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 }  // namespace
-
-size_t default_max_live(int64_t mem_total, int64_t reserve, int64_t per_process) {
-  if (mem_total <= 0 || per_process <= 0) return 8;
-  return static_cast<size_t>(std::max<int64_t>(1, (mem_total - reserve) / per_process));
-}
 
 Supervisor::Supervisor(EventLoop& loop, Store& store, EventBus& bus, ApprovalChain& approvals, SupervisorOptions opts)
     : loop_(loop), store_(store), bus_(bus), approvals_(approvals), opts_(std::move(opts)) {
@@ -234,30 +223,10 @@ ChildProcess::Callbacks Supervisor::session_callbacks(const std::string& id) {
   return cb;
 }
 
-size_t Supervisor::processes() const {
-  size_t n = 0;
-  for (auto& [id, s] : sessions_) n += s->proc ? 1 : 0;
-  return n;
-}
-
 bool Supervisor::has_queued_prompts(const std::string& id) const {
   for (auto& p : store_.open_prompts(id))
     if (p.state == "queued") return true;
   return false;
-}
-
-void Supervisor::start_process(Session& s) {
-  if (s.proc || s.restart_timer) return;  // running, exiting (its exit restarts it) or a restart is due
-  if (std::find(slot_waiters_.begin(), slot_waiters_.end(), s.row.id) != slot_waiters_.end()) return;
-  if (processes() < opts_.max_live && slot_waiters_.empty()) return spawn(s);
-  // At the limit: wait in line (visible in ls and on the page) rather than fail or overcommit.
-  slot_waiters_.push_back(s.row.id);
-  std::string why = "waiting for a free claude slot (" + std::to_string(processes()) + " live, claude.max_live " +
-                    std::to_string(opts_.max_live) + ")";
-  set_state(s, "queued", why);
-  host_event(s, "session_queued", {{"position", slot_waiters_.size()}, {"live", processes()}, {"max_live", opts_.max_live}});
-  make_room();
-  admit_waiters();
 }
 
 void Supervisor::spawn(Session& s) {
@@ -547,39 +516,6 @@ void Supervisor::on_exit(std::string id, int status) {
   if (!failed && has_queued_prompts(id)) start_process(s);
 }
 
-void Supervisor::on_crash(Session& s, json info, const std::string& reason) {
-  double now = monotonic_s();
-  while (!s.crashes.empty() && now - s.crashes.front() > opts_.crash_window_s) s.crashes.pop_front();
-  s.crashes.push_back(now);
-  size_t n = s.crashes.size();
-  info["crashes"] = n;
-  if (n >= opts_.crash_limit) {
-    std::string why = "gave up after " + std::to_string(n) + (n == 1 ? " crash" : " crashes") + " in " +
-                      seconds(opts_.crash_window_s) + " s; last: " + reason;
-    info["gave_up"] = true;
-    info["reason"] = why;
-    host_event(s, "session_failed", info);
-    set_state(s, "failed", why);
-    spdlog::warn("session {}: {}", s.row.id, why);
-    return;
-  }
-  // Doubling delays: a claude that dies at start-up (bad flags, broken install) must not
-  // spin a core, and one that crashed once comes back almost at once.
-  double delay = std::min(opts_.restart_backoff_max_s, opts_.restart_backoff_s * std::pow(2.0, double(n - 1)));
-  info["restart_in_s"] = delay;
-  host_event(s, "session_crashed", info);
-  set_state(s, "restarting", reason + "; restarting in " + seconds(delay) + " s (crash " + std::to_string(n) + " of " +
-                                 std::to_string(opts_.crash_limit) + " allowed in " + seconds(opts_.crash_window_s) + " s)");
-  spdlog::warn("session {}: {}; restarting in {} s", s.row.id, reason, delay);
-  std::string id = s.row.id;
-  s.restart_timer = loop_.add_timer(delay, [this, id] {
-    auto it = sessions_.find(id);
-    if (it == sessions_.end()) return;
-    it->second->restart_timer = 0;
-    if (it->second->row.state == "restarting") start_process(*it->second);
-  });
-}
-
 void Supervisor::close_gracefully(Session& s) {
   s.stop_requested = true;
   s.proc->close_stdin();  // graceful: claude finishes and exits
@@ -614,61 +550,6 @@ void Supervisor::stop(const std::string& id) {
   if (!s.stop_requested) close_gracefully(s);
 }
 
-bool Supervisor::parkable(const Session& s) const {
-  return s.proc && s.proc->running() && s.initialized && !s.turn_running && !s.stop_requested && s.controls.empty() &&
-         !approvals_.has_pending(s.row.id) && !has_queued_prompts(s.row.id);
-}
-
-void Supervisor::park(Session& s, const std::string& reason) {
-  spdlog::info("session {}: parking claude pid {} ({})", s.row.id, s.proc->pid(), reason);
-  s.park_requested = true;
-  s.park_reason = reason;
-  close_gracefully(s);
-}
-
-void Supervisor::park_idle() {
-  if (opts_.park_after_s <= 0) return;
-  double now = monotonic_s();
-  for (auto& [id, s] : sessions_)
-    if (parkable(*s) && now - s->last_activity >= opts_.park_after_s)
-      park(*s, "idle for " + seconds(opts_.park_after_s) + " s; the next prompt resumes it");
-}
-
-void Supervisor::make_room() {
-  // Slots that will free up: free ones now plus processes already on their way out.
-  size_t exiting = 0;
-  for (auto& [id, s] : sessions_) exiting += s->proc && s->stop_requested ? 1 : 0;
-  size_t held = processes();
-  size_t coming = (held < opts_.max_live ? opts_.max_live - held : 0) + exiting;
-  while (slot_waiters_.size() > coming) {
-    Session* lru = nullptr;
-    for (auto& [id, s] : sessions_)
-      if (parkable(*s) && (!lru || s->last_activity < lru->last_activity)) lru = s.get();
-    if (!lru) return;  // everyone is busy: the waiters wait
-    park(*lru, "parked to make room (claude.max_live " + std::to_string(opts_.max_live) +
-                   "); the next prompt resumes it");
-    ++coming;
-  }
-}
-
-void Supervisor::admit_waiters() {
-  while (!slot_waiters_.empty() && processes() < opts_.max_live) {
-    std::string id = slot_waiters_.front();
-    slot_waiters_.pop_front();
-    auto it = sessions_.find(id);
-    if (it != sessions_.end() && !it->second->proc) spawn(*it->second);
-  }
-}
-
-void Supervisor::tick() {
-  check_hangs();
-  if (shutdown_done_) return;
-  park_idle();
-  if (!slot_waiters_.empty()) make_room();
-  admit_waiters();
-  pool_->maintain(slot_waiters_.empty());  // sessions waiting for a slot come before spare processes
-}
-
 void Supervisor::interrupt(const std::string& id, ControlDone done) {
   Session& s = get(id);
   send_control(s, "interrupt", json::object(), std::move(done));
@@ -696,19 +577,6 @@ void Supervisor::set_mode(const std::string& id, const std::string& mode, Contro
   });
 }
 
-void Supervisor::check_hangs() {
-  double now = monotonic_s();
-  for (auto& [id, s] : sessions_) {
-    if (!s->proc || !s->proc->running() || !s->turn_running || s->row.state == "waiting_approval") continue;
-    if (now - s->last_activity < opts_.idle_timeout_s) continue;
-    s->fail_reason = "hung: no output for " + std::to_string(static_cast<long>(opts_.idle_timeout_s)) +
-                     " s while a turn was running";
-    spdlog::warn("session {}: {}; killing it", id, s->fail_reason);
-    s->proc->kill_group(SIGKILL);
-    s->last_activity = now;  // once
-  }
-}
-
 size_t Supervisor::live_count() const {
   size_t n = 0;
   for (auto& [id, s] : sessions_)
@@ -720,14 +588,6 @@ std::map<std::string, size_t> Supervisor::count_by_state() const {
   std::map<std::string, size_t> m;
   for (auto& [id, s] : sessions_) m[s->row.state]++;
   return m;
-}
-
-json Supervisor::economy() const {
-  return {{"max_live", opts_.max_live},
-          {"live", processes()},
-          {"waiting_for_slot", slot_waiters_.size()},
-          {"park_after_s", opts_.park_after_s},
-          {"warm_pool", pool_->status()}};
 }
 
 json Supervisor::session_json(const Session& s) const {
