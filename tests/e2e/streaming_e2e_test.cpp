@@ -80,7 +80,13 @@ TEST_F(E2E, CliRunStreamsTextAndExitsZeroAttachReplays) {
   ASSERT_EQ(run_command({ccmux_bin(), sock, "ls"}, &out), 0);
   EXPECT_NE(out.find(id), std::string::npos);
   ASSERT_EQ(run_command({ccmux_bin(), sock, "status"}, &out), 0);
-  EXPECT_NE(out.find("\"live_processes\""), std::string::npos);
+  EXPECT_NE(out.find("sessions   1: 1 idle"), std::string::npos) << out;
+  EXPECT_NE(out.find("claude     1 live of max_live "), std::string::npos) << out;
+  EXPECT_NE(out.find(", 1 turns, "), std::string::npos) << out;
+  ASSERT_EQ(run_command({ccmux_bin(), sock, "status", "--json"}, &out), 0);
+  json st = json::parse(out);
+  EXPECT_EQ(st["live_processes"], 1);
+  EXPECT_EQ(st["turns"], 1);
 }
 
 TEST_F(E2E, CliExitCodes) {
