@@ -61,7 +61,7 @@ case "${1:-}" in
     build
     $SUDO cmake --install "$BUILD" >/dev/null
     if ccmux status >/dev/null 2>&1; then
-      echo "ccmuxd is already running: $(ccmux status | grep -m1 '"version"')"
+      echo "ccmuxd is already running: $(ccmux status | head -n 1)"
       exit 0
     fi
     state="${XDG_STATE_HOME:-$HOME/.local/state}/ccmux"
