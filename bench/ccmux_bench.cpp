@@ -1,5 +1,6 @@
 // ccmux benchmarks. Prints figures with a baseline measured in the same run; never
 // fails on a time. Usage: ccmux_bench [--events N] [--approvals K] [--sessions S]
+#include "bench_support.h"
 #include "harness.h"
 #include "lua_policy.h"
 
@@ -23,22 +24,9 @@
 using namespace ccmux;
 using namespace ccmux::test;
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
+using namespace ccmux::bench;
 
 namespace {
-
-double secs(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
-
-template <class T>
-T median(std::vector<T> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? T{} : v[v.size() / 2];
-}
-template <class T>
-T percentile(std::vector<T> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? T{} : v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
 
 // Per-call nanoseconds: median over `samples` of `batch` calls each.
 template <class F>
@@ -109,33 +97,7 @@ double raw_sqlite(const std::string& path, long rows, int batch) {
   return rate;
 }
 
-void wait_for_state(Client& c, const std::string& id, const std::string& state) {
-  for (int i = 0; i < 5000; ++i) {
-    if (c.request("session.get", {{"session", id}})["state"] == state) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  throw std::runtime_error("session never became " + state);
-}
-
-json wait_turns(Client& c, const std::string& id, int turns, double timeout_s = 300) {
-  auto t0 = Clock::now();
-  for (;;) {
-    json s = c.request("session.get", {{"session", id}});
-    if (s["turns"].get<int>() >= turns) return s;
-    if (secs(t0, Clock::now()) > timeout_s) throw std::runtime_error("timeout waiting for " + id);
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-}
-
 std::string firehose() { return build_dir() + "/bench/fake_claude_firehose"; }
-
-long rss_kb(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  return -1;
-}
 
 void bench_ingest(long events) {
   TempDir t;
@@ -353,7 +315,7 @@ void bench_idle_sessions(int sessions) {
   o.claude_env = {{"FIREHOSE_MODE", "idle"}};
   Daemon d(t.path + "/d", "http://127.0.0.1:9", o);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  long base = rss_kb(d.pid());
+  long base = proc_status_kb(d.pid(), "VmRSS");
   auto c = d.connect();
   std::vector<std::string> ids;
   for (int i = 0; i < sessions; ++i)
@@ -361,7 +323,7 @@ void bench_idle_sessions(int sessions) {
   for (auto& id : ids) wait_turns(*c, id, 1);
   c.reset();
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  long rss = rss_kb(d.pid());
+  long rss = proc_status_kb(d.pid(), "VmRSS");
   printf("idle   %d idle sessions (live fake claude processes): ccmuxd RSS %.1f MB | baseline: the same daemon with no "
          "session %.1f MB\n",
          sessions, rss / 1024.0, base / 1024.0);

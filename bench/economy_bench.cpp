@@ -5,6 +5,7 @@
 //   many     N sessions (scripted fake claude) created and parked with claude.max_live 8:
 //            peak live processes, ccmuxd RSS, parked vs new session prompt -> result
 // Usage: ccmux_economy_bench [--only start|resume|many] [--runs N] [--sessions N]
+#include "bench_support.h"
 #include "harness.h"
 
 #include <nlohmann/json.hpp>
@@ -25,24 +26,9 @@
 using namespace ccmux;
 using namespace ccmux::test;
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
+using namespace ccmux::bench;
 
 namespace {
-
-double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
-long rss_kb(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  return -1;
-}
 
 // Milliseconds from t0 to the session's first line from claude (its system/init, the turn has
 // begun) and to its first stream_event (the API's first delta), from `from_seq` on.
@@ -63,23 +49,6 @@ FirstEvents until_first_delta(Client& c, const std::string& id, uint64_t from_se
       return f;
     }
   }
-}
-
-void wait_idle(Client& c, const std::string& id) {
-  for (int i = 0; i < 6000; ++i) {
-    json s = c.request("session.get", {{"session", id}});
-    if (s["state"] == "idle" && s["turns"].get<int>() > 0) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  throw std::runtime_error(id + " did not finish its turn");
-}
-
-void wait_state(Client& c, const std::string& id, const std::string& state) {
-  for (int i = 0; i < 12000; ++i) {
-    if (c.request("session.get", {{"session", id}})["state"] == state) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  throw std::runtime_error(id + " never became " + state);
 }
 
 std::string real_claude() {
@@ -193,7 +162,7 @@ void bench_start(int runs) {
         init.push_back(f.init_ms);
         delta.push_back(f.delta_ms);
       }
-      wait_idle(*c, id);
+      wait_turns(*c, id, 1);
       c->request("session.stop", {{"session", id}});
     }
   };
@@ -227,17 +196,17 @@ void bench_resume(int runs) {
     auto t0 = Clock::now();
     std::string id = c->request("session.new", {{"cwd", d->project()}, {"prompt", "echo: first turn of a session"}})["id"];
     cold.push_back(until_first_delta(*c, id, 1, t0).delta_ms);
-    wait_idle(*c, id);
+    wait_turns(*c, id, 1);
     ids.push_back(id);
   }
-  for (auto& id : ids) wait_state(*c, id, "parked");
+  for (auto& id : ids) wait_for_state(*c, id, "parked");
   for (auto& id : ids) {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     uint64_t head = c->request("session.get", {{"session", id}})["last_seq"];
     auto t0 = Clock::now();
     c->request("session.send", {{"session", id}, {"prompt", "echo: back after parking"}});
     parked.push_back(until_first_delta(*c, id, head + 1, t0).delta_ms);
-    wait_idle(*c, id);
+    wait_turns(*c, id, 1);
   }
   printf("resume parked session's next prompt -> first streamed event, real claude --resume (median of %d): %.0f ms | "
          "cold new session %.0f ms (parked = %.2fx cold)\n",
@@ -253,7 +222,7 @@ void bench_many(int sessions) {
   o.claude_keys = {"max_live: 8"};
   Daemon d(t.path + "/d", "http://127.0.0.1:9", o);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  long base = rss_kb(d.pid());
+  long base = proc_status_kb(d.pid(), "VmRSS");
   auto c = d.connect();
   auto watcher = d.connect();
   size_t peak_live = 0;
@@ -270,35 +239,29 @@ void bench_many(int sessions) {
   for (int i = 0; i < sessions; ++i) {
     ids.push_back(c->request("session.new", {{"cwd", d.project()}, {"prompt", "hi"}})["id"]);
     if (ids.size() % 8 == 0)  // a user opens sessions a few at a time
-      for (size_t k = ids.size() - 8; k < ids.size(); ++k) wait_idle(*c, ids[k]);
+      for (size_t k = ids.size() - 8; k < ids.size(); ++k) wait_turns(*c, ids[k], 1);
   }
   for (auto& id : ids) {
     json s = c->request("session.get", {{"session", id}});
-    if (s["turns"].get<int>() < 1) wait_idle(*c, id);
+    if (s["turns"].get<int>() < 1) wait_turns(*c, id, 1);
   }
   double create_s = ms_since(t0) / 1000;
   done = true;
   watch.join();
   json status = c->request("status");
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  long rss = rss_kb(d.pid());
+  long rss = proc_status_kb(d.pid(), "VmRSS");
   // Prompt -> result: a parked session (respawned with --resume) vs a brand-new one, at this scale.
   std::vector<double> parked, fresh;
   for (int i = 0; i < 15; ++i) {
     const std::string& id = ids[static_cast<size_t>(i) * ids.size() / 15];
     auto t1 = Clock::now();
     c->request("session.send", {{"session", id}, {"prompt", "again"}});
-    for (;;) {
-      json s = c->request("session.get", {{"session", id}});
-      if (s["turns"].get<int>() >= 2) break;
-    }
+    wait_turns(*c, id, 2, 60, std::chrono::milliseconds(0));
     parked.push_back(ms_since(t1));
     auto t2 = Clock::now();
     std::string nid = c->request("session.new", {{"cwd", d.project()}, {"prompt", "hi"}})["id"];
-    for (;;) {
-      json s = c->request("session.get", {{"session", nid}});
-      if (s["turns"].get<int>() >= 1) break;
-    }
+    wait_turns(*c, nid, 1, 60, std::chrono::milliseconds(0));
     fresh.push_back(ms_since(t2));
   }
   printf("many   %d sessions created and parked, claude.max_live 8, scripted fake claude: created in %.1f s, peak live "

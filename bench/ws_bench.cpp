@@ -5,6 +5,7 @@
 //            raw libwebsockets echo round trip;
 //   replay:  100k stored events to one WebSocket client from seq 1, vs the local socket.
 // Prints figures; never fails on a time. Usage: ccmux_ws_bench [--events N] [--clients C]
+#include "bench_support.h"
 #include "harness.h"
 #include "ws_client.h"
 #include "ws_swarm.h"
@@ -20,18 +21,10 @@
 using namespace ccmux;
 using namespace ccmux::test;
 using namespace ccmux::bench;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double secs(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 int64_t now_ns() { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); }
-template <class T>
-T pct(std::vector<T> v, double p) {
-  if (v.empty()) return T{};
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
 bool wait_until(const std::function<bool()>& f, double timeout_s) {
   auto end = Clock::now() + std::chrono::duration<double>(timeout_s);
   while (Clock::now() < end) {
@@ -71,13 +64,7 @@ struct WsDaemon {
   }
 };
 
-long peak_rss_kb(pid_t pid) {  // VmHWM: the most the daemon held at once
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
-  return -1;
-}
+long peak_rss_kb(pid_t pid) { return proc_status_kb(pid, "VmHWM"); }  // the most the daemon held at once
 
 bool is_event(std::string_view m) { return m.find("\"kind\":\"stream_event\"") != std::string::npos; }
 bool is_subscribed(std::string_view m) { return m.find("\"head\"") != std::string::npos && m.find("\"response\"") != std::string::npos; }
@@ -139,8 +126,8 @@ void bench_latency(long events, long rate, const std::vector<int>& client_counts
     echo.wait_connected(10000);
     echo.send(0, "ping " + std::to_string(now_ns()));
     wait_until([&] { return done.load(); }, 120);
-    printf("raw libwebsockets echo round trip (20000, one in flight): p50 %.0f us, p99 %.0f us\n", pct(rtt, 0.5) / 1e3,
-           pct(rtt, 0.99) / 1e3);
+    printf("raw libwebsockets echo round trip (20000, one in flight): p50 %.0f us, p99 %.0f us\n", percentile(rtt, 0.5) / 1e3,
+           percentile(rtt, 0.99) / 1e3);
   }
   // The same stream to one local-socket client: what the core alone costs on this path.
   {
@@ -159,7 +146,7 @@ void bench_latency(long events, long rate, const std::vector<int>& client_counts
     }
     printf("latency claude stdout -> local-socket client at %ld events/s, 1 client, %ld events: p50 %.0f us, p99 %.0f us, "
            "max %.1f ms\n",
-           rate, events, pct(lat, 0.5) / 1e3, pct(lat, 0.99) / 1e3, pct(lat, 1.0) / 1e6);
+           rate, events, percentile(lat, 0.5) / 1e3, percentile(lat, 0.99) / 1e3, percentile(lat, 1.0) / 1e6);
   }
   for (int clients : client_counts) {
     WsDaemon wd({{"FIREHOSE_MODE", "paced"}, {"FIREHOSE_EVENTS", std::to_string(events)}, {"FIREHOSE_RATE", std::to_string(rate)}});
@@ -185,7 +172,7 @@ void bench_latency(long events, long rate, const std::vector<int>& client_counts
     std::lock_guard lock(mu);
     printf("latency claude stdout -> WebSocket client at %ld events/s, %d client(s), %ld events: p50 %.0f us, p99 %.0f us, "
            "max %.1f ms (%ld received)\n",
-           rate, clients, events, pct(lat, 0.5) / 1e3, pct(lat, 0.99) / 1e3, pct(lat, 1.0) / 1e6, got.load());
+           rate, clients, events, percentile(lat, 0.5) / 1e3, percentile(lat, 0.99) / 1e3, percentile(lat, 1.0) / 1e6, got.load());
   }
 }
 
@@ -213,7 +200,7 @@ void bench_replay(long events) {
   }
   printf("replay %llu stored events from seq 1 to one WebSocket client (connect + auth + subscribe + all events, median "
          "of 3): %.0f ms | local socket, same events: %.0f ms\n",
-         static_cast<unsigned long long>(head), pct(ws_runs, 0.5) * 1000, pct(local_runs, 0.5) * 1000);
+         static_cast<unsigned long long>(head), percentile(ws_runs, 0.5) * 1000, percentile(local_runs, 0.5) * 1000);
 }
 
 }  // namespace
