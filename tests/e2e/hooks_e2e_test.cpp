@@ -31,13 +31,18 @@ int hooks_cli(const std::string& home, const std::vector<std::string>& args, std
   return run_command(argv, out, {"HOME=" + home});
 }
 
+// The ~/.claude/settings.json of a user who already has hooks of their own; returns its path.
+std::string user_settings(const TempDir& home) {
+  std::string path = home.path + "/.claude/settings.json";
+  write_file(path, kUserSettings);  // creates ~/.claude
+  return path;
+}
+
 }  // namespace
 
 TEST(Hooks, InstallIsIdempotentAndUninstallRestoresTheFileByteForByte) {
   TempDir t;
-  std::string settings = t.path + "/.claude/settings.json";
-  fs::create_directories(t.path + "/.claude");
-  write_file(settings, kUserSettings);
+  std::string settings = user_settings(t);
   std::string out;
   ASSERT_EQ(hooks_cli(t.path, {"install"}, &out), 0) << out;
   json s = json::parse(read_file(settings));
@@ -65,9 +70,7 @@ TEST(Hooks, InstallIsIdempotentAndUninstallRestoresTheFileByteForByte) {
 
 TEST(Hooks, UninstallKeepsChangesMadeSinceInstallAndRemovesOnlyOurs) {
   TempDir t;
-  std::string settings = t.path + "/.claude/settings.json";
-  fs::create_directories(t.path + "/.claude");
-  write_file(settings, kUserSettings);
+  std::string settings = user_settings(t);
   std::string out;
   ASSERT_EQ(hooks_cli(t.path, {"install"}, &out), 0) << out;
   json s = json::parse(read_file(settings));

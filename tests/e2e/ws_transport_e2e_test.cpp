@@ -23,7 +23,7 @@ class WsE2E : public E2E {
   void start_ws(const WsSetup& s = {}) {
     port = free_tcp_port();
     DaemonOptions o;
-    if (s.fake_claude) o.claude_path = source_dir() + "/tests/fake_claude/fake_claude.py";
+    if (s.fake_claude) o.claude_path = fake_claude_path();
     o.extra_yaml = "plugins:\n  - name: transport-ws\n    search_dir: " + build_dir() + "/plugins\n    required: true\n" +
                    "    port: " + std::to_string(port) + "\n    static_root: " + source_dir() +
                    "/plugins/transport-ws/web\n" + s.keys;

@@ -20,6 +20,7 @@ namespace fs = std::filesystem;
 
 std::string source_dir() { return CCMUX_SOURCE_DIR; }
 std::string build_dir() { return CCMUX_BUILD_DIR; }
+std::string fake_claude_path() { return source_dir() + "/tests/fake_claude/fake_claude.py"; }
 std::string ccmux_bin() { return CCMUX_BIN; }
 std::string ccmuxd_bin() { return CCMUXD_BIN; }
 
@@ -165,6 +166,11 @@ Daemon::Daemon(const std::string& dir, const std::string& api_url, DaemonOptions
   y << opts_.extra_yaml;
   write_file(config_path(), y.str());
   start();
+}
+
+FakeDaemon::FakeDaemon(DaemonOptions o) {
+  if (o.claude_path.empty()) o.claude_path = fake_claude_path();
+  d = std::make_unique<Daemon>(dir.path, "http://127.0.0.1:9", std::move(o));
 }
 
 Daemon::~Daemon() {

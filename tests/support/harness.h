@@ -80,6 +80,14 @@ class Daemon {
   pid_t pid_ = -1;
 };
 
+// A ccmuxd in its own temp dir whose claude is the scripted tests/fake_claude/fake_claude.py
+// (unless `claude_path` is set) and whose API URL leads nowhere: the fast tests.
+struct FakeDaemon {
+  TempDir dir;
+  std::unique_ptr<Daemon> d;
+  explicit FakeDaemon(DaemonOptions o = {});
+};
+
 // Collects the events of one session from a subscription.
 class EventLog {
  public:
@@ -108,5 +116,6 @@ std::string ccmux_bin();
 std::string ccmuxd_bin();
 std::string source_dir();
 std::string build_dir();
+std::string fake_claude_path();  // tests/fake_claude/fake_claude.py
 
 }  // namespace ccmux::test

@@ -14,15 +14,11 @@ using namespace ccmux;
 using namespace ccmux::test;
 
 namespace {
-struct FakeDaemon {
-  TempDir dir;
-  std::unique_ptr<Daemon> d;
-  explicit FakeDaemon(std::vector<std::string> claude_keys, std::string claude_path = "", DaemonOptions o = {}) {
-    o.claude_path = claude_path.empty() ? source_dir() + "/tests/fake_claude/fake_claude.py" : claude_path;
-    o.claude_keys = std::move(claude_keys);
-    d = std::make_unique<Daemon>(dir.path, "http://127.0.0.1:9", o);
-  }
-};
+// Options with more claude.* config lines.
+DaemonOptions with_keys(std::vector<std::string> claude_keys, DaemonOptions o = {}) {
+  o.claude_keys = std::move(claude_keys);
+  return o;
+}
 
 std::string new_session(Client& c, const FakeDaemon& f, const std::string& prompt) {
   return c.request("session.new", {{"cwd", f.d->project()}, {"prompt", prompt}})["id"];
@@ -40,7 +36,7 @@ bool wait_state(Client& c, const std::string& id, const std::string& state, int 
 }  // namespace
 
 TEST(Economy, IdleSessionIsParkedAndTheNextPromptResumesIt) {
-  FakeDaemon f({"park_after: 0.5"});
+  FakeDaemon f(with_keys({"park_after: 0.5"}));
   auto c = f.d->connect();
   std::string id = new_session(*c, f, "first");
   EventLog log(*c, id);
@@ -59,7 +55,7 @@ TEST(Economy, IdleSessionIsParkedAndTheNextPromptResumesIt) {
 }
 
 TEST(Economy, CcmuxResumeStartsAParkedSessionWithoutAPrompt) {
-  FakeDaemon f({"park_after: 0.5"});
+  FakeDaemon f(with_keys({"park_after: 0.5"}));
   auto c = f.d->connect();
   std::string id = new_session(*c, f, "first");
   EventLog log(*c, id);
@@ -74,7 +70,7 @@ TEST(Economy, CcmuxResumeStartsAParkedSessionWithoutAPrompt) {
 }
 
 TEST(Economy, ASessionWithAPendingApprovalIsNeverParked) {
-  FakeDaemon f({"park_after: 0.3"});
+  FakeDaemon f(with_keys({"park_after: 0.3"}));
   auto c = f.d->connect();
   std::string id = new_session(*c, f, "ask me");
   EventLog log(*c, id);
@@ -85,7 +81,7 @@ TEST(Economy, ASessionWithAPendingApprovalIsNeverParked) {
 }
 
 TEST(Economy, TheLiveLimitParksTheLeastRecentlyUsedIdleSession) {
-  FakeDaemon f({"max_live: 2"});
+  FakeDaemon f(with_keys({"max_live: 2"}));
   auto c = f.d->connect();
   std::string one = new_session(*c, f, "one");
   auto c1 = f.d->connect(), c2 = f.d->connect(), c3 = f.d->connect();  // one event log per client
@@ -108,7 +104,7 @@ TEST(Economy, TheLiveLimitParksTheLeastRecentlyUsedIdleSession) {
 }
 
 TEST(Economy, WhenNoSessionCanBeParkedNewTurnsWaitInAVisibleQueue) {
-  FakeDaemon f({"max_live: 1"});
+  FakeDaemon f(with_keys({"max_live: 1"}));
   auto c = f.d->connect(true);
   std::string busy = new_session(*c, f, "ask me");
   EventLog lb(*c, busy);
@@ -137,7 +133,7 @@ TEST(Economy, WhenNoSessionCanBeParkedNewTurnsWaitInAVisibleQueue) {
 }
 
 TEST(Economy, ACrashIsRestartedAfterABackoffAndKeepsTheSession) {
-  FakeDaemon f({"restart_backoff: 0.3"});
+  FakeDaemon f(with_keys({"restart_backoff: 0.3"}));
   auto c = f.d->connect();
   std::string id = new_session(*c, f, "crash now");
   EventLog log(*c, id);
@@ -158,7 +154,7 @@ TEST(Economy, ACrashIsRestartedAfterABackoffAndKeepsTheSession) {
 TEST(Economy, HungClaudeIsKilledAndRestarted) {
   DaemonOptions o;
   o.idle_timeout_s = 1;
-  FakeDaemon f({"restart_backoff: 0.2"}, "", o);
+  FakeDaemon f(with_keys({"restart_backoff: 0.2"}, o));
   auto c = f.d->connect();
   std::string id = new_session(*c, f, "hang please");
   EventLog log(*c, id);
@@ -172,7 +168,9 @@ TEST(Economy, ACrashLoopBacksOffDoublingAndGivesUpWithTheLastStderrLines) {
   std::string crasher = bin.path + "/claude-that-crashes";
   write_file(crasher, "#!/bin/sh\necho 'loading config' >&2\necho 'fatal: simulated start-up crash' >&2\nexit 3\n");
   chmod(crasher.c_str(), 0755);
-  FakeDaemon f({"restart_backoff: 0.2", "restart_backoff_max: 10", "crash_limit: 3", "crash_window: 60"}, crasher);
+  DaemonOptions o;
+  o.claude_path = crasher;
+  FakeDaemon f(with_keys({"restart_backoff: 0.2", "restart_backoff_max: 10", "crash_limit: 3", "crash_window: 60"}, o));
   auto c = f.d->connect();
   std::string id = new_session(*c, f, "hello");
   EventLog log(*c, id);
@@ -233,7 +231,7 @@ pid_t wait_warm_ready(Client& c, int ms = 15000) {
 TEST(Economy, TheWarmPoolServesTheRecentProjectAndEndsWithTheDaemon) {
   DaemonOptions o;
   o.warm_pool = 1;
-  FakeDaemon f({}, "", o);
+  FakeDaemon f(o);
   auto c = f.d->connect();
   EXPECT_TRUE(warm_processes(*c).empty()) << "no project used yet: nothing to warm";
   std::string first = new_session(*c, f, "first");
@@ -257,7 +255,7 @@ TEST(Economy, TheWarmPoolServesTheRecentProjectAndEndsWithTheDaemon) {
 TEST(Economy, TheWarmPoolStaysEmptyWhenMemoryIsShort) {
   DaemonOptions o;
   o.warm_pool = 2;
-  FakeDaemon f({"memory_reserve_mb: 100000000"}, "", o);  // "available memory is under the reserve"
+  FakeDaemon f(with_keys({"memory_reserve_mb: 100000000"}, o));  // "available memory is under the reserve"
   auto c = f.d->connect();
   std::string id = new_session(*c, f, "hello");
   EventLog log(*c, id);
@@ -270,7 +268,7 @@ TEST(Economy, TheWarmPoolStaysEmptyWhenMemoryIsShort) {
 TEST(Economy, TheWarmPoolEmptiesWhenNoSessionStartsForALongWhile) {
   DaemonOptions o;
   o.warm_pool = 1;
-  FakeDaemon f({"warm_pool_idle: 3"}, "", o);
+  FakeDaemon f(with_keys({"warm_pool_idle: 3"}, o));
   auto c = f.d->connect();
   std::string first = new_session(*c, f, "first");
   pid_t warm = wait_warm_ready(*c);

@@ -17,15 +17,6 @@ using namespace ccmux;
 using namespace ccmux::test;
 
 namespace {
-struct FakeDaemon {
-  TempDir dir;
-  std::unique_ptr<Daemon> d;
-  explicit FakeDaemon(DaemonOptions o = {}) {
-    o.claude_path = source_dir() + "/tests/fake_claude/fake_claude.py";
-    d = std::make_unique<Daemon>(dir.path, "http://127.0.0.1:9", o);
-  }
-};
-
 // A raw connection: what a client that gets things wrong sends.
 struct Raw {
   int fd;
