@@ -132,28 +132,35 @@ std::string Supervisor::create(const std::string& cwd_in, const json& prompt, co
   if (std::find(kModes.begin(), kModes.end(), pm) == kModes.end())
     throw CommandError("bad_mode", "unknown permission mode " + pm);
 
-  auto s = std::make_unique<Session>();
-  s->row.id = "s-" + random_hex(4);
-  s->row.created_ms = now_ms();
-  s->row.cwd = cwd;
-  s->row.model = model.empty() ? opts_.default_model : model;
-  s->row.permission_mode = pm;
-  WarmKey key{cwd, s->row.model, pm};
+  SessionRow row;
+  row.cwd = cwd;
+  row.model = model.empty() ? opts_.default_model : model;
+  row.permission_mode = pm;
+  WarmKey key{cwd, row.model, pm};
   std::optional<WarmPool::Taken> warm;
   if (processes() < opts_.max_live) warm = pool_->take(key);  // a warm process is used only within the limit
   pool_->note_used(key);
-  s->row.claude_session_id = warm ? warm->claude_session_id : new_uuid_v4();
-  s->row.state = "starting";
-  std::string id = s->row.id;
-  Session& ref = *s;
-  sessions_[id] = std::move(s);
-  save(ref);
-  host_event(ref, "session_created",
-             {{"cwd", cwd}, {"model", ref.row.model}, {"permission_mode", pm}, {"claude_session_id", ref.row.claude_session_id}});
-  if (warm) adopt(ref, std::move(*warm));
-  if (!prompt.is_null()) send(id, prompt);
-  else start_process(ref);
-  return id;
+  row.claude_session_id = warm ? warm->claude_session_id : new_uuid_v4();
+  row.state = "starting";
+  json created = {{"cwd", cwd}, {"model", row.model}, {"permission_mode", pm}};
+  Session& s = add_session(std::move(row), std::move(created));
+  if (warm) adopt(s, std::move(*warm));
+  if (!prompt.is_null()) send(s.row.id, prompt);
+  else start_process(s);
+  return s.row.id;
+}
+
+Supervisor::Session& Supervisor::add_session(SessionRow row, json created) {
+  row.id = "s-" + random_hex(4);
+  row.created_ms = now_ms();
+  auto owned = std::make_unique<Session>();
+  owned->row = std::move(row);
+  Session& s = *owned;
+  sessions_[s.row.id] = std::move(owned);
+  save(s);
+  created["claude_session_id"] = s.row.claude_session_id;
+  host_event(s, "session_created", created);
+  return s;
 }
 
 std::string Supervisor::observe(const std::string& claude_session_id, const std::string& cwd, const std::string& mode) {
@@ -165,23 +172,15 @@ std::string Supervisor::observe(const std::string& claude_session_id, const std:
       }
       return id;
     }
-  auto s = std::make_unique<Session>();
-  s->row.id = "s-" + random_hex(4);
-  s->row.created_ms = now_ms();
-  s->row.cwd = cwd;
-  s->row.permission_mode = mode.empty() ? "default" : mode;
-  s->row.claude_session_id = claude_session_id;
-  s->row.claude_started = true;  // its transcript exists: a later prompt here resumes it
-  s->row.state = "observed";
-  s->row.state_reason = "running in a terminal (hooks)";
-  std::string id = s->row.id;
-  Session& ref = *s;
-  sessions_[id] = std::move(s);
-  save(ref);
-  host_event(ref, "session_created",
-             {{"cwd", cwd}, {"permission_mode", ref.row.permission_mode}, {"claude_session_id", claude_session_id},
-              {"observed", true}});
-  return id;
+  SessionRow row;
+  row.cwd = cwd;
+  row.permission_mode = mode.empty() ? "default" : mode;
+  row.claude_session_id = claude_session_id;
+  row.claude_started = true;  // its transcript exists: a later prompt here resumes it
+  row.state = "observed";
+  row.state_reason = "running in a terminal (hooks)";
+  json created = {{"cwd", cwd}, {"permission_mode", row.permission_mode}, {"observed", true}};
+  return add_session(std::move(row), std::move(created)).row.id;
 }
 
 void Supervisor::observed_event(const std::string& id, const json& hook_input) {

@@ -109,6 +109,8 @@ class Supervisor {
   };
 
   Session& get(const std::string& id);
+  // Gives `row` an id, stores it and announces it (`session_created` with `created` + the claude session id).
+  Session& add_session(SessionRow row, nlohmann::json created);
   // A process for `s` now if a live slot is free, else a place in the visible slot queue.
   void start_process(Session& s);
   void spawn(Session& s);  // a cold claude (--resume once it has a transcript)
