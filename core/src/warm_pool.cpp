@@ -32,8 +32,6 @@ void WarmPool::note_used(const WarmKey& key, double age_s) {
   if (recent_.size() > opts_.capacity) recent_.pop_back();
 }
 
-std::vector<WarmKey> WarmPool::wanted_keys() const { return {recent_.begin(), recent_.end()}; }
-
 std::optional<WarmPool::Taken> WarmPool::take(const WarmKey& key) {
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
     Entry& e = **it;
@@ -115,14 +113,14 @@ void WarmPool::close_entry(Entry& e, const char* why) {
 void WarmPool::maintain(bool may_grow) {
   // Nobody has started a session for a long while: ~300 MB per warm claude is not worth it.
   if (opts_.idle_ttl_s > 0 && !recent_.empty() && monotonic_s() - last_used_ > opts_.idle_ttl_s) recent_.clear();
+  if (entries_.empty() && recent_.empty()) return;  // off or idle: no need to read /proc/meminfo each tick
   MemInfo mem = read_meminfo();
   size_t open = 0;
   for (auto& e : entries_) open += e->closing ? 0 : 1;
   size_t target = warm_pool_target(opts_.capacity, open, mem.available, opts_.memory_reserve, opts_.per_process);
-  auto wanted = wanted_keys();
   for (auto& e : entries_) {
     if (e->closing) continue;
-    bool still_wanted = std::find(wanted.begin(), wanted.end(), e->key) != wanted.end();
+    bool still_wanted = std::find(recent_.begin(), recent_.end(), e->key) != recent_.end();
     if (!still_wanted) {
       close_entry(*e, "no longer among the recent projects");
       --open;
@@ -133,7 +131,7 @@ void WarmPool::maintain(bool may_grow) {
   }
   double now = monotonic_s();
   if (!may_grow || open >= target || now < refill_not_before_ || now < key_failed_until_) return;
-  for (auto& key : wanted) {
+  for (auto& key : recent_) {
     bool have = std::any_of(entries_.begin(), entries_.end(), [&](auto& e) { return !e->closing && e->key == key; });
     if (have) continue;
     spawn_for(key);

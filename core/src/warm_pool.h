@@ -89,7 +89,6 @@ class WarmPool {
   void spawn_for(const WarmKey& key);
   void on_exit(Entry* e, int status);
   void close_entry(Entry& e, const char* why);
-  std::vector<WarmKey> wanted_keys() const;
 
   EventLoop& loop_;
   Options opts_;
