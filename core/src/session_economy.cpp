@@ -36,13 +36,14 @@ size_t Supervisor::processes() const {
 void Supervisor::start_process(Session& s) {
   if (s.proc || s.restart_timer) return;  // running, exiting (its exit restarts it) or a restart is due
   if (std::find(slot_waiters_.begin(), slot_waiters_.end(), s.row.id) != slot_waiters_.end()) return;
-  if (processes() < opts_.max_live && slot_waiters_.empty()) return spawn(s);
+  size_t held = processes();
+  if (held < opts_.max_live && slot_waiters_.empty()) return spawn(s);
   // At the limit: wait in line (visible in ls and on the page) rather than fail or overcommit.
   slot_waiters_.push_back(s.row.id);
-  std::string why = "waiting for a free claude slot (" + std::to_string(processes()) + " live, claude.max_live " +
+  std::string why = "waiting for a free claude slot (" + std::to_string(held) + " live, claude.max_live " +
                     std::to_string(opts_.max_live) + ")";
   set_state(s, "queued", why);
-  host_event(s, "session_queued", {{"position", slot_waiters_.size()}, {"live", processes()}, {"max_live", opts_.max_live}});
+  host_event(s, "session_queued", {{"position", slot_waiters_.size()}, {"live", held}, {"max_live", opts_.max_live}});
   make_room();
   admit_waiters();
 }
