@@ -5,6 +5,7 @@
 #include <set>
 
 #include "hooks.h"
+#include "json_fields.h"
 #include "plugin_host.h"
 #include "util.h"
 
@@ -14,11 +15,7 @@ using nlohmann::json;
 
 namespace {
 
-std::string required_string(const json& params, const char* key) {
-  if (!params.contains(key) || !params[key].is_string() || params[key].get<std::string>().empty())
-    throw CommandError("bad_params", std::string("missing string parameter '") + key + "'");
-  return params[key];
-}
+std::string required_string(const json& params, const char* key) { return Fields(params).required_str(key); }
 
 json status(Core& core) {
   json by_state = json::object();
@@ -96,16 +93,15 @@ void run_command(Core& core, const std::string& who, bool trusted, const std::st
   if (method == "projects.list") return done(true, projects(core));
   if (method == "session.list") return done(true, {{"sessions", sup.list()}});
   if (method == "session.get") return done(true, sup.info(required_string(params, "session")));
+  Fields p(params);
   if (method == "session.new") {
-    json prompt = params.contains("prompt") ? params["prompt"] : json();
-    std::string id = sup.create(params.value("cwd", ""), prompt, params.value("model", ""),
-                                params.value("permission_mode", ""));
+    std::string id = sup.create(p.str("cwd"), p.any("prompt"), p.str("model"), p.str("permission_mode"));
     return done(true, sup.info(id));
   }
   if (method == "session.send") {
     std::string id = required_string(params, "session");
-    if (!params.contains("prompt")) throw CommandError("bad_params", "missing parameter 'prompt'");
-    int64_t pid = sup.send(id, params["prompt"]);
+    if (!p.has("prompt")) throw CommandError("bad_params", "missing parameter 'prompt'");
+    int64_t pid = sup.send(id, p.any("prompt"));
     return done(true, {{"prompt_id", pid}, {"session", id}});
   }
   if (method == "session.resume") {
@@ -130,9 +126,11 @@ void run_command(Core& core, const std::string& who, bool trusted, const std::st
     return;
   }
   if (method == "approvals.list") {
-    if (params.value("all", false)) {
+    bool all = p.boolean("all", false);
+    auto limit = static_cast<size_t>(p.integer("limit", 100, 1, 10000));
+    if (all) {
       json arr = json::array();
-      for (auto& row : core.store->list_approvals(false, params.value("limit", 100)))
+      for (auto& row : core.store->list_approvals(false, limit))
         arr.push_back(ApprovalChain::row_json(row));
       return done(true, {{"approvals", arr}});
     }
@@ -141,12 +139,13 @@ void run_command(Core& core, const std::string& who, bool trusted, const std::st
   if (method == "approval.answer") {
     std::string id = required_string(params, "id");
     std::string decision = required_string(params, "decision");
-    std::string by = params.value("by", "");
-    auto r = core.approvals->answer(id, decision, params.value("reason", ""),
-                                    params.contains("updated_input") ? params["updated_input"] : json(),
-                                    params.contains("answers") ? params["answers"] : json(),
+    std::string by = p.str("by");
+    // An input or answers of the wrong shape would be dropped silently further on: refuse them.
+    json updated_input = p.has("updated_input") ? p.object("updated_input") : json();
+    json answers = p.has("answers") ? p.object("answers") : json();
+    auto r = core.approvals->answer(id, decision, p.str("reason"), updated_input, answers,
                                     by.empty() ? "client:" + who : "client:" + who + ":" + by,
-                                    params.value("interrupt", false));
+                                    p.boolean("interrupt", false));
     switch (r.outcome) {
       case ApprovalChain::Outcome::resolved:
         return done(true, {{"status", "resolved"}, {"approval", ApprovalChain::row_json(r.row)}});

@@ -58,6 +58,7 @@ void EventBus::deliver(const Pending& p) {
     auto it = subs_.find(id);
     if (it == subs_.end()) continue;
     Sub& sub = it->second;
+    ev.subscription = id;
     if (sub.session == "*") {
       sub.sink->deliver(ev);
       continue;
@@ -72,10 +73,12 @@ void EventBus::deliver(const Pending& p) {
   }
 }
 
-uint64_t EventBus::subscribe(const std::string& session, uint64_t from_seq, EventSink* sink) {
+uint64_t EventBus::subscribe(const std::string& session, uint64_t from_seq, EventSink* sink,
+                             const std::function<void(uint64_t id)>& registered) {
   uint64_t id = next_sub_++;
   subs_[id] = Sub{session, from_seq == 0 ? 1 : from_seq, session == "*", sink};
   by_session_[session].push_back(id);
+  if (registered) registered(id);
   if (session != "*") pump(id);
   return id;
 }
@@ -114,7 +117,7 @@ void EventBus::pump(uint64_t id) {
                                   [&](uint64_t seq, int64_t ts, std::string_view kind, std::string_view payload) {
                                     if (paused || (paused = !sink->ready())) return;
                                     next = seq + 1;
-                                    sink->deliver(EventView{session, seq, ts, kind, payload});
+                                    sink->deliver(EventView{session, seq, ts, kind, payload, id});
                                   });
     it = subs_.find(id);  // the sink may have gone away during delivery
     if (it == subs_.end()) return;

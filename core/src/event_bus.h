@@ -23,6 +23,7 @@ struct EventView {
   int64_t ts_ms;
   std::string_view kind;
   std::string_view payload;  // JSON, byte for byte as stored
+  uint64_t subscription = 0;  // the subscription it is delivered for
 };
 
 class EventSink {
@@ -45,8 +46,10 @@ class EventBus {
   void flush();
   size_t pending() const { return pending_.size(); }
 
-  // session "*" = every session, live only (from_seq ignored).
-  uint64_t subscribe(const std::string& session, uint64_t from_seq, EventSink* sink);
+  // session "*" = every session, live only (from_seq ignored). `registered` runs with the
+  // new id before the replay starts (a client answers with the id first).
+  uint64_t subscribe(const std::string& session, uint64_t from_seq, EventSink* sink,
+                     const std::function<void(uint64_t id)>& registered = {});
   void unsubscribe(uint64_t id);
   void resume(uint64_t id);  // the sink is ready again
   size_t subscriber_count() const { return subs_.size(); }

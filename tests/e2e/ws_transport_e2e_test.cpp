@@ -271,6 +271,31 @@ TEST_F(WsE2E, OversizedMalformedAndBinaryFramesGetErrorsAndTheDaemonStaysUp) {
   EXPECT_TRUE(local->request("ping")["pong"].get<bool>());
 }
 
+// Issue 10 item 2: a field of the wrong JSON type used to throw inside the daemon; over
+// WebSocket the exception was swallowed and the client never got an answer.
+TEST_F(WsE2E, WrongJsonTypesAreAnsweredOverWebSocketAndTheConnectionGoesOn) {
+  start_ws({"", true});
+  auto c = login(token);
+  c->send(R"({"type":5})");
+  auto e = c->recv_json(5000);
+  ASSERT_TRUE(e) << "no answer to {\"type\":5}";
+  EXPECT_EQ((*e)["code"], "bad_message") << e->dump();
+  EXPECT_NE((*e).value("message", "").find("'type' must be a string"), std::string::npos) << e->dump();
+  c->send(R"({"type":"request","id":"m","method":5})");
+  e = c->recv_json(5000);
+  ASSERT_TRUE(e) << "no answer to a request whose method is a number";
+  EXPECT_EQ((*e)["id"], "m") << e->dump();
+  EXPECT_EQ((*e)["error"]["code"], "bad_message") << e->dump();
+  json r = c->request("session.new", {{"cwd", 5}}, 5000);
+  EXPECT_EQ(r["error"]["code"], "bad_params") << r.dump();
+  EXPECT_EQ(r["error"]["message"], "parameter 'cwd' must be a string") << r.dump();
+  r = c->request("approvals.list", {{"all", true}, {"limit", "ten"}}, 5000);
+  EXPECT_EQ(r["error"]["code"], "bad_params") << r.dump();
+  EXPECT_FALSE(c->closed());
+  EXPECT_TRUE(c->request("ping")["result"]["pong"].get<bool>());  // the same connection goes on
+  EXPECT_TRUE(local->request("ping")["pong"].get<bool>());
+}
+
 TEST_F(WsE2E, StaticFilesAreServedOnlyFromTheRootWithTypesAndCacheHeaders) {
   start_ws();
   std::filesystem::create_directories(dir.path + "/secret");
