@@ -89,4 +89,27 @@ json Fields::any(const char* key) const {
   return v ? *v : json();
 }
 
+namespace {
+const json* lenient(const json& obj, const char* key, bool (json::*is)() const noexcept) {
+  if (!obj.is_object()) return nullptr;
+  auto it = obj.find(key);
+  return it != obj.end() && ((*it).*is)() ? &*it : nullptr;
+}
+}  // namespace
+
+std::string str_or(const json& obj, const char* key, const std::string& def) {
+  const json* v = lenient(obj, key, &json::is_string);
+  return v ? v->get<std::string>() : def;
+}
+
+json object_or(const json& obj, const char* key) {
+  const json* v = lenient(obj, key, &json::is_object);
+  return v ? *v : json::object();
+}
+
+json array_or(const json& obj, const char* key) {
+  const json* v = lenient(obj, key, &json::is_array);
+  return v ? *v : json::array();
+}
+
 }  // namespace ccmux

@@ -38,4 +38,10 @@ class Fields {
   std::string what_, code_;
 };
 
+// Lenient reads for JSON we must not fail on (claude's lines, plugin answers): the field
+// when it has the type, else the default. Never throw, whatever `obj` is.
+std::string str_or(const nlohmann::json& obj, const char* key, const std::string& def = "");
+nlohmann::json object_or(const nlohmann::json& obj, const char* key);  // {} otherwise
+nlohmann::json array_or(const nlohmann::json& obj, const char* key);   // [] otherwise
+
 }  // namespace ccmux
