@@ -31,7 +31,7 @@ json ApprovalChain::row_json(const ApprovalRow& row) {
 std::string ApprovalChain::open(const ApprovalContext& ctx, const std::string& claude_request_id,
                                 const json& request, bool ask_human) {
   ApprovalRow row;
-  row.id = "a-" + random_hex(4);
+  row.id = unique_id("a-", [this](const std::string& id) { return pending_.count(id) > 0 || store_.approval_exists(id); });
   row.session = ctx.session_id;
   row.claude_request_id = claude_request_id;
   // Read leniently: callers check the types (supervisor, hooks) and nothing here may throw.

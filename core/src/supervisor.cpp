@@ -152,8 +152,14 @@ std::string Supervisor::create(const std::string& cwd_in, const json& prompt, co
 }
 
 Supervisor::Session& Supervisor::add_session(SessionRow row, json created) {
-  row.id = "s-" + random_hex(4);
   row.created_ms = now_ms();
+  row.updated_ms = row.created_ms;
+  // The insert is the check: it never replaces a row, and a taken id is drawn again.
+  row.id = unique_id("s-", [&](const std::string& id) {
+    if (sessions_.count(id)) return true;
+    row.id = id;
+    return !store_.insert_session(row);
+  });
   auto owned = std::make_unique<Session>();
   owned->row = std::move(row);
   Session& s = *owned;
