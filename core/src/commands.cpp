@@ -1,8 +1,13 @@
 #include "commands.h"
 
 #include <algorithm>
+#include <fcntl.h>
 #include <filesystem>
 #include <set>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <mbedtls/base64.h>
 
 #include "hooks.h"
 #include "json_fields.h"
@@ -75,13 +80,48 @@ json projects(const Core& core) {
   return {{"roots", roots}};
 }
 
+// A piece of the whole payload of an event that was stored cut (over claude.max_event_bytes),
+// as base64: the bytes are claude's, and a piece may end inside a UTF-8 sequence.
+json event_payload(Core& core, const Fields& p) {
+  std::string session = p.required_str("session");
+  if (!core.supervisor->exists(session)) throw CommandError("not_found", "no session " + session);
+  if (!p.has("seq")) throw CommandError("bad_params", "missing parameter 'seq'");
+  auto seq = static_cast<uint64_t>(p.integer("seq", 0, 1));
+  auto offset = static_cast<size_t>(p.integer("offset", 0, 0));
+  auto length = static_cast<size_t>(p.integer("length", 1 << 20, 1, 4 << 20));
+  const EventCap* cap = core.bus->cap();
+  std::string path = cap ? cap->file_for(session, seq) : "";
+  int fd = path.empty() ? -1 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    throw CommandError("not_found", "event " + std::to_string(seq) + " of " + session +
+                                        " is stored whole (only events over claude.max_event_bytes are kept in a file)");
+  struct stat st {};
+  fstat(fd, &st);
+  auto size = static_cast<size_t>(st.st_size);
+  std::string data(offset < size ? std::min(length, size - offset) : 0, '\0');
+  size_t got = 0;
+  while (got < data.size()) {
+    ssize_t n = pread(fd, data.data() + got, data.size() - got, static_cast<off_t>(offset + got));
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  data.resize(got);
+  std::string b64(4 * ((got + 2) / 3) + 1, '\0');
+  size_t written = 0;
+  mbedtls_base64_encode(reinterpret_cast<unsigned char*>(b64.data()), b64.size(), &written,
+                        reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  b64.resize(written);
+  return {{"session", session}, {"seq", seq}, {"bytes", size}, {"offset", offset}, {"data", b64}};
+}
+
 }  // namespace
 
 bool is_builtin_method(const std::string& method) {
   static const std::set<std::string> kBuiltin = {
       "ping", "status", "projects.list", "session.new", "session.list", "session.get", "session.send", "session.stop", "session.resume",
       "session.interrupt", "session.mode", "subscribe", "unsubscribe", "approvals.list", "approval.answer",
-      "token.create", "token.list", "token.revoke", "plugins.list", "hook.event"};
+      "token.create", "token.list", "token.revoke", "plugins.list", "hook.event", "event.payload"};
   return kBuiltin.count(method) > 0 || method.rfind("token.", 0) == 0;
 }
 
@@ -178,6 +218,7 @@ void run_command(Core& core, const std::string& who, bool trusted, const std::st
     core.hooks->handle(params, done);
     return;
   }
+  if (method == "event.payload") return done(true, event_payload(core, p));
   if (method == "plugins.list") return done(true, {{"plugins", core.plugins ? core.plugins->list() : json::array()}});
   if (core.plugins && core.plugins->has_method(method)) {
     core.plugins->call_method(method, params, who, trusted, done);

@@ -19,6 +19,7 @@ uint64_t EventBus::head(const std::string& session) const {
 uint64_t EventBus::publish(const std::string& session, std::string_view kind, std::string payload) {
   uint64_t seq = ++assigned_[session];
   int64_t ts = now_ms();
+  if (cap_ && cap_->over(payload)) payload = cap_->cap(session, seq, std::move(payload));
   store_.append_event(session, seq, ts, kind, payload);
   pending_.push_back({session, seq, ts, std::string(kind), std::move(payload)});
   if (pending_.size() >= 4096 && !flushing_) flush();  // bound memory on a firehose

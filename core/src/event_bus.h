@@ -5,11 +5,13 @@
 // memory stays bounded and the stream has no gap and no duplicate.
 #pragma once
 
+#include "event_cap.h"
 #include "store.h"
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -42,6 +44,9 @@ class EventBus {
   void set_head(const std::string& session, uint64_t seq);
   uint64_t head(const std::string& session) const;
 
+  // Payloads over the cap's limit are stored (and delivered) cut, whole in a file.
+  void set_cap(std::unique_ptr<EventCap> cap) { cap_ = std::move(cap); }
+  const EventCap* cap() const { return cap_.get(); }
   uint64_t publish(const std::string& session, std::string_view kind, std::string payload);
   void flush();
   size_t pending() const { return pending_.size(); }
@@ -72,6 +77,7 @@ class EventBus {
   void deliver(const Pending& p);
 
   Store& store_;
+  std::unique_ptr<EventCap> cap_;
   std::unordered_map<std::string, uint64_t> assigned_;   // last seq handed out
   std::unordered_map<std::string, uint64_t> committed_;  // last seq committed
   std::vector<Pending> pending_;

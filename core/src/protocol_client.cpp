@@ -55,7 +55,19 @@ ProtocolClient::~ProtocolClient() {
   core_.clients.erase(this);
 }
 
-void ProtocolClient::deliver(const EventView& ev) { out_(event_message(ev, ev.subscription)); }
+void ProtocolClient::deliver(const EventView& ev) {
+  const EventCap* cap = core_.bus->cap();
+  if (cap && cap->over(ev.payload)) {
+    // Stored before the cap (or under a larger one): cut on the way out, so that a replay
+    // never fails on it. Events cut when published are under the limit and pass as stored.
+    std::string cut = EventCap::shrink(ev.payload, cap->limit(), "", "");
+    EventView v = ev;
+    v.payload = cut;
+    out_(event_message(v, ev.subscription));
+    return;
+  }
+  out_(event_message(ev, ev.subscription));
+}
 
 void ProtocolClient::resume() {
   for (auto& [id, session] : std::map<uint64_t, std::string>(subscriptions_)) core_.bus->resume(id);

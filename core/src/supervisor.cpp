@@ -374,6 +374,14 @@ void Supervisor::process_line(const std::string& id, std::string_view line, size
   s.last_activity = monotonic_s();
   if (line.empty()) return;
 
+  // The parser keeps buffers as big as the largest line it saw: after a big one, let them go.
+  struct ReleaseParser {
+    simdjson::dom::parser& parser;
+    size_t size;
+    ~ReleaseParser() {
+      if (size > (16u << 20)) parser = simdjson::dom::parser();
+    }
+  } release{parser_, line.size()};
   std::string_view type, subtype;
   simdjson::dom::element doc;
   bool parsed = capacity >= line.size() + simdjson::SIMDJSON_PADDING
@@ -384,7 +392,9 @@ void Supervisor::process_line(const std::string& id, std::string_view line, size
     if (doc["subtype"].get(subtype) != simdjson::SUCCESS) subtype = {};
   }
   if (type.empty()) {  // not JSON, or no type: keep the bytes, go on
-    const char* why = !parsed ? "malformed JSON from claude"
+    const char* why = line.size() > ChildProcess::kMaxLine
+                          ? "line over 256 MiB from claude: cut there, the rest of it dropped"
+                      : !parsed          ? "malformed JSON from claude"
                       : !doc.is_object() ? "line is not a JSON object"
                                          : "line has no 'type' field (a non-empty string)";
     json p = {{"error", why}, {"raw", std::string(line)}};

@@ -296,6 +296,31 @@ TEST_F(WsE2E, WrongJsonTypesAreAnsweredOverWebSocketAndTheConnectionGoesOn) {
   EXPECT_TRUE(local->request("ping")["pong"].get<bool>());
 }
 
+// Issue 10 item 10: every stored event reaches a WebSocket client, including one bigger than
+// the client's send queue (send_queue_bytes, 1 MiB by default): it used to be closed (4008)
+// whenever anything else was queued, and so again at every reconnect.
+TEST_F(WsE2E, AnEventBiggerThanTheSendQueueIsDeliveredInAReplayAndLive) {
+  start_ws({"", true});
+  std::string id = local->request("session.new", {{"cwd", daemon->project()}, {"prompt", "bigline please"}})["id"];
+  auto c = login(token);
+  json sub = c->request("subscribe", {{"session", id}, {"from_seq", 1}});
+  ASSERT_TRUE(sub.contains("result")) << sub.dump();
+  auto got = events_until(*c, [](const json& e) { return e["kind"] == "result"; }, 30000);
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got.back()["kind"], "result") << "closed " << c->close_code() << " " << c->close_reason();
+  size_t big = 0;
+  for (auto& e : got)
+    if (e["kind"] == "assistant") big = e["payload"]["message"]["content"][0]["text"].get<std::string>().size();
+  EXPECT_EQ(big, 5u << 20);
+  // A replay from seq 1 on a new connection gets it too.
+  auto d = login(token);
+  d->request("subscribe", {{"session", id}, {"from_seq", 1}});
+  auto again = events_until(*d, [](const json& e) { return e["kind"] == "result"; }, 30000);
+  ASSERT_FALSE(again.empty());
+  EXPECT_EQ(again.back()["kind"], "result") << "closed " << d->close_code() << " " << d->close_reason();
+  EXPECT_EQ(again.size(), got.size());
+}
+
 TEST_F(WsE2E, StaticFilesAreServedOnlyFromTheRootWithTypesAndCacheHeaders) {
   start_ws();
   std::filesystem::create_directories(dir.path + "/secret");

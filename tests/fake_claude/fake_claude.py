@@ -4,7 +4,8 @@ The real CLI is used by the end-to-end tests; this one only speaks enough of the
 initialize -> control_response; each user message -> system/init, stream deltas, result.
 Prompt words: "garbage" (a non-JSON line first), "crash" (SIGKILL itself), "hang" (no more
 output), "ask" (a can_use_tool request; the answer decides the result text), "flood N KB" (N big lines),
-"badcontrol" (the next control request of ccmux gets a malformed answer). A prompt "emit:<JSON array
+"badcontrol" (the next control request of ccmux gets a malformed answer), "bigask N" (a Write
+of "x" + N "é" asked with can_use_tool), "hugeline N" (an assistant line of N bytes). A prompt "emit:<JSON array
 of strings>" writes those lines as they are, then a result. $FAKE_CLAUDE_EARLY (a JSON array of
 strings) is written at start, before any input (what a warm process would say first)."""
 import json, os, signal, sys, uuid
@@ -45,6 +46,7 @@ for line in sys.stdin:
         text = "permission: " + r["behavior"] if isinstance(r, dict) else "control error: " + str(resp.get("error"))
         out({"type": "result", "subtype": "success", "is_error": False, "result": text, "session_id": sid,
              "answered": resp.get("request_id"), "message": (r or {}).get("message"),
+             "updated_content_len": len(((r or {}).get("updatedInput") or {}).get("content") or ""),
              "total_cost_usd": 0.001, "usage": {"input_tokens": 1, "output_tokens": 1}})
         continue
     if t != "user":
@@ -61,6 +63,22 @@ for line in sys.stdin:
         continue
     if "badcontrol" in text:
         bad_control = True
+    if text.startswith("bigask "):
+        out({"type": "control_request", "request_id": str(uuid.uuid4()), "request": {
+            "subtype": "can_use_tool", "tool_name": "Write",
+            "input": {"file_path": os.getcwd() + "/big.txt", "content": "x" + "\u00e9" * int(text.split()[1])}}})
+        continue
+    if text.startswith("hugeline "):  # written in pieces: no second copy of it in memory
+        n = int(text.split()[1])
+        head = '{"type":"assistant","session_id":"%s","message":{"role":"assistant","content":[{"type":"text","text":"' % sid
+        sys.stdout.write(head)
+        left = n - len(head) - len('"}]}}')
+        chunk = "y" * (1 << 20)
+        while left > 0:
+            sys.stdout.write(chunk[:min(left, len(chunk))])
+            left -= len(chunk)
+        sys.stdout.write('"}]}}\n')
+        sys.stdout.flush()
     if "verbatim" in text:
         sys.stdout.write(VERBATIM + "\n")
         sys.stdout.flush()
