@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <iostream>
 #include <iterator>
 #include <optional>
@@ -162,6 +163,7 @@ int hooks_uninstall(const HooksOptions& o) {
       replace_file(f.target, backup->text, f.perms);
       remove_file(backup_path(o));
       remove_file(state_path(o));
+      warn_hard_links(f);
       std::cout << "removed ccmux hooks; " << o.settings_path << " is as it was before install\n";
       return 0;
     }
@@ -181,7 +183,8 @@ int hooks_uninstall(const HooksOptions& o) {
   if (!note.empty()) std::cout << " (only ccmux's entries: " << note << ")\n";
   else {
     std::cout << " (your other changes kept";
-    if (read_file_at(backup_path(o), false).exists) std::cout << "; the pre-install copy stays in " << backup_path(o);
+    std::error_code ec;
+    if (std::filesystem::exists(backup_path(o), ec)) std::cout << "; the pre-install copy stays in " << backup_path(o);
     std::cout << ")\n";
   }
   return 0;
