@@ -446,8 +446,8 @@ TEST_F(WsE2E, UnauthenticatedUnfinishedFramesDoNotGrowTheDaemon) {
   const long peak = proc_kb(daemon->pid(), "VmHWM");
   size_t total = 0;
   for (size_t n : pushed) total += n;
-  std::cout << "24 unauthenticated sockets pushed " << (total >> 20) << " MiB of unfinished frames: ccmuxd RSS "
-            << rss_before / 1024 << " -> " << rss_after / 1024 << " MiB (peak " << peak / 1024 << " MiB)\n";
+  std::cout << "24 unauthenticated sockets pushed " << (total >> 10) << " KiB of unfinished frames: ccmuxd RSS "
+            << rss_before << " -> " << rss_after << " KiB (peak " << peak << " KiB)\n";
   EXPECT_LT(rss_after - rss_before, 16 * 1024) << "KiB of growth";
   EXPECT_LT(peak - rss_before, 16 * 1024) << "KiB of peak growth";
   for (auto& a : attackers) EXPECT_TRUE(a->wait_closed(10000)) << "an over-size unauthenticated frame was not closed";
@@ -540,22 +540,54 @@ TEST_F(WsE2E, HttpHeadersThatAreTooLargeOrTooSlowAreDropped) {
   EXPECT_TRUE(closed_within(big, 10000, &got));
   EXPECT_EQ(got.find("200 OK"), std::string::npos) << got.substr(0, 200);
   ::close(big);
-  // Slowloris: a header line every 500 ms never finishes the request; the daemon gives it
-  // 10 s in all for its headers, not 10 s per line.
+  // Slowloris: a header line every 500 ms never finishes the request; the daemon gives a
+  // connection 10 s in all for its headers, not 10 s per line. One that says nothing at all
+  // is closed the same way.
+  int idle = tcp_connect(port);
   int slow = tcp_connect(port);
+  ASSERT_GE(idle, 0);
   ASSERT_GE(slow, 0);
-  std::string start = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n";
-  ::send(slow, start.data(), start.size(), MSG_NOSIGNAL);
+  auto t0 = std::chrono::steady_clock::now();
+  std::string first = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  ::send(slow, first.data(), first.size(), MSG_NOSIGNAL);
   bool closed = false;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
+  auto deadline = t0 + std::chrono::seconds(40);
   for (int i = 0; !closed && std::chrono::steady_clock::now() < deadline; ++i) {
     std::string line = "X-Slow-" + std::to_string(i) + ": x\r\n";
     if (::send(slow, line.data(), line.size(), MSG_NOSIGNAL) < 0) closed = true;
     closed = closed || closed_within(slow, 500);
   }
+  std::cout << "slow headers closed after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
+            << " ms\n";
   EXPECT_TRUE(closed) << "a request trickling its headers was kept open for 40 s";
+  EXPECT_TRUE(closed_within(idle, 10000)) << "a silent connection outlived one trickling its headers";
   ::close(slow);
+  ::close(idle);
   EXPECT_EQ(http_get(port, "/healthz").status, 200);
+}
+
+// Sockets that never become WebSockets are bounded too: lws holds at most max_connections +
+// 64, so a flood of silent connections waits in the kernel's backlog instead of using up
+// ccmuxd's file descriptors (claude's pipes, the store) and the memory behind each.
+TEST_F(WsE2E, SilentSocketsCannotUseUpTheDaemonsFileDescriptors) {
+  start_ws({"    max_connections: 2\n"});
+  auto fds = [&] {
+    return std::distance(std::filesystem::directory_iterator("/proc/" + std::to_string(daemon->pid()) + "/fd"),
+                         std::filesystem::directory_iterator{});
+  };
+  const auto before = fds();
+  std::vector<int> socks;
+  for (int i = 0; i < 150; ++i) socks.push_back(tcp_connect(port));
+  EXPECT_TRUE(eventually([&] { return fds() - before >= 60; }, 5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // would it take more?
+  auto grown = fds() - before;
+  std::cout << "150 silent connections: ccmuxd holds " << grown << " more file descriptors\n";
+  EXPECT_LE(grown, 2 + 64 + 2);
+  for (int s : socks) ::close(s);
+  EXPECT_TRUE(eventually([&] { return http_get(port, "/healthz").status == 200; }));
+  auto ok = login(token);
+  EXPECT_TRUE(ok->request("ping")["result"]["pong"].get<bool>());
 }
 
 // Issue 10 item 10: lws' file mount followed symlinks out of static_root.

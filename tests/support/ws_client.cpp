@@ -241,7 +241,7 @@ int raw_upgrade(int port, const std::string& bind_address, int& fd_out) {
     if (::recv(fd, &ch, 1, 0) != 1) break;
     head.push_back(ch);
   }
-  if (head.rfind("HTTP/1.1 ", 0) != 0 || head.size() < 12) return 0;  // no answer
+  if (head.rfind("HTTP/1.", 0) != 0 || head.size() < 12) return 0;  // no answer (a refusal may be HTTP/1.0)
   return std::atoi(head.c_str() + 9);
 }
 }  // namespace
