@@ -5,6 +5,7 @@
 
 #include <libwebsockets.h>
 #include <nlohmann/json.hpp>
+#include <strings.h>
 
 #include <chrono>
 #include <cstring>
@@ -32,7 +33,7 @@ constexpr size_t kBatchBytes = 256 * 1024;
 // file descriptors (claude pipes, the store) can never be used up from the network.
 constexpr unsigned kHttpSockets = 64;
 // HTTP requests (lws): at most 4 KiB of headers, all of them within 10 s of the connection
-// (a slow trickle gets no more time), then 5 s for a body or the next keep-alive request.
+// (a slow trickle, or silence, gets no more time); an idle keep-alive connection: 5 s.
 constexpr unsigned short kHeaderBytes = 4096;
 constexpr unsigned kHeaderSeconds = 10;
 constexpr unsigned kHttpIdleSeconds = 5;
@@ -233,7 +234,7 @@ int WsServer::on_lws(struct lws* wsi, int reason, void* user, void* in, size_t l
       return 0;
 
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-      return confirm_upgrade(wsi);
+      return in && !strcasecmp(static_cast<const char*>(in), "websocket") ? confirm_upgrade(wsi) : 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
       return origin_allowed(wsi) ? 0 : -1;
 
