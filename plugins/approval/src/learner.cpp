@@ -7,13 +7,15 @@ namespace ccmux::approval {
 using nlohmann::json;
 
 bool Learner::learnable(const std::string& key) const {
-  // "Bash:rm" is covered by "Bash:rm"; "Bash:git push" by "Bash:git push" or "Bash:git".
+  // never_learn "rm" (or "Bash:rm") covers "Bash:rm" and "Bash:rm -v"; "git push" covers
+  // "Bash:git push -u"; "Edit:.env" is a whole key.
   auto colon = key.find(':');
   std::string tool = key.substr(0, colon);
   std::string rest = colon == std::string::npos ? "" : key.substr(colon + 1);
   for (auto& n : never_) {
     if (n == key || n == rest) return false;
-    if (tool == "Bash" && (rest == n || rest.rfind(n + " ", 0) == 0)) return false;
+    std::string cmd = n.rfind("Bash:", 0) == 0 ? n.substr(5) : n;
+    if (tool == "Bash" && (rest == cmd || rest.rfind(cmd + " ", 0) == 0)) return false;
   }
   return true;
 }
