@@ -299,6 +299,17 @@ TEST(ApprovalLearner, PatternsStoredByAnOlderVersionCannotApproveDestructiveCall
     p = pattern_of("Write", {{"file_path", f}}, t.proj);
     EXPECT_FALSE(p && l.earned(p->key)) << f;
   }
+  // A stored key that names a destructive or exec-like command approves nothing and is not
+  // listed as automatic.
+  for (const char* k : {"Bash:rm", "Bash:git push"}) EXPECT_TRUE(l.earned(k)) << k;  // never_learn is empty here
+  for (const char* k : {"Bash:xargs", "Bash:bash", "Bash:env", "Bash:command"}) EXPECT_FALSE(l.earned(k)) << k;
+  bool listed = false;
+  for (auto& row : l.listing()) {
+    if (row["pattern"] != "Bash:xargs") continue;
+    listed = true;
+    EXPECT_FALSE(row["auto"].get<bool>());
+  }
+  EXPECT_TRUE(listed);  // kept in the store and shown, so a person can forget it
   // What an old key still covers is its narrowest meaning today: no flags, paths inside.
   EXPECT_TRUE(l.earned(pattern_of("Bash", {{"command", "find src"}}, t.proj)->key));
   EXPECT_TRUE(l.earned(pattern_of("Bash", {{"command", "cat notes.txt"}}, t.proj)->key));

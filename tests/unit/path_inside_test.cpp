@@ -69,3 +69,29 @@ TEST(PathInside, TildeIsHomeAndTildeUserIsNotTakenAsText) {
   // "~root/x" is root's home, not "$HOME" + "root/x" (which would be inside t.root).
   EXPECT_FALSE(path_inside("~root/x", t.root));
 }
+
+// scripts/default.lua through the real CLI (`ccmux policy test`, the builtin copy of the script):
+// its path checks lean on path_inside, and Glob's pattern can name a folder by itself.
+namespace {
+std::string default_policy(const std::string& tool, const nlohmann::json& input, const std::string& cwd) {
+  std::string out;
+  ccmux::test::run_command({ccmux::test::ccmux_bin(), "policy", "test", ccmux::test::source_dir() + "/scripts/default.lua",
+                            "--tool", tool, "--input", input.dump(), "--cwd", cwd},
+                           &out);
+  auto at = out.find("decision: ");
+  return at == std::string::npos ? out : out.substr(at + 10, out.find('\n', at) - at - 10);
+}
+}  // namespace
+
+TEST(DefaultPolicyPaths, SymlinksOutAndGlobPatternsOutsideAreNotAllowed) {
+  Tree t;
+  EXPECT_EQ(default_policy("Read", {{"file_path", t.proj + "/src/a.cpp"}}, t.proj), "allow");
+  EXPECT_EQ(default_policy("Read", {{"file_path", t.proj + "/link/secret.txt"}}, t.proj), "ask");
+  EXPECT_EQ(default_policy("Write", {{"file_path", t.proj + "/dangling"}, {"content", "x"}}, t.proj), "deny");
+  EXPECT_EQ(default_policy("Glob", {{"pattern", "**/*.cpp"}}, t.proj), "allow");
+  EXPECT_EQ(default_policy("Glob", {{"pattern", "*.cpp"}, {"path", t.proj + "/src"}}, t.proj), "allow");
+  EXPECT_EQ(default_policy("Glob", {{"pattern", "/etc/*"}}, t.proj), "ask");
+  EXPECT_EQ(default_policy("Glob", {{"pattern", "../out/*"}}, t.proj), "ask");
+  EXPECT_EQ(default_policy("Glob", {{"pattern", "link/*.txt"}}, t.proj), "ask");
+  EXPECT_EQ(default_policy("Glob", {{"pattern", "*"}, {"path", t.proj + "/link"}}, t.proj), "ask");
+}

@@ -79,11 +79,15 @@ bool word_inside(const ShellWord& w, const std::string& cwd) {
   return true;
 }
 
+// A word as it appears in a pattern; quoted so that the pattern reads back as the same words
+// (Learner re-checks stored patterns with bash_pattern).
 std::string shown(const std::string& w) {
   bool plain = !w.empty();
   for (char c : w)
     plain = plain && (std::isalnum(static_cast<unsigned char>(c)) || std::string("._/:=,@%+^~-").find(c) != std::string::npos);
-  return plain ? w : nlohmann::json(w).dump();
+  if (plain) return w;
+  if (w.find('\'') == std::string::npos) return "'" + w + "'";
+  return nlohmann::json(w).dump();
 }
 
 }  // namespace

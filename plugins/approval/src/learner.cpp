@@ -1,5 +1,7 @@
 #include "learner.h"
 
+#include "pattern.h"
+
 #include <cstdio>
 
 namespace ccmux::approval {
@@ -7,6 +9,7 @@ namespace ccmux::approval {
 using nlohmann::json;
 
 bool Learner::learnable(const std::string& key) const {
+  if (!key_allowed(key)) return false;
   // never_learn "rm" (or "Bash:rm") covers "Bash:rm" and "Bash:rm -v"; "git push" covers
   // "Bash:git push -u"; "Edit:.env" is a whole key.
   auto colon = key.find(':');

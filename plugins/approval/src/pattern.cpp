@@ -62,6 +62,11 @@ const std::set<std::string>& read_only_tools() {
   return kReadOnly;
 }
 
+bool key_allowed(const std::string& key) {
+  if (key.rfind("Bash:", 0) != 0) return true;
+  return bash_pattern(key.substr(5), "/").has_value();  // from "/", every path is inside
+}
+
 std::optional<Pattern> pattern_of(const std::string& tool, const json& input, const std::string& cwd) {
   if (!input.is_object()) return std::nullopt;
   if (kFileTools.count(tool)) {

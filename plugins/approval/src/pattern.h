@@ -24,6 +24,11 @@ struct Pattern {
 
 std::optional<Pattern> pattern_of(const std::string& tool, const nlohmann::json& input, const std::string& cwd);
 
+// False for a stored key that today's rules would never produce, whatever cwd: a "Bash:…" key
+// naming a destructive or exec-like command (learned by an older version, or edited in the
+// store). Checked when a pattern is matched, so such a key cannot approve anything.
+bool key_allowed(const std::string& key);
+
 // Tools that read only; auto-approved at autonomy 2 when their path is inside the cwd.
 const std::set<std::string>& read_only_tools();
 
