@@ -218,6 +218,8 @@ TEST(ApprovalBash, DestructiveVariantsOfLearnedCommandsAreNotApproved) {
       {"git push origin main", "git push origin +main"},
       {"git push origin main", "git push origin :main"},
       {"git push origin main", "git push --delete origin main"},
+      {"git push origin main", "git push origin main --force"},  // a flag after the positionals
+      {"git push origin main", "git push origin main -- --force"},
       {"git clean -n", "git clean -fdx"},
       {"git clean -n", "git clean -n"},
       {"git reset HEAD notes.txt", "git reset --hard"},
@@ -229,6 +231,16 @@ TEST(ApprovalBash, DestructiveVariantsOfLearnedCommandsAreNotApproved) {
       {"git log", "git -c core.pager=touch log"},
       {"git log", "git --git-dir=" + out + " log"},
       {"git rebase main", "git rebase -x touch main"},
+      {"git clone https://example.com/r.git", "git clone -u touch https://example.com/r.git"},
+      {"git clone https://example.com/r.git", "git clone --upload-pack=touch https://example.com/r.git"},
+      {"git grep main", "git grep -O touch main"},
+      {"rg main src", "rg --pre touch main src"},
+      {"fd main src", "fd -x touch main src"},
+      {"ssh host uptime", "ssh host 'rm -r x'"},
+      {"go env GOPATH", "go env -w GOFLAGS=-toolexec=touch"},
+      {"go build -o bin/x", "go build -output=" + out + "/x"},  // Go-style -flag=value
+      {"pip install requests", "pip install evil-package"},      // another package is other code
+      {"npm install lodash", "npm install evil-package"},
       // sed and other in-place editors; a script is code
       {"sed -n 1p notes.txt", "sed -i s/a/b/ notes.txt"},
       {"sed -n 1p notes.txt", "sed -ibak s/a/b/ notes.txt"},
@@ -308,6 +320,7 @@ TEST(ApprovalLearner, PatternsStoredByAnOlderVersionCannotApproveDestructiveCall
     if (row["pattern"] != "Bash:xargs") continue;
     listed = true;
     EXPECT_FALSE(row["auto"].get<bool>());
+    EXPECT_TRUE(row["blocked"].get<bool>());
   }
   EXPECT_TRUE(listed);  // kept in the store and shown, so a person can forget it
   // What an old key still covers is its narrowest meaning today: no flags, paths inside.

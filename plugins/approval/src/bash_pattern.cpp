@@ -26,7 +26,11 @@ const std::set<std::string> kNested = {
     "git notes",     "git lfs",        "git sparse-checkout", "docker system", "docker container",
     "docker image",  "docker volume",  "docker network",   "docker compose", "docker builder", "docker buildx",
     "docker context", "npm run",       "npm run-script",   "npm cache",      "npm config",   "pnpm run",
-    "yarn run",      "bun run",        "kubectl config",   "kubectl rollout"};
+    "yarn run",      "bun run",        "kubectl config",   "kubectl rollout",
+    // installing is running someone's code: which package is part of the pattern
+    "npm install", "npm i", "npm add", "pnpm add", "pnpm install", "pnpm i", "yarn add", "bun add", "bun install",
+    "pip install", "pip3 install", "uv add", "uv pip", "poetry add", "cargo install", "cargo add", "go install",
+    "go get", "gem install", "brew install", "apt install", "apt-get install"};
 
 // Programs whose first argument is a program (a sed script, a python file): the whole line is
 // the pattern, since `sed -n '1e rm …'` has the flags of `sed -n 1p`.
@@ -66,7 +70,8 @@ std::optional<Flag> split_flag(const std::string& w) {
   size_t n = 1;
   while (n < w.size() && std::isalnum(static_cast<unsigned char>(w[n]))) ++n;
   if (n == 1) return std::nullopt;  // "-/x", "-.": not a flag we can read
-  return Flag{w.substr(0, n), w.substr(n)};
+  // -o/etc/x, and -output=/etc/x (Go and Java style: the value is after "=")
+  return Flag{w.substr(0, n), w.substr(n + (w[n] == '=' ? 1 : 0))};
 }
 
 // Every file a word may name leads inside cwd (globs expanded the way the shell would).

@@ -17,7 +17,7 @@ const std::set<std::string_view> kRunsAnother = {
     "runuser", "pkexec", "chroot", "unshare", "nsenter", "fakeroot", "firejail", "systemd-run", "script",
     "expect", "at", "batch", "crontab", "vi", "vim", "nvim", "ex", "emacs", "!", "coproc", "if", "while",
     "until", "for", "case", "select", "function", "[[", "alias", "trap", "export", "declare", "typeset",
-    "set", "shopt", "enable", "hash"};
+    "set", "shopt", "enable", "hash", "cd", "pushd", "popd", "umask", "ulimit", "ssh"};
 
 // Programs that destroy data whatever their flags.
 const std::set<std::string_view> kDestroys = {"shred", "wipefs", "dd", "mkswap", "mke2fs", "fdisk",
@@ -66,6 +66,11 @@ const std::vector<Rule> kRules = {
     {"rsync", "", "", false, "e", {"--rsh", "--rsync-path", "--delete", "--remove-source-files"}, {}, "",
      "rsync -e runs a command, --delete removes files"},
     {"make", "", "", false, "", {"--eval"}, {}, "", "make --eval runs inline rules"},
+    {"rg", "", "", false, "", {"--pre"}, {}, "", "rg --pre runs a command on every file"},
+    {"fd", "", "", false, "xX", {"--exec", "--exec-batch"}, {}, "", "fd -x runs a command"},
+    {"fdfind", "", "", false, "xX", {"--exec", "--exec-batch"}, {}, "", "fd -x runs a command"},
+    {"scp", "", "", false, "S", {}, {}, "", "scp -S runs a program"},
+    {"go", "env", "", false, "wu", {}, {}, "", "go env -w changes what later go commands run"},
     // git: anything that deletes work or history, or runs a command
     {"git", "", "", false, "", {"--upload-pack", "--receive-pack", "--exec", "--extcmd"}, {}, "",
      "git --upload-pack/--exec runs a command"},
@@ -91,6 +96,10 @@ const std::vector<Rule> kRules = {
     {"git", "submodule", "deinit", true, "", {}, {}, "", "git submodule deinit removes work"},
     {"git", "bisect", "run", true, "", {}, {}, "", "git bisect run runs a command"},
     {"git", "rebase", "", false, "x", {"--exec"}, {}, "", "git rebase -x runs a command"},
+    {"git", "clone", "", false, "uc", {"--config", "--template"}, {}, "", "git clone -u/-c can run commands"},
+    {"git", "ls-remote", "", false, "u", {}, {}, "", "git ls-remote -u runs a command"},
+    {"git", "grep", "", false, "O", {"--open-files-in-pager"}, {}, "", "git grep -O runs a command"},
+    {"git", "difftool", "", false, "x", {}, {}, "", "git difftool -x runs a command"},
     {"git", "filter-branch", "", true, "", {}, {}, "", "git filter-branch rewrites history"},
     {"git", "filter-repo", "", true, "", {}, {}, "", "git filter-repo rewrites history"},
     {"git", "prune", "", true, "", {}, {}, "", "git prune deletes objects"},

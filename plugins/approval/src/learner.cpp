@@ -103,6 +103,7 @@ json Learner::listing() const {
                    {"confidence", confidence(s)},
                    {"always", s.always},
                    {"auto", earned(k).has_value()},
+                   {"blocked", !learnable(k)},  // stored earlier, now never_learn or destructive/exec-like
                    {"last_ms", s.last_ms},
                    {"last_example", s.last_example}});
   return arr;
