@@ -14,7 +14,8 @@ std::string random_hex(size_t bytes);
 std::string new_uuid_v4();
 // Expands a leading "~" to $HOME.
 std::string expand_home(const std::string& path);
-// True when `path` (resolved through symlinks and "..") lies inside `root` (also resolved).
+// True when `path` (resolved through symlinks, also dangling ones, and "..", read both the
+// kernel's and the lexical way; "~" is $HOME, "~user" is never inside) lies inside `root`.
 bool path_inside(const std::string& path, const std::string& root);
 // Resident memory of a process in bytes (/proc/<pid>/statm), 0 when it is gone.
 int64_t process_rss_bytes(int pid);
