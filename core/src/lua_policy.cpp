@@ -345,8 +345,9 @@ PolicyVerdict LuaPolicy::decide(const PolicyRequest& req) {
     v.error = status_error(rc);
     return v;
   }
-  // Stack: [kind, decision, reason, updated_input]; reading them cannot raise.
-  auto kind = static_cast<ResultKind>(lua_tointeger(L_, 1));
+  // Stack: [traceback, kind, decision, reason, updated_input]; reading them cannot raise.
+  const int kind_at = lua_gettop(L_) - 3, decision_at = kind_at + 1, reason_at = kind_at + 2, updated_at = kind_at + 3;
+  auto kind = static_cast<ResultKind>(lua_tointeger(L_, kind_at));
   auto set_decision = [&](const std::string& d) {
     if (d == "allow" || d == "deny" || d == "ask") {
       v.decision = d;
@@ -357,21 +358,21 @@ PolicyVerdict LuaPolicy::decide(const PolicyRequest& req) {
   };
   if (kind == kBadType) {
     v.decision = "ask";
-    v.error = name_ + ": decide() returned a " + std::string(lua_tostring(L_, 2));
+    v.error = name_ + ": decide() returned a " + std::string(lua_tostring(L_, decision_at));
   } else {
-    if (lua_type(L_, 2) == LUA_TSTRING) {
+    if (lua_type(L_, decision_at) == LUA_TSTRING) {
       size_t n = 0;
-      const char* d = lua_tolstring(L_, 2, &n);
+      const char* d = lua_tolstring(L_, decision_at, &n);
       set_decision(std::string(d, n));
     }
-    if (lua_type(L_, 3) == LUA_TSTRING) {
+    if (lua_type(L_, reason_at) == LUA_TSTRING) {
       size_t n = 0;
-      const char* r = lua_tolstring(L_, 3, &n);
+      const char* r = lua_tolstring(L_, reason_at, &n);
       v.reason.assign(r, n);
     }
-    if (kind == kTable && lua_type(L_, 4) == LUA_TTABLE) {
+    if (kind == kTable && lua_type(L_, updated_at) == LUA_TTABLE) {
       std::string err;
-      if (!lua_to_json(L_, 4, v.updated_input, err)) {
+      if (!lua_to_json(L_, updated_at, v.updated_input, err)) {
         v.decision = "ask";
         v.error = name_ + ": " + err;
         v.updated_input = nullptr;

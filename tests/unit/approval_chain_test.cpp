@@ -196,7 +196,11 @@ TEST(ApprovalChain, AProviderCannotAllowWhenAPolicyFailed) {
 TEST(ApprovalChain, TooDeepToolInputIsAskedWithTheReasonRecorded) {
   Fixture f("function decide(r) return 'allow' end");
   json deep = "x";
-  for (int i = 0; i < 200; ++i) deep = json{{"a", deep}};
+  for (int i = 0; i < 200; ++i) {
+    json outer = json::object();
+    outer["a"] = std::move(deep);
+    deep = std::move(outer);
+  }
   std::string id = f.open("mcp__x__y", {{"n", deep}});
   EXPECT_TRUE(f.answered.empty());
   ASSERT_EQ(f.chain.pending_count(), 1u);

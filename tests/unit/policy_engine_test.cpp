@@ -95,7 +95,11 @@ TEST(PolicyEngine, TooDeepInputIsNotSentToTheScriptsAndAsks) {
   PolicyEngine e(loop, fast());
   ASSERT_TRUE(e.load_sync({"builtin:default"}).empty());
   json deep = "x";
-  for (int i = 0; i < 5000; ++i) deep = json::array({deep});
+  for (int i = 0; i < 5000; ++i) {
+    json outer = json::array();
+    outer.push_back(std::move(deep));
+    deep = std::move(outer);
+  }
   auto d = e.evaluate_sync(req("Read", {{"file_path", "a"}, {"n", deep}}));
   EXPECT_EQ(d.verdict.decision, "ask");
   EXPECT_TRUE(d.fail_closed);
