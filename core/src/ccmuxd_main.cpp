@@ -5,6 +5,7 @@
 #include "core.h"
 #include "logging.h"
 #include "plugin_host.h"
+#include "policy_worker.h"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -26,8 +27,9 @@ int check_config(const std::string& file) {
     Core core;
     core.config = cfg;
     std::vector<std::string> errors;
-    PolicyEngine engine(LuaLimits{static_cast<size_t>(cfg.lua_memory_mb) << 20, cfg.lua_instructions});
-    for (auto& e : engine.load(cfg.policies)) errors.push_back("policy " + e);
+    EventLoop loop;
+    PolicyEngine engine(loop, policy_options(cfg));
+    for (auto& e : engine.load_sync(cfg.policies)) errors.push_back("policy " + e);
     PluginHost plugins(core);
     for (auto& e : plugins.check_all()) errors.push_back(e);
     for (auto& e : errors) std::cerr << e << "\n";
@@ -83,6 +85,7 @@ int watchdog_and_signals(Core& core, PluginHost& plugins) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (int rc = maybe_run_policy_worker(argc, argv); rc >= 0) return rc;
   CLI::App app{"ccmuxd: host for Claude Code sessions"};
   std::string config_file, check_file;
   bool version = false;

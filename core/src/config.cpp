@@ -49,7 +49,8 @@ const std::map<std::string, SectionSpec>& schema() {
         {"on_timeout", {Kind::enumeration, {"deny"}}},
         {"policies", {Kind::string_list, {}}},
         {"lua_memory_mb", {Kind::integer, {}}},
-        {"lua_instructions", {Kind::integer, {}}}}},
+        {"lua_instructions", {Kind::integer, {}}},
+        {"lua_timeout_ms", {Kind::integer, {}}}}},
   };
   return s;
 }
@@ -163,8 +164,17 @@ void assign(Config& c, const std::string& section, const std::string& key, const
   } else if (full == "approval.timeout") c.approval_timeout_s = r.number(n, full);
   else if (full == "approval.on_timeout") c.on_timeout = n.Scalar();
   else if (full == "approval.policies") c.policies = r.list(n, full);
-  else if (full == "approval.lua_memory_mb") c.lua_memory_mb = r.integer(n, full);
-  else if (full == "approval.lua_instructions") c.lua_instructions = r.integer(n, full);
+  else if (full == "approval.lua_memory_mb") {
+    c.lua_memory_mb = r.integer(n, full);
+    if (c.lua_memory_mb < 1 || c.lua_memory_mb > 4096) r.fail(n.Mark(), full, "must be between 1 and 4096 (MiB)");
+  } else if (full == "approval.lua_instructions") {
+    c.lua_instructions = r.integer(n, full);
+    if (c.lua_instructions < 1000) r.fail(n.Mark(), full, "must be at least 1000");
+  }
+  else if (full == "approval.lua_timeout_ms") {
+    c.lua_timeout_ms = r.integer(n, full);
+    if (c.lua_timeout_ms < 10 || c.lua_timeout_ms > 600000) r.fail(n.Mark(), full, "must be between 10 and 600000 (ms)");
+  }
 }
 
 void read_plugins(Config& c, const YAML::Node& list, const Reader& r) {

@@ -65,6 +65,7 @@ struct Config {
   std::vector<std::string> policies;  // script paths; "builtin:default" is scripts/default.lua
   int64_t lua_memory_mb = 32;
   int64_t lua_instructions = 1000000;
+  int64_t lua_timeout_ms = 1000;  // wall clock per load/decide() in the policy worker
 
   std::vector<PluginEntry> plugins;
 };

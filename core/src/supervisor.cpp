@@ -21,6 +21,11 @@ std::string dump_lossy(const json& j) { return j.dump(-1, ' ', false, json::erro
 Supervisor::Supervisor(EventLoop& loop, Store& store, EventBus& bus, ApprovalChain& approvals, SupervisorOptions opts)
     : loop_(loop), store_(store), bus_(bus), approvals_(approvals), opts_(std::move(opts)) {
   approvals_.set_responder([this](const ApprovalRow& row, const json& input) { answer_claude(row, input); });
+  approvals_.set_on_asked([this](const ApprovalRow& row) {
+    auto it = sessions_.find(row.session);
+    // Sessions observed through hooks have no process of ours: their state stays "observed".
+    if (it != sessions_.end() && it->second->proc && it->second->proc->running()) set_state(*it->second, "waiting_approval");
+  });
   if (opts_.max_live == 0)
     opts_.max_live = default_max_live(read_meminfo().total, opts_.memory_reserve, opts_.claude_rss_estimate);
   opts_.crash_limit = std::max<size_t>(1, opts_.crash_limit);
@@ -407,10 +412,9 @@ void Supervisor::on_control_request(Session& s, const json& msg) {
   const json& req = msg.contains("request") ? msg["request"] : json::object();
   std::string subtype = req.value("subtype", "");
   if (subtype == "can_use_tool") {
-    // Policies and providers usually decide at once; only a request left to a human
-    // moves the session to waiting_approval.
+    // Policies and providers usually decide; only a request left to a human moves the
+    // session to waiting_approval (the on_asked listener set in the constructor).
     approvals_.open({s.row.id, s.row.cwd, s.row.model}, rid, req);
-    if (approvals_.has_pending(s.row.id)) set_state(s, "waiting_approval");
     return;
   }
   json reply;
