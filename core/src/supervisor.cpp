@@ -542,13 +542,21 @@ void Supervisor::close_gracefully(Session& s) {
     auto it = sessions_.find(id);
     if (it == sessions_.end() || !it->second->proc) return;
     it->second->term_timer = 0;
-    it->second->proc->kill_group(SIGTERM);
-    it->second->kill_timer = loop_.add_timer(2.0, [this, id] {
-      auto it2 = sessions_.find(id);
-      if (it2 == sessions_.end() || !it2->second->proc) return;
-      it2->second->kill_timer = 0;
-      it2->second->proc->kill_group(SIGKILL);
-    });
+    terminate(*it->second);
+  });
+}
+
+void Supervisor::terminate(Session& s) {
+  // SIGTERM first: claude then ends its hooks and tools, which run in sessions of their own
+  // (out of reach of a signal to its group); a SIGKILL would leave them running.
+  s.proc->kill_group(SIGTERM);
+  if (s.kill_timer) return;
+  std::string id = s.row.id;
+  s.kill_timer = loop_.add_timer(2.0, [this, id] {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end() || !it->second->proc) return;
+    it->second->kill_timer = 0;
+    it->second->proc->kill_group(SIGKILL);
   });
 }
 

@@ -123,6 +123,7 @@ class Supervisor {
   ChildProcess::Callbacks session_callbacks(const std::string& id);
   void after_start(Session& s, const nlohmann::json& started_payload);
   void close_gracefully(Session& s);  // stdin EOF, then SIGTERM, then SIGKILL
+  void terminate(Session& s);         // SIGTERM now, SIGKILL 2 s later
   void park(Session& s, const std::string& reason);
   bool parkable(const Session& s) const;
   void park_idle();

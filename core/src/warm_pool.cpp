@@ -126,13 +126,15 @@ void WarmPool::maintain(bool may_grow) {
   size_t target = warm_pool_target(opts_.capacity, open, mem.available, opts_.memory_reserve, opts_.per_process);
   double now = monotonic_s();
   for (auto& e : entries_) {
+    if (e->start_timed_out && now - e->timed_out_at >= 2) e->proc->kill_group(SIGKILL);  // SIGTERM was not enough
     if (e->closing || e->start_timed_out) continue;
     if (e->initialized) failures_ = 0;  // this combination works after all
     if (!e->initialized && opts_.start_timeout_s > 0 && now - e->spawned_at >= opts_.start_timeout_s) {
-      spdlog::warn("warm pool: claude pid {} for {} did not answer initialize within {} s; killing it", e->proc->pid(),
+      spdlog::warn("warm pool: claude pid {} for {} did not answer initialize within {} s; ending it", e->proc->pid(),
                    e->key.cwd, opts_.start_timeout_s);
       e->start_timed_out = true;
-      e->proc->kill_group(SIGKILL);
+      e->timed_out_at = now;
+      e->proc->kill_group(SIGTERM);  // claude ends its hooks (own sessions); a SIGKILL would leave them
       pause_refills();  // now: a refill in this very round would replace it with another of its kind
       --open;
       continue;

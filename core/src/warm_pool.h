@@ -82,7 +82,8 @@ class WarmPool {
     std::string init_request_id;
     bool initialized = false;
     bool closing = false;
-    bool start_timed_out = false;  // killed for not answering initialize
+    bool start_timed_out = false;  // being ended for not answering initialize (SIGTERM, then SIGKILL)
+    double timed_out_at = 0;
     double spawned_at = 0;
     std::vector<std::string> early_stdout;
     std::deque<std::string> stderr_tail;

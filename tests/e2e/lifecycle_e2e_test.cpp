@@ -202,7 +202,7 @@ class StartE2E : public E2E {
     json settings = {{"hooks", {{"SessionStart", json::array({{{"hooks", json::array({hook})}}})}}}};
     return policy_file(dir, "stuck-settings.json", settings.dump());
   }
-  std::string tag() const { return "ccmux-stuck-" + std::to_string(getpid()); }
+  std::string tag() const { return "ccmux-stuck-" + dir.path; }  // one per test
   // Processes whose command line holds the tag (the hook's shell and its sleep).
   int tagged_processes() {
     int n = 0;
