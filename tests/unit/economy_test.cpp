@@ -411,9 +411,14 @@ TEST(Economy, TheWarmPoolServesTheRecentProjectAndEndsWithTheDaemon) {
   std::string second = new_session(*c, f, "second");
   EventLog log(*c, second);
   ASSERT_TRUE(log.wait_kind("result"));
-  EXPECT_TRUE(log.of_kind("session_started")[0]["payload"]["warm"].get<bool>());
-  EXPECT_EQ(log.of_kind("session_started")[0]["payload"]["pid"], warm);
+  // The session ran on the warm process: started from the pool, with its pid, and that
+  // process answered the turn under the session's claude session id.
+  ASSERT_EQ(log.of_kind("session_started").size(), 1u);
+  json started = log.of_kind("session_started")[0]["payload"];
+  EXPECT_TRUE(started.value("warm", false)) << "the session did not take the warm claude: " << started;
+  EXPECT_EQ(started["pid"], warm);
   EXPECT_EQ(log.of_kind("result")[0]["payload"]["session_id"], state_of(*c, second)["claude_session_id"]);
+  EXPECT_EQ(state_of(*c, second)["pid"], warm);
   pid_t refill = wait_warm_ready(*c);  // refilled after the take
   ASSERT_GT(refill, 0);
   EXPECT_NE(refill, warm);
@@ -423,16 +428,26 @@ TEST(Economy, TheWarmPoolServesTheRecentProjectAndEndsWithTheDaemon) {
 }
 
 TEST(Economy, TheWarmPoolStaysEmptyWhenMemoryIsShort) {
-  DaemonOptions o;
-  o.warm_pool = 2;
-  FakeDaemon f(with_keys({"memory_reserve_mb: 100000000"}, o));  // "available memory is under the reserve"
-  auto c = f.d->connect();
-  std::string id = new_session(*c, f, "hello");
-  EventLog log(*c, id);
-  ASSERT_TRUE(log.wait_kind("result"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(3000));
-  EXPECT_TRUE(warm_processes(*c).empty()) << warm_processes(*c);
-  EXPECT_EQ(c->request("status")["economy"]["warm_pool"]["capacity"], 2);
+  // The same steps with a reserve the machine has and one it cannot have: the pool warms the
+  // project in the first daemon (so emptiness in the second is the memory rule, not a pool that
+  // never starts anything).
+  for (bool short_of_memory : {false, true}) {
+    SCOPED_TRACE(short_of_memory ? "reserve above the machine's memory" : "reserve 0");
+    DaemonOptions o;
+    o.warm_pool = 2;
+    FakeDaemon f(with_keys({short_of_memory ? "memory_reserve_mb: 100000000" : "memory_reserve_mb: 0"}, o));
+    auto c = f.d->connect();
+    std::string id = new_session(*c, f, "hello");
+    EventLog log(*c, id);
+    ASSERT_TRUE(log.wait_kind("result"));
+    if (!short_of_memory) {
+      EXPECT_GT(wait_warm_ready(*c), 0) << "with memory to spare the pool warms the recent project";
+      continue;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+    EXPECT_TRUE(warm_processes(*c).empty()) << warm_processes(*c);
+    EXPECT_EQ(c->request("status")["economy"]["warm_pool"]["capacity"], 2);
+  }
 }
 
 TEST(Economy, TheWarmPoolEmptiesWhenNoSessionStartsForALongWhile) {
