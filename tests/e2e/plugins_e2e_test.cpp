@@ -277,3 +277,23 @@ TEST(PluginShutdown, APluginWhoseStopDoesNotReturnCannotHoldTheDaemon) {
   EXPECT_EQ(*status, 1) << "a plugin that did not stop is a failed shutdown";
   EXPECT_NE(f.d->log().find("plugins did not stop within 10 s"), std::string::npos) << f.d->log();
 }
+
+TEST(PluginTeardown, ClientClosedFromInsideItsOwnReplayGetsNothingMore) {
+  DaemonOptions o;
+  o.extra_yaml = plugin_yaml("close_in_callback");
+  FakeDaemon f(o);
+  auto c = f.d->connect();
+  // The first turn's result makes the plugin replay the session into a client it closes at
+  // the first event; the second turn's makes it report what reached the client after that.
+  std::string id = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", "one"}})["id"];
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("result", 30000));
+  c->request("session.send", {{"session", id}, {"prompt", "two"}});
+  ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("result").size() == 2; }, 30000));
+  EXPECT_TRUE(wait_for_log(*f.d, "closer: closed during the replay; 0 message(s) after close")) << f.d->log();
+  EXPECT_EQ(c->request("ping")["pong"], true);
+  auto status = exit_status_after_sigterm(*f.d, 20);
+  ASSERT_TRUE(status.has_value()) << "ccmuxd still running 20 s after SIGTERM";
+  EXPECT_EQ(*status, 0);
+  expect_sanitizer_clean(*f.d);
+}
