@@ -128,7 +128,7 @@ struct PluginHost::Instance {
     return call->done;
   }
 
-  bool client_open(uint64_t id) {
+  bool is_open_client(uint64_t id) {
     std::lock_guard lock(open_mu);
     return open_clients.count(id) > 0;
   }
@@ -212,7 +212,7 @@ uint64_t api_client_open(void* host, const char* name, ccmux_message_fn fn, void
 
 int api_client_send(void* host, uint64_t client, const char* json_text, size_t len) {
   auto* p = self(host);
-  if (!p->client_open(client) || (!json_text && len)) return -1;
+  if (!p->is_open_client(client) || (!json_text && len)) return -1;
   std::string msg(json_text ? json_text : "", len);
   bool queued = p->on_loop([p, client, msg] {
     auto it = p->clients.find(client);
