@@ -2,9 +2,23 @@
 
 #include "util.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 namespace ccmux {
+
+namespace {
+// A sink that throws loses that one event; the other sinks, the rest of the batch and its
+// own later events go on.
+void hand_to(uint64_t id, EventSink* sink, const EventView& ev) {
+  try {
+    sink->deliver(ev);
+  } catch (const std::exception& e) {
+    spdlog::error("event bus: delivering {} #{} to subscription {} failed: {}", ev.session, ev.seq, id, e.what());
+  }
+}
+}  // namespace
 
 void EventBus::set_head(const std::string& session, uint64_t seq) {
   assigned_[session] = seq;
@@ -33,6 +47,10 @@ void EventBus::flush() {
     return;
   }
   flushing_ = true;
+  struct Done {
+    bool& flag;
+    ~Done() { flag = false; }  // also when a commit throws: the next flush must deliver again
+  } done{flushing_};
   // Sinks may publish while they receive: keep going until nothing is left, so no event
   // waits for the next wake-up of the loop.
   while (!pending_.empty()) {
@@ -43,7 +61,6 @@ void EventBus::flush() {
     for (auto& p : batch) deliver(p);
   }
   store_.commit();
-  flushing_ = false;
 }
 
 EventBus::Sub* EventBus::find_live(uint64_t id) {
@@ -75,7 +92,7 @@ void EventBus::deliver(const Pending& p) {
     if (!sub) continue;
     ev.subscription = id;
     if (sub->session == "*") {
-      sub->sink->deliver(ev);
+      hand_to(id, sub->sink, ev);
       continue;
     }
     if (!sub->caught_up || sub->next_seq != p.seq) continue;  // replaying from the store
@@ -84,7 +101,7 @@ void EventBus::deliver(const Pending& p) {
       continue;
     }
     sub->next_seq = p.seq + 1;
-    sub->sink->deliver(ev);  // `sub` may dangle from here on
+    hand_to(id, sub->sink, ev);  // `sub` may dangle from here on
   }
 }
 
@@ -153,7 +170,7 @@ void EventBus::pump(uint64_t id) {
       if (e.seq < sub->next_seq) continue;
       if (!sub->sink->ready()) return;  // the rest waits for resume()
       sub->next_seq = e.seq + 1;
-      sub->sink->deliver(EventView{session, e.seq, e.ts_ms, e.kind, e.payload, id});
+      hand_to(id, sub->sink, EventView{session, e.seq, e.ts_ms, e.kind, e.payload, id});
     }
   }
 }

@@ -416,3 +416,25 @@ TEST(EventStore, ClosingWhenTheLastCommitFailsDoesNotTerminate) {
   // In a child process: the limit cannot be raised again.
   EXPECT_EXIT(close_store_with_a_failing_commit(t.path + "/db"), ::testing::ExitedWithCode(0), "");
 }
+
+TEST(EventBus, ASinkThatThrowsCostsOnlyItsOwnEvent) {
+  test::TempDir t;
+  Store store(t.path + "/db");
+  EventBus bus(store);
+  struct Thrower : Collect {
+    void deliver(const EventView& ev) override {
+      Collect::deliver(ev);
+      if (ev.seq == 2) throw std::runtime_error("sink failed");
+    }
+  } live, replayed;
+  Collect other;
+  bus.subscribe("s", 1, &live);
+  bus.subscribe("s", 1, &other);
+  EXPECT_NO_THROW(fill(bus, "s", 4));
+  EXPECT_EQ(live.seqs, range(1, 4)) << "the bus stopped feeding a sink after one of its deliveries failed";
+  EXPECT_EQ(other.seqs, range(1, 4)) << "a sink lost events because another one threw";
+  EXPECT_NO_THROW(bus.subscribe("s", 1, &replayed));
+  EXPECT_EQ(replayed.seqs, range(1, 4));
+  EXPECT_NO_THROW(fill(bus, "s", 1));
+  EXPECT_EQ(other.seqs, range(1, 5)) << "the bus is wedged after a delivery threw";
+}
