@@ -3,6 +3,8 @@
 #include "bench_support.h"
 #include "harness.h"
 #include "lua_policy.h"
+#include "policy_engine.h"
+#include "policy_worker.h"
 
 #include <nlohmann/json.hpp>
 #include <simdjson.h>
@@ -200,6 +202,16 @@ void bench_lua() {
   printf("lua    decide() in-process, median per call: default.lua on Bash 'make test' %.2f us, on Read (resolves the path) "
          "%.2f us | baseline: a script that only returns 'allow' %.2f us\n",
          bash / 1000, read / 1000, base / 1000);
+  // What ccmuxd pays per tool call: the same script in the policy worker process (a pipe
+  // round trip each way plus JSON both ways), driven through the event loop.
+  EventLoop loop;
+  PolicyEngine engine(loop, PolicyEngine::Options{});
+  engine.load_sync({"builtin:default"});
+  PolicyRequest bash_req{"Bash", {{"command", "make test"}}, "s-1", "/home/me/proj", "", json::array()};
+  double worker = per_call_ns([&] { engine.evaluate_sync(bash_req); }, 51, 200);
+  printf("lua    decide() through the policy worker (what ccmuxd does), median per call: default.lua on Bash 'make test' "
+         "%.2f us | in-process %.2f us (ratio %.1fx)\n",
+         worker / 1000, bash / 1000, worker / bash);
 }
 
 double pipe_round_trip_ns(int n) {
@@ -332,6 +344,7 @@ void bench_idle_sessions(int sessions) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (int rc = maybe_run_policy_worker(argc, argv); rc >= 0) return rc;
   long events = 200000, approvals = 2000;
   int sessions = 200;
   std::string only;  // run one figure: json, lua, ingest, fanout, approve, hook, idle

@@ -47,7 +47,8 @@ struct WsDaemon {
     o.claude_path = build_dir() + "/bench/fake_claude_firehose";
     o.claude_env = env;
     o.extra_yaml = "plugins:\n  - name: transport-ws\n    search_dir: " + build_dir() + "/plugins\n    required: true\n    port: " +
-                   std::to_string(port) + "\n";
+                   std::to_string(port) +
+                   "\n    max_connections: 1000\n    max_connections_per_address: 1000\n";  // every client is 127.0.0.1
     d = std::make_unique<Daemon>(t.path + "/d", "http://127.0.0.1:9", o);
     local = d->connect();
     token = local->request("token.create", {{"name", "bench"}})["token"];

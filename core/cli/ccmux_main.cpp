@@ -9,7 +9,9 @@
 #include "hook_command.h"
 #include "learned_commands.h"
 #include "core.h"
-#include "lua_policy.h"
+#include "json_bounds.h"
+#include "policy_engine.h"
+#include "policy_worker.h"
 #include "paths.h"
 #include "render.h"
 
@@ -250,19 +252,20 @@ int certs_init(CertRequest req) {
 }
 
 int policy_test(const std::string& file, const std::string& tool, const std::string& input, const std::string& cwd) {
-  PolicyEngine engine(LuaLimits{});
-  auto errors = engine.load({file});
+  EventLoop loop;
+  PolicyEngine engine(loop, PolicyEngine::Options{});  // the same worker process ccmuxd uses
+  auto errors = engine.load_sync({file});
   if (!errors.empty()) {
     for (auto& e : errors) std::cerr << e << "\n";
     return 1;
   }
-  json in = json::parse(input, nullptr, false);
+  json in = parse_json_bounded(input);
   if (in.is_discarded() || !in.is_object()) {
     std::cerr << "--input must be a JSON object\n";
     return 1;
   }
   PolicyRequest req{tool, in, "s-test", cwd.empty() ? std::filesystem::current_path().string() : cwd, "", json::array()};
-  auto d = engine.evaluate(req);
+  auto d = engine.evaluate_sync(req);
   std::string decision = d.verdict.decision.empty() ? "none (ask a human)" : d.verdict.decision;
   std::cout << "decision: " << decision << "\n";
   if (!d.verdict.reason.empty()) std::cout << "reason: " << d.verdict.reason << "\n";
@@ -277,6 +280,7 @@ int policy_test(const std::string& file, const std::string& tool, const std::str
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (int rc = maybe_run_policy_worker(argc, argv); rc >= 0) return rc;
   // `ccmux hook` runs on every tool call of a hand-started claude: skip building the whole
   // command line parser (`ccmux hook [--wait S]` is all it takes).
   if (argc >= 2 && std::string_view(argv[1]) == "hook" && (argc == 2 || (argc == 4 && std::string_view(argv[2]) == "--wait"))) {

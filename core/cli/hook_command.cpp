@@ -1,101 +1,87 @@
 #include "hook_command.h"
 
 #include "client.h"
+#include "hook_files.h"
+#include "hook_settings.h"
 #include "tokens.h"  // sha256_hex
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <iterator>
-#include <regex>
-#include <sstream>
+#include <optional>
 
 namespace ccmux::cli {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
-using ojson = nlohmann::ordered_json;  // keeps the user's key order when we rewrite the file
 
 namespace {
-
-// The events ccmux listens to; tool events take a matcher.
-struct HookEvent {
-  const char* name;
-  bool tool;
-};
-const HookEvent kEvents[] = {{"PreToolUse", true},    {"PermissionRequest", true}, {"UserPromptSubmit", false},
-                             {"Notification", false}, {"Stop", false},             {"SessionStart", false},
-                             {"SessionEnd", false}};
-
-bool is_ours(const ojson& hook) {
-  static const std::regex ours(R"((^|/)ccmux(-hook| hook)'?( |$))");  // ccmux-hook, or `ccmux hook`
-  return hook.is_object() && hook.contains("command") && hook["command"].is_string() &&
-         std::regex_search(hook["command"].get<std::string>(), ours);
-}
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_all(const std::string& path, const std::string& text) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::string tmp = path + ".ccmux-tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out) throw std::runtime_error("cannot write " + tmp);
-  }
-  fs::rename(tmp, path);  // never a half-written settings file
-}
 
 std::string backup_path(const HooksOptions& o) { return o.settings_path + ".ccmux-backup"; }
 std::string state_path(const HooksOptions& o) { return o.settings_path + ".ccmux-state"; }
 
-ojson load_settings(const std::string& path, const std::string& text) {
-  if (text.empty()) return ojson::object();
-  ojson j = ojson::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object())
-    throw std::runtime_error(path + " is not a JSON object; fix it first (nothing was changed)");
-  return j;
+// What the first install recorded beside the settings (ours; a damaged one counts as absent).
+struct InstallState {
+  bool valid = false;
+  bool existed = false;          // there was a settings file before the first install
+  std::string installed_sha256;  // the file as install left it
+  std::string backup_sha256;     // the pre-install bytes kept in the backup (older states lack it)
+};
+
+InstallState read_state(const HooksOptions& o) {
+  InstallState s;
+  try {
+    FileRead f = read_file_at(state_path(o), false);
+    json j = json::parse(f.text, nullptr, false);
+    if (!f.exists || !j.is_object()) return s;
+    auto str = [&](const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string(); };
+    s.existed = j.contains("existed") && j["existed"].is_boolean() && j["existed"].get<bool>();
+    s.installed_sha256 = str("installed_sha256");
+    s.backup_sha256 = str("backup_sha256");
+    s.valid = !s.installed_sha256.empty();
+  } catch (const std::exception&) {
+  }
+  return s;
 }
 
-// Removes every ccmux hook; drops groups and events that only held ours.
-bool strip_ours(ojson& settings) {
-  if (!settings.contains("hooks") || !settings["hooks"].is_object()) return false;
-  bool changed = false;
-  ojson& hooks = settings["hooks"];
-  for (auto ev = hooks.begin(); ev != hooks.end();) {
-    if (!ev->is_array()) {
-      ++ev;
-      continue;
-    }
-    ojson kept = ojson::array();
-    for (auto& group : *ev) {
-      if (!group.is_object() || !group.contains("hooks") || !group["hooks"].is_array()) {
-        kept.push_back(group);
-        continue;
-      }
-      ojson inner = ojson::array();
-      for (auto& h : group["hooks"])
-        if (is_ours(h)) changed = true;
-        else inner.push_back(h);
-      if (inner.empty() && !group["hooks"].empty()) continue;  // the group held only ours
-      group["hooks"] = inner;
-      kept.push_back(group);
-    }
-    if (kept.empty() && !ev->empty()) {
-      ev = hooks.erase(ev);
-      continue;
-    }
-    *ev = kept;
-    ++ev;
-  }
-  if (hooks.empty()) settings.erase("hooks");
-  return changed;
+std::optional<FilePerms> perms_of(const FileRead& f) { return f.exists ? std::optional<FilePerms>(f.perms) : std::nullopt; }
+
+[[noreturn]] void refuse(const std::string& path, const std::string& why) {
+  throw std::runtime_error(path + ": " + why + "; fix it first (nothing was changed)");
 }
+
+void warn_hard_links(const FileRead& f) {
+  if (f.links > 1)
+    std::cerr << "ccmux hooks: note: " << f.target << " had " << f.links
+              << " hard links; the other names keep the previous content\n";
+}
+
+// Puts the files install touched back as they were when a later step fails.
+class Undo {
+ public:
+  void save(const std::string& path) {
+    FileRead before;
+    try {
+      before = read_file_at(path, false);
+    } catch (const std::exception&) {
+      before.exists = false;
+    }
+    saved_.push_back({path, before});
+  }
+  void run() noexcept {
+    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) try {
+        if (it->second.exists) replace_file(it->first, it->second.text, it->second.perms);
+        else remove_file(it->first);
+      } catch (const std::exception& e) {
+        std::cerr << "ccmux hooks: could not undo " << it->first << ": " << e.what() << "\n";
+      }
+  }
+
+ private:
+  std::vector<std::pair<std::string, FileRead>> saved_;
+};
 
 std::string shell_quote(const std::string& s) {
   if (s.find_first_of(" '\"\\$`") == std::string::npos) return s;
@@ -107,84 +93,110 @@ std::string shell_quote(const std::string& s) {
 }  // namespace
 
 int hooks_install(const HooksOptions& o) {
-  bool existed = fs::exists(o.settings_path);
-  std::string before = existed ? read_all(o.settings_path) : "";
-  ojson settings = load_settings(o.settings_path, before);
-  ojson updated = settings;
-  strip_ours(updated);  // idempotent: our entries are rebuilt with the current options
+  FileRead f = read_file_at(o.settings_path, true);
+  HookCommands cmds;
   // The lean ccmux-hook beside ccmux when there is one (it starts ~3x faster), else `ccmux hook`.
-  std::string exe = o.hook_path.empty() ? shell_quote(o.ccmux_path) + " hook" : shell_quote(o.hook_path);
-  for (auto& ev : kEvents) {
-    bool permission = std::string(ev.name) == "PermissionRequest";
-    ojson hook = {{"type", "command"},
-                  {"command", exe + (permission ? " --wait " + std::to_string(static_cast<int>(o.wait_s)) : "")},
-                  {"timeout", permission ? static_cast<int>(o.wait_s) + 15 : 10}};
-    ojson group = ojson::object();
-    if (ev.tool) group["matcher"] = "*";
-    group["hooks"] = ojson::array({hook});
-    if (!updated.contains("hooks") || !updated["hooks"].is_object()) updated["hooks"] = ojson::object();
-    if (!updated["hooks"].contains(ev.name) || !updated["hooks"][ev.name].is_array()) updated["hooks"][ev.name] = ojson::array();
-    updated["hooks"][ev.name].push_back(group);
-  }
-  if (updated == settings) {
+  cmds.exe = o.hook_path.empty() ? shell_quote(o.ccmux_path) + " hook" : shell_quote(o.hook_path);
+  cmds.wait_s = static_cast<int>(o.wait_s);
+  SettingsEdit edit = add_ccmux_hooks(f.text, cmds);
+  if (!edit.ok) refuse(f.target, edit.error);
+  if (!edit.changed) {
     std::cout << "ccmux hooks already installed in " << o.settings_path << "\n";
     return 0;
   }
   // The first install keeps the original bytes; uninstall puts them back when nothing else changed.
-  json old_state = fs::exists(state_path(o)) ? json::parse(read_all(state_path(o)), nullptr, false) : json();
-  bool first = !old_state.is_object();
-  bool originally_existed = first ? existed : old_state.value("existed", false);
-  if (first && existed) write_all(backup_path(o), before);
-  std::string text = updated.dump(2) + "\n";
-  write_all(o.settings_path, text);
-  write_all(state_path(o), json{{"existed", originally_existed}, {"installed_sha256", sha256_hex(text)}}.dump() + "\n");
-  std::cout << "installed ccmux hooks in " << o.settings_path << " (" << std::size(kEvents) << " events";
-  if (existed) std::cout << "; original kept in " << backup_path(o);
+  InstallState old = read_state(o);
+  bool first = !old.valid;
+  json state = {{"existed", first ? f.exists : old.existed},
+                {"installed_sha256", sha256_hex(edit.text)},
+                {"backup_sha256", first ? (f.exists ? sha256_hex(f.text) : "") : old.backup_sha256}};
+  Undo undo;
+  try {
+    // The backup holds the same bytes as the settings: never more readable than they are.
+    if (first && f.exists) {
+      undo.save(backup_path(o));
+      replace_file(backup_path(o), f.text, f.perms);
+    }
+    undo.save(state_path(o));
+    replace_file(state_path(o), state.dump() + "\n", perms_of(f));
+    replace_file(f.target, edit.text, perms_of(f));  // through a symlink: its target, the link stays
+  } catch (const std::exception&) {
+    undo.run();
+    throw;
+  }
+  warn_hard_links(f);
+  std::cout << "installed ccmux hooks in " << o.settings_path << " (" << std::size(kHookEvents) << " events";
+  if (f.exists) std::cout << "; original kept in " << backup_path(o);
   std::cout << ")\n";
   return 0;
 }
 
 int hooks_uninstall(const HooksOptions& o) {
-  if (!fs::exists(o.settings_path)) {
+  FileRead f = read_file_at(o.settings_path, true);
+  if (!f.exists) {
     std::cout << "no " << o.settings_path << "\n";
     return 0;
   }
-  std::string now = read_all(o.settings_path);
-  json state = fs::exists(state_path(o)) ? json::parse(read_all(state_path(o)), nullptr, false) : json();
-  if (state.is_object() && state.value("installed_sha256", "") == sha256_hex(now)) {
-    // Nothing changed since install: the file goes back to exactly what it was.
-    if (state.value("existed", false)) write_all(o.settings_path, read_all(backup_path(o)));
-    else fs::remove(o.settings_path);
-    fs::remove(backup_path(o));
-    fs::remove(state_path(o));
-    std::cout << "removed ccmux hooks; " << o.settings_path << " is as it was before install\n";
+  InstallState state = read_state(o);
+  bool untouched = state.valid && state.installed_sha256 == sha256_hex(f.text);
+  std::string note;
+  if (untouched && !state.existed && f.target == o.settings_path) {
+    // Nothing changed since install created it: it goes away again.
+    remove_file(o.settings_path);
+    remove_file(state_path(o));
+    std::cout << "removed ccmux hooks; " << o.settings_path << " is gone again, as before install\n";
     return 0;
   }
-  ojson settings = load_settings(o.settings_path, now);
-  if (!strip_ours(settings)) {
+  if (untouched && state.existed) {
+    // Nothing changed since install: the file goes back to exactly what it was, if the backup
+    // is still the one install wrote (else only our entries go, below).
+    std::optional<FileRead> backup;
+    try {
+      backup = read_file_at(backup_path(o), false);
+    } catch (const std::exception& e) {
+      note = e.what();
+    }
+    bool good = backup && backup->exists &&
+                (state.backup_sha256.empty() ? remove_ccmux_hooks(backup->text).ok && !backup->text.empty()
+                                             : sha256_hex(backup->text) == state.backup_sha256);
+    if (good) {
+      replace_file(f.target, backup->text, f.perms);
+      remove_file(backup_path(o));
+      remove_file(state_path(o));
+      warn_hard_links(f);
+      std::cout << "removed ccmux hooks; " << o.settings_path << " is as it was before install\n";
+      return 0;
+    }
+    if (note.empty())
+      note = backup_path(o) + (backup && backup->exists ? " is not the copy install made" : " is gone");
+  }
+  SettingsEdit edit = remove_ccmux_hooks(f.text);
+  if (!edit.ok) refuse(f.target, edit.error);
+  if (!edit.changed) {
     std::cout << "no ccmux hooks in " << o.settings_path << "\n";
     return 0;
   }
-  write_all(o.settings_path, settings.dump(2) + "\n");
-  fs::remove(state_path(o));
-  std::cout << "removed ccmux hooks from " << o.settings_path << " (your other changes kept";
-  if (fs::exists(backup_path(o))) std::cout << "; the pre-install copy stays in " << backup_path(o);
-  std::cout << ")\n";
+  replace_file(f.target, edit.text, f.perms);
+  remove_file(state_path(o));
+  warn_hard_links(f);
+  std::cout << "removed ccmux hooks from " << o.settings_path;
+  if (!note.empty()) std::cout << " (only ccmux's entries: " << note << ")\n";
+  else {
+    std::cout << " (your other changes kept";
+    std::error_code ec;
+    if (std::filesystem::exists(backup_path(o), ec)) std::cout << "; the pre-install copy stays in " << backup_path(o);
+    std::cout << ")\n";
+  }
   return 0;
 }
 
 int hooks_status(const HooksOptions& o, const std::string& socket_path) {
-  std::string text = fs::exists(o.settings_path) ? read_all(o.settings_path) : "";
-  ojson settings = load_settings(o.settings_path, text);
-  int found = 0;
-  for (auto& ev : kEvents) {
-    bool here = false;
-    if (settings.contains("hooks") && settings["hooks"].contains(ev.name))
-      for (auto& g : settings["hooks"][ev.name])
-        if (g.contains("hooks"))
-          for (auto& h : g["hooks"]) here = here || is_ours(h);
-    found += here;
-    std::cout << (here ? "installed  " : "missing    ") << ev.name << "\n";
+  FileRead f = read_file_at(o.settings_path, true);
+  HooksFound found = find_ccmux_hooks(f.text);
+  if (!found.ok) refuse(f.target, found.error);
+  for (const char* ev : kHookEvents) {
+    bool here = std::find(found.events.begin(), found.events.end(), ev) != found.events.end();
+    std::cout << (here ? "installed  " : "missing    ") << ev << "\n";
   }
   bool up = true;
   try {
@@ -192,9 +204,9 @@ int hooks_status(const HooksOptions& o, const std::string& socket_path) {
   } catch (const std::exception&) {
     up = false;
   }
-  std::cout << found << "/" << std::size(kEvents) << " hooks in " << o.settings_path << "; ccmuxd "
+  std::cout << found.events.size() << "/" << std::size(kHookEvents) << " hooks in " << o.settings_path << "; ccmuxd "
             << (up ? "reachable at " + socket_path : "not running (hooks stay out of claude's way)") << "\n";
-  return found == static_cast<int>(std::size(kEvents)) ? 0 : 1;
+  return found.events.size() == std::size(kHookEvents) ? 0 : 1;
 }
 
 }  // namespace ccmux::cli

@@ -34,7 +34,9 @@ int learned_command(const std::string& socket_path, bool json_out) {
   for (auto& p : r["patterns"]) {
     char conf[16];
     std::snprintf(conf, sizeof conf, "%.2f", p.value("confidence", 0.0));
-    std::cout << (p.value("auto", false) ? "AUTO " : "     ") << p.value("pattern", "") << "\t" << p.value("approvals", 0)
+    // BLOCKED: kept from an earlier version or list, but today's rules never let it approve.
+    const char* mark = p.value("blocked", false) ? "BLOCKED " : p.value("auto", false) ? "AUTO " : "     ";
+    std::cout << mark << p.value("pattern", "") << "\t" << p.value("approvals", 0)
               << " approvals since last denial, " << p.value("denials", 0) << " denials, confidence " << conf
               << (p.value("always", false) ? ", always" : "") << "\te.g. " << p.value("last_example", "") << "\n";
   }

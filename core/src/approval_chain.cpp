@@ -29,7 +29,7 @@ json ApprovalChain::row_json(const ApprovalRow& row) {
 }
 
 std::string ApprovalChain::open(const ApprovalContext& ctx, const std::string& claude_request_id,
-                                const json& request, bool ask_human) {
+                                const json& request, std::function<void()> unasked) {
   ApprovalRow row;
   row.id = unique_id("a-", [this](const std::string& id) { return pending_.count(id) > 0 || store_.approval_exists(id); });
   row.session = ctx.session_id;
@@ -52,47 +52,81 @@ std::string ApprovalChain::open(const ApprovalContext& ctx, const std::string& c
     if (request.contains(k)) req[k] = request[k];
   req["suggestions"] = array_or(request, "permission_suggestions");
   if (row.kind == "question") req["questions"] = array_or(input, "questions");
+  std::string id = row.id;
 
   // Questions are for a human; tool calls go through policies and providers first.
-  if (row.kind == "tool") {
-    PolicyRequest preq{row.tool, input, ctx.session_id, ctx.cwd, ctx.model, req["suggestions"]};
-    auto d = policies_.evaluate(preq);
-    if (!d.verdict.decision.empty())
-      req["policy"] = {{"decision", d.verdict.decision}, {"by", d.decided_by}, {"reason", d.verdict.reason}};
-    std::string decision = d.verdict.decision, reason = d.verdict.reason, by = d.decided_by;
-    json updated = d.verdict.updated_input;
-    // A Lua deny is final; providers (learned approval, autonomy) may decide the rest.
-    if (decision != "allow" && decision != "deny") {
-      std::string req_text = req.dump();
-      json hints = json::array();
-      for (auto& [name, provider] : providers_) {
-        auto v = provider(req_text);
-        if (v && (v->decision == "allow" || v->decision == "deny")) {
-          decision = v->decision;
-          reason = v->reason;
-          updated = v->updated_input;
-          by = "provider:" + name;
-          break;
-        }
-        // "ask" with a reason is advice for the human (e.g. autonomy level 1 suggestions).
-        if (v && v->decision == "ask" && !v->reason.empty()) hints.push_back({{"by", "provider:" + name}, {"reason", v->reason}});
-      }
-      if (!hints.empty()) req["hints"] = hints;
+  if (row.kind == "question") {
+    if (unasked) {
+      unasked();
+      return id;
     }
-    if (decision == "allow" || decision == "deny") {
-      row.request = req.dump();
-      row.state = "pending";
-      row.decision = decision;
-      row.decided_by = by;
-      row.reason = reason;
-      if (!updated.is_null()) row.updated_input = updated.dump();
-      resolve(std::move(row), updated.is_null() ? input : updated, true);
-      return req["id"];
-    }
+    row.request = req.dump();
+    ask_humans(std::move(row), input);
+    return id;
   }
+  PolicyRequest preq{row.tool, input, ctx.session_id, ctx.cwd, ctx.model, req["suggestions"]};
+  deciding_[id] = Deciding{std::move(row), std::move(req), std::move(input), std::move(unasked)};
+  // The answer may come at once (no policies) or from the policy worker later.
+  policies_.evaluate(preq, [this, id](PolicyEngine::Decision d) { after_policies(id, std::move(d)); });
+  return id;
+}
 
-  if (!ask_human) return "";  // undecided, and the caller has its own way to ask
+void ApprovalChain::after_policies(const std::string& id, PolicyEngine::Decision d) {
+  auto it = deciding_.find(id);
+  if (it == deciding_.end()) return;  // cancelled while the policies ran (claude withdrew it, or ended)
+  Deciding dc = std::move(it->second);
+  deciding_.erase(it);
+  ApprovalRow row = std::move(dc.row);
+  json& req = dc.request;
+  if (!d.verdict.decision.empty()) {
+    req["policy"] = {{"decision", d.verdict.decision}, {"by", d.decided_by}, {"reason", d.verdict.reason}};
+    if (!d.verdict.error.empty()) req["policy"]["error"] = d.verdict.error;
+  }
+  std::string decision = d.verdict.decision, reason = d.verdict.reason, by = d.decided_by;
+  json updated = d.verdict.updated_input;
+  // A Lua deny is final; providers (learned approval, autonomy) may decide the rest — but
+  // when a policy failed they may only deny: a script that errors must not open the gate.
+  if (decision != "allow" && decision != "deny") {
+    std::string req_text = req.dump();
+    json hints = json::array();
+    for (auto& [name, provider] : providers_) {
+      auto v = provider(req_text);
+      if (v && v->decision == "allow" && d.fail_closed) {
+        hints.push_back({{"by", "provider:" + name},
+                         {"reason", "would allow (" + v->reason + "), but a policy failed; a human decides"}});
+        continue;
+      }
+      if (v && (v->decision == "allow" || v->decision == "deny")) {
+        decision = v->decision;
+        reason = v->reason;
+        updated = v->updated_input;
+        by = "provider:" + name;
+        break;
+      }
+      // "ask" with a reason is advice for the human (e.g. autonomy level 1 suggestions).
+      if (v && v->decision == "ask" && !v->reason.empty()) hints.push_back({{"by", "provider:" + name}, {"reason", v->reason}});
+    }
+    if (!hints.empty()) req["hints"] = hints;
+  }
+  if (decision == "allow" || decision == "deny") {
+    row.request = req.dump();
+    row.state = "pending";
+    row.decision = decision;
+    row.decided_by = by;
+    row.reason = reason;
+    if (!updated.is_null()) row.updated_input = updated.dump();
+    resolve(std::move(row), updated.is_null() ? dc.input : updated, true);
+    return;
+  }
+  if (dc.unasked) {  // undecided, and the caller has its own way to ask
+    dc.unasked();
+    return;
+  }
   row.request = req.dump();
+  ask_humans(std::move(row), dc.input);
+}
+
+void ApprovalChain::ask_humans(ApprovalRow row, const json& input) {
   row.state = "pending";
   store_.upsert_approval(row);
   bus_.publish(row.session, "approval_requested", row.request);
@@ -111,8 +145,8 @@ std::string ApprovalChain::open(const ApprovalContext& ctx, const std::string& c
     resolve(std::move(r), in, true);
   });
   pending_.emplace(id, std::move(p));
+  if (on_asked_) on_asked_(row);
   notify("approval_requested", row_json(row));
-  return id;
 }
 
 void ApprovalChain::resolve(ApprovalRow row, const json& input_for_claude, bool answer_claude) {
@@ -186,7 +220,29 @@ void ApprovalChain::cancel(const std::string& session, const std::string& claude
     if (p.row.session == session && (claude_request_id.empty() || p.row.claude_request_id == claude_request_id))
       ids.push_back(id);
   for (auto& id : ids) {
-    ApprovalRow row = pending_.at(id).row;
+    auto it = pending_.find(id);
+    if (it == pending_.end()) continue;  // resolved meanwhile by a channel reacting to an earlier one
+    ApprovalRow row = it->second.row;
+    row.decision = "cancelled";
+    row.decided_by = by;
+    row.reason = why;
+    resolve(std::move(row), json(), false);
+  }
+  // Still with the policies: recorded as cancelled too (unless nobody was to be asked);
+  // the policies' answer, when it comes, finds nothing to decide.
+  ids.clear();
+  for (auto& [id, dc] : deciding_)
+    if (dc.row.session == session && (claude_request_id.empty() || dc.row.claude_request_id == claude_request_id))
+      ids.push_back(id);
+  for (auto& id : ids) {
+    auto it = deciding_.find(id);
+    if (it == deciding_.end()) continue;
+    Deciding dc = std::move(it->second);
+    deciding_.erase(it);
+    if (dc.unasked) continue;
+    ApprovalRow row = std::move(dc.row);
+    row.request = dc.request.dump();
+    row.state = "pending";
     row.decision = "cancelled";
     row.decided_by = by;
     row.reason = why;
@@ -206,6 +262,8 @@ void ApprovalChain::close_stale_after_restart() {
 bool ApprovalChain::has_pending(const std::string& session) const {
   for (auto& [id, p] : pending_)
     if (p.row.session == session) return true;
+  for (auto& [id, dc] : deciding_)
+    if (dc.row.session == session) return true;
   return false;
 }
 

@@ -91,12 +91,17 @@ json event_payload(Core& core, const Fields& p) {
   auto length = static_cast<size_t>(p.integer("length", 1 << 20, 1, 4 << 20));
   const EventCap* cap = core.bus->cap();
   std::string path = cap ? cap->file_for(session, seq) : "";
-  int fd = path.empty() ? -1 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    throw CommandError("not_found", "event " + std::to_string(seq) + " of " + session +
-                                        " is stored whole (only events over claude.max_event_bytes are kept in a file)");
+  // Never through a symlink: the file is ccmuxd's own, under its state dir.
+  int fd = path.empty() ? -1 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   struct stat st {};
-  fstat(fd, &st);
+  if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+    ::close(fd);
+    fd = -1;
+  }
+  if (fd < 0)
+    throw CommandError("not_found", "no whole payload is kept for event " + std::to_string(seq) + " of " + session +
+                                        " (only events over claude.max_event_bytes have one; their ccmux_truncated "
+                                        "says file_error when it could not be written)");
   auto size = static_cast<size_t>(st.st_size);
   std::string data(offset < size ? std::min(length, size - offset) : 0, '\0');
   size_t got = 0;

@@ -33,6 +33,7 @@ const std::map<std::string, SectionSpec>& schema() {
         {"env", {Kind::string_map, {}}},
         {"model", {Kind::string, {}}},
         {"idle_timeout", {Kind::number, {}}},
+        {"start_timeout", {Kind::number, {}}},
         {"stop_grace", {Kind::number, {}}},
         {"park_after", {Kind::number, {}}},
         {"max_live", {Kind::integer, {}}},
@@ -50,7 +51,8 @@ const std::map<std::string, SectionSpec>& schema() {
         {"on_timeout", {Kind::enumeration, {"deny"}}},
         {"policies", {Kind::string_list, {}}},
         {"lua_memory_mb", {Kind::integer, {}}},
-        {"lua_instructions", {Kind::integer, {}}}}},
+        {"lua_instructions", {Kind::integer, {}}},
+        {"lua_timeout_ms", {Kind::integer, {}}}}},
   };
   return s;
 }
@@ -146,6 +148,7 @@ void assign(Config& c, const std::string& section, const std::string& key, const
   else if (full == "claude.env") c.claude_env = r.map(n, full);
   else if (full == "claude.model") c.model = r.scalar(n, full, "a string");
   else if (full == "claude.idle_timeout") c.idle_timeout_s = r.number(n, full);
+  else if (full == "claude.start_timeout") c.start_timeout_s = r.number(n, full);
   else if (full == "claude.stop_grace") c.stop_grace_s = r.number(n, full);
   else if (full == "claude.park_after") c.park_after_s = r.number(n, full);
   else if (full == "claude.max_live") c.max_live = r.integer(n, full);
@@ -171,8 +174,17 @@ void assign(Config& c, const std::string& section, const std::string& key, const
   } else if (full == "approval.timeout") c.approval_timeout_s = r.number(n, full);
   else if (full == "approval.on_timeout") c.on_timeout = n.Scalar();
   else if (full == "approval.policies") c.policies = r.list(n, full);
-  else if (full == "approval.lua_memory_mb") c.lua_memory_mb = r.integer(n, full);
-  else if (full == "approval.lua_instructions") c.lua_instructions = r.integer(n, full);
+  else if (full == "approval.lua_memory_mb") {
+    c.lua_memory_mb = r.integer(n, full);
+    if (c.lua_memory_mb < 1 || c.lua_memory_mb > 4096) r.fail(n.Mark(), full, "must be between 1 and 4096 (MiB)");
+  } else if (full == "approval.lua_instructions") {
+    c.lua_instructions = r.integer(n, full);
+    if (c.lua_instructions < 1000) r.fail(n.Mark(), full, "must be at least 1000");
+  }
+  else if (full == "approval.lua_timeout_ms") {
+    c.lua_timeout_ms = r.integer(n, full);
+    if (c.lua_timeout_ms < 10 || c.lua_timeout_ms > 600000) r.fail(n.Mark(), full, "must be between 10 and 600000 (ms)");
+  }
 }
 
 void read_plugins(Config& c, const YAML::Node& list, const Reader& r) {

@@ -33,9 +33,11 @@ void Core::open(const std::string& claude_path) {
   store = std::make_unique<Store>(config.state_dir + "/ccmux.db");
   bus = std::make_unique<EventBus>(*store);
   bus->set_cap(std::make_unique<EventCap>(static_cast<size_t>(config.max_event_bytes), config.state_dir + "/large-events"));
-  LuaLimits limits{static_cast<size_t>(config.lua_memory_mb) << 20, config.lua_instructions};
-  policies = std::make_unique<PolicyEngine>(limits);
-  for (auto& e : policies->load(config.policies)) spdlog::error("policy: {}", e);
+  policies = std::make_unique<PolicyEngine>(loop, policy_options(config));
+  // Loaded in the policy worker once the loop runs; approvals asked before wait behind it.
+  policies->load(config.policies, [](const std::vector<std::string>& errors) {
+    for (auto& e : errors) spdlog::error("policy: {} (every decision asks a human until it loads)", e);
+  });
   approvals = std::make_unique<ApprovalChain>(loop, *store, *bus, *policies, config.approval_timeout_s);
   // Connected clients that asked to watch approvals hear of every request and resolution.
   approvals->add_channel("clients", [this](const std::string& msg) {
@@ -47,6 +49,7 @@ void Core::open(const std::string& claude_path) {
   so.env = config.claude_env;
   so.default_model = config.model;
   so.idle_timeout_s = config.idle_timeout_s;
+  so.start_timeout_s = config.start_timeout_s;
   so.stop_grace_s = config.stop_grace_s;
   so.project_roots = config.project_roots;
   so.park_after_s = config.park_after_s;
@@ -66,9 +69,17 @@ void Core::open(const std::string& claude_path) {
 }
 
 void Core::reload_policies() {
-  auto errors = policies->load(config.policies);
-  for (auto& e : errors) spdlog::error("policy reload: {} (keeping the previous version)", e);
-  spdlog::info("policies reloaded: {} active, {} errors", policies->size(), errors.size());
+  policies->load(config.policies, [this](const std::vector<std::string>& errors) {
+    for (auto& e : errors) spdlog::error("policy reload: {} (keeping the previous version)", e);
+    spdlog::info("policies reloaded: {} configured, {} errors", policies->size(), errors.size());
+  });
+}
+
+PolicyEngine::Options policy_options(const Config& config) {
+  PolicyEngine::Options o;
+  o.limits = LuaLimits{static_cast<size_t>(config.lua_memory_mb) << 20, config.lua_instructions};
+  o.timeout_s = static_cast<double>(config.lua_timeout_ms) / 1000;
+  return o;
 }
 
 }  // namespace ccmux

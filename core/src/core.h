@@ -7,7 +7,7 @@
 #include "event_bus.h"
 #include "event_loop.h"
 #include "hooks.h"
-#include "lua_policy.h"
+#include "policy_engine.h"
 #include "store.h"
 #include "supervisor.h"
 #include "tokens.h"
@@ -42,5 +42,8 @@ struct Core {
   // Re-reads the policy scripts (SIGHUP); a broken script keeps its previous version.
   void reload_policies();
 };
+
+// The policy engine's settings from the config (approval.lua_*).
+PolicyEngine::Options policy_options(const Config& config);
 
 }  // namespace ccmux

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <filesystem>
 #include <unistd.h>
 
@@ -103,11 +104,12 @@ bool write_whole(const std::string& path, std::string_view data, std::string& er
   }
   fs::permissions(fs::path(path).parent_path().parent_path(), fs::perms::owner_all, ec);
   fs::permissions(fs::path(path).parent_path(), fs::perms::owner_all, ec);
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     error = "cannot write " + path + ": " + strerror(errno);
     return false;
   }
+  (void)fchmod(fd, 0600);  // a file left from before keeps its mode under O_TRUNC
   size_t off = 0;
   while (off < data.size()) {
     ssize_t n = ::write(fd, data.data() + off, data.size() - off);
@@ -120,7 +122,11 @@ bool write_whole(const std::string& path, std::string_view data, std::string& er
     }
     off += static_cast<size_t>(n);
   }
-  close(fd);
+  if (close(fd) != 0) {  // some file systems report a full disk only here
+    error = "cannot write " + path + ": " + strerror(errno);
+    unlink(path.c_str());
+    return false;
+  }
   return true;
 }
 
@@ -139,7 +145,7 @@ std::string EventCap::cap(const std::string& session, uint64_t seq, std::string 
     spdlog::error("event {} of {}: {}", seq, session, error);
     file.clear();
   }
-  spdlog::info("event {} of {}: {} bytes, over daemon.max_event_bytes ({}): stored cut, whole in {}", seq, session,
+  spdlog::info("event {} of {}: {} bytes, over claude.max_event_bytes ({}): stored cut, whole in {}", seq, session,
                payload.size(), limit_, file.empty() ? "(nowhere: " + error + ")" : file);
   return shrink(payload, limit_, file, error);
 }

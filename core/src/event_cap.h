@@ -1,4 +1,4 @@
-// Events over daemon.max_event_bytes: what is stored and sent instead of the payload, and
+// Events over claude.max_event_bytes: what is stored and sent instead of the payload, and
 // where the whole payload goes. Every stored event then fits every client's limits, so a
 // replay never fails; what claude said is still read whole in memory for routing.
 #pragma once

@@ -56,24 +56,32 @@ void HookBroker::handle(const json& params, Done done) {
 
   std::string rid = "hook:" + std::to_string(next_++);
   bool ask_human = event == "PermissionRequest" && wait_s > 0;
-  // Registered first: a policy decision answers synchronously inside open().
+  // Registered first: the policies' decision may come at once, inside open().
   waiting_[rid] = Waiter{session, event, done, 0};
-  std::string id = approvals_.open(ApprovalContext{session, cwd, ""}, rid, request, ask_human);
+  std::function<void()> unasked;
+  if (!ask_human)  // nobody decided and no human is asked: claude asks on its terminal
+    unasked = [this, rid, session] { finish_without_decision(rid, session); };
+  approvals_.open(ApprovalContext{session, cwd, ""}, rid, request, std::move(unasked));
   auto it = waiting_.find(rid);
-  if (it == waiting_.end()) return;  // decided already (policy or provider)
-  if (id.empty()) {                   // nobody decided and no human is asked: claude asks on its terminal
-    waiting_.erase(it);
-    return done(true, {{"session", session}, {"output", nullptr}});
-  }
+  if (it == waiting_.end() || !ask_human) return;  // decided already, or the policies will answer
+  // The wait covers the policies too (a slow policy must not hold claude past it).
   it->second.timer = loop_.add_timer(wait_s, [this, rid, session] {
     auto w = waiting_.find(rid);
     if (w == waiting_.end()) return;
-    Done d = std::move(w->second.done);
-    waiting_.erase(w);
+    w->second.timer = 0;
     // Nobody answered in time: claude's own terminal prompt takes over.
     approvals_.cancel(session, rid, "no answer in time; claude asks in its terminal", "timeout");
-    d(true, {{"session", session}, {"output", nullptr}});
+    finish_without_decision(rid, session);
   });
+}
+
+void HookBroker::finish_without_decision(const std::string& rid, const std::string& session) {
+  auto w = waiting_.find(rid);
+  if (w == waiting_.end()) return;
+  Done d = std::move(w->second.done);
+  if (w->second.timer) loop_.cancel_timer(w->second.timer);
+  waiting_.erase(w);
+  d(true, {{"session", session}, {"output", nullptr}});
 }
 
 void HookBroker::answered(const ApprovalRow& row, const json& input) {

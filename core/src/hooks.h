@@ -34,6 +34,7 @@ class HookBroker {
     EventLoop::TimerId timer = 0;
   };
   void answered(const ApprovalRow& row, const nlohmann::json& input);
+  void finish_without_decision(const std::string& rid, const std::string& session);
   static nlohmann::json output_for(const std::string& event, const ApprovalRow& row, const nlohmann::json& input);
 
   EventLoop& loop_;

@@ -1,5 +1,7 @@
 #include "lua_policy.h"
 
+#include "json_bounds.h"
+#include "lua_json.h"
 #include "util.h"
 
 #include <lua.hpp>
@@ -7,16 +9,17 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <limits>
+#include <cstring>
 #include <ctime>
 #include <fnmatch.h>
-#include <fstream>
-#include <sstream>
+#include <limits>
 
 namespace ccmux {
 namespace {
 
 // --- host helpers (no C++ objects with destructors in these frames: luaL_error longjmps)
+
+LuaPolicy* owner(lua_State* L) { return *static_cast<LuaPolicy**>(lua_getextraspace(L)); }
 
 int l_glob(lua_State* L) {
   const char* s = luaL_checkstring(L, 1);
@@ -25,12 +28,18 @@ int l_glob(lua_State* L) {
   return 1;
 }
 
+constexpr int kMaxLogsPerCall = 20;
+constexpr size_t kMaxLogBytes = 1000;
+
 int l_log(lua_State* L) {
-  const char* msg = luaL_checkstring(L, 1);
+  size_t n = 0;
+  const char* msg = luaL_checklstring(L, 1, &n);
+  // A script logging in a loop must not flood the daemon's journal.
+  if (++owner(L)->logs_this_call > kMaxLogsPerCall) return 0;
   lua_Debug ar;
   const char* src = "policy";
   if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "S", &ar)) src = ar.short_src;
-  spdlog::info("lua {}: {}", src, msg);
+  spdlog::info("lua {}: {}{}", src, std::string_view(msg, std::min(n, kMaxLogBytes)), n > kMaxLogBytes ? "…" : "");
   return 0;
 }
 
@@ -70,97 +79,124 @@ int l_os_clock(lua_State* L) {
   return 1;
 }
 
-void budget_hook(lua_State* L, lua_Debug*) { luaL_error(L, "instruction budget exceeded"); }
+// Once the budget is spent the hook fires at every instruction, and pcall/xpcall pass the
+// error on: `while true do pcall(function() while true do end end) end` ends too.
+void budget_hook(lua_State* L, lua_Debug*) {
+  owner(L)->budget_exhausted = true;
+  lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+  luaL_error(L, "instruction budget exceeded");
+}
+
+int l_pcall(lua_State* L) {
+  luaL_checkany(L, 1);
+  int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+  if (status != LUA_OK && owner(L)->budget_exhausted) return lua_error(L);
+  lua_pushboolean(L, status == LUA_OK);
+  lua_insert(L, 1);
+  return lua_gettop(L);
+}
+
+int l_xpcall(lua_State* L) {
+  int n = lua_gettop(L);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_pushvalue(L, 1);  // [f, msgh, args..., f] -> [msgh, f, args...]
+  lua_copy(L, 2, 1);
+  lua_replace(L, 2);
+  int status = lua_pcall(L, n - 2, LUA_MULTRET, 1);
+  if (status != LUA_OK && owner(L)->budget_exhausted) return lua_error(L);
+  lua_pushboolean(L, status == LUA_OK);
+  lua_replace(L, 1);
+  return lua_gettop(L);
+}
+
+// Finalizers run with hooks off (Lua 5.4 GCTM), so a __gc that loops would escape the budget
+// at any allocation, at reload and at close. Policies have no use for them: refused.
+int l_setmetatable(lua_State* L) {
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    lua_pushliteral(L, "__gc");
+    if (lua_rawget(L, 2) != LUA_TNIL) return luaL_error(L, "policies may not set __gc finalizers");
+    lua_pop(L, 1);
+  }
+  lua_settop(L, 2);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, 2, 1);
+  return 1;
+}
 
 int traceback(lua_State* L) {
-  const char* msg = lua_tostring(L, 1);
+  const char* msg = lua_tostring(L, 1);  // never calls __tostring: an error object cannot loop here
   luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
   return 1;
 }
 
-void push_json(lua_State* L, const nlohmann::json& j, int depth = 0) {
-  if (depth > 64) {
+void set_global_fn(lua_State* L, const char* name, lua_CFunction fn) {
+  lua_pushcfunction(L, fn);
+  lua_setglobal(L, name);
+}
+
+int setup_sandbox(lua_State* L) {
+  luaL_requiref(L, "_G", luaopen_base, 1);
+  luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+  luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
+  luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
+  luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
+  lua_pop(L, 5);
+  for (const char* name : {"dofile", "loadfile", "require", "collectgarbage"}) {
     lua_pushnil(L);
-    return;
+    lua_setglobal(L, name);
   }
-  switch (j.type()) {
-    case nlohmann::json::value_t::object:
-      lua_createtable(L, 0, static_cast<int>(j.size()));
-      for (auto it = j.begin(); it != j.end(); ++it) {
-        lua_pushlstring(L, it.key().data(), it.key().size());
-        push_json(L, it.value(), depth + 1);
-        lua_rawset(L, -3);
-      }
-      break;
-    case nlohmann::json::value_t::array: {
-      lua_createtable(L, static_cast<int>(j.size()), 0);
-      lua_Integer i = 1;
-      for (auto& v : j) {
-        push_json(L, v, depth + 1);
-        lua_rawseti(L, -2, i++);
-      }
-      break;
-    }
-    case nlohmann::json::value_t::string: {
-      auto& s = j.get_ref<const std::string&>();
-      lua_pushlstring(L, s.data(), s.size());
-      break;
-    }
-    case nlohmann::json::value_t::boolean:
-      lua_pushboolean(L, j.get<bool>());
-      break;
-    case nlohmann::json::value_t::number_integer:
-    case nlohmann::json::value_t::number_unsigned:
-      lua_pushinteger(L, j.get<lua_Integer>());
-      break;
-    case nlohmann::json::value_t::number_float:
-      lua_pushnumber(L, j.get<double>());
-      break;
-    default:
-      lua_pushnil(L);
-  }
+  set_global_fn(L, "load", l_load_text);
+  set_global_fn(L, "pcall", l_pcall);
+  set_global_fn(L, "xpcall", l_xpcall);
+  lua_getglobal(L, "setmetatable");
+  lua_pushcclosure(L, l_setmetatable, 1);
+  lua_setglobal(L, "setmetatable");
+  lua_getglobal(L, "string");
+  lua_pushnil(L);
+  lua_setfield(L, -2, "dump");
+  lua_pop(L, 1);
+  // os: only time and clock.
+  lua_createtable(L, 0, 2);
+  lua_pushcfunction(L, l_os_time);
+  lua_setfield(L, -2, "time");
+  lua_pushcfunction(L, l_os_clock);
+  lua_setfield(L, -2, "clock");
+  lua_setglobal(L, "os");
+  lua_createtable(L, 0, 3);
+  lua_pushcfunction(L, l_glob);
+  lua_setfield(L, -2, "glob");
+  lua_pushcfunction(L, l_log);
+  lua_setfield(L, -2, "log");
+  lua_pushcfunction(L, l_path_inside);
+  lua_setfield(L, -2, "path_inside");
+  lua_setglobal(L, "ccmux");
+  return 0;
 }
 
-nlohmann::json to_json(lua_State* L, int idx, int depth = 0) {
-  idx = lua_absindex(L, idx);
-  switch (lua_type(L, idx)) {
-    case LUA_TSTRING: {
-      size_t n;
-      const char* s = lua_tolstring(L, idx, &n);
-      return std::string(s, n);
-    }
-    case LUA_TBOOLEAN:
-      return lua_toboolean(L, idx) != 0;
-    case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) return static_cast<int64_t>(lua_tointeger(L, idx));
-      return lua_tonumber(L, idx);
-    case LUA_TTABLE: {
-      if (depth > 64) return nullptr;
-      lua_Integer len = static_cast<lua_Integer>(lua_rawlen(L, idx));
-      if (len > 0) {
-        auto arr = nlohmann::json::array();
-        for (lua_Integer i = 1; i <= len; ++i) {
-          lua_rawgeti(L, idx, i);
-          arr.push_back(to_json(L, -1, depth + 1));
-          lua_pop(L, 1);
-        }
-        return arr;
-      }
-      auto obj = nlohmann::json::object();
-      lua_pushnil(L);
-      while (lua_next(L, idx)) {
-        if (lua_type(L, -2) == LUA_TSTRING) obj[lua_tostring(L, -2)] = to_json(L, -1, depth + 1);
-        lua_pop(L, 1);
-      }
-      return obj;
-    }
-    default:
-      return nullptr;
-  }
+// The globals table read without metamethods: a script may give _G an __index that errors or loops.
+int push_raw_global(lua_State* L, const char* name) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  lua_pushstring(L, name);
+  int t = lua_rawget(L, -2);
+  lua_remove(L, -2);
+  return t;
 }
 
-int build_request(lua_State* L) {
-  const auto& req = *static_cast<const PolicyRequest*>(lua_touserdata(L, 1));
+int check_decide_defined(lua_State* L) {
+  lua_pushboolean(L, push_raw_global(L, "decide") == LUA_TFUNCTION);
+  return 1;
+}
+
+int load_chunk(lua_State* L) {
+  auto* src = static_cast<const std::string*>(lua_touserdata(L, 1));
+  auto* name = static_cast<const std::string*>(lua_touserdata(L, 2));
+  if (luaL_loadbufferx(L, src->data(), src->size(), name->c_str(), "t") != LUA_OK) return lua_error(L);
+  lua_call(L, 0, 0);
+  return 0;
+}
+
+void push_request(lua_State* L, const PolicyRequest& req) {
   lua_createtable(L, 0, 4);
   lua_pushlstring(L, req.tool.data(), req.tool.size());
   lua_setfield(L, -2, "tool");
@@ -169,14 +205,45 @@ int build_request(lua_State* L) {
   push_json(L, req.suggestions);
   lua_setfield(L, -2, "suggestions");
   lua_createtable(L, 0, 3);
-  lua_pushstring(L, req.session_id.c_str());
+  lua_pushlstring(L, req.session_id.data(), req.session_id.size());
   lua_setfield(L, -2, "id");
-  lua_pushstring(L, req.cwd.c_str());
+  lua_pushlstring(L, req.cwd.data(), req.cwd.size());
   lua_setfield(L, -2, "cwd");
-  lua_pushstring(L, req.model.c_str());
+  lua_pushlstring(L, req.model.data(), req.model.size());
   lua_setfield(L, -2, "model");
   lua_setfield(L, -2, "session");
-  return 1;
+}
+
+// Kinds of result protected_decide leaves for the host, with (decision, reason, updated_input).
+enum ResultKind : lua_Integer { kPlain = 0, kTable = 1, kBadType = 2 };
+
+// decide(req) from building the request to reading the answer, all in protected mode, and
+// the answer's fields read raw (a returned table's __index is never called).
+int protected_decide(lua_State* L) {
+  const auto& req = *static_cast<const PolicyRequest*>(lua_touserdata(L, 1));
+  lua_settop(L, 0);
+  if (push_raw_global(L, "decide") != LUA_TFUNCTION) return luaL_error(L, "decide is not a function any more");
+  push_request(L, req);
+  lua_call(L, 1, 2);  // [r1, r2]
+  int t = lua_type(L, 1);
+  if (t == LUA_TTABLE) {
+    lua_pushinteger(L, kTable);
+    for (const char* key : {"decision", "reason", "updated_input"}) {
+      lua_pushstring(L, key);
+      lua_rawget(L, 1);
+    }
+  } else if (t == LUA_TSTRING || t == LUA_TNIL) {
+    lua_pushinteger(L, kPlain);
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_pushnil(L);
+  } else {
+    lua_pushinteger(L, kBadType);
+    lua_pushstring(L, luaL_typename(L, 1));
+    lua_pushnil(L);
+    lua_pushnil(L);
+  }
+  return 4;
 }
 
 }  // namespace
@@ -199,173 +266,121 @@ LuaPolicy::LuaPolicy(std::string name, LuaLimits limits) : name_(std::move(name)
   // lua_sethook takes an int count.
   limits_.instructions = std::clamp<int64_t>(limits_.instructions, 1000, std::numeric_limits<int>::max());
   L_ = lua_newstate(&LuaPolicy::alloc, this);
-  luaL_requiref(L_, "_G", luaopen_base, 1);
-  luaL_requiref(L_, LUA_STRLIBNAME, luaopen_string, 1);
-  luaL_requiref(L_, LUA_TABLIBNAME, luaopen_table, 1);
-  luaL_requiref(L_, LUA_MATHLIBNAME, luaopen_math, 1);
-  luaL_requiref(L_, LUA_UTF8LIBNAME, luaopen_utf8, 1);
-  lua_pop(L_, 5);
-  for (const char* name : {"dofile", "loadfile", "require", "collectgarbage", "load"}) {
-    lua_pushnil(L_);
-    lua_setglobal(L_, name);
+  if (!L_) {
+    setup_error_ = name_ + ": cannot create a Lua state within the memory limit";
+    return;
   }
-  lua_pushcfunction(L_, l_load_text);
-  lua_setglobal(L_, "load");
-  lua_getglobal(L_, "string");
-  lua_pushnil(L_);
-  lua_setfield(L_, -2, "dump");
-  lua_pop(L_, 1);
-  // os: only time and clock.
-  lua_createtable(L_, 0, 2);
-  lua_pushcfunction(L_, l_os_time);
-  lua_setfield(L_, -2, "time");
-  lua_pushcfunction(L_, l_os_clock);
-  lua_setfield(L_, -2, "clock");
-  lua_setglobal(L_, "os");
-  lua_createtable(L_, 0, 3);
-  lua_pushcfunction(L_, l_glob);
-  lua_setfield(L_, -2, "glob");
-  lua_pushcfunction(L_, l_log);
-  lua_setfield(L_, -2, "log");
-  lua_pushcfunction(L_, l_path_inside);
-  lua_setfield(L_, -2, "path_inside");
-  lua_setglobal(L_, "ccmux");
+  *static_cast<LuaPolicy**>(lua_getextraspace(L_)) = this;
+  if (run_protected(setup_sandbox, nullptr, 0) != LUA_OK) setup_error_ = name_ + ": cannot set up the sandbox (memory limit too small?)";
+  lua_settop(L_, 0);
 }
 
 LuaPolicy::~LuaPolicy() {
-  if (L_) lua_close(L_);
+  if (L_) lua_close(L_);  // no finalizers can exist (setmetatable refuses __gc): this cannot loop
+}
+
+int LuaPolicy::run_protected(int (*fn)(lua_State*), void* arg, int nresults) {
+  lua_settop(L_, 0);
+  lua_pushcfunction(L_, traceback);
+  lua_pushcfunction(L_, fn);
+  lua_pushlightuserdata(L_, arg);
+  budget_exhausted = false;
+  logs_this_call = 0;
+  // Re-armed per call: the count is cumulative otherwise.
+  lua_sethook(L_, budget_hook, LUA_MASKCOUNT, static_cast<int>(limits_.instructions));
+  int rc = lua_pcall(L_, 1, nresults, 1);
+  lua_sethook(L_, nullptr, 0, 0);
+  return rc;
+}
+
+std::string LuaPolicy::status_error(int rc) {
+  std::string err = rc == LUA_ERRMEM ? name_ + ": memory limit exceeded" : (lua_type(L_, -1) == LUA_TSTRING ? lua_tostring(L_, -1) : "error");
+  if (budget_exhausted && err.find("instruction budget exceeded") == std::string::npos)
+    err = name_ + ": instruction budget exceeded (" + err + ")";
+  lua_settop(L_, 0);
+  lua_gc(L_, LUA_GCCOLLECT);
+  return err;
 }
 
 std::string LuaPolicy::load(const std::string& source) {
+  if (!setup_error_.empty()) return setup_error_;
+  // Chunk loading and running go through one protected call so even a failing allocation
+  // while compiling is an error, not a panic.
+  std::string chunk = "@" + name_;
   lua_settop(L_, 0);
   lua_pushcfunction(L_, traceback);
-  std::string chunk = "@" + name_;
-  if (luaL_loadbufferx(L_, source.data(), source.size(), chunk.c_str(), "t") != LUA_OK) {
-    std::string err = lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "load error";
-    lua_settop(L_, 0);
-    return err;
-  }
+  lua_pushcfunction(L_, load_chunk);
+  lua_pushlightuserdata(L_, const_cast<std::string*>(&source));
+  lua_pushlightuserdata(L_, &chunk);
+  budget_exhausted = false;
+  logs_this_call = 0;
   lua_sethook(L_, budget_hook, LUA_MASKCOUNT, static_cast<int>(limits_.instructions));
-  int rc = lua_pcall(L_, 0, 0, 1);
+  int rc = lua_pcall(L_, 2, 0, 1);
   lua_sethook(L_, nullptr, 0, 0);
-  if (rc != LUA_OK) {
-    std::string err = lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "not enough memory";
-    lua_settop(L_, 0);
-    return err;
-  }
-  lua_getglobal(L_, "decide");
-  bool ok = lua_isfunction(L_, -1);
+  if (rc != LUA_OK) return status_error(rc);
+  rc = run_protected(check_decide_defined, nullptr, 1);
+  if (rc != LUA_OK) return status_error(rc);
+  bool ok = lua_toboolean(L_, -1);
   lua_settop(L_, 0);
   return ok ? "" : name_ + ": the script does not define decide(req)";
 }
 
 PolicyVerdict LuaPolicy::decide(const PolicyRequest& req) {
   PolicyVerdict v;
-  lua_settop(L_, 0);
-  lua_pushcfunction(L_, traceback);
-  // Building the request table allocates: do it in protected mode so the memory cap
-  // turns into an error, not a panic.
-  lua_pushcfunction(L_, build_request);
-  lua_pushlightuserdata(L_, const_cast<PolicyRequest*>(&req));
-  if (lua_pcall(L_, 1, 1, 0) != LUA_OK) {
+  if (!setup_error_.empty()) {
     v.decision = "ask";
-    v.error = name_ + ": request too large for the policy memory limit";
-    lua_settop(L_, 0);
-    lua_gc(L_, LUA_GCCOLLECT);
+    v.error = setup_error_;
     return v;
   }
-  lua_getglobal(L_, "decide");
-  lua_insert(L_, -2);
-  // Re-arm per call: the count is cumulative otherwise.
-  lua_sethook(L_, budget_hook, LUA_MASKCOUNT, static_cast<int>(limits_.instructions));
-  int rc = lua_pcall(L_, 1, 2, 1);
-  lua_sethook(L_, nullptr, 0, 0);
+  for (const nlohmann::json* part : {&req.input, &req.suggestions})
+    if (json_depth(*part, kMaxPolicyDepth) > kMaxPolicyDepth) {
+      v.decision = "ask";
+      v.error = name_ + ": tool input nested deeper than " + std::to_string(kMaxPolicyDepth) +
+                " levels; not given to the policy";
+      return v;
+    }
+  int rc = run_protected(protected_decide, const_cast<PolicyRequest*>(&req), 4);
   if (rc != LUA_OK) {
     v.decision = "ask";
-    v.error = rc == LUA_ERRMEM ? name_ + ": memory limit exceeded" : (lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "error");
-    lua_settop(L_, 0);
-    lua_gc(L_, LUA_GCCOLLECT);
+    v.error = status_error(rc);
     return v;
   }
+  // Stack: [traceback, kind, decision, reason, updated_input]; reading them cannot raise.
+  const int kind_at = lua_gettop(L_) - 3, decision_at = kind_at + 1, reason_at = kind_at + 2, updated_at = kind_at + 3;
+  auto kind = static_cast<ResultKind>(lua_tointeger(L_, kind_at));
   auto set_decision = [&](const std::string& d) {
-    if (d == "allow" || d == "deny" || d == "ask") v.decision = d;
-    else {
+    if (d == "allow" || d == "deny" || d == "ask") {
+      v.decision = d;
+    } else {
       v.decision = "ask";
       v.error = name_ + ": decide() returned '" + d + "' (expected allow, deny, ask or nil)";
     }
   };
-  if (lua_type(L_, 2) == LUA_TSTRING) {
-    set_decision(lua_tostring(L_, 2));
-    if (lua_type(L_, 3) == LUA_TSTRING) v.reason = lua_tostring(L_, 3);
-  } else if (lua_type(L_, 2) == LUA_TTABLE) {
-    lua_getfield(L_, 2, "decision");
-    if (lua_type(L_, -1) == LUA_TSTRING) set_decision(lua_tostring(L_, -1));
-    lua_getfield(L_, 2, "reason");
-    if (lua_type(L_, -1) == LUA_TSTRING) v.reason = lua_tostring(L_, -1);
-    lua_getfield(L_, 2, "updated_input");
-    if (lua_type(L_, -1) == LUA_TTABLE) v.updated_input = to_json(L_, -1);
-  } else if (lua_type(L_, 2) != LUA_TNIL) {
+  if (kind == kBadType) {
     v.decision = "ask";
-    v.error = name_ + ": decide() returned a " + luaL_typename(L_, 2);
+    v.error = name_ + ": decide() returned a " + std::string(lua_tostring(L_, decision_at));
+  } else {
+    if (lua_type(L_, decision_at) == LUA_TSTRING) {
+      size_t n = 0;
+      const char* d = lua_tolstring(L_, decision_at, &n);
+      set_decision(std::string(d, n));
+    }
+    if (lua_type(L_, reason_at) == LUA_TSTRING) {
+      size_t n = 0;
+      const char* r = lua_tolstring(L_, reason_at, &n);
+      v.reason.assign(r, n);
+    }
+    if (kind == kTable && lua_type(L_, updated_at) == LUA_TTABLE) {
+      std::string err;
+      if (!lua_to_json(L_, updated_at, v.updated_input, err)) {
+        v.decision = "ask";
+        v.error = name_ + ": " + err;
+        v.updated_input = nullptr;
+      }
+    }
   }
   lua_settop(L_, 0);
   return v;
-}
-
-bool read_policy_source(const std::string& spec, std::string& source, std::string& error) {
-  if (spec == "builtin:default") {
-    source = kBuiltinDefaultPolicy;
-    return true;
-  }
-  std::ifstream in(expand_home(spec));
-  if (!in) {
-    error = spec + ":0: cannot read the policy file";
-    return false;
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  source = ss.str();
-  return true;
-}
-
-std::vector<std::string> PolicyEngine::load(const std::vector<std::string>& specs) {
-  std::vector<std::string> errors;
-  std::vector<std::pair<std::string, std::unique_ptr<LuaPolicy>>> next;
-  for (const auto& spec : specs) {
-    std::string source, err;
-    std::unique_ptr<LuaPolicy> script;
-    if (read_policy_source(spec, source, err)) {
-      script = std::make_unique<LuaPolicy>(spec, limits_);
-      err = script->load(source);
-    }
-    if (!err.empty()) {
-      errors.push_back(err);
-      script.reset();
-      for (auto& [old_spec, old] : scripts_)  // keep the version that worked
-        if (old_spec == spec && old) script = std::move(old);
-    }
-    if (script) next.emplace_back(spec, std::move(script));
-  }
-  scripts_ = std::move(next);
-  return errors;
-}
-
-PolicyEngine::Decision PolicyEngine::evaluate(const PolicyRequest& req) {
-  Decision d;
-  for (auto& [spec, script] : scripts_) {
-    PolicyVerdict v = script->decide(req);
-    if (!v.error.empty()) spdlog::warn("policy {}: {} (treated as ask)", spec, v.error);
-    if (v.decision == "allow" || v.decision == "deny") {
-      d.verdict = std::move(v);
-      d.decided_by = "policy:" + spec;
-      return d;
-    }
-    if (v.decision == "ask" && d.verdict.decision.empty()) {
-      d.verdict = std::move(v);  // remembered for the record; later scripts may still decide
-      d.decided_by = "policy:" + spec;
-    }
-  }
-  return d;
 }
 
 }  // namespace ccmux

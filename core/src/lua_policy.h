@@ -1,14 +1,17 @@
-// Sandboxed Lua 5.4 policy scripts. A script defines decide(req) and returns
+// One sandboxed Lua 5.4 policy script. A script defines decide(req) and returns
 // "allow" | "deny" | "ask" | nil, optionally a reason, or a table
-// {decision=, reason=, updated_input=}. Each call runs under an instruction budget
-// and a memory cap; any error (syntax, runtime, budget, memory) means "ask".
+// {decision=, reason=, updated_input=}. Every call and load runs in protected mode under
+// an instruction budget (that pcall cannot swallow) and a memory cap; any error means "ask".
+//
+// In ccmuxd a LuaPolicy lives only inside the policy worker process (policy_worker.h):
+// Lua code that escapes the budget in C (the pattern matcher, fnmatch) is stopped there by
+// a wall clock, and a crash takes the worker down, not the daemon.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
-#include <memory>
+#include <cstdint>
 #include <string>
-#include <vector>
 
 struct lua_State;
 
@@ -45,36 +48,21 @@ class LuaPolicy {
   PolicyVerdict decide(const PolicyRequest& req);
   const std::string& name() const { return name_; }
 
+  // Internal state the C callbacks reach through the Lua state's extra space.
+  bool budget_exhausted = false;
+  int logs_this_call = 0;
+
  private:
+  // Runs `fn` (a lua_CFunction) protected, with the budget armed; returns the Lua status.
+  int run_protected(int (*fn)(lua_State*), void* arg, int nresults);
+  std::string status_error(int rc);
+
   std::string name_;
   LuaLimits limits_;
   lua_State* L_ = nullptr;
+  std::string setup_error_;
   size_t used_ = 0;
   static void* alloc(void* ud, void* ptr, size_t osize, size_t nsize);
 };
-
-// All configured scripts, in order. reload() keeps a script's previous version when
-// the new one fails to load.
-class PolicyEngine {
- public:
-  struct Decision {
-    PolicyVerdict verdict;
-    std::string decided_by;  // "policy:<name>" when a script allowed or denied
-  };
-  explicit PolicyEngine(LuaLimits limits) : limits_(limits) {}
-  // Returns the errors ("file:line: error"); scripts that fail keep their old version.
-  std::vector<std::string> load(const std::vector<std::string>& specs);
-  // First allow/deny wins; "ask" or nil goes on to the next script.
-  Decision evaluate(const PolicyRequest& req);
-  size_t size() const { return scripts_.size(); }
-
- private:
-  LuaLimits limits_;
-  std::vector<std::pair<std::string, std::unique_ptr<LuaPolicy>>> scripts_;  // spec, script
-};
-
-// The script text for a spec: "builtin:default" or a file path.
-bool read_policy_source(const std::string& spec, std::string& source, std::string& error);
-extern const char* const kBuiltinDefaultPolicy;  // scripts/default.lua, embedded at build time
 
 }  // namespace ccmux

@@ -1,6 +1,7 @@
 #include "protocol_client.h"
 
 #include "commands.h"
+#include "json_bounds.h"
 #include "json_fields.h"
 
 #include <spdlog/spdlog.h>
@@ -55,19 +56,7 @@ ProtocolClient::~ProtocolClient() {
   core_.clients.erase(this);
 }
 
-void ProtocolClient::deliver(const EventView& ev) {
-  const EventCap* cap = core_.bus->cap();
-  if (cap && cap->over(ev.payload)) {
-    // Stored before the cap (or under a larger one): cut on the way out, so that a replay
-    // never fails on it. Events cut when published are under the limit and pass as stored.
-    std::string cut = EventCap::shrink(ev.payload, cap->limit(), "", "");
-    EventView v = ev;
-    v.payload = cut;
-    out_(event_message(v, ev.subscription));
-    return;
-  }
-  out_(event_message(ev, ev.subscription));
-}
+void ProtocolClient::deliver(const EventView& ev) { out_(event_message(ev, ev.subscription)); }
 
 void ProtocolClient::resume() {
   for (auto& [id, session] : std::map<uint64_t, std::string>(subscriptions_)) core_.bus->resume(id);
@@ -86,9 +75,12 @@ void ProtocolClient::error(const json& id, const std::string& code, const std::s
 }
 
 void ProtocolClient::handle(std::string_view message) {
-  json msg = json::parse(message, nullptr, false);
+  // Bounded: a deep message parses, but copying or dumping it would overflow the stack.
+  std::string why;
+  json msg = parse_json_bounded(message, &why);
   if (msg.is_discarded() || !msg.is_object()) {
-    send({{"type", "error"}, {"code", "bad_message"}, {"message", "each message must be one JSON object"}});
+    bool deep = why.rfind("JSON nested", 0) == 0;
+    send({{"type", "error"}, {"code", "bad_message"}, {"message", std::string("each message must be one JSON object") + (deep ? ": " + why : "")}});
     return;
   }
   // Nothing a client sends may escape as an exception: the local socket would take the

@@ -2,14 +2,19 @@
 
 #include <cstdio>
 #include <cstring>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <sys/random.h>
+#include <vector>
 
 namespace ccmux {
 
@@ -75,19 +80,92 @@ std::string expand_home(const std::string& path) {
   return std::string(home ? home : "/") + path.substr(1);
 }
 
-bool path_inside(const std::string& path, const std::string& root) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::path p = fs::weakly_canonical(fs::absolute(expand_home(path), ec), ec);
-  if (ec) return false;
-  fs::path r = fs::weakly_canonical(fs::absolute(expand_home(root), ec), ec);
-  if (ec) return false;
-  auto rit = r.begin();
-  auto pit = p.begin();
-  for (; rit != r.end(); ++rit, ++pit) {
-    if (rit->empty()) continue;  // trailing slash
-    if (pit == p.end() || *pit != *rit) return false;
+namespace {
+
+std::vector<std::string> path_components(const std::string& p) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i <= p.size();) {
+    size_t j = p.find('/', i);
+    if (j == std::string::npos) j = p.size();
+    if (j > i) out.push_back(p.substr(i, j - i));
+    i = j + 1;
   }
+  return out;
+}
+
+std::string join_components(const std::vector<std::string>& parts) {
+  std::string s;
+  for (auto& c : parts) s += "/" + c;
+  return s.empty() ? "/" : s;
+}
+
+// Where an absolute path leads the way the kernel walks it: every symlink followed, also a
+// dangling one (a file created through it lands at its target), ".." after a symlink is the
+// parent of the target. Below the first missing component nothing can be a symlink. nullopt when
+// it cannot be told (a loop, an unreadable folder). std::filesystem::weakly_canonical stops at a
+// dangling symlink, which is why this is not it. (plugins/approval/src/paths.cpp has the same.)
+std::optional<std::string> real_path(const std::string& abs) {
+  std::vector<std::string> todo = path_components(abs);
+  std::reverse(todo.begin(), todo.end());
+  std::vector<std::string> out;
+  bool missing = false;
+  int links = 0;
+  while (!todo.empty()) {
+    std::string c = std::move(todo.back());
+    todo.pop_back();
+    if (c == ".") continue;
+    if (c == "..") {
+      if (!out.empty()) out.pop_back();
+      missing = false;
+      continue;
+    }
+    out.push_back(c);
+    if (missing) continue;
+    std::string cur = join_components(out);
+    struct stat st {};
+    if (lstat(cur.c_str(), &st) != 0) {
+      if (errno != ENOENT && errno != ENOTDIR) return std::nullopt;
+      missing = true;
+      continue;
+    }
+    if (!S_ISLNK(st.st_mode)) continue;
+    if (++links > 40) return std::nullopt;  // the kernel's ELOOP limit
+    std::string target(static_cast<size_t>(st.st_size > 0 ? st.st_size : 0) + 256, '\0');
+    ssize_t n = readlink(cur.c_str(), target.data(), target.size());
+    if (n <= 0 || static_cast<size_t>(n) >= target.size()) return std::nullopt;
+    target.resize(static_cast<size_t>(n));
+    out.pop_back();
+    if (target[0] == '/') out.clear();
+    auto more = path_components(target);
+    for (auto it = more.rbegin(); it != more.rend(); ++it) todo.push_back(*it);
+  }
+  return join_components(out);
+}
+
+// "~" and "~/…" are $HOME; "~user…" is someone else's home, not a folder named "~user".
+std::optional<std::string> absolute_path(const std::string& path) {
+  if (path.empty()) return std::nullopt;
+  if (path[0] == '~' && path.size() > 1 && path[1] != '/') return std::nullopt;
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(expand_home(path), ec);
+  if (ec) return std::nullopt;
+  return abs.string();
+}
+
+}  // namespace
+
+bool path_inside(const std::string& path, const std::string& root) {
+  auto p = absolute_path(path), r_abs = absolute_path(root);
+  if (!p || !r_abs) return false;
+  auto r = real_path(*r_abs);
+  // ".." is checked the kernel's way and the lexical way (node's path.resolve, used by claude's
+  // tools): "link/../x" may be inside for one and outside for the other.
+  auto kernel = real_path(*p);
+  auto lexical = real_path(std::filesystem::path(*p).lexically_normal().string());
+  if (!r || !kernel || !lexical) return false;
+  std::string prefix = *r == "/" ? *r : *r + "/";
+  for (const std::string* x : {&*kernel, &*lexical})
+    if (*x != *r && x->compare(0, prefix.size(), prefix) != 0) return false;
   return true;
 }
 

@@ -22,7 +22,8 @@ void set_id_source_for_tests(std::function<std::string()> source);
 std::string unique_id(const std::string& prefix, const std::function<bool(const std::string& id)>& taken);
 // Expands a leading "~" to $HOME.
 std::string expand_home(const std::string& path);
-// True when `path` (resolved through symlinks and "..") lies inside `root` (also resolved).
+// True when `path` (resolved through symlinks, also dangling ones, and "..", read both the
+// kernel's and the lexical way; "~" is $HOME, "~user" is never inside) lies inside `root`.
 bool path_inside(const std::string& path, const std::string& root);
 // Resident memory of a process in bytes (/proc/<pid>/statm), 0 when it is gone.
 int64_t process_rss_bytes(int pid);

@@ -3,6 +3,9 @@
 // through `ccmux hook` to the Lua policies and to a human on another client.
 #include "e2e.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -36,6 +39,57 @@ std::string user_settings(const TempDir& home) {
   std::string path = home.path + "/.claude/settings.json";
   write_file(path, kUserSettings);  // creates ~/.claude
   return path;
+}
+
+unsigned mode_of(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 ? st.st_mode & 07777 : 0xffff;
+}
+
+// Files left behind in `dir` by an interrupted write.
+std::vector<std::string> temporaries(const std::string& dir) {
+  std::vector<std::string> left;
+  for (auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().find("ccmux-tmp") != std::string::npos) left.push_back(e.path().string());
+  return left;
+}
+
+// Makes writes to `path` (a file or a folder) fail: `chattr +i` where we may (root), else
+// mode 0555 (which root ignores). Undone when it goes out of scope, so TempDir can clean up.
+struct Unwritable {
+  std::string path, how;
+  fs::perms before{};
+  explicit Unwritable(const std::string& p) : path(p) {
+    std::string out;
+    if (run_command({"/bin/sh", "-c", "chattr +i \"$0\" 2>&1", path}, &out) == 0) {
+      how = "chattr +i";
+      return;
+    }
+    before = fs::status(path).permissions();
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
+                              fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
+    if (access(path.c_str(), W_OK) != 0) how = "mode 0555";
+  }
+  ~Unwritable() {
+    std::string out;
+    if (how == "chattr +i") run_command({"/bin/sh", "-c", "chattr -i \"$0\"", path}, &out);
+    else fs::permissions(path, before);
+  }
+  bool works() const { return !how.empty(); }
+};
+
+// A settings file `hooks install` and `uninstall` must both refuse, leaving everything as it was.
+void expect_refused(const TempDir& home, const std::string& settings, const std::string& error_part) {
+  std::string before = read_file(settings), out;
+  for (const char* cmd : {"install", "uninstall", "status"}) {
+    EXPECT_NE(hooks_cli(home.path, {cmd}, &out), 0) << cmd << ": " << out;
+    EXPECT_NE(out.find(error_part), std::string::npos) << cmd << ": " << out;
+    EXPECT_NE(out.find(settings), std::string::npos) << cmd << " names the file: " << out;
+    EXPECT_EQ(read_file(settings), before) << cmd;
+  }
+  EXPECT_FALSE(fs::exists(settings + ".ccmux-backup"));
+  EXPECT_FALSE(fs::exists(settings + ".ccmux-state"));
+  EXPECT_TRUE(temporaries(fs::path(settings).parent_path()).empty());
 }
 
 }  // namespace
@@ -129,6 +183,221 @@ TEST(Hooks, WithoutCcmuxHookBesideItInstallWritesCcmuxHookAndUninstallFindsBoth)
   EXPECT_FALSE(fs::exists(settings)) << read_file(settings);
 }
 
+// ---- the user's settings file: never exposed, emptied, half-written or crashed on ----
+
+TEST(HooksSettingsFile, ASymlinkedSettingsFileIsWrittenThroughAndKeepsItsMode) {
+  TempDir t;
+  std::string target = t.path + "/dotfiles/claude-settings.json", link = t.path + "/.claude/settings.json";
+  write_file(target, kUserSettings);
+  fs::permissions(target, fs::perms::owner_read | fs::perms::owner_write);  // 0600: it holds secrets
+  fs::create_directories(t.path + "/.claude");
+  fs::create_symlink("../dotfiles/claude-settings.json", link);
+  std::string out;
+  ASSERT_EQ(hooks_cli(t.path, {"install"}, &out), 0) << out;
+  ASSERT_TRUE(fs::is_symlink(link)) << "the link was replaced by a copy";
+  EXPECT_EQ(fs::read_symlink(link), "../dotfiles/claude-settings.json");
+  EXPECT_NE(read_file(target).find("ccmux-hook"), std::string::npos);
+  EXPECT_EQ(mode_of(target), 0600u);
+  EXPECT_EQ(read_file(link + ".ccmux-backup"), kUserSettings);
+  EXPECT_EQ(mode_of(link + ".ccmux-backup"), 0600u) << "the backup is as private as the original";
+  EXPECT_EQ(mode_of(link + ".ccmux-state") & 077, 0u);
+  EXPECT_TRUE(temporaries(t.path + "/.claude").empty());
+  EXPECT_TRUE(temporaries(t.path + "/dotfiles").empty());
+  ASSERT_EQ(hooks_cli(t.path, {"uninstall"}, &out), 0) << out;
+  ASSERT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(read_file(target), kUserSettings);
+  EXPECT_EQ(mode_of(target), 0600u);
+  EXPECT_FALSE(fs::exists(link + ".ccmux-backup"));
+}
+
+TEST(HooksSettingsFile, AReadOnlySettingsFileKeepsItsModeAndOwner) {
+  TempDir t;
+  std::string settings = user_settings(t);
+  fs::permissions(settings, fs::perms::owner_read);  // 0400
+  bool root = geteuid() == 0;
+  if (root) {
+    ASSERT_EQ(chown(settings.c_str(), 4242, 4343), 0);  // someone else's file, edited by root
+  }
+  std::string out;
+  ASSERT_EQ(hooks_cli(t.path, {"install"}, &out), 0) << out;
+  struct stat st {}, bst {};
+  ASSERT_EQ(stat(settings.c_str(), &st), 0);
+  ASSERT_EQ(stat((settings + ".ccmux-backup").c_str(), &bst), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0400u);
+  EXPECT_EQ(bst.st_mode & 07777, 0400u);
+  if (root) {
+    EXPECT_EQ(st.st_uid, 4242u);
+    EXPECT_EQ(st.st_gid, 4343u);
+    EXPECT_EQ(bst.st_uid, 4242u);
+    EXPECT_EQ(bst.st_gid, 4343u);
+  }
+  ASSERT_EQ(hooks_cli(t.path, {"uninstall"}, &out), 0) << out;
+  ASSERT_EQ(stat(settings.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0400u);
+  if (root) {
+    EXPECT_EQ(st.st_uid, 4242u);
+  }
+  EXPECT_EQ(read_file(settings), kUserSettings);
+}
+
+TEST(HooksSettingsFile, UninstallWithoutTheBackupRemovesOnlyOurEntriesAndNeverEmptiesTheFile) {
+  for (std::string damage : {"deleted", "emptied", "edited"}) {
+    TempDir t;
+    std::string settings = user_settings(t), out;
+    ASSERT_EQ(hooks_cli(t.path, {"install"}, &out), 0) << out;
+    if (damage == "deleted") fs::remove(settings + ".ccmux-backup");
+    if (damage == "emptied") write_file(settings + ".ccmux-backup", "");
+    if (damage == "edited") write_file(settings + ".ccmux-backup", "{\"model\": \"haiku\"}");
+    ASSERT_EQ(hooks_cli(t.path, {"uninstall"}, &out), 0) << damage << ": " << out;
+    EXPECT_NE(out.find("only ccmux's entries"), std::string::npos) << damage << ": " << out;
+    std::string text = read_file(settings);
+    ASSERT_FALSE(text.empty()) << damage;
+    EXPECT_EQ(json::parse(text), json::parse(kUserSettings)) << damage << ": " << text;
+  }
+}
+
+TEST(HooksSettingsFile, AFailedReplaceLeavesTheOriginalAndNoTemporaryBehind) {
+  TempDir t;
+  std::string settings = user_settings(t), out;
+  // An immutable settings.json (root can chattr); else a read-only ~/.claude (non-root).
+  Unwritable lock(geteuid() == 0 ? settings : t.path + "/.claude");
+  if (!lock.works()) GTEST_SKIP() << "cannot make a file unwritable here";
+  EXPECT_NE(hooks_cli(t.path, {"install"}, &out), 0) << lock.how << ": " << out;
+  EXPECT_NE(out.find(settings), std::string::npos) << out;
+  EXPECT_NE(out.find(geteuid() == 0 ? "Operation not permitted" : "Permission denied"), std::string::npos) << out;
+  EXPECT_EQ(read_file(settings), kUserSettings);
+  EXPECT_TRUE(temporaries(t.path + "/.claude").empty()) << lock.how;
+  EXPECT_FALSE(fs::exists(settings + ".ccmux-backup")) << "a failed install leaves nothing of its own";
+  EXPECT_FALSE(fs::exists(settings + ".ccmux-state"));
+}
+
+TEST(HooksSettingsFile, ASymlinkIntoAReadOnlyFolderFailsCleanlyAndUndoesTheBackup) {
+  TempDir t;
+  std::string target = t.path + "/ro/settings.json", link = t.path + "/.claude/settings.json", out;
+  write_file(target, kUserSettings);
+  fs::create_directories(t.path + "/.claude");
+  fs::create_symlink(target, link);
+  Unwritable lock(t.path + "/ro");  // the temp file goes beside the target: it cannot be made
+  if (!lock.works()) GTEST_SKIP() << "cannot make a folder unwritable here";
+  EXPECT_NE(hooks_cli(t.path, {"install"}, &out), 0) << lock.how << ": " << out;
+  EXPECT_NE(out.find(t.path + "/ro"), std::string::npos) << out;
+  EXPECT_EQ(read_file(target), kUserSettings);
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_FALSE(fs::exists(link + ".ccmux-backup"));
+  EXPECT_FALSE(fs::exists(link + ".ccmux-state"));
+  EXPECT_TRUE(temporaries(t.path + "/.claude").empty());
+  EXPECT_TRUE(temporaries(t.path + "/ro").empty());
+}
+
+TEST(HooksSettingsFile, InvalidJsonIsNeverOverwrittenAndTheErrorGivesThePosition) {
+  TempDir t;
+  std::string settings = t.path + "/.claude/settings.json";
+  write_file(settings, "{\n  \"model\": \"opus\",\n  \"hooks\": {,}\n}\n");
+  expect_refused(t, settings, "line 3, column 13");
+  write_file(settings, "{\"model\": \"op\xff\xfe us\"}");  // not UTF-8
+  expect_refused(t, settings, "UTF-8");
+  write_file(settings, "[1, 2]");
+  expect_refused(t, settings, "not a JSON object");
+}
+
+TEST(HooksSettingsFile, UnexpectedTypesInHooksGetAClearErrorNotARewrite) {
+  TempDir t;
+  std::string settings = t.path + "/.claude/settings.json";
+  write_file(settings, R"({"model": "opus", "hooks": 5})");
+  expect_refused(t, settings, "\"hooks\" is a number, expected an object");
+  write_file(settings, R"({"hooks": {"PreToolUse": {}}})");
+  expect_refused(t, settings, "\"hooks.PreToolUse\" is an object, expected a list");
+  write_file(settings, R"({"hooks": {"Stop": ["notify-send"]}})");
+  expect_refused(t, settings, "\"hooks.Stop[0]\" is a string, expected an object");
+  write_file(settings, R"({"hooks": {"Stop": [{"hooks": {"command": "x"}}]}})");
+  expect_refused(t, settings, "\"hooks.Stop[0].hooks\" is an object, expected a list");
+}
+
+TEST(HooksSettingsFile, DeeplyNestedJsonIsRefusedInsteadOfOverflowingTheStack) {
+  TempDir t;
+  std::string settings = t.path + "/.claude/settings.json";
+  write_file(settings, "{\"x\": " + std::string(100000, '[') + std::string(100000, ']') + "}");
+  expect_refused(t, settings, "nested deeper than 128 levels at line 1, column 134");
+  // Deep but sane nesting is the user's business: kept as it was.
+  std::string deep = "{\"x\": " + std::string(100, '[') + std::string(100, ']') + "}\n", out;
+  write_file(settings, deep);
+  ASSERT_EQ(hooks_cli(t.path, {"install"}, &out), 0) << out;
+  EXPECT_EQ(json::parse(read_file(settings))["x"], json::parse(deep)["x"]);
+  ASSERT_EQ(hooks_cli(t.path, {"uninstall"}, &out), 0) << out;
+  EXPECT_EQ(read_file(settings), deep);
+}
+
+TEST(HooksSettingsFile, AHugeFileIsRefusedAndALargeOneRoundTrips) {
+  TempDir t;
+  std::string settings = t.path + "/.claude/settings.json", out;
+  write_file(settings, "{\"x\": \"" + std::string(17 << 20, 'a') + "\"}");
+  expect_refused(t, settings, "ccmux edits settings files up to 16 MiB");
+  json big = json::parse(kUserSettings);
+  for (int i = 0; i < 40000; ++i) big["permissions"]["allow"].push_back("Bash(tool-" + std::to_string(i) + " *)");
+  std::string text = big.dump(4) + "\n";  // ~1.8 MB
+  write_file(settings, text);
+  ASSERT_EQ(hooks_cli(t.path, {"install"}, &out), 0) << out;
+  ASSERT_EQ(hooks_cli(t.path, {"uninstall"}, &out), 0) << out;
+  EXPECT_TRUE(read_file(settings) == text);
+}
+
+TEST(HooksSettingsFile, AFolderOrAFifoNamedSettingsJsonIsRefusedWithoutHanging) {
+  TempDir t;
+  std::string settings = t.path + "/.claude/settings.json", out;
+  fs::create_directories(settings);
+  EXPECT_NE(hooks_cli(t.path, {"install"}, &out), 0) << out;
+  EXPECT_NE(out.find(settings + " is a directory"), std::string::npos) << out;
+  EXPECT_TRUE(fs::is_directory(settings));
+  EXPECT_TRUE(temporaries(t.path + "/.claude").empty());
+  EXPECT_FALSE(fs::exists(settings + ".ccmux-state"));
+  fs::remove(settings);
+  ASSERT_EQ(mkfifo(settings.c_str(), 0600), 0);
+  for (const char* cmd : {"install", "uninstall"}) {
+    // Bounded: reading a FIFO nobody writes blocks forever.
+    int rc = run_command({"/usr/bin/timeout", "10", ccmux_bin(), "hooks", cmd}, &out, {"HOME=" + t.path});
+    EXPECT_EQ(rc, 1) << cmd << " (124: it hung): " << out;
+    EXPECT_NE(out.find("not a regular file"), std::string::npos) << out;
+  }
+  EXPECT_TRUE(fs::is_fifo(settings));
+}
+
+TEST(HooksSettingsFile, ADanglingSymlinkOrALoopIsReportedAndLeftAlone) {
+  TempDir t;
+  std::string settings = t.path + "/.claude/settings.json", out;
+  fs::create_directories(t.path + "/.claude");
+  fs::create_symlink(t.path + "/gone/settings.json", settings);
+  EXPECT_NE(hooks_cli(t.path, {"install"}, &out), 0) << out;
+  EXPECT_NE(out.find("which does not exist"), std::string::npos) << out;
+  EXPECT_TRUE(fs::is_symlink(settings));
+  EXPECT_FALSE(fs::exists(t.path + "/gone"));
+  fs::remove(settings);
+  fs::create_symlink("settings.json", settings);
+  EXPECT_NE(hooks_cli(t.path, {"install"}, &out), 0) << out;
+  EXPECT_NE(out.find("symlink loop"), std::string::npos) << out;
+  EXPECT_TRUE(fs::is_symlink(settings));
+  EXPECT_TRUE(temporaries(t.path + "/.claude").empty());
+}
+
+TEST(HooksSettingsFile, ACcmuxInAFolderWithASpaceRecognisesItsOwnHooks) {
+  TempDir t;
+  std::string bin = t.path + "/my tools";
+  fs::create_directories(bin);
+  fs::copy_file(ccmux_bin(), bin + "/ccmux");  // alone: it writes `'…/my tools/ccmux' hook`
+  std::string settings = user_settings(t), out;
+  auto ccmux = [&](const std::string& cmd) { return run_command({bin + "/ccmux", "hooks", cmd}, &out, {"HOME=" + t.path}); };
+  ASSERT_EQ(ccmux("install"), 0) << out;
+  EXPECT_NE(read_file(settings).find("'" + bin + "/ccmux' hook"), std::string::npos);
+  ASSERT_EQ(ccmux("install"), 0) << out;
+  EXPECT_NE(out.find("already installed"), std::string::npos) << out;
+  EXPECT_EQ(ccmux("status"), 0) << out;
+  EXPECT_NE(out.find("7/7 hooks"), std::string::npos) << out;
+  json s = json::parse(read_file(settings));
+  s["theme"] = "dark";  // not byte-for-byte any more: uninstall must find our entries
+  write_file(settings, s.dump(2));
+  ASSERT_EQ(ccmux("uninstall"), 0) << out;
+  EXPECT_EQ(read_file(settings).find("ccmux"), std::string::npos) << read_file(settings);
+}
+
 class HandStartedE2E : public E2E {
  protected:
   void SetUp() override {
@@ -161,6 +430,16 @@ class HandStartedE2E : public E2E {
       if (s.value("state", "") == "observed" || s.value("reason", "").find("terminal") != std::string::npos) return s;
     return json();
   }
+  // The resolved approval (audit row) of the Bash call `command`; null when there is none.
+  json resolved_approval(const std::string& command) {
+    json all = daemon->connect()->request("approvals.list", {{"all", true}});
+    for (auto& a : all["approvals"])
+      if (a.value("tool", "") == "Bash" && a.value("state", "") == "resolved" &&
+          a.dump().find(command) != std::string::npos)
+        return a;
+    ADD_FAILURE() << "no resolved approval for " << command << ": " << all.dump();
+    return json::object();
+  }
   std::string home;
 };
 
@@ -191,6 +470,11 @@ TEST_F(HandStartedE2E, ToolCallAllowedByAPolicyRunsWithoutAPrompt) {
   std::string out;
   claude(bash("touch allowed.txt"), &out);
   EXPECT_TRUE(fs::exists(daemon->project() + "/allowed.txt")) << out;
+  // The policy decided it (not claude's own settings, not a human): the audit row says so.
+  json r = resolved_approval("touch allowed.txt");
+  EXPECT_EQ(r.value("decision", ""), "allow") << r.dump();
+  EXPECT_EQ(r.value("decided_by", ""), "policy:" + dir.path + "/hand.lua") << r.dump();
+  EXPECT_EQ(r.value("reason", ""), "allowed by hand.lua") << r.dump();
 }
 
 TEST_F(HandStartedE2E, PermissionPromptIsAnsweredFromAnotherClient) {
@@ -210,6 +494,12 @@ TEST_F(HandStartedE2E, PermissionPromptIsAnsweredFromAnotherClient) {
   claude(bash("touch asked-on-the-phone.txt"), &out);
   human.join();
   EXPECT_TRUE(fs::exists(daemon->project() + "/asked-on-the-phone.txt")) << out;
+  // Answered by that client (client:<connection>:phone), not by a policy or a timeout.
+  json r = resolved_approval("touch asked-on-the-phone.txt");
+  EXPECT_EQ(r.value("decision", ""), "allow") << r.dump();
+  std::string by = r.value("decided_by", "");
+  EXPECT_EQ(by.rfind("client:", 0), 0u) << r.dump();
+  EXPECT_TRUE(by.size() > 6 && by.substr(by.size() - 6) == ":phone") << r.dump();
 }
 
 TEST_F(HandStartedE2E, UnansweredPermissionPromptFallsBackToClaudesOwnAfterTheWait) {

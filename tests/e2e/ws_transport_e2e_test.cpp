@@ -4,7 +4,16 @@
 #include "e2e.h"
 #include "ws_client.h"
 
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
 #include <thread>
 
 using namespace ccmux;
@@ -15,18 +24,21 @@ namespace {
 struct WsSetup {
   std::string keys;              // extra plugin keys, YAML lines indented by 4
   bool fake_claude = false;
+  std::vector<std::string> claude_keys;  // more "key: value" lines in the claude section
 };
 
 class WsE2E : public E2E {
  protected:
   void SetUp() override {}  // each test starts the daemon with its own plugin keys
-  void start_ws(const WsSetup& s = {}) {
+  // static_root: empty for the page in the source tree.
+  void start_ws(const WsSetup& s = {}, const std::string& static_root = "") {
     port = free_tcp_port();
     DaemonOptions o;
     if (s.fake_claude) o.claude_path = fake_claude_path();
+    o.claude_keys = s.claude_keys;
     o.extra_yaml = "plugins:\n  - name: transport-ws\n    search_dir: " + build_dir() + "/plugins\n    required: true\n" +
-                   "    port: " + std::to_string(port) + "\n    static_root: " + source_dir() +
-                   "/plugins/transport-ws/web\n" + s.keys;
+                   "    port: " + std::to_string(port) + "\n    static_root: " +
+                   (static_root.empty() ? source_dir() + "/plugins/transport-ws/web" : static_root) + "\n" + s.keys;
     start(o);
     local = daemon->connect();
     token = local->request("token.create", {{"name", "phone"}})["token"];
@@ -67,6 +79,11 @@ WsOptions with_origin(const std::string& origin) {
   o.origin = origin;
   return o;
 }
+WsOptions from_address(const std::string& address) {
+  WsOptions o;
+  o.bind_address = address;
+  return o;
+}
 WsOptions with_tls(const std::string& ca_file) {
   WsOptions o;
   o.tls = true;
@@ -74,6 +91,52 @@ WsOptions with_tls(const std::string& ca_file) {
   return o;
 }
 
+// VmRSS or VmHWM (peak) of a process in KiB.
+long proc_kb(pid_t pid, const std::string& key) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind(key + ":", 0) == 0) return std::atol(line.c_str() + key.size() + 1);
+  return -1;
+}
+
+// Polls `pred` every 100 ms for up to `seconds`: a bounded wait for something asynchronous.
+bool eventually(const std::function<bool()>& pred, int seconds = 10) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return pred();
+}
+
+// A plain TCP connection to 127.0.0.1:port (for HTTP requests sent by hand), or -1.
+int tcp_connect(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// True once the server closed `fd` (EOF or reset) within `timeout_ms`; what it sent lands in `got`.
+bool closed_within(int fd, int timeout_ms, std::string* got = nullptr) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    ssize_t r = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) return true;
+    if (r > 0 && got) got->append(buf, static_cast<size_t>(r));
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -296,6 +359,23 @@ TEST_F(WsE2E, WrongJsonTypesAreAnsweredOverWebSocketAndTheConnectionGoesOn) {
   EXPECT_TRUE(local->request("ping")["pong"].get<bool>());
 }
 
+// JSON nested 100k deep after login: nlohmann parses it, but copying or dumping it overflowed
+// the daemon's stack. Too deep is a malformed message: bad_message, and the connection goes on.
+TEST_F(WsE2E, ADeepMessageOverWebSocketIsABadMessageAndTheConnectionGoesOn) {
+  start_ws();
+  auto c = login(token);
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  for (const std::string& msg : {deep, R"({"type":"request","id":)" + deep + R"(,"method":"ping"})"}) {
+    c->send(msg);
+    auto e = c->recv_json(10000);
+    ASSERT_TRUE(e) << "no answer to a deep message; closed " << c->close_code() << " " << c->close_reason();
+    EXPECT_EQ((*e)["code"], "bad_message") << e->dump().substr(0, 300);
+    EXPECT_NE(e->value("message", "").find("nested deeper than 256"), std::string::npos) << e->dump().substr(0, 300);
+    EXPECT_TRUE(c->request("ping", json::object(), 10000)["result"]["pong"].get<bool>());
+  }
+  EXPECT_TRUE(local->request("ping")["pong"].get<bool>());
+}
+
 // Issue 10 item 10: every stored event reaches a WebSocket client, including one bigger than
 // the client's send queue (send_queue_bytes, 1 MiB by default): it used to be closed (4008)
 // whenever anything else was queued, and so again at every reconnect.
@@ -319,6 +399,30 @@ TEST_F(WsE2E, AnEventBiggerThanTheSendQueueIsDeliveredInAReplayAndLive) {
   ASSERT_FALSE(again.empty());
   EXPECT_EQ(again.back()["kind"], "result") << "closed " << d->close_code() << " " << d->close_reason();
   EXPECT_EQ(again.size(), got.size());
+}
+
+// An event over claude.max_event_bytes reaches a WebSocket client as stored: cut, with
+// ccmux_truncated; the whole of it comes through event.payload on the same connection.
+TEST_F(WsE2E, AnEventOverTheLimitArrivesCutAndItsWholePayloadCanBeFetched) {
+  WsSetup s{"", true, {"max_event_bytes: 65536"}};
+  start_ws(s);
+  std::string id = local->request("session.new", {{"cwd", daemon->project()}, {"prompt", "hugeline 3000000"}})["id"];
+  auto c = login(token);
+  c->request("subscribe", {{"session", id}, {"from_seq", 1}});
+  auto got = events_until(*c, [](const json& e) { return e["kind"] == "result"; }, 30000);
+  ASSERT_FALSE(got.empty());
+  ASSERT_EQ(got.back()["kind"], "result") << "closed " << c->close_code() << " " << c->close_reason();
+  json cut;
+  for (auto& e : got)
+    if (e["kind"] == "assistant") cut = e;
+  ASSERT_TRUE(cut["payload"].contains("ccmux_truncated")) << cut.dump().substr(0, 500);
+  EXPECT_EQ(cut["payload"]["ccmux_truncated"]["bytes"], 3000000);
+  EXPECT_LE(cut.dump().size(), 65536u + 512);
+  json r = c->request("event.payload", {{"session", id}, {"seq", cut["seq"]}, {"offset", 0}, {"length", 4 << 20}}, 20000);
+  ASSERT_TRUE(r.contains("result")) << r.dump().substr(0, 500) << " closed " << c->close_code();
+  EXPECT_EQ(r["result"]["bytes"], 3000000);
+  EXPECT_EQ(r["result"]["data"].get<std::string>().size(), 4000000u);  // base64 of 3 MB: bigger than the 1 MiB send queue
+  EXPECT_TRUE(c->request("ping")["result"]["pong"].get<bool>());
 }
 
 TEST_F(WsE2E, StaticFilesAreServedOnlyFromTheRootWithTypesAndCacheHeaders) {
@@ -401,4 +505,206 @@ TEST_F(WsE2E, TlsWithCertificatesFromCertsInit) {
   ASSERT_TRUE(c.login(token));
   EXPECT_TRUE(c.request("ping")["result"]["pong"].get<bool>());
   EXPECT_ANY_THROW(WsClient{port});  // plain ws:// on the TLS port does not connect
+}
+
+// Issue 10 item 9: 24 unauthenticated sockets each pushing 15 MiB of an unfinished frame took
+// ccmuxd from 12 to 385 MiB. Before login a message may be a few KiB; past that the socket is
+// closed, so the daemon's memory stays where it was.
+TEST_F(WsE2E, UnauthenticatedUnfinishedFramesDoNotGrowTheDaemon) {
+  start_ws();
+  EXPECT_EQ(http_get(port, "/healthz").status, 200);  // lws and the page are warm
+  const long rss_before = proc_kb(daemon->pid(), "VmRSS");
+  const size_t kFrame = size_t{15} << 20;
+  std::vector<std::unique_ptr<RawWs>> attackers;
+  for (int i = 0; i < 24; ++i) {
+    attackers.push_back(std::make_unique<RawWs>(port));
+    attackers.back()->send_frame_header(kFrame);  // announced, never finished
+  }
+  // Round-robin 1 MiB at a time, as long as the daemon takes it (60 s at most in all).
+  std::vector<size_t> pushed(attackers.size(), 0);
+  std::vector<bool> stopped(attackers.size(), false);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (bool any = true; any && std::chrono::steady_clock::now() < deadline;) {
+    any = false;
+    for (size_t i = 0; i < attackers.size(); ++i) {
+      if (stopped[i] || pushed[i] + 1 >= kFrame) continue;
+      size_t want = std::min(size_t{1} << 20, kFrame - 1 - pushed[i]);
+      size_t n = attackers[i]->send_payload(want, 2000);
+      pushed[i] += n;
+      stopped[i] = n < want;  // closed by the daemon, or it stopped reading
+      any = true;
+    }
+  }
+  const long rss_after = proc_kb(daemon->pid(), "VmRSS");
+  const long peak = proc_kb(daemon->pid(), "VmHWM");
+  size_t total = 0;
+  for (size_t n : pushed) total += n;
+  std::cout << "24 unauthenticated sockets pushed " << (total >> 10) << " KiB of unfinished frames: ccmuxd RSS "
+            << rss_before << " -> " << rss_after << " KiB (peak " << peak << " KiB)\n";
+  EXPECT_LT(rss_after - rss_before, 16 * 1024) << "KiB of growth";
+  EXPECT_LT(peak - rss_before, 16 * 1024) << "KiB of peak growth";
+  for (auto& a : attackers) EXPECT_TRUE(a->wait_closed(10000)) << "an over-size unauthenticated frame was not closed";
+  EXPECT_TRUE(local->request("ping")["pong"].get<bool>());
+  auto ok = login(token);
+  EXPECT_TRUE(ok->request("ping")["result"]["pong"].get<bool>());
+}
+
+TEST_F(WsE2E, BeforeLoginAMessageMayBeAFewKiBAndAfterItMaxMessageBytes) {
+  start_ws({"    auth_timeout_s: 2\n"});
+  WsClient big(port);  // a first message far larger than any auth message
+  big.send(R"({"type":"auth","token":")" + std::string(5000, 'a') + R"("})");
+  auto e = big.recv_json();
+  ASSERT_TRUE(e);
+  EXPECT_EQ((*e)["code"], "message_too_large");
+  EXPECT_FALSE(big.recv(5000));
+  EXPECT_EQ(big.close_code(), 1009);
+
+  RawWs slow(port);  // starts a small frame and never finishes it: the auth timeout closes it
+  slow.send_frame_header(100);
+  EXPECT_EQ(slow.send_payload(10, 2000), 10u);
+  EXPECT_TRUE(slow.wait_closed(15000));
+
+  // A client may send its hello and requests right after the auth message without waiting.
+  WsClient eager(port);
+  eager.send_json({{"type", "auth"}, {"token", token}});
+  eager.send_json({{"type", "hello"}, {"protocol", 1}, {"client", "eager"}});
+  for (int i = 0; i < 50; ++i)
+    eager.send_json({{"type", "request"}, {"id", 1000 + i}, {"method", "ping"}, {"params", {{"pad", std::string(8000, 'p')}}}});
+  std::set<int> answered;
+  for (int i = 0; i < 52; ++i) {
+    auto m = eager.recv_json();
+    ASSERT_TRUE(m) << "message " << i << " missing";
+    if ((*m)["type"] == "response") answered.insert((*m)["id"].get<int>());
+  }
+  EXPECT_EQ(answered.size(), 50u);
+  // Once logged in, a message far over the pre-login cap is fine.
+  auto r = eager.request("ping", {{"pad", std::string(200000, 'p')}});
+  EXPECT_TRUE(r["result"]["pong"].get<bool>());
+}
+
+TEST_F(WsE2E, ManyMessagesInFlightAreAllAnsweredWithinTheBufferLimit) {
+  // 64 KiB of messages may wait for the daemon per connection; the socket is read again as
+  // they are handled, so a burst of 400 x 16 KiB is throttled, not refused.
+  start_ws({"    max_message_bytes: 65536\n"});
+  auto c = login(token);
+  const int n = 400;
+  for (int i = 0; i < n; ++i)
+    c->send_json({{"type", "request"}, {"id", 5000 + i}, {"method", "ping"}, {"params", {{"pad", std::string(16000, 'p')}}}});
+  std::set<int> answered;
+  while (static_cast<int>(answered.size()) < n) {
+    auto m = c->recv_json(30000);
+    ASSERT_TRUE(m) << answered.size() << " of " << n << " answered" << (c->closed() ? ", closed: " + c->close_reason() : "");
+    if ((*m)["type"] == "response") answered.insert((*m)["id"].get<int>());
+  }
+  EXPECT_TRUE(c->request("ping")["result"]["pong"].get<bool>());
+}
+
+TEST_F(WsE2E, ConnectionsAreCappedPerAddressAndInTotalWith503) {
+  start_ws({"    max_connections: 3\n    max_connections_per_address: 2\n"});
+  auto a1 = login(token);               // authenticated or not, every WebSocket counts
+  WsClient a2(port);
+  EXPECT_EQ(ws_upgrade_status(port), 503);  // a third from 127.0.0.1
+  WsClient b1(port, from_address("127.0.0.2"));  // another address still gets in
+  EXPECT_EQ(ws_upgrade_status(port, "127.0.0.3"), 503);  // but the total is reached
+  EXPECT_EQ(http_get(port, "/healthz").status, 200);     // plain HTTP is not a WebSocket
+  EXPECT_TRUE(a1->request("ping")["result"]["pong"].get<bool>());
+  a1.reset();  // a slot frees when a connection closes
+  EXPECT_TRUE(eventually([&] { return ws_upgrade_status(port, "127.0.0.3") == 101; }));
+  EXPECT_TRUE(eventually([&] {
+    try {
+      return WsClient(port).login(token);
+    } catch (const std::exception&) {
+      return false;
+    }
+  }));
+  std::string log = daemon->log();
+  EXPECT_NE(log.find("refused: 2 WebSockets already open from this address"), std::string::npos) << log;
+  EXPECT_NE(log.find("refused: 3 WebSockets already open (max_connections)"), std::string::npos);
+}
+
+TEST_F(WsE2E, HttpHeadersThatAreTooLargeOrTooSlowAreDropped) {
+  start_ws();
+  // 16 KiB of headers: over lws' 4 KiB header space, the connection is dropped unanswered.
+  int big = tcp_connect(port);
+  ASSERT_GE(big, 0);
+  std::string req = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(16384, 'b') + "\r\n\r\n";
+  ::send(big, req.data(), req.size(), MSG_NOSIGNAL);
+  std::string got;
+  EXPECT_TRUE(closed_within(big, 10000, &got));
+  EXPECT_EQ(got.find("200 OK"), std::string::npos) << got.substr(0, 200);
+  ::close(big);
+  // Slowloris: a header line every 500 ms never finishes the request; the daemon gives a
+  // connection 10 s in all for its headers, not 10 s per line. One that says nothing at all
+  // is closed the same way.
+  int idle = tcp_connect(port);
+  int slow = tcp_connect(port);
+  ASSERT_GE(idle, 0);
+  ASSERT_GE(slow, 0);
+  auto t0 = std::chrono::steady_clock::now();
+  std::string first = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  ::send(slow, first.data(), first.size(), MSG_NOSIGNAL);
+  bool closed = false;
+  auto deadline = t0 + std::chrono::seconds(40);
+  for (int i = 0; !closed && std::chrono::steady_clock::now() < deadline; ++i) {
+    std::string line = "X-Slow-" + std::to_string(i) + ": x\r\n";
+    if (::send(slow, line.data(), line.size(), MSG_NOSIGNAL) < 0) closed = true;
+    closed = closed || closed_within(slow, 500);
+  }
+  std::cout << "slow headers closed after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
+            << " ms\n";
+  EXPECT_TRUE(closed) << "a request trickling its headers was kept open for 40 s";
+  EXPECT_TRUE(closed_within(idle, 10000)) << "a silent connection outlived one trickling its headers";
+  ::close(slow);
+  ::close(idle);
+  EXPECT_EQ(http_get(port, "/healthz").status, 200);
+}
+
+// Sockets that never become WebSockets are bounded too: lws holds at most max_connections +
+// 64, so a flood of silent connections waits in the kernel's backlog instead of using up
+// ccmuxd's file descriptors (claude's pipes, the store) and the memory behind each.
+TEST_F(WsE2E, SilentSocketsCannotUseUpTheDaemonsFileDescriptors) {
+  start_ws({"    max_connections: 2\n"});
+  auto fds = [&] {
+    return std::distance(std::filesystem::directory_iterator("/proc/" + std::to_string(daemon->pid()) + "/fd"),
+                         std::filesystem::directory_iterator{});
+  };
+  const auto before = fds();
+  std::vector<int> socks;
+  for (int i = 0; i < 150; ++i) socks.push_back(tcp_connect(port));
+  EXPECT_TRUE(eventually([&] { return fds() - before >= 60; }, 5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // would it take more?
+  auto grown = fds() - before;
+  std::cout << "150 silent connections: ccmuxd holds " << grown << " more file descriptors\n";
+  EXPECT_LE(grown, 2 + 64 + 2);
+  for (int s : socks) ::close(s);
+  EXPECT_TRUE(eventually([&] { return http_get(port, "/healthz").status == 200; }));
+  auto ok = login(token);
+  EXPECT_TRUE(ok->request("ping")["result"]["pong"].get<bool>());
+}
+
+// Issue 10 item 10: lws' file mount followed symlinks out of static_root.
+TEST_F(WsE2E, StaticRootSymlinksThatLeaveTheRootAreNotFollowed) {
+  std::string www = dir.path + "/www";
+  std::filesystem::create_directories(www + "/sub");
+  std::filesystem::create_directories(dir.path + "/secret");
+  write_file(www + "/index.html", "<html>page</html>");
+  write_file(www + "/sub/inner.txt", "INNER");
+  write_file(dir.path + "/secret/token.txt", "TOP-SECRET");
+  std::filesystem::create_symlink(dir.path + "/secret/token.txt", www + "/out.txt");
+  std::filesystem::create_symlink("../secret/token.txt", www + "/rel-out.txt");
+  std::filesystem::create_directory_symlink(dir.path + "/secret", www + "/outdir");
+  std::filesystem::create_symlink(www + "/sub/inner.txt", www + "/in.txt");  // inside: fine
+  start_ws({}, www);
+  EXPECT_EQ(http_get(port, "/").body, "<html>page</html>");
+  auto in = http_get(port, "/in.txt");
+  EXPECT_EQ(in.status, 200);
+  EXPECT_EQ(in.body, "INNER");
+  for (const std::string& target : std::vector<std::string>{"/out.txt", "/rel-out.txt", "/outdir/token.txt", "/outdir/", "/%2e%2e/secret/token.txt",
+                                    "/sub/..%2f..%2fsecret%2ftoken.txt"}) {
+    auto r = http_get(port, target);
+    EXPECT_EQ(r.status, 404) << target;
+    EXPECT_EQ(r.body.find("TOP-SECRET"), std::string::npos) << target;
+  }
+  EXPECT_EQ(http_get(port, "/sub/inner.txt").body, "INNER");  // the connection pool is fine after 404s
 }

@@ -5,10 +5,28 @@ initialize -> control_response; each user message -> system/init, stream deltas,
 Prompt words: "garbage" (a non-JSON line first), "crash" (SIGKILL itself), "hang" (no more
 output), "ask" (a can_use_tool request; the answer decides the result text), "flood N KB" (N big lines),
 "badcontrol" (the next control request of ccmux gets a malformed answer), "bigask N" (a Write
-of "x" + N "é" asked with can_use_tool), "hugeline N" (an assistant line of N bytes). A prompt "emit:<JSON array
-of strings>" writes those lines as they are, then a result. $FAKE_CLAUDE_EARLY (a JSON array of
-strings) is written at start, before any input (what a warm process would say first)."""
-import json, os, signal, sys, uuid
+of "x" + N "é" asked with can_use_tool), "hugeline N" (an assistant line of N bytes),
+"quit" (exit 0 in the middle of the turn). A prompt "emit:<JSON array of strings>" writes those
+lines as they are, then a result. $FAKE_CLAUDE_EARLY (a JSON array of strings) is written at
+start, before any input (what a warm process would say first); $FAKE_CLAUDE_EARLY_DEEP=N adds a
+control_response there nested N deep (an environment variable cannot hold it whole).
+FAKE_CLAUDE_MODE breaks the start-up: "exit0" (exit 0 at once), "no_stdin" (never read stdin),
+"no_init" (read stdin but never answer initialize). FAKE_CLAUDE_SPAWN_LOG: a file that gets
+one line (the pid) per start."""
+import json, os, signal, sys, time, uuid
+
+if os.environ.get("FAKE_CLAUDE_SPAWN_LOG"):
+    with open(os.environ["FAKE_CLAUDE_SPAWN_LOG"], "a") as f:
+        f.write("%d\n" % os.getpid())
+mode = os.environ.get("FAKE_CLAUDE_MODE", "")
+if mode:
+    sys.stderr.write("fake claude: start-up mode " + mode + "\n")
+    sys.stderr.flush()
+if mode == "exit0":
+    sys.exit(0)
+if mode == "no_stdin":
+    while True:
+        time.sleep(3600)
 
 sid = None
 args = sys.argv[1:]
@@ -28,6 +46,10 @@ bad_control = False
 for early in json.loads(os.environ.get("FAKE_CLAUDE_EARLY", "[]")):
     sys.stdout.write(early + "\n")
     sys.stdout.flush()
+if os.environ.get("FAKE_CLAUDE_EARLY_DEEP"):
+    n = int(os.environ["FAKE_CLAUDE_EARLY_DEEP"])
+    sys.stdout.write('{"type":"control_response","response":{"x":' + "[" * n + "]" * n + "}}\n")
+    sys.stdout.flush()
 for line in sys.stdin:
     msg = json.loads(line)
     t = msg.get("type")
@@ -36,6 +58,8 @@ for line in sys.stdin:
         if bad_control and sub != "initialize":
             bad_control = False
             out({"type": "control_response", "response": {"subtype": 5, "request_id": msg["request_id"], "error": [1]}})
+            continue
+        if sub == "initialize" and mode == "no_init":
             continue
         out({"type": "control_response", "response": {"subtype": "success", "request_id": msg["request_id"],
              "response": {"mode": msg["request"].get("mode")} if sub == "set_permission_mode" else {}}})
@@ -93,6 +117,8 @@ for line in sys.stdin:
     if "garbage" in text:
         sys.stdout.write("this is not json {\n")
         sys.stdout.flush()
+    if "quit" in text:
+        sys.exit(0)
     if "crash" in text:
         os.kill(os.getpid(), signal.SIGKILL)
     if "hang" in text:

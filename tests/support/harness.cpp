@@ -163,6 +163,7 @@ Daemon::Daemon(const std::string& dir, const std::string& api_url, DaemonOptions
   y << "projects:\n  roots: [" << dir_ << "]\n"
     << "approval:\n  timeout: " << opts_.approval_timeout_s << "\n  policies:\n";
   for (auto& p : opts_.policies) y << "    - " << p << "\n";
+  for (auto& line : opts_.approval_keys) y << "  " << line << "\n";
   y << opts_.extra_yaml;
   write_file(config_path(), y.str());
   start();

@@ -53,6 +53,7 @@ struct DaemonOptions {
   // Tests start with no warm pool (each warm claude is ~300 MB); economy tests turn it on.
   int warm_pool = 0;
   std::vector<std::string> claude_keys;  // more "key: value" lines in the claude section
+  std::vector<std::string> approval_keys;  // more "key: value" lines in the approval section
   double approval_timeout_s = 3600;
   std::vector<std::pair<std::string, std::string>> claude_env;  // claude.env entries
   std::string log_level = "debug";

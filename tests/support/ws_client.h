@@ -16,6 +16,7 @@ struct WsOptions {
   std::string ca_file;      // TLS: verify the server with this CA
   std::string origin;       // sent as Origin when not empty
   int recv_buffer = 0;      // SO_RCVBUF before connecting (0: system default)
+  std::string bind_address; // local address to connect from (127.0.0.2: "another machine")
 };
 
 class WsClient {
@@ -45,6 +46,31 @@ class WsClient {
   std::deque<nlohmann::json> backlog_;  // messages received while waiting for a response
   int next_id_ = 1;
 };
+
+// A WebSocket over a plain POSIX socket, for what a well-behaved client never sends: frames
+// left unfinished, payload pushed without reading. Masking key 0, so payload goes as is.
+class RawWs {
+ public:
+  // Connects and sends the upgrade request; throws unless the answer is 101.
+  explicit RawWs(int port, const std::string& bind_address = "");
+  ~RawWs();
+  RawWs(const RawWs&) = delete;
+  RawWs& operator=(const RawWs&) = delete;
+
+  // The header of a masked frame (FIN set, opcode 1: text) announcing `payload_len` bytes.
+  void send_frame_header(uint64_t payload_len, bool fin = true, int opcode = 1);
+  // Pushes up to `n` payload bytes ('x'); returns how many the kernel took before the peer
+  // closed or `timeout_ms` passed.
+  size_t send_payload(size_t n, int timeout_ms);
+  // True once the server closed the socket (EOF or reset), reading and dropping what it sent.
+  bool wait_closed(int timeout_ms);
+
+ private:
+  int fd_ = -1;
+};
+
+// The status line of a WebSocket upgrade attempt (101 when accepted; 503 when refused).
+int ws_upgrade_status(int port, const std::string& bind_address = "");
 
 struct HttpReply {
   int status = 0;

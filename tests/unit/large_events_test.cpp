@@ -151,3 +151,115 @@ TEST(LargeEvents, AThreeHundredMegabyteLineIsCutAndTheSessionGoesOnAndReplays) {
             << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
             << " ms\n";
 }
+
+TEST(LargeEvents, SideFilesAreOwnerOnlyAndAFileThatCannotBeWrittenIsRecorded) {
+  DaemonOptions o;
+  o.claude_keys = {"max_event_bytes: 65536"};
+  FakeDaemon f(o);
+  auto c = f.d->connect();
+  std::string id = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", "hugeline 200000"}})["id"];
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("result", 20000)) << f.d->log();
+  json cut = first_of(log, "assistant")["payload"]["ccmux_truncated"];
+  ASSERT_TRUE(cut.contains("file")) << cut;
+  namespace fs = std::filesystem;
+  fs::path file = cut["file"].get<std::string>();
+  EXPECT_EQ(file.parent_path().parent_path(), fs::path(f.dir.path + "/state/large-events"));
+  EXPECT_EQ(fs::status(file).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(fs::status(file.parent_path()).permissions() & fs::perms::all, fs::perms::owner_all);
+  EXPECT_EQ(fs::status(file.parent_path().parent_path()).permissions() & fs::perms::all, fs::perms::owner_all);
+
+  // The next one cannot be written (root ignores modes: a file where the folder goes).
+  fs::remove_all(f.dir.path + "/state/large-events");
+  write_file(f.dir.path + "/state/large-events", "in the way\n");
+  size_t results = log.of_kind("result").size();
+  c->request("session.send", {{"session", id}, {"prompt", "hugeline 200000"}});
+  ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("result").size() > results; }, 20000));
+  json failed;
+  for (auto& e : log.of_kind("assistant"))
+    if (e["payload"].contains("ccmux_truncated")) failed = e;  // the last cut one
+  json info = failed["payload"]["ccmux_truncated"];
+  EXPECT_FALSE(info.contains("file")) << info;
+  EXPECT_NE(info.value("file_error", "").find("large-events"), std::string::npos) << info;
+  EXPECT_EQ(info["bytes"], 200000);
+  try {
+    c->request("event.payload", {{"session", id}, {"seq", failed["seq"]}});
+    ADD_FAILURE() << "no file was written";
+  } catch (const RequestFailed& e) {
+    EXPECT_EQ(e.code, "not_found");
+  }
+  EXPECT_EQ(c->request("ping")["pong"], true);
+}
+
+TEST(LargeEvents, EventPayloadRefusesBadParametersAndOtherSessions) {
+  DaemonOptions o;
+  o.claude_keys = {"max_event_bytes: 65536"};
+  FakeDaemon f(o);
+  auto c = f.d->connect();
+  std::string id = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", "hugeline 100000"}})["id"];
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("result", 20000)) << f.d->log();
+  uint64_t seq = first_of(log, "assistant")["seq"];
+  auto code_of = [&](const json& params) {
+    try {
+      c->request("event.payload", params);
+      return std::string("ok");
+    } catch (const RequestFailed& e) {
+      return e.code;
+    }
+  };
+  EXPECT_EQ(code_of({{"session", id}, {"seq", seq}}), "ok");
+  EXPECT_EQ(code_of({{"session", id}}), "bad_params");
+  EXPECT_EQ(code_of({{"session", id}, {"seq", "1"}}), "bad_params");
+  EXPECT_EQ(code_of({{"session", id}, {"seq", 0}}), "bad_params");
+  EXPECT_EQ(code_of({{"session", id}, {"seq", -3}}), "bad_params");
+  EXPECT_EQ(code_of({{"session", id}, {"seq", seq}, {"offset", -1}}), "bad_params");
+  EXPECT_EQ(code_of({{"session", id}, {"seq", seq}, {"offset", 1.5}}), "bad_params");
+  EXPECT_EQ(code_of({{"session", id}, {"seq", seq}, {"offset", "0"}}), "bad_params");
+  EXPECT_EQ(code_of({{"session", id}, {"seq", seq}, {"length", 0}}), "bad_params");
+  EXPECT_EQ(code_of({{"session", id}, {"seq", seq}, {"length", 5 << 20}}), "bad_params");
+  EXPECT_EQ(code_of({{"session", id}, {"seq", seq}, {"offset", 18446744073709551615ull}}), "bad_params");
+  EXPECT_EQ(code_of({{"session", "s-00000000"}, {"seq", seq}}), "not_found");
+  EXPECT_EQ(code_of({{"session", "../" + id}, {"seq", seq}}), "not_found");
+  EXPECT_EQ(code_of({{"session", 5}, {"seq", seq}}), "bad_params");
+  EXPECT_EQ(code_of({{"session", id}, {"seq", seq + 1000}}), "not_found");
+  // Past the end: nothing, and the size.
+  json r = c->request("event.payload", {{"session", id}, {"seq", seq}, {"offset", int64_t{1} << 62}});
+  EXPECT_EQ(r["data"], "");
+  EXPECT_EQ(r["bytes"], 100000);
+  // A symlink planted in its place is not followed.
+  std::string file = first_of(log, "assistant")["payload"]["ccmux_truncated"]["file"];
+  std::filesystem::remove(file);
+  std::filesystem::create_symlink("/etc/passwd", file);
+  EXPECT_EQ(code_of({{"session", id}, {"seq", seq}}), "not_found");
+  EXPECT_EQ(c->request("ping")["pong"], true);
+}
+
+TEST(LargeEvents, AnEventStoredWholeBeforeTheCapIsSentCutInAReplay) {
+  TempDir dir;
+  DaemonOptions big;
+  big.claude_path = fake_claude_path();
+  big.claude_keys = {"max_event_bytes: 67108864"};
+  std::string id;
+  {
+    Daemon d(dir.path, "http://127.0.0.1:9", big);
+    auto c = d.connect();
+    id = c->request("session.new", {{"cwd", d.project()}, {"prompt", "hugeline 1000000"}})["id"].get<std::string>();
+    EventLog log(*c, id);
+    ASSERT_TRUE(log.wait_kind("result", 20000)) << d.log();
+    EXPECT_FALSE(first_of(log, "assistant")["payload"].contains("ccmux_truncated"));
+    d.terminate();
+  }
+  DaemonOptions small = big;
+  small.claude_keys = {"max_event_bytes: 65536"};
+  Daemon d(dir.path, "http://127.0.0.1:9", small);
+  auto c = d.connect();
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("result", 20000)) << d.log();
+  json a = first_of(log, "assistant");
+  EXPECT_LE(a.dump().size(), 65536u + 512);
+  json info = a["payload"]["ccmux_truncated"];
+  EXPECT_EQ(info["bytes"], 1000000);
+  EXPECT_FALSE(info.contains("file")) << "stored before the cap: no file, and not one now";
+  EXPECT_EQ(a["payload"]["message"]["content"][0]["text"].get<std::string>().size(), 4096u);
+}

@@ -1,9 +1,15 @@
 #include "harness.h"
 #include "lua_policy.h"
+#include "policy_engine.h"
 
 #include <gtest/gtest.h>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <chrono>
+#include <sstream>
 
 using namespace ccmux;
 using nlohmann::json;
@@ -128,12 +134,13 @@ TEST(PolicyEngine, FirstAllowOrDenyWinsAskFallsThrough) {
   test::write_file(t.path + "/a.lua", "function decide(r) return 'ask', 'a wants a human' end");
   test::write_file(t.path + "/b.lua", "function decide(r) if r.tool == 'Bash' then return 'deny', 'b' end end");
   test::write_file(t.path + "/c.lua", "function decide(r) return 'allow', 'c' end");
-  PolicyEngine e({});
-  EXPECT_TRUE(e.load({t.path + "/a.lua", t.path + "/b.lua", t.path + "/c.lua"}).empty());
-  auto d = e.evaluate(req("Bash", {}));
+  EventLoop loop;
+  PolicyEngine e(loop, {});
+  EXPECT_TRUE(e.load_sync({t.path + "/a.lua", t.path + "/b.lua", t.path + "/c.lua"}).empty());
+  auto d = e.evaluate_sync(req("Bash", {}));
   EXPECT_EQ(d.verdict.decision, "deny");
   EXPECT_EQ(d.decided_by, "policy:" + t.path + "/b.lua");
-  d = e.evaluate(req("Read", {}));
+  d = e.evaluate_sync(req("Read", {}));
   EXPECT_EQ(d.verdict.decision, "allow");
   EXPECT_EQ(d.decided_by, "policy:" + t.path + "/c.lua");
 }
@@ -142,24 +149,26 @@ TEST(PolicyEngine, ReloadKeepsPreviousVersionOfBrokenScript) {
   test::TempDir t;
   std::string f = t.path + "/p.lua";
   test::write_file(f, "function decide(r) return 'deny', 'v1' end");
-  PolicyEngine e({});
-  ASSERT_TRUE(e.load({f}).empty());
+  EventLoop loop;
+  PolicyEngine e(loop, {});
+  ASSERT_TRUE(e.load_sync({f}).empty());
   test::write_file(f, "function decide(r) return 'allow' -- oops\n this is not lua\n");
-  auto errors = e.load({f});
+  auto errors = e.load_sync({f});
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_NE(errors[0].find(f + ":2:"), std::string::npos) << errors[0];
-  EXPECT_EQ(e.evaluate(req("Bash", {})).verdict.reason, "v1");
+  EXPECT_EQ(e.evaluate_sync(req("Bash", {})).verdict.reason, "v1");
   test::write_file(f, "function decide(r) return 'deny', 'v2' end");
-  EXPECT_TRUE(e.load({f}).empty());
-  EXPECT_EQ(e.evaluate(req("Bash", {})).verdict.reason, "v2");
+  EXPECT_TRUE(e.load_sync({f}).empty());
+  EXPECT_EQ(e.evaluate_sync(req("Bash", {})).verdict.reason, "v2");
 }
 
 TEST(DefaultPolicy, ReadOnlyInsideCwdAllowedRecursiveDeleteDeniedWritesOutsideDeniedRestAsked) {
   test::TempDir t;
-  PolicyEngine e({});
-  ASSERT_TRUE(e.load({"builtin:default"}).empty());
+  EventLoop loop;
+  PolicyEngine e(loop, {});
+  ASSERT_TRUE(e.load_sync({"builtin:default"}).empty());
   std::string cwd = t.path;
-  auto decide = [&](const std::string& tool, json input) { return e.evaluate(req(tool, input, cwd)).verdict.decision; };
+  auto decide = [&](const std::string& tool, json input) { return e.evaluate_sync(req(tool, input, cwd)).verdict.decision; };
   EXPECT_EQ(decide("Read", {{"file_path", cwd + "/src/a.cpp"}}), "allow");
   EXPECT_EQ(decide("Grep", {{"pattern", "x"}}), "allow");
   EXPECT_EQ(decide("Read", {{"file_path", "src/relative.cpp"}}), "allow");
@@ -177,4 +186,150 @@ TEST(DefaultPolicy, ReadOnlyInsideCwdAllowedRecursiveDeleteDeniedWritesOutsideDe
 
 TEST(DefaultPolicy, ShippedFileEqualsEmbeddedCopy) {
   EXPECT_EQ(test::read_file(test::source_dir() + "/scripts/default.lua"), std::string(kBuiltinDefaultPolicy));
+}
+
+// --- hostile inputs and scripts (issue 10): the host must neither crash nor hang
+
+namespace {
+// Built by moves: copying a deep document recurses once per level.
+json nested(int depth) {
+  json j = "leaf";
+  for (int i = 0; i < depth; ++i) {
+    json outer = json::object();
+    outer["a"] = std::move(j);
+    j = std::move(outer);
+  }
+  return j;
+}
+std::string default_source() { return kBuiltinDefaultPolicy; }
+}  // namespace
+
+TEST(LuaPolicy, ToolInputNestedTwentyLevelsIsGivenToTheDefaultPolicy) {
+  // Before: the JSON->Lua conversion overflowed the Lua C stack here (SIGSEGV).
+  LuaPolicy p("default", {});
+  ASSERT_EQ(p.load(default_source()), "");
+  for (int depth : {20, 40, 60}) {
+    auto v = p.decide(req("Bash", {{"command", "ls"}, {"n", nested(depth)}}));
+    EXPECT_EQ(v.error, "") << depth;
+    EXPECT_EQ(v.decision, "ask") << depth;
+  }
+}
+
+TEST(LuaPolicy, ToolInputNestedDeeperThanTheLimitAsksWithTheReason) {
+  LuaPolicy p("default", {});
+  ASSERT_EQ(p.load(default_source()), "");
+  for (int depth : {65, 1000, 5000}) {
+    auto v = p.decide(req("Read", {{"file_path", "x"}, {"n", nested(depth)}}));
+    EXPECT_EQ(v.decision, "ask") << depth;
+    EXPECT_NE(v.error.find("nested deeper than 64"), std::string::npos) << v.error;
+  }
+}
+
+TEST(LuaPolicy, UpdatedInputThatContainsItselfIsRefused) {
+  auto v = run("function decide(r) local t = {a = {}} t.a.back = t return {decision = 'allow', updated_input = t} end",
+               req("X", {}));
+  EXPECT_EQ(v.decision, "ask");
+  EXPECT_NE(v.error.find("contains itself"), std::string::npos) << v.error;
+  EXPECT_TRUE(v.updated_input.is_null());
+}
+
+TEST(LuaPolicy, UpdatedInputThatExpandsExponentiallyIsRefused) {
+  // 2^40 leaves through shared references: must be refused, not expanded.
+  auto v = run("function decide(r) local t = {'x'} for i = 1, 40 do t = {t, t} end "
+               "return {decision = 'allow', updated_input = {v = t}} end",
+               req("X", {}));
+  EXPECT_EQ(v.decision, "ask");
+  EXPECT_NE(v.error.find("too large"), std::string::npos) << v.error;
+}
+
+TEST(LuaPolicy, UpdatedInputNestedTooDeepIsRefused) {
+  auto v = run("function decide(r) local t = {} for i = 1, 500 do t = {a = t} end "
+               "return {decision = 'allow', updated_input = t} end",
+               req("X", {}));
+  EXPECT_EQ(v.decision, "ask");
+  EXPECT_NE(v.error.find("deeper than 64"), std::string::npos) << v.error;
+}
+
+TEST(LuaPolicy, PcallCannotSwallowTheInstructionBudget) {
+  auto start = std::chrono::steady_clock::now();
+  for (const char* body : {"while true do pcall(function() while true do end end) end",
+                           "while true do xpcall(function() while true do end end, function(e) return e end) end",
+                           "while true do pcall(pcall, pcall, function() while true do end end) end"}) {
+    auto v = run(std::string("function decide(r) ") + body + " end", req("X", {}), LuaLimits{32u << 20, 100000});
+    EXPECT_EQ(v.decision, "ask") << body;
+    EXPECT_NE(v.error.find("instruction budget"), std::string::npos) << v.error;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+TEST(LuaPolicy, PcallStillCatchesOrdinaryErrors) {
+  auto v = run("function decide(r) local ok, err = pcall(error, 'boom') "
+               "local ok2, e2 = xpcall(function() error('x') end, function(m) return 'handled' end) "
+               "return 'allow', tostring(ok) .. ':' .. tostring(err) .. ':' .. tostring(ok2) .. ':' .. e2 end",
+               req("X", {}));
+  EXPECT_EQ(v.decision, "allow");
+  EXPECT_EQ(v.reason, "false:boom:false:handled");
+}
+
+TEST(LuaPolicy, FinalizersAreRefusedAtLoadAndAtCall) {
+  // A __gc runs with hooks off: one that loops would hang the host at a GC step, a reload or close.
+  LuaPolicy p("gc.lua", {});
+  std::string err = p.load("setmetatable({}, {__gc = function() while true do end end})\nfunction decide(r) end");
+  EXPECT_NE(err.find("__gc"), std::string::npos) << err;
+  auto v = run("function decide(r) setmetatable({}, {__gc = function() while true do end end}) return 'allow' end",
+               req("X", {}));
+  EXPECT_EQ(v.decision, "ask");
+  EXPECT_NE(v.error.find("__gc"), std::string::npos) << v.error;
+  // Ordinary metatables still work.
+  EXPECT_EQ(run("function decide(r) local t = setmetatable({}, {__index = function() return 'allow' end}) return t.x end",
+                req("X", {}))
+                .decision,
+            "allow");
+}
+
+TEST(LuaPolicy, ReturnedTableWithHostileIndexIsReadRaw) {
+  auto start = std::chrono::steady_clock::now();
+  auto loops = run("function decide(r) return setmetatable({}, {__index = function() while true do end end}) end",
+                   req("X", {}));
+  EXPECT_EQ(loops.decision, "");  // no decision field: no opinion, and no hang
+  EXPECT_EQ(loops.error, "");
+  auto errors = run("function decide(r) return setmetatable({reason = 'r'}, {__index = function() error('boom') end}) end",
+                    req("X", {}));
+  EXPECT_EQ(errors.decision, "");
+  EXPECT_EQ(errors.reason, "r");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST(LuaPolicy, ErroringIndexOnGlobalsDoesNotReachTheHost) {
+  LuaPolicy p("g.lua", {});
+  ASSERT_EQ(p.load("function decide(r) return 'deny', 'still here' end\n"
+                   "setmetatable(_G, {__index = function(t, k) error('no global ' .. k) end})"),
+            "");
+  auto v = p.decide(req("X", {}));
+  EXPECT_EQ(v.decision, "deny");
+  EXPECT_EQ(v.reason, "still here");
+  LuaPolicy q("g2.lua", {});
+  EXPECT_NE(q.load("setmetatable(_G, {__index = function(t, k) error('no global ' .. k) end})").find("does not define decide"),
+            std::string::npos);
+}
+
+TEST(LuaPolicy, TopLevelLoopAtLoadHitsTheBudget) {
+  LuaPolicy p("loop.lua", LuaLimits{32u << 20, 100000});
+  std::string err = p.load("while true do pcall(function() while true do end end) end");
+  EXPECT_NE(err.find("instruction budget"), std::string::npos) << err;
+}
+
+TEST(LuaPolicy, LogFloodIsCappedPerCall) {
+  std::ostringstream out;
+  auto previous = spdlog::default_logger();
+  auto logger = std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+  logger->set_pattern("%v");
+  spdlog::set_default_logger(logger);
+  auto v = run("function decide(r) for i = 1, 1000 do ccmux.log(string.rep('x', 5000)) end return 'allow' end",
+               req("X", {}), LuaLimits{32u << 20, 100000000});
+  spdlog::set_default_logger(previous);
+  EXPECT_EQ(v.decision, "allow");
+  std::string text = out.str();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 20) << "at most 20 log lines per call";
+  EXPECT_LT(text.size(), 20u * 1100) << "each line cut to 1000 bytes";
 }

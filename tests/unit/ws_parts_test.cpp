@@ -1,10 +1,20 @@
-// transport-ws pieces that need no socket: the login rate limiter, the /metrics text and
-// the plugin's config checks.
+// transport-ws pieces that need no socket: the login rate limiter, the connection caps, the
+// receive budget, the static_root check, the /metrics text and the plugin's config checks.
 #include "auth_limiter.h"
+#include "conn_limits.h"
 #include "metrics.h"
+#include "root_path.h"
+#include "rx_budget.h"
 #include "ws_config.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 using namespace ccmux::ws;
 using Clock = AuthLimiter::Clock;
@@ -60,7 +70,7 @@ TEST(Metrics, PrometheusTextHasEveryStateAndTheTransportCounters) {
                            "ccmux_ws_connections{auth=\"yes\"} 2\n", "ccmux_ws_connections{auth=\"no\"} 1\n",
                            "ccmux_ws_auth_failures_total 4\n", "ccmux_turns_total 4\n", "ccmux_claude_rss_bytes 300000000\n", "# TYPE ccmux_approvals_total counter\n",
                            "ccmux_sessions{state=\"restarting\"} 0\n", "ccmux_max_live 8\n", "ccmux_waiting_for_slot 1\n",
-                           "ccmux_warm_processes 1\n"})
+                           "ccmux_warm_processes 1\n", "ccmux_ws_refused_total 0\n"})
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
 }
 
@@ -75,4 +85,97 @@ TEST(WsConfig, DefaultsAndRangeChecks) {
   EXPECT_THROW(parse_config(R"({"max_message_bytes":0})", "/srv/web"), std::runtime_error);
   auto t = parse_config(R"({"tls_cert":"/a.crt","tls_key":"/a.key","allowed_origins":["https://x"]})", "/w");
   EXPECT_EQ(t.allowed_origins.size(), 1u);
+  EXPECT_EQ(c.max_connections, 256u);
+  EXPECT_EQ(c.max_connections_per_address, 32u);
+  auto m = parse_config(R"({"max_connections":1000,"max_connections_per_address":100})", "/w");
+  EXPECT_EQ(m.max_connections, 1000u);
+  EXPECT_EQ(m.max_connections_per_address, 100u);
+  for (const char* bad : {R"({"max_connections":0})", R"({"max_connections":-5})", R"({"max_connections":100001})",
+                          R"({"max_connections_per_address":0})"})
+    EXPECT_THROW(parse_config(bad, "/w"), std::runtime_error) << bad;
+}
+
+TEST(ConnectionLimits, PerAddressThenTotalAndClosingFreesASlot) {
+  ConnectionLimits l(3, 2);
+  EXPECT_FALSE(l.refusal("10.0.0.1"));
+  l.opened("10.0.0.1");
+  l.opened("10.0.0.1");
+  auto per = l.refusal("10.0.0.1");
+  ASSERT_TRUE(per);
+  EXPECT_NE(per->find("max_connections_per_address"), std::string::npos) << *per;
+  EXPECT_FALSE(l.refusal("10.0.0.2"));  // another address still may
+  l.opened("10.0.0.2");
+  auto total = l.refusal("10.0.0.3");
+  ASSERT_TRUE(total);
+  EXPECT_NE(total->find("(max_connections)"), std::string::npos) << *total;
+  l.closed("10.0.0.1");
+  EXPECT_FALSE(l.refusal("10.0.0.3"));
+  EXPECT_FALSE(l.refusal("10.0.0.1"));
+  EXPECT_EQ(l.open_total(), 2u);
+  l.closed("10.0.0.1");
+  l.closed("10.0.0.2");
+  l.closed("10.0.0.9");  // never counted: no effect
+  EXPECT_EQ(l.open_total(), 0u);
+  EXPECT_EQ(l.tracked_addresses(), 0u);  // forgotten once nothing is open
+}
+
+TEST(RxBudget, AFewKiBBeforeLoginThenMaxMessageBytes) {
+  EXPECT_EQ(message_limit(false, 16u << 20), kPreAuthMessageBytes);
+  EXPECT_LE(kPreAuthMessageBytes, 8192u);  // "a few KiB": an auth message is ~80 bytes
+  EXPECT_EQ(message_limit(false, 1000), 1000u);  // never more than the configured limit
+  EXPECT_EQ(message_limit(true, 16u << 20), 16u << 20);
+}
+
+TEST(RxBudget, ReadingPausesAfterTheFirstMessageBeforeLoginAndAtTheLimitAfter) {
+  const size_t max = 65536;
+  EXPECT_FALSE(rx_should_pause(false, false, 100, 0, max));  // still receiving the auth message
+  EXPECT_TRUE(rx_should_pause(false, true, 0, 0, max));      // it went to the daemon: wait for the verdict
+  EXPECT_TRUE(rx_should_pause(false, true, 0, 80, max));
+  EXPECT_FALSE(rx_should_pause(true, true, 0, 80, max));     // logged in: read on
+  EXPECT_FALSE(rx_should_pause(true, false, 60000, 0, max)); // one message alone: the message limit applies
+  EXPECT_FALSE(rx_should_pause(true, false, 30000, 30000, max));
+  EXPECT_TRUE(rx_should_pause(true, false, 30000, 40000, max));  // waiting + assembling reach the limit
+  EXPECT_TRUE(rx_should_pause(true, false, 0, max, max));
+}
+
+TEST(RootPath, InsideMeansBelowTheResolvedRootNotAPrefixOfItsName) {
+  EXPECT_TRUE(path_inside("/srv/web", "/srv/web"));
+  EXPECT_TRUE(path_inside("/srv/web", "/srv/web/a/b.js"));
+  EXPECT_FALSE(path_inside("/srv/web", "/srv/web2/a.js"));
+  EXPECT_FALSE(path_inside("/srv/web", "/srv"));
+  EXPECT_FALSE(path_inside("/srv/web", "/etc/passwd"));
+  EXPECT_FALSE(path_inside("", "/etc/passwd"));
+  EXPECT_TRUE(path_inside("/", "/etc/passwd"));
+}
+
+TEST(RootPath, AnOpenFileIsJudgedByWhereItReallyIs) {
+  char tmpl[] = "/tmp/ccmux-root-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string base = tmpl;
+  namespace fs = std::filesystem;
+  fs::create_directories(base + "/www/sub");
+  fs::create_directories(base + "/secret");
+  std::ofstream(base + "/www/sub/in.txt") << "in";
+  std::ofstream(base + "/secret/s.txt") << "s";
+  fs::create_symlink(base + "/secret/s.txt", base + "/www/out.txt");
+  fs::create_directory_symlink(base + "/secret", base + "/www/outdir");
+  fs::create_symlink("sub/in.txt", base + "/www/in-link.txt");
+  fs::create_directory_symlink(base + "/www", base + "/www-link");  // the root itself may be a link
+  std::string root = canonical_root(base + "/www-link/");
+  EXPECT_EQ(root, canonical_root(base + "/www"));
+  auto inside = [&](const std::string& rel) {
+    int fd = ::open((base + "/www-link/" + rel).c_str(), O_RDONLY | O_CLOEXEC);
+    EXPECT_GE(fd, 0) << rel;
+    bool r = fd_inside(fd, root);
+    ::close(fd);
+    return r;
+  };
+  EXPECT_TRUE(inside("sub/in.txt"));
+  EXPECT_TRUE(inside("in-link.txt"));
+  EXPECT_TRUE(inside("sub"));
+  EXPECT_FALSE(inside("out.txt"));
+  EXPECT_FALSE(inside("outdir/s.txt"));
+  EXPECT_FALSE(inside("outdir"));
+  EXPECT_FALSE(fd_inside(-1, root));  // unknown: refused
+  fs::remove_all(base);
 }

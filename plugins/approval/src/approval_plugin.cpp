@@ -1,7 +1,8 @@
 // approval: learned auto-approval with autonomy levels.
 //   0 observe   learn from human decisions, decide nothing
 //   1 suggest   also attach "would allow: <evidence>" hints to approvals a human answers
-//   2 auto      approve read-only tools inside the cwd and learned-safe patterns
+//   2 auto      approve read-only tools inside the cwd (paths resolved: symlinks, "..", "~") and
+//               learned-safe patterns
 //   3 trust     approve everything the Lua policies did not deny
 // Lua policies run first (core), so a Lua deny is never overridden here.
 #include "learner.h"
@@ -39,8 +40,8 @@ bool human(const std::string& decided_by) { return decided_by.rfind("client:", 0
 
 std::string example_of(const json& a) {
   const json& in = a.value("input", json::object());
-  if (in.contains("command")) return in.value("command", "");
-  if (in.contains("file_path")) return in.value("file_path", "");
+  for (const char* k : {"command", "file_path"})
+    if (in.is_object() && in.contains(k) && in[k].is_string()) return in[k].get<std::string>();
   return in.dump().substr(0, 200);
 }
 
@@ -148,8 +149,9 @@ class ApprovalPlugin : public ccmux::Plugin {
       const json& a = it->second;
       auto pat = pattern_of(a.value("tool", ""), a.value("input", json::object()), a.value("cwd", ""));
       if (!pat || !learner_->learnable(pat->key))
-        throw ccmux::MethodError("not_learnable", "this call cannot become a pattern (compound shell line, path outside "
-                                                  "the project, or a never_learn pattern); answer it once instead");
+        throw ccmux::MethodError("not_learnable",
+                                 "this call cannot become a pattern (compound shell line, a path outside the project, "
+                                 "a destructive or exec-like command, or a never_learn pattern); answer it once instead");
       learner_->set_always(pat->key, now_ms(), example_of(a));
       save();
       json answer = {{"type", "request"},

@@ -1,5 +1,7 @@
 #include "learner.h"
 
+#include "pattern.h"
+
 #include <cstdio>
 
 namespace ccmux::approval {
@@ -7,13 +9,16 @@ namespace ccmux::approval {
 using nlohmann::json;
 
 bool Learner::learnable(const std::string& key) const {
-  // "Bash:rm" is covered by "Bash:rm"; "Bash:git push" by "Bash:git push" or "Bash:git".
+  if (!key_allowed(key)) return false;
+  // never_learn "rm" (or "Bash:rm") covers "Bash:rm" and "Bash:rm -v"; "git push" covers
+  // "Bash:git push -u"; "Edit:.env" is a whole key.
   auto colon = key.find(':');
   std::string tool = key.substr(0, colon);
   std::string rest = colon == std::string::npos ? "" : key.substr(colon + 1);
   for (auto& n : never_) {
     if (n == key || n == rest) return false;
-    if (tool == "Bash" && (rest == n || rest.rfind(n + " ", 0) == 0)) return false;
+    std::string cmd = n.rfind("Bash:", 0) == 0 ? n.substr(5) : n;
+    if (tool == "Bash" && (rest == cmd || rest.rfind(cmd + " ", 0) == 0)) return false;
   }
   return true;
 }
@@ -98,6 +103,7 @@ json Learner::listing() const {
                    {"confidence", confidence(s)},
                    {"always", s.always},
                    {"auto", earned(k).has_value()},
+                   {"blocked", !learnable(k)},  // stored earlier, now never_learn or destructive/exec-like
                    {"last_ms", s.last_ms},
                    {"last_example", s.last_example}});
   return arr;

@@ -28,7 +28,8 @@ class Learner {
   Learner(int64_t min_approvals, double min_confidence, std::set<std::string> never_learn)
       : min_approvals_(min_approvals), min_confidence_(min_confidence), never_(std::move(never_learn)) {}
 
-  // False when the pattern may not be learned (never_learn list).
+  // False when the pattern may not be learned nor match: the never_learn list, and keys today's
+  // rules would not produce (key_allowed in pattern.h).
   bool learnable(const std::string& key) const;
   void record(const std::string& key, bool allowed, int64_t now_ms, const std::string& example);
   void set_always(const std::string& key, int64_t now_ms, const std::string& example);

@@ -1,10 +1,13 @@
 // What a tool call "is like": the generalised key the approval plugin learns on.
-//   file tools  Edit:src/*.cpp      (folder and extension inside the session cwd; dotfiles by name)
-//   Bash        Bash:git status     (program and sub-command; never a line with ; && | > ` $ …)
+//   file tools  Edit:src/*.cpp      (folder and extension inside the session cwd, after symlinks,
+//                                    "..", "~"; dotfiles by name)
+//   Bash        Bash:git log -N     (program, sub-command and flag set: bash_pattern.h)
 //   WebFetch    WebFetch:docs.rs    (host)
 //   others      Grep:src, WebSearch, mcp__server__tool
 // No key (nullopt) means "never learned, never auto-approved".
 #pragma once
+
+#include "shell_words.h"  // has_shell_operators
 
 #include <nlohmann/json.hpp>
 
@@ -21,8 +24,10 @@ struct Pattern {
 
 std::optional<Pattern> pattern_of(const std::string& tool, const nlohmann::json& input, const std::string& cwd);
 
-// The shell operators that make a Bash line unlearnable (a whole pipeline is never a pattern).
-bool has_shell_operators(const std::string& command);
+// False for a stored key that today's rules would never produce, whatever cwd: a "Bash:…" key
+// naming a destructive or exec-like command (learned by an older version, or edited in the
+// store). Checked when a pattern is matched, so such a key cannot approve anything.
+bool key_allowed(const std::string& key);
 
 // Tools that read only; auto-approved at autonomy 2 when their path is inside the cwd.
 const std::set<std::string>& read_only_tools();

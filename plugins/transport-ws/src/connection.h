@@ -42,11 +42,17 @@ struct Connection {
   std::atomic<bool> authenticated{false};
   std::atomic<bool> gone{false};  // the socket is closed
   std::atomic<bool> dirty{false}; // on the server's wake list
+  // Receive budget (rx_budget.h): bytes handed to the loop and not handled yet, and whether
+  // the lws thread stopped reading the socket until they are.
+  std::atomic<size_t> rx_waiting{0};
+  std::atomic<bool> rx_paused{false};
 
   // ---- libwebsockets thread only ----
   struct lws* wsi = nullptr;
   std::string rx;                 // fragments of the message being received
   bool rx_discard = false;        // the current message is over the limit
+  bool posted_before_auth = false;  // a complete message went to the loop before login
+  bool counted = false;           // in the server's ConnectionLimits
   std::string sending;            // taken from `out`; written from sending_off on
   size_t sending_off = 0;
   bool headers_sent = false;

@@ -63,6 +63,8 @@ std::string prometheus_text(const nlohmann::json& status, const TransportCounter
   o << "ccmux_ws_connections{auth=\"no\"} " << (t.connections - t.authenticated) << '\n';
   family(o, "ccmux_ws_auth_failures_total", "counter", "Failed WebSocket or /metrics logins.");
   o << "ccmux_ws_auth_failures_total " << t.auth_failures << '\n';
+  family(o, "ccmux_ws_refused_total", "counter", "WebSocket upgrades refused with 503 (max_connections, max_connections_per_address).");
+  o << "ccmux_ws_refused_total " << t.refused << '\n';
   family(o, "ccmux_ws_slow_disconnects_total", "counter", "Clients closed because their send queue was full.");
   o << "ccmux_ws_slow_disconnects_total " << t.slow_disconnects << '\n';
   family(o, "ccmux_ws_messages_sent_total", "counter", "WebSocket messages sent.");

@@ -13,6 +13,7 @@ struct TransportCounters {
   uint64_t authenticated = 0;      // of which authenticated
   uint64_t auth_failures = 0;      // since start
   uint64_t slow_disconnects = 0;   // closed for a full send queue
+  uint64_t refused = 0;            // upgrades refused: too many connections
   uint64_t messages_sent = 0;
 };
 

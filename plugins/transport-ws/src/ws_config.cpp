@@ -18,6 +18,8 @@ const ccmux_config_key kConfigKeys[] = {
     {"auth_max_failures", CCMUX_CFG_INT, 0, "failed logins per address within auth_window_s before refusing (default 5)"},
     {"auth_window_s", CCMUX_CFG_INT, 0, "rate-limit window in seconds (default 60)"},
     {"auth_timeout_s", CCMUX_CFG_INT, 0, "seconds a socket has to authenticate (default 10)"},
+    {"max_connections", CCMUX_CFG_INT, 0, "open WebSockets in total; more get HTTP 503 (default 256)"},
+    {"max_connections_per_address", CCMUX_CFG_INT, 0, "open WebSockets per remote address; more get HTTP 503 (default 32)"},
     {"metrics_public", CCMUX_CFG_BOOL, 0, "serve /metrics without a bearer token (default false)"},
     {"static_root", CCMUX_CFG_STRING, 0, "folder of the web page (default: the page shipped with the plugin)"},
 };
@@ -48,6 +50,8 @@ WsConfig parse_config(std::string_view config_json, const std::string& default_s
   c.auth_max_failures = static_cast<int>(positive(cfg, "auth_max_failures", c.auth_max_failures, 1000000));
   c.auth_window_s = static_cast<int>(positive(cfg, "auth_window_s", c.auth_window_s, 86400 * 7));
   c.auth_timeout_s = static_cast<int>(positive(cfg, "auth_timeout_s", c.auth_timeout_s, 3600));
+  c.max_connections = positive(cfg, "max_connections", c.max_connections, 100000);
+  c.max_connections_per_address = positive(cfg, "max_connections_per_address", c.max_connections_per_address, 100000);
   c.metrics_public = cfg.value("metrics_public", false);
   c.static_root = cfg.value("static_root", default_static_root);
   return c;

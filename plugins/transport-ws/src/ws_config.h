@@ -23,6 +23,13 @@ struct WsConfig {
   int auth_max_failures = 5;                 // per address within auth_window_s
   int auth_window_s = 60;
   int auth_timeout_s = 10;                   // a socket must authenticate this soon
+  // Open WebSockets. Per address: a person's phone, laptop and a few tabs use a handful; 32
+  // leaves room for a household behind one NAT while one address cannot take every slot.
+  // In total: 256 is far above a personal daemon's clients (benches use 100) and bounds
+  // what sockets can hold before login to a few MiB. Behind a reverse proxy every client
+  // has the proxy's address: raise max_connections_per_address there.
+  size_t max_connections = 256;
+  size_t max_connections_per_address = 32;
   bool metrics_public = false;               // /metrics without a bearer token
   std::string static_root;                   // default: the page shipped with the plugin
 };

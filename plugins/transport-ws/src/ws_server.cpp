@@ -1,7 +1,12 @@
 #include "ws_server.h"
 
+#include "rx_budget.h"
+#include "static_confine.h"
+
+#include <ccmux/json_bounds.hpp>
 #include <libwebsockets.h>
 #include <nlohmann/json.hpp>
+#include <strings.h>
 
 #include <chrono>
 #include <cstring>
@@ -23,6 +28,16 @@ constexpr int kCloseBadFrame = 1003;
 
 // Bytes of frames gathered into one write before yielding to other connections.
 constexpr size_t kBatchBytes = 256 * 1024;
+
+// Sockets lws may hold beyond max_connections WebSockets, for plain HTTP (the page,
+// /healthz, /metrics). Past both, lws stops accepting until one closes: the daemon's own
+// file descriptors (claude pipes, the store) can never be used up from the network.
+constexpr unsigned kHttpSockets = 64;
+// HTTP requests (lws): at most 4 KiB of headers, all of them within 10 s of the connection
+// (a slow trickle, or silence, gets no more time); an idle keep-alive connection: 5 s.
+constexpr unsigned short kHeaderBytes = 4096;
+constexpr unsigned kHeaderSeconds = 10;
+constexpr unsigned kHttpIdleSeconds = 5;
 
 // A server-to-client text frame: FIN + opcode 1, no mask, 7/16/64-bit payload length.
 void append_text_frame(std::string& out, std::string_view payload) {
@@ -104,7 +119,10 @@ const lws_retry_bo_t kRetryPolicy = {nullptr, 0, 0, 30, 75, 0};
 }  // namespace
 
 WsServer::WsServer(Host& host, WsConfig config)
-    : host_(host), cfg_(std::move(config)), limiter_(cfg_.auth_max_failures, std::chrono::seconds(cfg_.auth_window_s)) {
+    : host_(host),
+      cfg_(std::move(config)),
+      conn_limits_(cfg_.max_connections, cfg_.max_connections_per_address),
+      limiter_(cfg_.auth_max_failures, std::chrono::seconds(cfg_.auth_window_s)) {
   g_log_host = &host_;
   lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_to_host);
 
@@ -141,6 +159,11 @@ WsServer::WsServer(Host& host, WsConfig config)
   info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6;
   info.retry_and_idle_policy = &kRetryPolicy;
   info.vhost_name = "ccmux";
+  info.fd_limit_per_thread = static_cast<unsigned>(cfg_.max_connections) + kHttpSockets;
+  info.max_http_header_data = kHeaderBytes;
+  info.timeout_secs_ah_idle = kHeaderSeconds;
+  info.timeout_secs = kHttpIdleSeconds;
+  info.keepalive_timeout = static_cast<int>(kHttpIdleSeconds);
   if (!cfg_.tls_cert.empty()) {
     info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.ssl_cert_filepath = cfg_.tls_cert.c_str();
@@ -151,6 +174,9 @@ WsServer::WsServer(Host& host, WsConfig config)
   if (!ctx_)
     throw std::runtime_error("transport-ws: cannot serve on " + cfg_.listen + ":" + std::to_string(cfg_.port) +
                              " (port in use, or bad TLS files; see the libwebsockets lines above)");
+  confine_files(ctx_, cfg_.static_root, [this](const std::string& path) {
+    host_.warn("static file " + path + " refused: it resolves outside static_root");
+  });
 
   // One in-daemon client answers /metrics from the daemon's `status`.
   metrics_client_ = host_.open_client("metrics", [this](std::string_view msg) { on_metrics_message(msg); });
@@ -174,6 +200,7 @@ void WsServer::stop() {
   stopping_.store(true);
   lws_cancel_service(ctx_);
   if (thread_.joinable()) thread_.join();
+  unconfine_files(ctx_);
   lws_context_destroy(ctx_);  // closes every socket; CLOSED callbacks post nothing now
   ctx_ = nullptr;
   for (auto& [id, c] : loop_conns_)
@@ -207,6 +234,8 @@ int WsServer::on_lws(struct lws* wsi, int reason, void* user, void* in, size_t l
       wake_dirty();
       return 0;
 
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+      return in && !strcasecmp(static_cast<const char*>(in), "websocket") ? confirm_upgrade(wsi) : 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
       return origin_allowed(wsi) ? 0 : -1;
 
@@ -215,6 +244,8 @@ int WsServer::on_lws(struct lws* wsi, int reason, void* user, void* in, size_t l
       c->wsi = wsi;
       *slot = c->id;
       lws_conns_[c->id] = c;
+      conn_limits_.opened(c->address);
+      c->counted = true;
       ++connections_;
       lws_set_timer_usecs(wsi, static_cast<lws_usec_t>(cfg_.auth_timeout_s) * LWS_US_PER_SEC);
       return 0;
@@ -246,6 +277,7 @@ int WsServer::on_lws(struct lws* wsi, int reason, void* user, void* in, size_t l
       c->gone = true;
       c->wsi = nullptr;
       lws_conns_.erase(c->id);
+      if (c->counted) conn_limits_.closed(c->address);
       --connections_;
       if (c->authenticated.load()) --authenticated_;
       if (!stopping_.load()) host_.post([this, c, alive = alive_] {
@@ -292,22 +324,54 @@ bool WsServer::origin_allowed(struct lws* wsi) {
   return false;
 }
 
+// Before the upgrade: too many WebSockets (from this address, or in all) get 503 and
+// Retry-After, so the client knows to come back rather than that the server is broken.
+int WsServer::confirm_upgrade(struct lws* wsi) {
+  std::string address = peer_address(wsi);
+  auto why = conn_limits_.refusal(address);
+  if (!why) return 0;
+  ++refused_;
+  host_.warn("WebSocket from " + address + " refused: " + *why);
+  std::string body = "too many connections: " + *why + "\n";
+  unsigned char buf[LWS_PRE + 1024];
+  unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - body.size();
+  if (lws_add_http_common_headers(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", body.size(), &p,
+                                  end) ||
+      lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_RETRY_AFTER, reinterpret_cast<const unsigned char*>("10"), 2, &p,
+                                   end) ||
+      lws_finalize_http_header(wsi, &p, end))
+    return -1;  // cannot happen with this buffer; hang up then
+  std::memcpy(p, body.data(), body.size());
+  int n = static_cast<int>(p - start) + static_cast<int>(body.size());
+  return lws_write(wsi, start, static_cast<size_t>(n), LWS_WRITE_HTTP) == n ? 1 : -1;
+}
+
 void WsServer::on_receive(const ConnPtr& c, const void* in, size_t len) {
-  if (c->close_code) return;  // closing: ignore the rest
+  {
+    std::lock_guard lock(c->mu);
+    if (c->close_code) return;  // closing: ignore the rest
+  }
   if (lws_frame_is_binary(c->wsi)) {
     send_error_and_close(c, "bad_message", "text frames only: one JSON message per frame", kCloseBadFrame);
     return;
   }
+  const bool authenticated = c->authenticated.load();
+  const size_t limit = message_limit(authenticated, cfg_.max_message_bytes);
   if (!c->rx_discard) {
-    if (c->rx.size() + len > cfg_.max_message_bytes) {
-      c->rx_discard = true;
+    if (c->rx.size() + len > limit) {
       c->rx.clear();
       c->rx.shrink_to_fit();
+      if (!authenticated) {  // nothing that big is expected before login: close now, read no more
+        send_error_and_close(c, "message_too_large",
+                             "message over " + std::to_string(limit) + " bytes before login", kCloseTooBig);
+        return;
+      }
+      c->rx_discard = true;
     } else {
       c->rx.append(static_cast<const char*>(in), len);
     }
   }
-  if (!lws_is_final_fragment(c->wsi) || lws_remaining_packet_payload(c->wsi) > 0) return;
+  if (!lws_is_final_fragment(c->wsi) || lws_remaining_packet_payload(c->wsi) > 0) return pause_rx_if_over_budget(c);
   if (c->rx_discard) {
     c->rx_discard = false;
     send_error_and_close(c, "message_too_large",
@@ -315,10 +379,45 @@ void WsServer::on_receive(const ConnPtr& c, const void* in, size_t len) {
                          kCloseTooBig);
     return;
   }
+  c->rx_waiting += c->rx.size();
+  if (!authenticated) c->posted_before_auth = true;
   host_.post([this, c, text = std::move(c->rx), alive = alive_] {
-    if (alive->load()) handle_message(c, text);
+    if (!alive->load()) return;
+    c->rx_waiting -= text.size();
+    // Handled: if the lws thread stopped reading this socket, it looks again.
+    auto wake = [&] {
+      if (c->rx_paused.load()) mark_dirty(c);
+    };
+    try {
+      handle_message(c, text);
+    } catch (...) {
+      wake();
+      throw;
+    }
+    wake();
   });
   c->rx.clear();
+  pause_rx_if_over_budget(c);
+}
+
+bool WsServer::rx_over_budget(const Connection& c) const {
+  return rx_should_pause(c.authenticated.load(), c.posted_before_auth, c.rx.size(), c.rx_waiting.load(),
+                         cfg_.max_message_bytes);
+}
+
+// lws keeps what it already read in its rx cache and leaves the rest in the kernel.
+void WsServer::pause_rx_if_over_budget(const ConnPtr& c) {
+  if (c->rx_paused.load() || !rx_over_budget(*c)) return;
+  c->rx_paused = true;
+  lws_rx_flow_control(c->wsi, 0);
+  // The loop may have handled everything between the check and the flag: it saw no flag and
+  // will not wake this thread, so look once more.
+  if (!rx_over_budget(*c)) resume_rx(c);
+}
+
+void WsServer::resume_rx(const ConnPtr& c) {
+  if (!c->rx_paused.exchange(false) || !c->wsi) return;
+  lws_rx_flow_control(c->wsi, 1);
 }
 
 // A paused client that did not drain within slow_client_timeout_s: drop its queue and close
@@ -356,6 +455,7 @@ int WsServer::on_ws_writeable(const ConnPtr& c) {
   {
     std::lock_guard lock(c->mu);
     if (c->close_code && c->close_now) {
+      resume_rx(c);  // lws reads the client's answer to the close (what else comes is dropped)
       lws_close_reason(c->wsi, static_cast<lws_close_status>(c->close_code),
                        reinterpret_cast<unsigned char*>(c->close_reason.data()), c->close_reason.size());
       return -1;
@@ -400,6 +500,7 @@ int WsServer::on_ws_writeable(const ConnPtr& c) {
     return 0;
   }
   if (c->close_code) {  // everything before the close went out
+    resume_rx(c);
     lws_close_reason(c->wsi, static_cast<lws_close_status>(c->close_code),
                      reinterpret_cast<unsigned char*>(c->close_reason.data()), c->close_reason.size());
     return -1;
@@ -478,6 +579,7 @@ void WsServer::wake_dirty() {
   for (auto& c : batch) {
     if (c->gone.load() || !c->wsi) continue;
     lws_callback_on_writable(c->wsi);
+    if (c->kind == Connection::Kind::websocket && c->rx_paused.load() && !rx_over_budget(*c)) resume_rx(c);
     bool paused;
     {
       std::lock_guard lock(c->mu);
@@ -506,7 +608,11 @@ void WsServer::enqueue(const ConnPtr& c, std::string_view message) {
     std::lock_guard lock(c->mu);
     if (c->close_code) return;
     size_t queued = c->out_bytes.load();
-    if (queued > 0 && queued + message.size() > cfg_.send_queue_bytes) {
+    // Slow is a queue already half full (its events paused) that would overflow. A message
+    // bigger than the room left while under half is taken (events then pause): a stored
+    // event can be up to claude.max_event_bytes, and refusing it would close the client at
+    // every replay. Memory stays bounded by the queue plus one message.
+    if (queued >= cfg_.send_queue_bytes / 2 && queued + message.size() > cfg_.send_queue_bytes) {
       // Bounded memory per client: it reconnects and replays from its last seq instead.
       c->out.clear();
       c->out_messages = 0;
@@ -572,7 +678,7 @@ void WsServer::authenticate(const ConnPtr& c, const std::string& text) {
                          kCloseRateLimited, json{{"retry_after_s", wait}}.dump());
     return;
   }
-  auto msg = json::parse(text, nullptr, false);
+  auto msg = ccmux::sdk::parse_json_bounded(text);
   bool is_auth = msg.is_object() && msg.contains("type") && msg["type"] == "auth" && msg.contains("token") &&
                  msg["token"].is_string();
   std::optional<std::string> who;
@@ -667,6 +773,7 @@ TransportCounters WsServer::snapshot() const {
   t.authenticated = authenticated_.load();
   t.auth_failures = auth_failures_.load();
   t.slow_disconnects = slow_disconnects_.load();
+  t.refused = refused_.load();
   t.messages_sent = sent_.load();
   return t;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "auth_limiter.h"
+#include "conn_limits.h"
 #include "connection.h"
 #include "metrics.h"
 #include "ws_config.h"
@@ -44,7 +45,11 @@ class WsServer {
   // ---- libwebsockets thread ----
   int on_lws(struct lws* wsi, int reason, void* user, void* in, size_t len);
   bool origin_allowed(struct lws* wsi);
+  int confirm_upgrade(struct lws* wsi);
   void on_receive(const ConnPtr& c, const void* in, size_t len);
+  bool rx_over_budget(const Connection& c) const;
+  void pause_rx_if_over_budget(const ConnPtr& c);
+  void resume_rx(const ConnPtr& c);
   int on_ws_writeable(const ConnPtr& c);
   void check_stalled(const ConnPtr& c);
   int on_http(struct lws* wsi, uint64_t* slot);
@@ -77,6 +82,7 @@ class WsServer {
 
   std::atomic<uint64_t> next_id_{1};
   std::unordered_map<uint64_t, ConnPtr> lws_conns_;   // lws thread
+  ConnectionLimits conn_limits_;                      // lws thread: open WebSockets
   std::unordered_map<uint64_t, ConnPtr> loop_conns_;  // loop thread: authenticated sockets
 
   std::mutex dirty_mu_;
@@ -88,7 +94,8 @@ class WsServer {
   uint64_t metrics_next_request_ = 1;
   std::unordered_map<uint64_t, ConnPtr> metrics_waiting_;  // loop thread: request id -> HTTP request
 
-  std::atomic<uint64_t> connections_{0}, authenticated_{0}, auth_failures_{0}, slow_disconnects_{0}, sent_{0};
+  std::atomic<uint64_t> connections_{0}, authenticated_{0}, auth_failures_{0}, slow_disconnects_{0}, sent_{0},
+      refused_{0};
 };
 
 }  // namespace ccmux::ws

@@ -1,0 +1,44 @@
+// The settings.json edits behind `ccmux hooks install|uninstall|status`, as pure functions:
+// text in, text (or an error) out, no files. They never throw for any input (bar bad_alloc),
+// so the fuzz target for settings.json calls them directly.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ccmux::cli {
+
+// The events ccmux listens to (install order).
+extern const char* const kHookEvents[7];
+
+struct HookCommands {
+  std::string exe;  // shell-ready command that runs the hook: `/usr/bin/ccmux-hook`, `'/a b/ccmux' hook`
+  int wait_s = 30;  // how long a PermissionRequest waits for an answer from elsewhere
+};
+
+struct SettingsEdit {
+  bool ok = false;       // false: `error` says why, and nothing may be written
+  bool changed = false;  // ok and the text differs from the input (only then is `text` set)
+  std::string text;      // the new file (2-space indented JSON, trailing newline)
+  std::string error;     // e.g. "not valid JSON: parse error at line 3, column 5: ..."
+};
+
+// Adds ccmux's hooks (replacing older ccmux entries, so it is idempotent); the user's keys,
+// their order and their own hooks stay. Empty text is an empty settings object.
+SettingsEdit add_ccmux_hooks(std::string_view settings_text, const HookCommands& cmds);
+// Removes every ccmux hook, and groups and events that held only ours; nothing else.
+SettingsEdit remove_ccmux_hooks(std::string_view settings_text);
+
+struct HooksFound {
+  bool ok = false;
+  std::string error;
+  std::vector<std::string> events;  // the kHookEvents that have a ccmux hook
+};
+HooksFound find_ccmux_hooks(std::string_view settings_text);
+
+// Deeper JSON is refused: nlohmann copies, compares and dumps recursively (a 100k-deep
+// array overflows the stack), and Claude Code's settings are a few levels deep.
+constexpr int kMaxSettingsDepth = 128;
+
+}  // namespace ccmux::cli
