@@ -31,7 +31,9 @@ json ApprovalChain::row_json(const ApprovalRow& row) {
 std::string ApprovalChain::open(const ApprovalContext& ctx, const std::string& claude_request_id,
                                 const json& request, std::function<void()> unasked) {
   ApprovalRow row;
-  row.id = unique_id("a-", [this](const std::string& id) { return pending_.count(id) > 0 || store_.approval_exists(id); });
+  row.id = unique_id("a-", [this](const std::string& id) {
+    return pending_.count(id) > 0 || deciding_.count(id) > 0 || store_.approval_exists(id);  // deciding: not stored yet
+  });
   row.session = ctx.session_id;
   row.claude_request_id = claude_request_id;
   // Read leniently: callers check the types (supervisor, hooks) and nothing here may throw.

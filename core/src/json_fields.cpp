@@ -51,8 +51,8 @@ int64_t Fields::integer(const char* key, int64_t def, int64_t min, int64_t max) 
     return r;
   };
   if (v->is_number_unsigned()) {
-    uint64_t u = v->get<uint64_t>();
-    if (u > static_cast<uint64_t>(max)) fail(key, range());
+    uint64_t u = v->get<uint64_t>();  // non-negative numbers parse as unsigned: the minimum applies too
+    if (u > static_cast<uint64_t>(max) || (min > 0 && u < static_cast<uint64_t>(min))) fail(key, range());
     return static_cast<int64_t>(u);
   }
   if (!v->is_number_integer()) fail(key, range());

@@ -523,7 +523,7 @@ std::string Supervisor::unreadable_control(Session& s, std::string_view type, si
   std::string_view rid, subtype;
   if (type == "control_request") {
     if (doc["request_id"].get(rid) != simdjson::SUCCESS || rid.empty()) return why + " (unanswerable: no 'request_id')";
-    (void)doc["request"]["subtype"].get(subtype);
+    if (doc["request"]["subtype"].get(subtype) != simdjson::SUCCESS) subtype = {};
     json response = subtype == "can_use_tool"
                         ? json{{"subtype", "success"},
                                {"response", {{"behavior", "deny"},

@@ -109,7 +109,7 @@ TEST(DeepJson, ADeepLineFromAWarmProcessIsKeptAndTheDaemonGoesOn) {
   DaemonOptions o;
   o.warm_pool = 1;
   // A warm claude's first words, read by the warm pool before any session owns it.
-  o.claude_env = {{"FAKE_CLAUDE_EARLY_DEEP", std::to_string(kDeep)}};
+  o.claude_env = {{"FAKE_CLAUDE_EARLY_DEEP", std::to_string(10 * kDeep)}};  // 2 MB: a copy of 100k levels fits 8 MB of stack
   FakeDaemon f(o);
   auto c = f.d->connect();
   std::string first = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", "first"}})["id"];

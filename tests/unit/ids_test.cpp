@@ -33,8 +33,15 @@ struct Parts {
   EventLoop loop;
   Store store{dir.path + "/db"};
   EventBus bus{store};
-  PolicyEngine policies{LuaLimits{}};
+  PolicyEngine policies{loop, PolicyEngine::Options{}};
   ApprovalChain chain{loop, store, bus, policies, 3600};
+  // The chain is asynchronous: lets the policy worker answer.
+  void settle() {
+    for (int i = 0; i < 4000 && !policies.idle(); ++i) {
+      loop.add_timer(0.005, [this] { loop.stop(); });
+      loop.run();
+    }
+  }
 };
 }  // namespace
 
@@ -59,11 +66,13 @@ TEST(Ids, ANewSessionWhoseIdIsTakenDrawsAgainAndTheOlderRowSurvives) {
 TEST(Ids, ANewApprovalWhoseIdIsTakenDrawsAgainAndTheOlderAuditRowSurvives) {
   Parts p;
   test::write_file(p.dir.path + "/deny.lua", "function decide(r) return 'deny', 'no ' .. r.tool end");
-  ASSERT_TRUE(p.policies.load({p.dir.path + "/deny.lua"}).empty());
+  ASSERT_TRUE(p.policies.load_sync({p.dir.path + "/deny.lua"}).empty());
   p.chain.set_responder([](const ApprovalRow&, const json&) {});
   ScriptedIds ids({"0000cccc", "0000cccc", "0000dddd"});
   std::string a = p.chain.open({"s-1", p.dir.path, ""}, "req-1", {{"tool_name", "Read"}, {"input", json::object()}});
+  p.settle();
   std::string b = p.chain.open({"s-1", p.dir.path, ""}, "req-2", {{"tool_name", "Bash"}, {"input", json::object()}});
+  p.settle();
   EXPECT_EQ(a, "a-0000cccc");
   EXPECT_EQ(b, "a-0000dddd");
   auto older = p.store.get_approval("a-0000cccc");
@@ -111,4 +120,22 @@ TEST(Ids, TheStoreNeverReplacesARowWhenCreatingOne) {
   a.decision = "deny";  // the same approval, later: an update
   store.upsert_approval(a);
   EXPECT_EQ(store.get_approval("a-12345678")->decision, "deny");
+}
+
+// With the asynchronous chain an approval is neither pending nor stored while the policy
+// worker decides it: its id must still count as taken.
+TEST(Ids, ANewApprovalDrawsAgainWhileAnotherWithThatIdIsStillBeingDecided) {
+  Parts p;
+  test::write_file(p.dir.path + "/deny.lua", "function decide(r) return 'deny', 'no ' .. r.tool end");
+  ASSERT_TRUE(p.policies.load_sync({p.dir.path + "/deny.lua"}).empty());
+  p.chain.set_responder([](const ApprovalRow&, const json&) {});
+  ScriptedIds ids({"0000eeee", "0000eeee", "0000ffff"});
+  std::string a = p.chain.open({"s-1", p.dir.path, ""}, "req-1", {{"tool_name", "Read"}, {"input", json::object()}});
+  std::string b = p.chain.open({"s-1", p.dir.path, ""}, "req-2", {{"tool_name", "Bash"}, {"input", json::object()}});
+  p.settle();
+  EXPECT_EQ(a, "a-0000eeee");
+  EXPECT_EQ(b, "a-0000ffff");
+  auto older = p.store.get_approval("a-0000eeee");
+  ASSERT_TRUE(older);
+  EXPECT_EQ(older->tool, "Read");
 }

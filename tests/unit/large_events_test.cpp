@@ -76,6 +76,9 @@ TEST(LargeEvents, AToolCallOverTheLimitIsStoredCutKeptWholeAndStillBecomesAnAppr
   EXPECT_EQ(sha256_of(whole), cut["sha256"]);
   json line = json::parse(whole);
   EXPECT_EQ(line["request"]["input"]["content"].get<std::string>().size(), 1 + 2 * n);
+  std::string printed;  // and through the CLI, which reads it in 4 MiB pieces
+  ASSERT_EQ(run_command({ccmux_bin(), "--socket=" + f.d->socket(), "payload", id, req["seq"].dump()}, &printed), 0) << printed.substr(0, 500);
+  EXPECT_EQ(sha256_of(printed), cut["sha256"]);
 
   // Routing saw the whole line: an approval whose input is whole, and claude gets it back whole.
   json ev = first_of(log, "approval_requested");
@@ -147,9 +150,11 @@ TEST(LargeEvents, AThreeHundredMegabyteLineIsCutAndTheSessionGoesOnAndReplays) {
             0);
   c->request("session.send", {{"session", id}, {"prompt", "after"}});
   ASSERT_TRUE(log.wait_for([](const json& e) { return e["kind"] == "result" && e["payload"]["result"] == "after"; }, 20000));
+  std::string status = read_file("/proc/" + std::to_string(f.d->pid()) + "/status");
+  size_t hwm = status.find("VmHWM:");
   std::cerr << "300 MB line, cut, replay: "
             << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
-            << " ms\n";
+            << " ms; daemon " << (hwm == std::string::npos ? "" : status.substr(hwm, status.find('\n', hwm) - hwm)) << "\n";
 }
 
 TEST(LargeEvents, SideFilesAreOwnerOnlyAndAFileThatCannotBeWrittenIsRecorded) {
