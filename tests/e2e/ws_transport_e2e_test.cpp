@@ -24,18 +24,18 @@ namespace {
 struct WsSetup {
   std::string keys;              // extra plugin keys, YAML lines indented by 4
   bool fake_claude = false;
-  std::vector<std::string> claude_keys;  // more "key: value" lines in the claude section
 };
 
 class WsE2E : public E2E {
  protected:
   void SetUp() override {}  // each test starts the daemon with its own plugin keys
   // static_root: empty for the page in the source tree.
-  void start_ws(const WsSetup& s = {}, const std::string& static_root = "") {
+  // claude_keys: more "key: value" lines in the claude section.
+  void start_ws(const WsSetup& s = {}, const std::string& static_root = "", const std::vector<std::string>& claude_keys = {}) {
     port = free_tcp_port();
     DaemonOptions o;
     if (s.fake_claude) o.claude_path = fake_claude_path();
-    o.claude_keys = s.claude_keys;
+    o.claude_keys = claude_keys;
     o.extra_yaml = "plugins:\n  - name: transport-ws\n    search_dir: " + build_dir() + "/plugins\n    required: true\n" +
                    "    port: " + std::to_string(port) + "\n    static_root: " +
                    (static_root.empty() ? source_dir() + "/plugins/transport-ws/web" : static_root) + "\n" + s.keys;
@@ -404,8 +404,7 @@ TEST_F(WsE2E, AnEventBiggerThanTheSendQueueIsDeliveredInAReplayAndLive) {
 // An event over claude.max_event_bytes reaches a WebSocket client as stored: cut, with
 // ccmux_truncated; the whole of it comes through event.payload on the same connection.
 TEST_F(WsE2E, AnEventOverTheLimitArrivesCutAndItsWholePayloadCanBeFetched) {
-  WsSetup s{"", true, {"max_event_bytes: 65536"}};
-  start_ws(s);
+  start_ws({"", true}, "", {"max_event_bytes: 65536"});
   std::string id = local->request("session.new", {{"cwd", daemon->project()}, {"prompt", "hugeline 3000000"}})["id"];
   auto c = login(token);
   c->request("subscribe", {{"session", id}, {"from_seq", 1}});
