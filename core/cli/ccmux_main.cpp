@@ -16,6 +16,7 @@
 #include "render.h"
 
 #include <CLI/CLI.hpp>
+#include <mbedtls/base64.h>
 
 #include <ctime>
 #include <filesystem>
@@ -331,6 +332,11 @@ int main(int argc, char** argv) {
   modec->add_option("session", session)->required();
   modec->add_option("mode", mode)->required();
 
+  uint64_t seq = 0;
+  auto* payloadc = app.add_subcommand("payload", "print the whole payload of an event stored cut (over claude.max_event_bytes)");
+  payloadc->add_option("session", session)->required();
+  payloadc->add_option("seq", seq)->required();
+
   auto* approvals = app.add_subcommand("approvals", "list pending approvals");
   approvals->add_flag("--all", all, "include resolved ones (audit)");
   approvals->add_flag("--json", json_out, "print JSON");
@@ -479,6 +485,22 @@ int main(int argc, char** argv) {
     if (autonomy->parsed())
       return cli::autonomy_command(socket_path, autonomy_level >= 0 ? std::optional<int>(autonomy_level) : std::nullopt);
     if (forget->parsed()) return cli::forget_command(socket_path, pattern);
+    if (payloadc->parsed()) {
+      Client c(socket_path);
+      for (size_t off = 0;;) {  // in pieces: the whole can be bigger than any one message
+        json r = c.request("event.payload", {{"session", session}, {"seq", seq}, {"offset", off}, {"length", 4 << 20}});
+        std::string b64 = r.value("data", ""), data(b64.size() * 3 / 4 + 3, '\0');
+        size_t n = 0;
+        if (mbedtls_base64_decode(reinterpret_cast<unsigned char*>(data.data()), data.size(), &n,
+                                  reinterpret_cast<const unsigned char*>(b64.data()), b64.size()) != 0)
+          throw RequestFailed("bad_data", "ccmuxd sent a piece that is not base64");
+        std::cout.write(data.data(), static_cast<std::streamsize>(n));
+        off += n;
+        if (n == 0 || off >= r.value("bytes", size_t{0})) break;
+      }
+      std::cout << std::flush;
+      return 0;
+    }
     if (approvals->parsed()) {
       Client c(socket_path);
       json r = c.request("approvals.list", {{"all", all}});

@@ -2,6 +2,7 @@
 
 #include "version.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <poll.h>
@@ -60,16 +61,17 @@ void Client::write_line(const std::string& line) {
 
 std::optional<std::string> Client::read_line(int timeout_ms) {
   for (;;) {
-    size_t nl = in_.find('\n', in_off_);
+    size_t nl = in_.find('\n', std::max(in_off_, scanned_));
     if (nl != std::string::npos) {
       std::string line = in_.substr(in_off_, nl - in_off_);
-      in_off_ = nl + 1;
+      in_off_ = scanned_ = nl + 1;
       if (in_off_ > (1u << 20) || in_off_ == in_.size()) {  // compact now and then, not per line
         in_.erase(0, in_off_);
-        in_off_ = 0;
+        in_off_ = scanned_ = 0;
       }
       return line;
     }
+    scanned_ = in_.size();
     pollfd p{fd_, POLLIN, 0};
     int rc = poll(&p, 1, timeout_ms);
     if (rc < 0 && errno == EINTR) continue;

@@ -45,6 +45,7 @@ class Client {
   int fd_ = -1;
   std::string in_;
   size_t in_off_ = 0;  // start of the unread part of in_
+  size_t scanned_ = 0;  // in_ is searched for a newline from here (a big event: one pass)
   std::deque<std::string> queued_;
   int64_t next_id_ = 1;
 };

@@ -3,6 +3,7 @@
 #include "hook_command.h"
 
 #include "client.h"
+#include "json_bounds.h"
 
 #include <iostream>
 #include <iterator>
@@ -13,8 +14,13 @@ using nlohmann::json;
 
 int hook_command(const std::string& socket_path, double wait_s) {
   std::string text((std::istreambuf_iterator<char>(std::cin)), {});
-  json input = json::parse(text, nullptr, false);
-  if (!input.is_object()) return 0;
+  // Bounded: a tool input nested 100k deep parses, but copying it into the request overflowed the stack.
+  std::string why;
+  json input = parse_json_bounded(text, &why);
+  if (!input.is_object()) {
+    if (!why.empty()) std::cerr << "ccmux hook: unreadable hook input: " << why << " (no decision)\n";
+    return 0;
+  }
   try {
     Client c(socket_path);
     json r = c.request("hook.event", {{"input", input}, {"wait_s", wait_s}});

@@ -45,8 +45,23 @@ void Renderer::line(const std::string& text) {
 }
 
 void Renderer::event(const json& msg) {
-  std::string kind = msg.value("kind", "");
-  const json& p = msg.contains("payload") ? msg["payload"] : json::object();
+  // Payloads are claude's own JSON: one of an unexpected shape is noted, never fatal.
+  std::string kind = msg.contains("kind") && msg["kind"].is_string() ? msg["kind"].get<std::string>() : "";
+  try {
+    event_body(kind, msg);
+    const json& p = msg.contains("payload") ? msg["payload"] : msg;
+    if (p.is_object() && p.contains("ccmux_truncated") && p["ccmux_truncated"].is_object())
+      line("  (" + kind + " event of " + p["ccmux_truncated"].value("bytes", json(0)).dump() +
+           " bytes, shown cut; the whole of it: ccmux payload " + msg.value("session", "") + " " +
+           msg.value("seq", json(0)).dump() + ")");
+  } catch (const json::exception& e) {
+    line("· " + kind + " event " + (msg.contains("seq") ? msg["seq"].dump() : "") + " (unexpected shape: " + e.what() + ")");
+  }
+}
+
+void Renderer::event_body(const std::string& kind, const json& msg) {
+  static const json kNone = json::object();
+  const json& p = msg.contains("payload") ? msg["payload"] : kNone;
   if (kind == "stream_event") {
     const json& ev = p.value("event", json::object());
     if (ev.value("type", "") == "content_block_delta") {
@@ -59,7 +74,7 @@ void Renderer::event(const json& msg) {
     return;
   }
   if (kind == "assistant") {
-    for (auto& block : p["message"].value("content", json::array())) {
+    for (auto& block : p.value("message", json::object()).value("content", json::array())) {
       if (block.value("type", "") != "tool_use") continue;
       const json& in = block.value("input", json::object());
       std::string arg = in.contains("command") && in["command"].is_string()     ? in["command"].get<std::string>()
@@ -70,14 +85,15 @@ void Renderer::event(const json& msg) {
     return;
   }
   if (kind == "user") {
-    const json& content = p["message"].value("content", json::array());
+    const json content = p.value("message", json::object()).value("content", json::array());
     if (!content.is_array()) return;
     for (auto& block : content) {
       if (block.value("type", "") != "tool_result") continue;
       std::string text;
-      if (block["content"].is_string()) text = block["content"].get<std::string>();
-      else if (block["content"].is_array())
-        for (auto& c : block["content"]) text += c.value("text", "");
+      const json bc = block.value("content", json());
+      if (bc.is_string()) text = bc.get<std::string>();
+      else if (bc.is_array())
+        for (auto& c : bc) text += c.value("text", "");
       line(std::string("  ⎿ ") + (block.value("is_error", false) ? "error: " : "") + one_line(text, 200));
     }
     return;
@@ -126,7 +142,10 @@ void Renderer::event(const json& msg) {
     return;
   }
   if (kind == "parse_error") {
-    line("! unparsable output from claude: " + one_line(p.value("raw", ""), 120));
+    if (p.contains("seq"))  // the line is stored as event `seq`; a field of it was unusable
+      line("! claude's line " + p["seq"].dump() + ": " + one_line(p.value("error", ""), 200));
+    else
+      line("! unparsable output from claude (" + p.value("error", "") + "): " + one_line(p.value("raw", ""), 120));
     return;
   }
   if (kind == "mode_changed") line("· permission mode: " + p.value("mode", ""));

@@ -18,6 +18,7 @@ class Renderer {
 
  private:
   void end_text();
+  void event_body(const std::string& kind, const nlohmann::json& msg);
   std::ostream& out_;
   bool in_text_ = false;
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "json_fields.h"
 #include "util.h"
 
 #include <spdlog/spdlog.h>
@@ -30,13 +31,16 @@ json ApprovalChain::row_json(const ApprovalRow& row) {
 std::string ApprovalChain::open(const ApprovalContext& ctx, const std::string& claude_request_id,
                                 const json& request, std::function<void()> unasked) {
   ApprovalRow row;
-  row.id = "a-" + random_hex(4);
+  row.id = unique_id("a-", [this](const std::string& id) {
+    return pending_.count(id) > 0 || deciding_.count(id) > 0 || store_.approval_exists(id);  // deciding: not stored yet
+  });
   row.session = ctx.session_id;
   row.claude_request_id = claude_request_id;
-  row.tool = request.value("tool_name", "");
+  // Read leniently: callers check the types (supervisor, hooks) and nothing here may throw.
+  row.tool = str_or(request, "tool_name");
   row.kind = row.tool == "AskUserQuestion" ? "question" : "tool";
   row.created_ms = now_ms();
-  json input = request.value("input", json::object());
+  json input = object_or(request, "input");
 
   json req = {{"id", row.id},
               {"session", ctx.session_id},
@@ -48,8 +52,8 @@ std::string ApprovalChain::open(const ApprovalContext& ctx, const std::string& c
               {"expires_ms", row.created_ms + static_cast<int64_t>(timeout_s_ * 1000)}};
   for (const char* k : {"description", "tool_use_id", "blocked_path", "decision_reason", "title"})
     if (request.contains(k)) req[k] = request[k];
-  req["suggestions"] = request.value("permission_suggestions", json::array());
-  if (row.kind == "question") req["questions"] = input.value("questions", json::array());
+  req["suggestions"] = array_or(request, "permission_suggestions");
+  if (row.kind == "question") req["questions"] = array_or(input, "questions");
   std::string id = row.id;
 
   // Questions are for a human; tool calls go through policies and providers first.

@@ -140,7 +140,16 @@ void ChildProcess::on_stdin_writable() {
   if (close_after_write_) close_fd(in_);
 }
 
-void ChildProcess::read_lines(int fd, std::string& buf, bool is_stdout, bool final) {
+void ChildProcess::emit(bool is_stdout, std::string_view line, size_t capacity) {
+  if (is_stdout) {
+    if (cb_.on_stdout_line) cb_.on_stdout_line(line, capacity);
+  } else if (cb_.on_stderr_line) {
+    cb_.on_stderr_line(line);
+  }
+}
+
+void ChildProcess::read_lines(int fd, LineBuffer& lb, bool is_stdout, bool final) {
+  std::string& buf = lb.buf;
   char chunk[65536];
   for (int rounds = 0; rounds < 16; ++rounds) {  // up to 1 MiB per wake-up keeps other sessions served
     ssize_t n = read(fd, chunk, sizeof chunk);
@@ -149,29 +158,36 @@ void ChildProcess::read_lines(int fd, std::string& buf, bool is_stdout, bool fin
     buf.append(chunk, static_cast<size_t>(n));
     if (static_cast<size_t>(n) < sizeof chunk && !final) break;
   }
+  if (lb.skipping) {  // the rest of a cut line: dropped up to its newline, never held
+    size_t nl = buf.find('\n');
+    if (nl == std::string::npos) {
+      buf.clear();
+      lb.scanned = 0;
+      lb.skipping = !final;
+      return;
+    }
+    buf.erase(0, nl + 1);
+    lb.skipping = false;
+  }
   buf.reserve(buf.size() + 64);  // simdjson padding past any line end
   size_t start = 0;
-  for (;;) {
-    size_t nl = buf.find('\n', start);
+  // Only new bytes are searched: a line arriving in many reads costs one pass, not one per read.
+  for (size_t from = std::min(lb.scanned, buf.size());;) {
+    size_t nl = buf.find('\n', from);
     if (nl == std::string::npos) break;
-    std::string_view line(buf.data() + start, nl - start);
-    if (is_stdout) {
-      if (cb_.on_stdout_line) cb_.on_stdout_line(line, buf.capacity() - start);
-    } else if (cb_.on_stderr_line) {
-      cb_.on_stderr_line(line);
-    }
-    start = nl + 1;
+    emit(is_stdout, std::string_view(buf.data() + start, nl - start), buf.capacity() - start);
+    start = from = nl + 1;
   }
   buf.erase(0, start);
+  lb.scanned = buf.size();
   if ((final && !buf.empty()) || buf.size() > kMaxLine) {  // unterminated tail, or a runaway line
+    lb.skipping = !final && buf.size() > kMaxLine;
     buf.reserve(buf.size() + 64);
-    if (is_stdout) {
-      if (cb_.on_stdout_line) cb_.on_stdout_line(buf, buf.capacity());
-    } else if (cb_.on_stderr_line) {
-      cb_.on_stderr_line(buf);
-    }
+    emit(is_stdout, buf, buf.capacity());
     buf.clear();
+    lb.scanned = 0;
   }
+  if (buf.capacity() > (16u << 20) && buf.size() < (1u << 20)) buf.shrink_to_fit();  // a big line is over
 }
 
 void ChildProcess::on_stdout(uint32_t events) {

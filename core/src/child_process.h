@@ -1,6 +1,7 @@
 // One supervised child (claude): own process group, non-blocking stdin/stdout/stderr
 // pipes on the event loop, exit seen through a pidfd. Lines have no size limit
-// short of kMaxLine (claude's init and tool results can be megabytes).
+// short of kMaxLine (claude's init and tool results can be megabytes); a longer one is
+// delivered cut at that size (line.size() > kMaxLine says so) and its rest dropped.
 #pragma once
 
 #include "event_loop.h"
@@ -48,7 +49,13 @@ class ChildProcess {
   void on_stderr(uint32_t events);
   void on_stdin_writable();
   void on_pidfd();
-  void read_lines(int fd, std::string& buf, bool is_stdout, bool final);
+  struct LineBuffer {
+    std::string buf;
+    size_t scanned = 0;     // bytes of buf already searched for a newline
+    bool skipping = false;  // dropping the rest of a line cut at kMaxLine
+  };
+  void read_lines(int fd, LineBuffer& lb, bool is_stdout, bool final);
+  void emit(bool is_stdout, std::string_view line, size_t capacity);
   void close_fd(int& fd);
 
   EventLoop& loop_;
@@ -57,7 +64,7 @@ class ChildProcess {
   int in_ = -1, out_ = -1, err_ = -1, pidfd_ = -1;
   bool exited_ = false;
   bool close_after_write_ = false;
-  std::string outbuf_, errbuf_;
+  LineBuffer outbuf_, errbuf_;
   std::string pending_write_;
   size_t write_off_ = 0;
 };

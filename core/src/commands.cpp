@@ -1,10 +1,16 @@
 #include "commands.h"
 
 #include <algorithm>
+#include <fcntl.h>
 #include <filesystem>
 #include <set>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <mbedtls/base64.h>
 
 #include "hooks.h"
+#include "json_fields.h"
 #include "plugin_host.h"
 #include "util.h"
 
@@ -14,11 +20,7 @@ using nlohmann::json;
 
 namespace {
 
-std::string required_string(const json& params, const char* key) {
-  if (!params.contains(key) || !params[key].is_string() || params[key].get<std::string>().empty())
-    throw CommandError("bad_params", std::string("missing string parameter '") + key + "'");
-  return params[key];
-}
+std::string required_string(const json& params, const char* key) { return Fields(params).required_str(key); }
 
 json status(Core& core) {
   json by_state = json::object();
@@ -78,13 +80,53 @@ json projects(const Core& core) {
   return {{"roots", roots}};
 }
 
+// A piece of the whole payload of an event that was stored cut (over claude.max_event_bytes),
+// as base64: the bytes are claude's, and a piece may end inside a UTF-8 sequence.
+json event_payload(Core& core, const Fields& p) {
+  std::string session = p.required_str("session");
+  if (!core.supervisor->exists(session)) throw CommandError("not_found", "no session " + session);
+  if (!p.has("seq")) throw CommandError("bad_params", "missing parameter 'seq'");
+  auto seq = static_cast<uint64_t>(p.integer("seq", 0, 1));
+  auto offset = static_cast<size_t>(p.integer("offset", 0, 0));
+  auto length = static_cast<size_t>(p.integer("length", 1 << 20, 1, 4 << 20));
+  const EventCap* cap = core.bus->cap();
+  std::string path = cap ? cap->file_for(session, seq) : "";
+  // Never through a symlink: the file is ccmuxd's own, under its state dir.
+  int fd = path.empty() ? -1 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat st {};
+  if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+    ::close(fd);
+    fd = -1;
+  }
+  if (fd < 0)
+    throw CommandError("not_found", "no whole payload is kept for event " + std::to_string(seq) + " of " + session +
+                                        " (only events over claude.max_event_bytes have one; their ccmux_truncated "
+                                        "says file_error when it could not be written)");
+  auto size = static_cast<size_t>(st.st_size);
+  std::string data(offset < size ? std::min(length, size - offset) : 0, '\0');
+  size_t got = 0;
+  while (got < data.size()) {
+    ssize_t n = pread(fd, data.data() + got, data.size() - got, static_cast<off_t>(offset + got));
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  data.resize(got);
+  std::string b64(4 * ((got + 2) / 3) + 1, '\0');
+  size_t written = 0;
+  mbedtls_base64_encode(reinterpret_cast<unsigned char*>(b64.data()), b64.size(), &written,
+                        reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  b64.resize(written);
+  return {{"session", session}, {"seq", seq}, {"bytes", size}, {"offset", offset}, {"data", b64}};
+}
+
 }  // namespace
 
 bool is_builtin_method(const std::string& method) {
   static const std::set<std::string> kBuiltin = {
       "ping", "status", "projects.list", "session.new", "session.list", "session.get", "session.send", "session.stop", "session.resume",
       "session.interrupt", "session.mode", "subscribe", "unsubscribe", "approvals.list", "approval.answer",
-      "token.create", "token.list", "token.revoke", "plugins.list", "hook.event"};
+      "token.create", "token.list", "token.revoke", "plugins.list", "hook.event", "event.payload"};
   return kBuiltin.count(method) > 0 || method.rfind("token.", 0) == 0;
 }
 
@@ -96,16 +138,15 @@ void run_command(Core& core, const std::string& who, bool trusted, const std::st
   if (method == "projects.list") return done(true, projects(core));
   if (method == "session.list") return done(true, {{"sessions", sup.list()}});
   if (method == "session.get") return done(true, sup.info(required_string(params, "session")));
+  Fields p(params);
   if (method == "session.new") {
-    json prompt = params.contains("prompt") ? params["prompt"] : json();
-    std::string id = sup.create(params.value("cwd", ""), prompt, params.value("model", ""),
-                                params.value("permission_mode", ""));
+    std::string id = sup.create(p.str("cwd"), p.any("prompt"), p.str("model"), p.str("permission_mode"));
     return done(true, sup.info(id));
   }
   if (method == "session.send") {
     std::string id = required_string(params, "session");
-    if (!params.contains("prompt")) throw CommandError("bad_params", "missing parameter 'prompt'");
-    int64_t pid = sup.send(id, params["prompt"]);
+    if (!p.has("prompt")) throw CommandError("bad_params", "missing parameter 'prompt'");
+    int64_t pid = sup.send(id, p.any("prompt"));
     return done(true, {{"prompt_id", pid}, {"session", id}});
   }
   if (method == "session.resume") {
@@ -130,9 +171,11 @@ void run_command(Core& core, const std::string& who, bool trusted, const std::st
     return;
   }
   if (method == "approvals.list") {
-    if (params.value("all", false)) {
+    bool all = p.boolean("all", false);
+    auto limit = static_cast<size_t>(p.integer("limit", 100, 1, 10000));
+    if (all) {
       json arr = json::array();
-      for (auto& row : core.store->list_approvals(false, params.value("limit", 100)))
+      for (auto& row : core.store->list_approvals(false, limit))
         arr.push_back(ApprovalChain::row_json(row));
       return done(true, {{"approvals", arr}});
     }
@@ -141,12 +184,13 @@ void run_command(Core& core, const std::string& who, bool trusted, const std::st
   if (method == "approval.answer") {
     std::string id = required_string(params, "id");
     std::string decision = required_string(params, "decision");
-    std::string by = params.value("by", "");
-    auto r = core.approvals->answer(id, decision, params.value("reason", ""),
-                                    params.contains("updated_input") ? params["updated_input"] : json(),
-                                    params.contains("answers") ? params["answers"] : json(),
+    std::string by = p.str("by");
+    // An input or answers of the wrong shape would be dropped silently further on: refuse them.
+    json updated_input = p.has("updated_input") ? p.object("updated_input") : json();
+    json answers = p.has("answers") ? p.object("answers") : json();
+    auto r = core.approvals->answer(id, decision, p.str("reason"), updated_input, answers,
                                     by.empty() ? "client:" + who : "client:" + who + ":" + by,
-                                    params.value("interrupt", false));
+                                    p.boolean("interrupt", false));
     switch (r.outcome) {
       case ApprovalChain::Outcome::resolved:
         return done(true, {{"status", "resolved"}, {"approval", ApprovalChain::row_json(r.row)}});
@@ -179,6 +223,7 @@ void run_command(Core& core, const std::string& who, bool trusted, const std::st
     core.hooks->handle(params, done);
     return;
   }
+  if (method == "event.payload") return done(true, event_payload(core, p));
   if (method == "plugins.list") return done(true, {{"plugins", core.plugins ? core.plugins->list() : json::array()}});
   if (core.plugins && core.plugins->has_method(method)) {
     core.plugins->call_method(method, params, who, trusted, done);

@@ -43,7 +43,8 @@ const std::map<std::string, SectionSpec>& schema() {
         {"restart_backoff", {Kind::number, {}}},
         {"restart_backoff_max", {Kind::number, {}}},
         {"crash_limit", {Kind::integer, {}}},
-        {"crash_window", {Kind::number, {}}}}},
+        {"crash_window", {Kind::number, {}}},
+        {"max_event_bytes", {Kind::integer, {}}}}},
       {"projects", {{"roots", {Kind::string_list, {}}}}},
       {"approval",
        {{"timeout", {Kind::number, {}}},
@@ -160,6 +161,13 @@ void assign(Config& c, const std::string& section, const std::string& key, const
     c.crash_limit = r.integer(n, full);
     if (c.crash_limit < 1) r.fail(n.Mark(), full, "must be at least 1 (give up at the first crash)");
   } else if (full == "claude.crash_window") c.crash_window_s = r.number(n, full);
+  else if (full == "claude.max_event_bytes") {
+    c.max_event_bytes = r.integer(n, full);
+    // Below 16 KiB a cut event has no room for its shape; above 64 MiB one event could
+    // outgrow what clients accept (the socket's 64 MiB message limit, a phone's memory).
+    if (c.max_event_bytes < (16 << 10) || c.max_event_bytes > (64 << 20))
+      r.fail(n.Mark(), full, "must be from 16384 (16 KiB) to 67108864 (64 MiB), got " + std::to_string(c.max_event_bytes));
+  }
   else if (full == "projects.roots") {
     c.project_roots.clear();
     for (auto& p : r.list(n, full)) c.project_roots.push_back(expand_home(p));

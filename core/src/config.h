@@ -59,6 +59,9 @@ struct Config {
   double restart_backoff_max_s = 30;  // ... up to this
   int64_t crash_limit = 5;          // crashes within crash_window before giving up (state failed)
   double crash_window_s = 300;
+  // Events over this are stored and sent cut, whole in a file (docs/protocol.md): every
+  // stored event then fits every client, so a replay always works.
+  int64_t max_event_bytes = 8 << 20;
 
   // projects
   std::vector<std::string> project_roots;

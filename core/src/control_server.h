@@ -26,6 +26,7 @@ class ControlServer {
   struct Conn {
     int fd = -1;
     std::string in;
+    size_t scanned = 0;  // bytes of `in` already searched for a newline
     std::string out;
     size_t out_off = 0;
     std::unique_ptr<ProtocolClient> client;

@@ -32,6 +32,7 @@ void Core::open(const std::string& claude_path) {
   if (ftruncate(fd, 0) == 0) (void)!pwrite(fd, pid.data(), pid.size(), 0);
   store = std::make_unique<Store>(config.state_dir + "/ccmux.db");
   bus = std::make_unique<EventBus>(*store);
+  bus->set_cap(std::make_unique<EventCap>(static_cast<size_t>(config.max_event_bytes), config.state_dir + "/large-events"));
   policies = std::make_unique<PolicyEngine>(loop, policy_options(config));
   // Loaded in the policy worker once the loop runs; approvals asked before wait behind it.
   policies->load(config.policies, [](const std::vector<std::string>& errors) {

@@ -33,6 +33,7 @@ uint64_t EventBus::head(const std::string& session) const {
 uint64_t EventBus::publish(const std::string& session, std::string_view kind, std::string payload) {
   uint64_t seq = ++assigned_[session];
   int64_t ts = now_ms();
+  if (cap_ && cap_->over(payload)) payload = cap_->cap(session, seq, std::move(payload));
   store_.append_event(session, seq, ts, kind, payload);
   pending_.push_back({session, seq, ts, std::string(kind), std::move(payload)});
   if (pending_.size() >= 4096 && !flushing_) flush();  // bound memory on a firehose
@@ -105,10 +106,12 @@ void EventBus::deliver(const Pending& p) {
   }
 }
 
-uint64_t EventBus::subscribe(const std::string& session, uint64_t from_seq, EventSink* sink) {
+uint64_t EventBus::subscribe(const std::string& session, uint64_t from_seq, EventSink* sink,
+                             const std::function<void(uint64_t id)>& registered) {
   uint64_t id = next_sub_++;
   subs_[id] = Sub{session, from_seq == 0 ? 1 : from_seq, session == "*", sink, sink->alive_};
   by_session_[session].push_back(id);
+  if (registered) registered(id);
   if (session != "*") pump(id);
   return id;
 }
@@ -154,8 +157,13 @@ void EventBus::pump(uint64_t id) {
     size_t read = store_.read_events(session, sub->next_seq, head, limit,
                                      [&](uint64_t seq, int64_t ts, std::string_view kind, std::string_view payload) {
                                        if (bytes >= kChunkBytes) return;  // the rest is read again next time
-                                       bytes += payload.size();
-                                       chunk.push_back({seq, ts, std::string(kind), std::string(payload)});
+                                       // Stored before the cap (or under a larger one): cut on the way
+                                       // out, so that a replay never fails on it.
+                                       std::string p = cap_ && cap_->over(payload)
+                                                           ? EventCap::shrink(payload, cap_->limit(), "", "")
+                                                           : std::string(payload);
+                                       bytes += p.size();
+                                       chunk.push_back({seq, ts, std::string(kind), std::move(p)});
                                      });
     if (chunk.empty()) {  // hole in the store (should not happen): skip ahead rather than spin
       sub->next_seq = head + 1;

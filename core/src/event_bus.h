@@ -5,6 +5,7 @@
 // memory stays bounded and the stream has no gap and no duplicate.
 #pragma once
 
+#include "event_cap.h"
 #include "store.h"
 
 #include <cstdint>
@@ -54,12 +55,17 @@ class EventBus {
   void set_head(const std::string& session, uint64_t seq);
   uint64_t head(const std::string& session) const;
 
+  // Payloads over the cap's limit are stored (and delivered) cut, whole in a file.
+  void set_cap(std::unique_ptr<EventCap> cap) { cap_ = std::move(cap); }
+  const EventCap* cap() const { return cap_.get(); }
   uint64_t publish(const std::string& session, std::string_view kind, std::string payload);
   void flush();
   size_t pending() const { return pending_.size(); }
 
-  // session "*" = every session, live only (from_seq ignored).
-  uint64_t subscribe(const std::string& session, uint64_t from_seq, EventSink* sink);
+  // session "*" = every session, live only (from_seq ignored). `registered` runs with the
+  // new id before the replay starts (a client answers with the id first).
+  uint64_t subscribe(const std::string& session, uint64_t from_seq, EventSink* sink,
+                     const std::function<void(uint64_t id)>& registered = {});
   void unsubscribe(uint64_t id);
   void resume(uint64_t id);  // the sink is ready again
   size_t subscriber_count() const { return subs_.size(); }
@@ -86,6 +92,7 @@ class EventBus {
   uint64_t committed(const std::string& session) const;
 
   Store& store_;
+  std::unique_ptr<EventCap> cap_;
   std::unordered_map<std::string, uint64_t> assigned_;   // last seq handed out
   std::unordered_map<std::string, uint64_t> committed_;  // last seq committed
   std::vector<Pending> pending_;

@@ -1,5 +1,7 @@
 #include "hooks.h"
 
+#include "json_fields.h"
+
 #include <spdlog/spdlog.h>
 
 namespace ccmux {
@@ -32,18 +34,27 @@ void HookBroker::handle(const json& params, Done done) {
   if (!in.is_object() || !in.contains("session_id") || !in["session_id"].is_string() ||
       !in.contains("hook_event_name") || !in["hook_event_name"].is_string())
     throw CommandError("bad_params", "input must be the hook's JSON (session_id, hook_event_name, …)");
-  std::string event = in["hook_event_name"], cwd = in.value("cwd", "");
-  std::string session = supervisor_.observe(in["session_id"], cwd, in.value("permission_mode", ""));
+  // Every field is checked before anything is recorded: a bad hook input changes nothing.
+  Fields f(in, "hook input field");
+  std::string event = in["hook_event_name"], cwd = f.str("cwd"), mode = f.str("permission_mode");
+  std::string end_reason = event == "SessionEnd" ? f.str("reason") : "";
+  bool tool_event = event == "PreToolUse" || event == "PermissionRequest";
+  json request;
+  if (tool_event) {
+    request = {{"tool_name", f.str("tool_name")}, {"input", f.object("tool_input")}};
+    if (f.has("tool_use_id")) request["tool_use_id"] = f.str("tool_use_id");
+    if (f.has("permission_suggestions")) request["permission_suggestions"] = f.array("permission_suggestions");
+  }
+  // A day at most: the hook's own timeout is wait_s + 15 s, and a timer needs a finite delay.
+  double wait_s = Fields(params).number("wait_s", 0.0, 0.0, 86400.0);
+
+  std::string session = supervisor_.observe(in["session_id"], cwd, mode);
   supervisor_.observed_event(session, in);
 
-  if (event == "SessionEnd") supervisor_.observed_end(session, "ended in its terminal (" + in.value("reason", "") + ")");
-  if (event != "PreToolUse" && event != "PermissionRequest") return done(true, {{"session", session}, {"output", nullptr}});
+  if (event == "SessionEnd") supervisor_.observed_end(session, "ended in its terminal (" + end_reason + ")");
+  if (!tool_event) return done(true, {{"session", session}, {"output", nullptr}});
 
   std::string rid = "hook:" + std::to_string(next_++);
-  json request = {{"tool_name", in.value("tool_name", "")}, {"input", in.value("tool_input", json::object())}};
-  if (in.contains("tool_use_id")) request["tool_use_id"] = in["tool_use_id"];
-  if (in.contains("permission_suggestions")) request["permission_suggestions"] = in["permission_suggestions"];
-  double wait_s = params.value("wait_s", 0.0);
   bool ask_human = event == "PermissionRequest" && wait_s > 0;
   // Registered first: the policies' decision may come at once, inside open().
   waiting_[rid] = Waiter{session, event, done, 0};

@@ -1,6 +1,7 @@
 #include "plugin_host.h"
 
 #include "commands.h"
+#include "json_bounds.h"
 #include "protocol_client.h"
 
 #include <spdlog/spdlog.h>
@@ -267,7 +268,7 @@ int api_register_provider(void* host, const char* name, ccmux_provider_fn fn, vo
                         : decision == CCMUX_DECISION_ASK  ? "ask"
                                                           : "";
            v.reason = reason ? reason : "";
-           if (updated) v.updated_input = json::parse(updated, nullptr, false);
+           if (updated) v.updated_input = parse_json_bounded(updated);  // too deep: no updated input
            if (v.updated_input.is_discarded()) v.updated_input = nullptr;
            *o = v;
          },
@@ -475,9 +476,10 @@ void PluginHost::call_method(const std::string& method, const json& params, cons
        },
        &reply);
   if (!reply.answered) return done(false, {{"code", "internal"}, {"message", "plugin " + m.plugin + " did not answer " + method}});
-  json body = json::parse(reply.text, nullptr, false);
+  std::string why;
+  json body = parse_json_bounded(reply.text, &why);
   if (body.is_discarded())
-    return done(false, {{"code", "internal"}, {"message", "plugin " + m.plugin + " answered " + method + " with invalid JSON"}});
+    return done(false, {{"code", "internal"}, {"message", "plugin " + m.plugin + " answered " + method + " with invalid JSON (" + why + ")"}});
   done(reply.ok, body);
 }
 PluginHost::~PluginHost() { stop_all(); }

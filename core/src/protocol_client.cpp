@@ -1,6 +1,8 @@
 #include "protocol_client.h"
 
 #include "commands.h"
+#include "json_bounds.h"
+#include "json_fields.h"
 
 #include <spdlog/spdlog.h>
 
@@ -54,16 +56,7 @@ ProtocolClient::~ProtocolClient() {
   core_.clients.erase(this);
 }
 
-void ProtocolClient::deliver(const EventView& ev) {
-  // Which subscription? A client normally has one per session; "*" ones get live events.
-  uint64_t sub = 0;
-  for (auto& [id, session] : subscriptions_)
-    if (session == ev.session) sub = id;
-  if (!sub)
-    for (auto& [id, session] : subscriptions_)
-      if (session == "*") sub = id;
-  out_(event_message(ev, sub));
-}
+void ProtocolClient::deliver(const EventView& ev) { out_(event_message(ev, ev.subscription)); }
 
 void ProtocolClient::resume() {
   for (auto& [id, session] : std::map<uint64_t, std::string>(subscriptions_)) core_.bus->resume(id);
@@ -82,14 +75,34 @@ void ProtocolClient::error(const json& id, const std::string& code, const std::s
 }
 
 void ProtocolClient::handle(std::string_view message) {
-  json msg = json::parse(message, nullptr, false);
+  // Bounded: a deep message parses, but copying or dumping it would overflow the stack.
+  std::string why;
+  json msg = parse_json_bounded(message, &why);
   if (msg.is_discarded() || !msg.is_object()) {
-    send({{"type", "error"}, {"code", "bad_message"}, {"message", "each message must be one JSON object"}});
+    bool deep = why.rfind("JSON nested", 0) == 0;
+    send({{"type", "error"}, {"code", "bad_message"}, {"message", std::string("each message must be one JSON object") + (deep ? ": " + why : "")}});
     return;
   }
-  std::string type = msg.value("type", "");
+  // Nothing a client sends may escape as an exception: the local socket would take the
+  // daemon down with it, and a plugin host would swallow it and leave the client waiting.
+  try {
+    dispatch(msg);
+  } catch (const CommandError& e) {
+    send({{"type", "error"}, {"code", e.code}, {"message", e.what()}});
+  } catch (const json::exception& e) {
+    send({{"type", "error"}, {"code", "bad_message"}, {"message", std::string("malformed message: ") + e.what()}});
+  } catch (const std::exception& e) {
+    spdlog::error("message from {} failed: {}", name_, e.what());
+    send({{"type", "error"}, {"code", "internal"}, {"message", e.what()}});
+  }
+}
+
+void ProtocolClient::dispatch(const json& msg) {
+  Fields f(msg, "field", "bad_message");
+  std::string type = f.str("type");
   if (type == "hello") {
-    int v = msg.value("protocol", 0);
+    int64_t v = f.integer("protocol", 0);
+    bool watch = f.boolean("watch_approvals", false);
     if (v != kProtocolVersion) {
       std::string side = v > kProtocolVersion ? "upgrade ccmuxd" : "upgrade the client";
       send({{"type", "error"},
@@ -100,7 +113,7 @@ void ProtocolClient::handle(std::string_view message) {
       return;
     }
     hello_done_ = true;
-    watch_approvals_ = msg.value("watch_approvals", false);
+    watch_approvals_ = watch;
     send({{"type", "hello"}, {"protocol", kProtocolVersion}, {"server", std::string("ccmuxd/") + kVersion}});
     if (watch_approvals_)
       send({{"type", "approvals"}, {"pending", core_.approvals->pending_json()}});
@@ -119,22 +132,28 @@ void ProtocolClient::handle(std::string_view message) {
 
 void ProtocolClient::request(const json& msg) {
   json id = msg.contains("id") ? msg["id"] : json();
-  std::string method = msg.value("method", "");
-  json params = msg.contains("params") && msg["params"].is_object() ? msg["params"] : json::object();
+  std::string method;
   try {
+    // The envelope first: a wrong one is answered with the request's id, so the client
+    // that waits for it hears why.
+    method = Fields(msg, "field", "bad_message").str("method");
+    if (msg.contains("params") && !msg["params"].is_null() && !msg["params"].is_object())
+      throw CommandError("bad_params", "'params' must be an object");
+    json params = msg.contains("params") && msg["params"].is_object() ? msg["params"] : json::object();
+    Fields p(params);
     if (method == "subscribe") {
-      std::string session = params.value("session", "");
+      std::string session = p.str("session");
+      uint64_t from = static_cast<uint64_t>(p.integer("from_seq", 1, 0));
       if (session != "*" && !core_.supervisor->exists(session)) throw CommandError("not_found", "no session " + session);
-      uint64_t from = params.value("from_seq", static_cast<uint64_t>(1));
-      // Reply first so the client knows the id before the replay arrives.
-      uint64_t next_id = 0;
-      reply(id, {{"session", session}, {"head", session == "*" ? 0 : core_.bus->head(session)}});
-      next_id = core_.bus->subscribe(session, from, this);
-      subscriptions_[next_id] = session;
+      // Reply first so the client knows the id and the head before the replay arrives.
+      core_.bus->subscribe(session, from, this, [&](uint64_t sub) {
+        subscriptions_[sub] = session;
+        reply(id, {{"session", session}, {"subscription", sub}, {"head", session == "*" ? 0 : core_.bus->head(session)}});
+      });
       return;
     }
     if (method == "unsubscribe") {
-      std::string session = params.value("session", "");
+      std::string session = p.str("session");
       for (auto it = subscriptions_.begin(); it != subscriptions_.end();)
         if (it->second == session) {
           core_.bus->unsubscribe(it->first);
@@ -148,11 +167,19 @@ void ProtocolClient::request(const json& msg) {
     std::weak_ptr<int> alive = alive_;
     run_command(core_, name_, trusted_, method, params, [this, id, alive](bool ok, const json& result) {
       if (alive.expired()) return;  // the client went away before the answer
-      if (ok) reply(id, result);
-      else error(id, result.value("code", "error"), result.value("message", "failed"));
+      if (ok) return reply(id, result);
+      // Plugins' methods answer too: read their error leniently.
+      auto text = [&](const char* key, const char* def) {
+        auto it = result.find(key);
+        return it != result.end() && it->is_string() ? it->get<std::string>() : std::string(def);
+      };
+      error(id, text("code", "error"), text("message", "failed"));
     });
   } catch (const CommandError& e) {
     error(id, e.code, e.what());
+  } catch (const json::exception& e) {
+    // A last resort: typed reads (Fields) name the parameter; this only says what nlohmann saw.
+    error(id, "bad_params", std::string("malformed parameters: ") + e.what());
   } catch (const std::exception& e) {
     spdlog::error("request {} from {} failed: {}", method, name_, e.what());
     error(id, "internal", e.what());

@@ -36,6 +36,7 @@ class ProtocolClient : public EventSink {
   const std::string& name() const { return name_; }
 
  private:
+  void dispatch(const nlohmann::json& msg);  // may throw; handle() answers
   void request(const nlohmann::json& msg);
   void reply(const nlohmann::json& id, const nlohmann::json& result);
   void error(const nlohmann::json& id, const std::string& code, const std::string& message);

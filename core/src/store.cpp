@@ -83,13 +83,29 @@ Store::Store(const std::string& path) {
   insert_event_ = prepare("INSERT INTO events(session, seq, ts_ms, kind, payload) VALUES(?,?,?,?,?)");
   read_events_ = prepare(
       "SELECT seq, ts_ms, kind, payload FROM events WHERE session=? AND seq>=? AND seq<=? ORDER BY seq LIMIT ?");
+  // Updates of the same session (same creation time): never another session's row.
   upsert_session_ = prepare(
-      "INSERT OR REPLACE INTO sessions(id, created_ms, cwd, model, permission_mode, claude_session_id, claude_started,"
+      "INSERT INTO sessions(id, created_ms, cwd, model, permission_mode, claude_session_id, claude_started,"
       " state, state_reason, last_seq, cost_usd, input_tokens, output_tokens, turns, updated_ms)"
-      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET cwd=excluded.cwd, model=excluded.model,"
+      " permission_mode=excluded.permission_mode, claude_session_id=excluded.claude_session_id,"
+      " claude_started=excluded.claude_started, state=excluded.state, state_reason=excluded.state_reason,"
+      " last_seq=excluded.last_seq, cost_usd=excluded.cost_usd, input_tokens=excluded.input_tokens,"
+      " output_tokens=excluded.output_tokens, turns=excluded.turns, updated_ms=excluded.updated_ms"
+      " WHERE sessions.created_ms=excluded.created_ms");
+  insert_session_ = prepare(
+      "INSERT INTO sessions(id, created_ms, cwd, model, permission_mode, claude_session_id, claude_started,"
+      " state, state_reason, last_seq, cost_usd, input_tokens, output_tokens, turns, updated_ms)"
+      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING");
+  // An update of the same approval only: an id collision must not replace an audit row.
   upsert_approval_ = prepare(
-      "INSERT OR REPLACE INTO approvals(id, session, claude_request_id, kind, tool, request, state, decision,"
-      " decided_by, reason, updated_input, created_ms, resolved_ms, latency_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      "INSERT INTO approvals(id, session, claude_request_id, kind, tool, request, state, decision,"
+      " decided_by, reason, updated_input, created_ms, resolved_ms, latency_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+      " ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, tool=excluded.tool, request=excluded.request,"
+      " state=excluded.state, decision=excluded.decision, decided_by=excluded.decided_by, reason=excluded.reason,"
+      " updated_input=excluded.updated_input, resolved_ms=excluded.resolved_ms, latency_ms=excluded.latency_ms"
+      " WHERE approvals.session=excluded.session AND approvals.claude_request_id=excluded.claude_request_id"
+      " AND approvals.created_ms=excluded.created_ms");
 }
 
 Store::~Store() {
@@ -252,10 +268,8 @@ size_t Store::read_events(const std::string& session, uint64_t from_seq, uint64_
   return n;
 }
 
-void Store::upsert_session(const SessionRow& s) {
-  begin();
-  auto* st = upsert_session_;
-  Reset r{st};
+namespace {
+void bind_session(sqlite3_stmt* st, const SessionRow& s) {
   bind_value(st, 1, s.id);
   bind_value(st, 2, s.created_ms);
   bind_value(st, 3, s.cwd);
@@ -271,7 +285,26 @@ void Store::upsert_session(const SessionRow& s) {
   bind_value(st, 13, s.output_tokens);
   bind_value(st, 14, s.turns);
   bind_value(st, 15, s.updated_ms);
+}
+}  // namespace
+
+bool Store::insert_session(const SessionRow& s) {
+  begin();
+  Reset r{insert_session_};
+  bind_session(insert_session_, s);
+  if (sqlite3_step(insert_session_) != SQLITE_DONE)
+    throw std::runtime_error(std::string("sqlite session: ") + sqlite3_errmsg(db_));
+  return sqlite3_changes(db_) == 1;
+}
+
+void Store::upsert_session(const SessionRow& s) {
+  begin();
+  auto* st = upsert_session_;
+  Reset r{st};
+  bind_session(st, s);
   if (sqlite3_step(st) != SQLITE_DONE) throw std::runtime_error(std::string("sqlite session: ") + sqlite3_errmsg(db_));
+  if (sqlite3_changes(db_) == 0)
+    throw std::runtime_error("session id " + s.id + " already names another session: not replaced");
 }
 
 std::vector<SessionRow> Store::load_sessions() {
@@ -326,6 +359,14 @@ void Store::upsert_approval(const ApprovalRow& a) {
   bind_value(st, 13, a.resolved_ms);
   bind_value(st, 14, a.resolved_ms ? a.resolved_ms - a.created_ms : int64_t{0});
   if (sqlite3_step(st) != SQLITE_DONE) throw std::runtime_error(std::string("sqlite approval: ") + sqlite3_errmsg(db_));
+  if (sqlite3_changes(db_) == 0)
+    throw std::runtime_error("approval id " + a.id + " already names another approval: not replaced");
+}
+
+bool Store::approval_exists(const std::string& id) {
+  bool found = false;
+  read("SELECT 1 FROM approvals WHERE id=?", [&](sqlite3_stmt*) { found = true; }, id);
+  return found;
 }
 
 namespace {

@@ -77,10 +77,15 @@ class Store {
   using EventFn = std::function<void(uint64_t seq, int64_t ts_ms, std::string_view kind, std::string_view payload)>;
   size_t read_events(const std::string& session, uint64_t from_seq, uint64_t to_seq, size_t limit, const EventFn& fn);
 
+  // A new session: false (nothing written) when the id is taken.
+  bool insert_session(const SessionRow& s);
   void upsert_session(const SessionRow& s);
   std::vector<SessionRow> load_sessions();
 
+  // Writes an approval; throws rather than replace another approval's row (same id,
+  // different session, claude request or creation time).
   void upsert_approval(const ApprovalRow& a);
+  bool approval_exists(const std::string& id);
   std::optional<ApprovalRow> get_approval(const std::string& id);
   std::vector<ApprovalRow> list_approvals(bool pending_only, size_t limit);
 
@@ -134,6 +139,7 @@ class Store {
   bool stopping_ = false;
   sqlite3_stmt* insert_event_ = nullptr;
   sqlite3_stmt* read_events_ = nullptr;
+  sqlite3_stmt* insert_session_ = nullptr;
   sqlite3_stmt* upsert_session_ = nullptr;
   sqlite3_stmt* upsert_approval_ = nullptr;
   std::vector<sqlite3_stmt*> owned_;

@@ -1,5 +1,7 @@
 #include "supervisor.h"
 
+#include "json_bounds.h"
+#include "json_fields.h"
 #include "util.h"
 
 #include <spdlog/spdlog.h>
@@ -158,8 +160,14 @@ std::string Supervisor::create(const std::string& cwd_in, const json& prompt, co
 }
 
 Supervisor::Session& Supervisor::add_session(SessionRow row, json created) {
-  row.id = "s-" + random_hex(4);
   row.created_ms = now_ms();
+  row.updated_ms = row.created_ms;
+  // The insert is the check: it never replaces a row, and a taken id is drawn again.
+  row.id = unique_id("s-", [&](const std::string& id) {
+    if (sessions_.count(id)) return true;
+    row.id = id;
+    return !store_.insert_session(row);
+  });
   auto owned = std::make_unique<Session>();
   owned->row = std::move(row);
   Session& s = *owned;
@@ -359,12 +367,36 @@ void Supervisor::send_control(Session& s, const std::string& subtype, json field
 }
 
 void Supervisor::on_line(const std::string& id, std::string_view line, size_t capacity) {
+  // A last resort: whatever a line does to the code below, the other sessions go on.
+  try {
+    process_line(id, line, capacity);
+  } catch (const std::exception& e) {
+    spdlog::error("session {}: a line from claude ({} bytes) could not be processed: {}", id, line.size(), e.what());
+    try {
+      auto it = sessions_.find(id);
+      if (it != sessions_.end())
+        host_event(*it->second, "parse_error",
+                   {{"error", std::string("ccmuxd could not process this line: ") + e.what()}, {"bytes", line.size()}});
+    } catch (const std::exception&) {
+    }
+  }
+}
+
+void Supervisor::process_line(const std::string& id, std::string_view line, size_t capacity) {
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
   Session& s = *it->second;
   s.last_activity = monotonic_s();
   if (line.empty()) return;
 
+  // The parser keeps buffers as big as the largest line it saw: after a big one, let them go.
+  struct ReleaseParser {
+    simdjson::dom::parser& parser;
+    size_t size;
+    ~ReleaseParser() {
+      if (size > (16u << 20)) parser = simdjson::dom::parser();
+    }
+  } release{parser_, line.size()};
   std::string_view type, subtype;
   simdjson::dom::element doc;
   bool parsed = capacity >= line.size() + simdjson::SIMDJSON_PADDING
@@ -375,7 +407,12 @@ void Supervisor::on_line(const std::string& id, std::string_view line, size_t ca
     if (doc["subtype"].get(subtype) != simdjson::SUCCESS) subtype = {};
   }
   if (type.empty()) {  // not JSON, or no type: keep the bytes, go on
-    json p = {{"error", parsed ? "line has no 'type' field" : "malformed JSON from claude"}, {"raw", std::string(line)}};
+    const char* why = line.size() > ChildProcess::kMaxLine
+                          ? "line over 256 MiB from claude: cut there, the rest of it dropped"
+                      : !parsed          ? "malformed JSON from claude"
+                      : !doc.is_object() ? "line is not a JSON object"
+                                         : "line has no 'type' field (a non-empty string)";
+    json p = {{"error", why}, {"raw", std::string(line)}};
     host_event(s, "parse_error", p);
     spdlog::warn("session {}: unparsable line from claude ({} bytes)", id, line.size());
     return;
@@ -408,45 +445,135 @@ void Supervisor::on_line(const std::string& id, std::string_view line, size_t ca
     deliver_next_prompt(s);
     if (!slot_waiters_.empty()) make_room();  // an idle session may now give its slot to a waiting one
   } else if (type == "control_request" || type == "control_response" || type == "control_cancel_request") {
-    json msg = json::parse(line, nullptr, false);
-    if (msg.is_discarded()) return;
-    if (type == "control_request") on_control_request(s, msg);
-    else if (type == "control_response") on_control_response(s, msg);
-    else approvals_.cancel(id, msg.value("request_id", ""), "claude withdrew the request");
+    // simdjson took it (up to 1024 levels), but copies and dumps of the nlohmann value
+    // recurse per level: deeper than the protocol allows is unreadable, and still answered.
+    std::string why;
+    json msg = parse_json_bounded(line, &why);
+    uint64_t seq = s.row.last_seq;
+    std::string problem = msg.is_discarded()            ? unreadable_control(s, type, doc, why)
+                          : type == "control_request"    ? on_control_request(s, msg)
+                          : type == "control_response" ? on_control_response(s, msg)
+                                                       : on_control_cancel(s, msg);
+    if (!problem.empty()) {
+      // The line itself is stored above as what it is; this says what ccmuxd could not use.
+      spdlog::warn("session {}: claude's {} (seq {}): {}", id, kind, seq, problem);
+      host_event(s, "parse_error", {{"error", kind + ": " + problem}, {"seq", seq}});
+    }
   }
 }
 
-void Supervisor::on_control_request(Session& s, const json& msg) {
-  std::string rid = msg.value("request_id", "");
-  const json& req = msg.contains("request") ? msg["request"] : json::object();
-  std::string subtype = req.value("subtype", "");
+namespace {
+// What makes a can_use_tool unreadable for policies and people ("" when it is fine).
+std::string can_use_tool_problem(const json& rid, const json& req) {
+  if (!rid.is_string() || rid.get_ref<const std::string&>().empty()) return "'request_id' must be a non-empty string";
+  auto tool = req.find("tool_name");
+  if (tool == req.end() || !tool->is_string() || tool->get_ref<const std::string&>().empty())
+    return "'tool_name' must be a non-empty string";
+  if (req.contains("input") && !req["input"].is_null() && !req["input"].is_object()) return "'input' must be an object";
+  if (req.contains("permission_suggestions") && !req["permission_suggestions"].is_null() &&
+      !req["permission_suggestions"].is_array())
+    return "'permission_suggestions' must be an array";
+  return "";
+}
+}  // namespace
+
+std::string Supervisor::on_control_request(Session& s, const json& msg) {
+  json rid = msg.contains("request_id") ? msg["request_id"] : json();  // echoed as sent, whatever it is
+  auto write = [&](json response) {
+    response["request_id"] = rid;
+    if (s.proc) s.proc->write(json{{"type", "control_response"}, {"response", response}}.dump() + "\n");
+  };
+  std::string id_problem =
+      rid.is_string() && !rid.get_ref<const std::string&>().empty() ? "" : "'request_id' must be a non-empty string";
+  static const json kNone;
+  const json& req = msg.contains("request") ? msg["request"] : kNone;  // no copy: a Write's input can be megabytes
+  std::string subtype = str_or(req, "subtype");
+  if (!req.is_object() || subtype.empty()) {
+    std::string problem = !req.is_object() ? "'request' must be an object" : "'subtype' must be a non-empty string";
+    write({{"subtype", "error"}, {"error", "ccmux could not read this control request: " + problem}});
+    return problem;
+  }
   if (subtype == "can_use_tool") {
+    // One we cannot read is denied, not shown to a human: neither a person nor a policy can
+    // judge a tool call whose name or input is unreadable, and a deny lets the model retry.
+    std::string problem = can_use_tool_problem(rid, req);
+    if (!problem.empty()) {
+      write({{"subtype", "success"},
+             {"response", {{"behavior", "deny"},
+                           {"message", "ccmux could not read this permission request (" + problem + "), so it is denied"}}}});
+      return "can_use_tool: " + problem + " (denied)";
+    }
     // Policies and providers usually decide; only a request left to a human moves the
     // session to waiting_approval (the on_asked listener set in the constructor).
-    approvals_.open({s.row.id, s.row.cwd, s.row.model}, rid, req);
-    return;
+    approvals_.open({s.row.id, s.row.cwd, s.row.model}, rid.get<std::string>(), req);
+    return "";
   }
-  json reply;
   if (subtype == "hook_callback") {
     // We register no hooks, but an unanswered callback kills claude after ~30 s: say "no opinion".
-    reply = {{"type", "control_response"},
-             {"response", {{"subtype", "success"}, {"request_id", rid}, {"response", json::object()}}}};
+    write({{"subtype", "success"}, {"response", json::object()}});
   } else {
-    reply = {{"type", "control_response"},
-             {"response", {{"subtype", "error"}, {"request_id", rid}, {"error", "ccmux does not support " + subtype}}}};
+    write({{"subtype", "error"}, {"error", "ccmux does not support " + subtype}});
   }
-  if (s.proc) s.proc->write(reply.dump() + "\n");
+  return id_problem;
 }
 
-void Supervisor::on_control_response(Session& s, const json& msg) {
-  const json& r = msg.contains("response") ? msg["response"] : json::object();
-  std::string rid = r.value("request_id", "");
-  auto it = s.controls.find(rid);
-  if (it == s.controls.end()) return;
+std::string Supervisor::unreadable_control(Session& s, std::string_view type, simdjson::dom::element doc,
+                                           const std::string& why) {
+  // What little is needed to answer, read from simdjson's view of the line.
+  std::string_view rid, subtype;
+  if (type == "control_request") {
+    if (doc["request_id"].get(rid) != simdjson::SUCCESS || rid.empty()) return why + " (unanswerable: no 'request_id')";
+    if (doc["request"]["subtype"].get(subtype) != simdjson::SUCCESS) subtype = {};
+    json response = subtype == "can_use_tool"
+                        ? json{{"subtype", "success"},
+                               {"response", {{"behavior", "deny"},
+                                             {"message", "ccmux could not read this permission request (" + why + "), so it is denied"}}}}
+                        : json{{"subtype", "error"}, {"error", "ccmux could not read this control request: " + why}};
+    response["request_id"] = std::string(rid);
+    if (s.proc) s.proc->write(json{{"type", "control_response"}, {"response", response}}.dump() + "\n");
+    return why + (subtype == "can_use_tool" ? " (denied)" : "");
+  }
+  if (type == "control_response" && doc["response"]["request_id"].get(rid) == simdjson::SUCCESS) {
+    auto it = s.controls.find(std::string(rid));
+    if (it != s.controls.end()) {  // whoever waits for this answer hears why there is none
+      ControlDone done = std::move(it->second);
+      s.controls.erase(it);
+      done(false, {{"error", "claude's answer was unreadable (" + why + ")"}});
+    }
+  }
+  if (type == "control_cancel_request" && doc["request_id"].get(rid) == simdjson::SUCCESS && !rid.empty())
+    approvals_.cancel(s.row.id, std::string(rid), "claude withdrew the request");
+  return why;
+}
+
+std::string Supervisor::on_control_response(Session& s, const json& msg) {
+  if (!msg.contains("response") || !msg["response"].is_object()) return "'response' must be an object";
+  const json& r = msg["response"];
+  if (!r.contains("request_id") || !r["request_id"].is_string()) return "'request_id' must be a string";
+  auto it = s.controls.find(r["request_id"].get<std::string>());
+  if (it == s.controls.end()) return "";
   ControlDone done = std::move(it->second);
   s.controls.erase(it);
-  bool ok = r.value("subtype", "") == "success";
-  done(ok, ok ? r.value("response", json::object()) : json{{"error", r.value("error", "error")}});
+  if (!r.contains("subtype") || !r["subtype"].is_string()) {
+    done(false, {{"error", "claude's answer was malformed ('subtype' must be a string)"}});
+    return "'subtype' must be a string";
+  }
+  bool ok = r["subtype"] == "success";
+  if (ok) {
+    done(true, r.contains("response") ? r["response"] : json::object());
+  } else {
+    const json& e = r.contains("error") ? r["error"] : json();
+    done(false, {{"error", e.is_string() ? e.get<std::string>() : e.is_null() ? "error" : dump_lossy(e)}});
+  }
+  return "";
+}
+
+std::string Supervisor::on_control_cancel(Session& s, const json& msg) {
+  // An empty id would cancel every pending approval of the session: only a named one goes.
+  std::string rid = str_or(msg, "request_id");
+  if (rid.empty()) return "'request_id' must be a non-empty string";
+  approvals_.cancel(s.row.id, rid, "claude withdrew the request");
+  return "";
 }
 
 void Supervisor::answer_claude(const ApprovalRow& row, const json& input) {

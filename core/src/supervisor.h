@@ -133,9 +133,15 @@ class Supervisor {
   void on_crash(Session& s, nlohmann::json info, const std::string& reason);
   bool has_queued_prompts(const std::string& id) const;
   void tick();
-  void on_line(const std::string& id, std::string_view line, size_t capacity);
-  void on_control_request(Session& s, const nlohmann::json& msg);
-  void on_control_response(Session& s, const nlohmann::json& msg);
+  void on_line(const std::string& id, std::string_view line, size_t capacity);  // never throws
+  void process_line(const std::string& id, std::string_view line, size_t capacity);
+  // Each returns what was wrong with claude's message ("" when nothing); a request we
+  // cannot read is still answered, so claude never waits for it.
+  std::string on_control_request(Session& s, const nlohmann::json& msg);
+  std::string on_control_response(Session& s, const nlohmann::json& msg);
+  // A control line too deep to use as nlohmann JSON: answered from simdjson's view of it.
+  std::string unreadable_control(Session& s, std::string_view type, simdjson::dom::element doc, const std::string& why);
+  std::string on_control_cancel(Session& s, const nlohmann::json& msg);
   void on_exit(std::string id, int status);  // by value: the caller's copy dies with the process object
   void deliver_next_prompt(Session& s);
   void send_control(Session& s, const std::string& subtype, nlohmann::json fields, ControlDone done);

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <sys/random.h>
 #include <vector>
 
@@ -45,6 +46,25 @@ std::string to_hex(const unsigned char* data, size_t n) {
     out.push_back(digits[data[i] & 15]);
   }
   return out;
+}
+
+namespace {
+std::function<std::string()>& id_source() {
+  static std::function<std::string()> source;
+  return source;
+}
+}  // namespace
+
+std::string id_random() { return id_source() ? id_source()() : random_hex(4); }
+
+void set_id_source_for_tests(std::function<std::string()> source) { id_source() = std::move(source); }
+
+std::string unique_id(const std::string& prefix, const std::function<bool(const std::string& id)>& taken) {
+  for (int draw = 0; draw < 100; ++draw) {
+    std::string id = prefix + id_random();
+    if (!taken(id)) return id;
+  }
+  throw std::runtime_error("no free " + prefix + " id after 100 draws");  // only a broken random source
 }
 
 std::string new_uuid_v4() {

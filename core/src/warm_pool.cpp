@@ -1,5 +1,7 @@
 #include "warm_pool.h"
 
+#include "json_bounds.h"
+#include "json_fields.h"
 #include "util.h"
 
 #include <spdlog/spdlog.h>
@@ -60,9 +62,11 @@ void WarmPool::spawn_for(const WarmKey& key) {
   e->claude_session_id = new_uuid_v4();
   ChildProcess::Callbacks cb;
   cb.on_stdout_line = [this, raw](std::string_view line, size_t) {
-    json msg = json::parse(line, nullptr, false);
-    if (!msg.is_discarded() && msg.value("type", "") == "control_response" && msg.contains("response") &&
-        msg["response"].value("request_id", "") == raw->init_request_id) {
+    // Any line, whatever its shape (`[1,2,3]` too, or nested too deep to copy), is either
+    // our initialize's answer or kept: the session's supervisor reports what it cannot read.
+    json msg = parse_json_bounded(line);
+    if (str_or(msg, "type") == "control_response" &&
+        str_or(object_or(msg, "response"), "request_id") == raw->init_request_id) {
       raw->initialized = true;
       return;
     }

@@ -30,10 +30,12 @@ class WsE2E : public E2E {
  protected:
   void SetUp() override {}  // each test starts the daemon with its own plugin keys
   // static_root: empty for the page in the source tree.
-  void start_ws(const WsSetup& s = {}, const std::string& static_root = "") {
+  // claude_keys: more "key: value" lines in the claude section.
+  void start_ws(const WsSetup& s = {}, const std::string& static_root = "", const std::vector<std::string>& claude_keys = {}) {
     port = free_tcp_port();
     DaemonOptions o;
     if (s.fake_claude) o.claude_path = fake_claude_path();
+    o.claude_keys = claude_keys;
     o.extra_yaml = "plugins:\n  - name: transport-ws\n    search_dir: " + build_dir() + "/plugins\n    required: true\n" +
                    "    port: " + std::to_string(port) + "\n    static_root: " +
                    (static_root.empty() ? source_dir() + "/plugins/transport-ws/web" : static_root) + "\n" + s.keys;
@@ -330,6 +332,96 @@ TEST_F(WsE2E, OversizedMalformedAndBinaryFramesGetErrorsAndTheDaemonStaysUp) {
   auto d = login(token);
   EXPECT_TRUE(d->request("ping")["result"]["pong"].get<bool>());
   EXPECT_TRUE(local->request("ping")["pong"].get<bool>());
+}
+
+// Issue 10 item 2: a field of the wrong JSON type used to throw inside the daemon; over
+// WebSocket the exception was swallowed and the client never got an answer.
+TEST_F(WsE2E, WrongJsonTypesAreAnsweredOverWebSocketAndTheConnectionGoesOn) {
+  start_ws({"", true});
+  auto c = login(token);
+  c->send(R"({"type":5})");
+  auto e = c->recv_json(5000);
+  ASSERT_TRUE(e) << "no answer to {\"type\":5}";
+  EXPECT_EQ((*e)["code"], "bad_message") << e->dump();
+  EXPECT_NE((*e).value("message", "").find("'type' must be a string"), std::string::npos) << e->dump();
+  c->send(R"({"type":"request","id":"m","method":5})");
+  e = c->recv_json(5000);
+  ASSERT_TRUE(e) << "no answer to a request whose method is a number";
+  EXPECT_EQ((*e)["id"], "m") << e->dump();
+  EXPECT_EQ((*e)["error"]["code"], "bad_message") << e->dump();
+  json r = c->request("session.new", {{"cwd", 5}}, 5000);
+  EXPECT_EQ(r["error"]["code"], "bad_params") << r.dump();
+  EXPECT_EQ(r["error"]["message"], "parameter 'cwd' must be a string") << r.dump();
+  r = c->request("approvals.list", {{"all", true}, {"limit", "ten"}}, 5000);
+  EXPECT_EQ(r["error"]["code"], "bad_params") << r.dump();
+  EXPECT_FALSE(c->closed());
+  EXPECT_TRUE(c->request("ping")["result"]["pong"].get<bool>());  // the same connection goes on
+  EXPECT_TRUE(local->request("ping")["pong"].get<bool>());
+}
+
+// JSON nested 100k deep after login: nlohmann parses it, but copying or dumping it overflowed
+// the daemon's stack. Too deep is a malformed message: bad_message, and the connection goes on.
+TEST_F(WsE2E, ADeepMessageOverWebSocketIsABadMessageAndTheConnectionGoesOn) {
+  start_ws();
+  auto c = login(token);
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  for (const std::string& msg : {deep, R"({"type":"request","id":)" + deep + R"(,"method":"ping"})"}) {
+    c->send(msg);
+    auto e = c->recv_json(10000);
+    ASSERT_TRUE(e) << "no answer to a deep message; closed " << c->close_code() << " " << c->close_reason();
+    EXPECT_EQ((*e)["code"], "bad_message") << e->dump().substr(0, 300);
+    EXPECT_NE(e->value("message", "").find("nested deeper than 256"), std::string::npos) << e->dump().substr(0, 300);
+    EXPECT_TRUE(c->request("ping", json::object(), 10000)["result"]["pong"].get<bool>());
+  }
+  EXPECT_TRUE(local->request("ping")["pong"].get<bool>());
+}
+
+// Issue 10 item 10: every stored event reaches a WebSocket client, including one bigger than
+// the client's send queue (send_queue_bytes, 1 MiB by default): it used to be closed (4008)
+// whenever anything else was queued, and so again at every reconnect.
+TEST_F(WsE2E, AnEventBiggerThanTheSendQueueIsDeliveredInAReplayAndLive) {
+  start_ws({"", true});
+  std::string id = local->request("session.new", {{"cwd", daemon->project()}, {"prompt", "bigline please"}})["id"];
+  auto c = login(token);
+  json sub = c->request("subscribe", {{"session", id}, {"from_seq", 1}});
+  ASSERT_TRUE(sub.contains("result")) << sub.dump();
+  auto got = events_until(*c, [](const json& e) { return e["kind"] == "result"; }, 30000);
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got.back()["kind"], "result") << "closed " << c->close_code() << " " << c->close_reason();
+  size_t big = 0;
+  for (auto& e : got)
+    if (e["kind"] == "assistant") big = e["payload"]["message"]["content"][0]["text"].get<std::string>().size();
+  EXPECT_EQ(big, 5u << 20);
+  // A replay from seq 1 on a new connection gets it too.
+  auto d = login(token);
+  d->request("subscribe", {{"session", id}, {"from_seq", 1}});
+  auto again = events_until(*d, [](const json& e) { return e["kind"] == "result"; }, 30000);
+  ASSERT_FALSE(again.empty());
+  EXPECT_EQ(again.back()["kind"], "result") << "closed " << d->close_code() << " " << d->close_reason();
+  EXPECT_EQ(again.size(), got.size());
+}
+
+// An event over claude.max_event_bytes reaches a WebSocket client as stored: cut, with
+// ccmux_truncated; the whole of it comes through event.payload on the same connection.
+TEST_F(WsE2E, AnEventOverTheLimitArrivesCutAndItsWholePayloadCanBeFetched) {
+  start_ws({"", true}, "", {"max_event_bytes: 65536"});
+  std::string id = local->request("session.new", {{"cwd", daemon->project()}, {"prompt", "hugeline 3000000"}})["id"];
+  auto c = login(token);
+  c->request("subscribe", {{"session", id}, {"from_seq", 1}});
+  auto got = events_until(*c, [](const json& e) { return e["kind"] == "result"; }, 30000);
+  ASSERT_FALSE(got.empty());
+  ASSERT_EQ(got.back()["kind"], "result") << "closed " << c->close_code() << " " << c->close_reason();
+  json cut;
+  for (auto& e : got)
+    if (e["kind"] == "assistant") cut = e;
+  ASSERT_TRUE(cut["payload"].contains("ccmux_truncated")) << cut.dump().substr(0, 500);
+  EXPECT_EQ(cut["payload"]["ccmux_truncated"]["bytes"], 3000000);
+  EXPECT_LE(cut.dump().size(), 65536u + 512);
+  json r = c->request("event.payload", {{"session", id}, {"seq", cut["seq"]}, {"offset", 0}, {"length", 4 << 20}}, 20000);
+  ASSERT_TRUE(r.contains("result")) << r.dump().substr(0, 500) << " closed " << c->close_code();
+  EXPECT_EQ(r["result"]["bytes"], 3000000);
+  EXPECT_EQ(r["result"]["data"].get<std::string>().size(), 4000000u);  // base64 of 3 MB: bigger than the 1 MiB send queue
+  EXPECT_TRUE(c->request("ping")["result"]["pong"].get<bool>());
 }
 
 TEST_F(WsE2E, StaticFilesAreServedOnlyFromTheRootWithTypesAndCacheHeaders) {

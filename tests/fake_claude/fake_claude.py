@@ -4,7 +4,12 @@ The real CLI is used by the end-to-end tests; this one only speaks enough of the
 initialize -> control_response; each user message -> system/init, stream deltas, result.
 Prompt words: "garbage" (a non-JSON line first), "crash" (SIGKILL itself), "hang" (no more
 output), "ask" (a can_use_tool request; the answer decides the result text), "flood N KB" (N big lines),
-"quit" (exit 0 in the middle of the turn).
+"badcontrol" (the next control request of ccmux gets a malformed answer), "bigask N" (a Write
+of "x" + N "é" asked with can_use_tool), "hugeline N" (an assistant line of N bytes),
+"quit" (exit 0 in the middle of the turn). A prompt "emit:<JSON array of strings>" writes those
+lines as they are, then a result. $FAKE_CLAUDE_EARLY (a JSON array of strings) is written at
+start, before any input (what a warm process would say first); $FAKE_CLAUDE_EARLY_DEEP=N adds a
+control_response there nested N deep (an environment variable cannot hold it whole).
 FAKE_CLAUDE_MODE breaks the start-up: "exit0" (exit 0 at once), "no_stdin" (never read stdin),
 "no_init" (read stdin but never answer initialize). FAKE_CLAUDE_SPAWN_LOG: a file that gets
 one line (the pid) per start."""
@@ -37,26 +42,67 @@ def out(obj):
 # Odd spacing, key order, escapes and number format: must reach clients unchanged.
 VERBATIM = '{"z": 1,  "type":"system", "subtype":"custom", "a":"\\u00e9\\n", "n": 1.50}'
 pending = {}
+bad_control = False
+for early in json.loads(os.environ.get("FAKE_CLAUDE_EARLY", "[]")):
+    sys.stdout.write(early + "\n")
+    sys.stdout.flush()
+if os.environ.get("FAKE_CLAUDE_EARLY_DEEP"):
+    n = int(os.environ["FAKE_CLAUDE_EARLY_DEEP"])
+    sys.stdout.write('{"type":"control_response","response":{"x":' + "[" * n + "]" * n + "}}\n")
+    sys.stdout.flush()
 for line in sys.stdin:
     msg = json.loads(line)
     t = msg.get("type")
     if t == "control_request":
         sub = msg["request"]["subtype"]
+        if bad_control and sub != "initialize":
+            bad_control = False
+            out({"type": "control_response", "response": {"subtype": 5, "request_id": msg["request_id"], "error": [1]}})
+            continue
         if sub == "initialize" and mode == "no_init":
             continue
         out({"type": "control_response", "response": {"subtype": "success", "request_id": msg["request_id"],
              "response": {"mode": msg["request"].get("mode")} if sub == "set_permission_mode" else {}}})
         continue
     if t == "control_response":
-        r = msg["response"]["response"]
-        out({"type": "result", "subtype": "success", "is_error": False, "result": "permission: " + r["behavior"],
-             "session_id": sid, "total_cost_usd": 0.001, "usage": {"input_tokens": 1, "output_tokens": 1}})
+        resp = msg["response"]
+        r = resp.get("response") if resp.get("subtype") == "success" else None
+        text = "permission: " + r["behavior"] if isinstance(r, dict) else "control error: " + str(resp.get("error"))
+        out({"type": "result", "subtype": "success", "is_error": False, "result": text, "session_id": sid,
+             "answered": resp.get("request_id"), "message": (r or {}).get("message"),
+             "updated_content_len": len(((r or {}).get("updatedInput") or {}).get("content") or ""),
+             "total_cost_usd": 0.001, "usage": {"input_tokens": 1, "output_tokens": 1}})
         continue
     if t != "user":
         continue
     text = msg["message"]["content"]
     text = text if isinstance(text, str) else json.dumps(text)
     out({"type": "system", "subtype": "init", "session_id": sid, "cwd": os.getcwd(), "model": "fake"})
+    if text.startswith("emit:"):
+        for raw in json.loads(text[len("emit:"):]):
+            sys.stdout.write(raw + "\n")
+        out({"type": "result", "subtype": "success", "is_error": False, "result": "emitted", "session_id": sid,
+             "total_cost_usd": 0.001, "usage": {"input_tokens": 1, "output_tokens": 1}})
+        sys.stdout.flush()
+        continue
+    if "badcontrol" in text:
+        bad_control = True
+    if text.startswith("bigask "):
+        out({"type": "control_request", "request_id": str(uuid.uuid4()), "request": {
+            "subtype": "can_use_tool", "tool_name": "Write",
+            "input": {"file_path": os.getcwd() + "/big.txt", "content": "x" + "\u00e9" * int(text.split()[1])}}})
+        continue
+    if text.startswith("hugeline "):  # written in pieces: no second copy of it in memory
+        n = int(text.split()[1])
+        head = '{"type":"assistant","session_id":"%s","message":{"role":"assistant","content":[{"type":"text","text":"' % sid
+        sys.stdout.write(head)
+        left = n - len(head) - len('"}]}}')
+        chunk = "y" * (1 << 20)
+        while left > 0:
+            sys.stdout.write(chunk[:min(left, len(chunk))])
+            left -= len(chunk)
+        sys.stdout.write('"}]}}\n')
+        sys.stdout.flush()
     if "verbatim" in text:
         sys.stdout.write(VERBATIM + "\n")
         sys.stdout.flush()

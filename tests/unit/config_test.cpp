@@ -173,6 +173,17 @@ TEST(Config, SessionEconomyKeysAndTheirDefaults) {
             "test.yaml:2:13: key 'claude.max_live': expected a non-negative integer, got '-2'");
 }
 
+TEST(Config, MaxEventBytesHasADefaultAndBounds) {
+  EXPECT_EQ(parse_config("", "t.yaml").max_event_bytes, 8 << 20);
+  EXPECT_EQ(parse_config("claude:\n  max_event_bytes: 65536\n", "t.yaml").max_event_bytes, 65536);
+  EXPECT_EQ(error_of("claude:\n  max_event_bytes: 1000\n"),
+            "test.yaml:2:20: key 'claude.max_event_bytes': must be from 16384 (16 KiB) to 67108864 (64 MiB), got 1000");
+  EXPECT_NE(error_of("claude:\n  max_event_bytes: 1000000000\n").find("to 67108864 (64 MiB)"), std::string::npos);
+  EXPECT_NE(error_of("claude:\n  max_event_bytes: lots\n").find("expected a non-negative integer"), std::string::npos);
+  EnvGuard e("CCMUX_CLAUDE_MAX_EVENT_BYTES", "100");
+  EXPECT_NE(error_of("").find("CCMUX_CLAUDE_MAX_EVENT_BYTES"), std::string::npos) << error_of("");
+}
+
 TEST(Config, StartTimeoutKeyItsDefaultAndItsErrors) {
   EXPECT_EQ(parse_config("{}", "test.yaml").start_timeout_s, 120);
   EXPECT_EQ(parse_config("claude:\n  start_timeout: 7.5\n", "test.yaml").start_timeout_s, 7.5);

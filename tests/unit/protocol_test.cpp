@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <thread>
 #include <sys/socket.h>
@@ -26,6 +27,8 @@ struct Raw {
     a.sun_family = AF_UNIX;
     strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
     EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    timeval tv{10, 0};  // a missing answer fails the test instead of hanging it
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
   ~Raw() { close(fd); }
   void send_all(const std::string& s) {
@@ -40,7 +43,8 @@ struct Raw {
     std::string l;
     char c;
     while (recv(fd, &c, 1, 0) == 1 && c != '\n') l += c;
-    return json::parse(l, nullptr, false);
+    json j = json::parse(l, nullptr, false);
+    return j.is_object() ? j : json{{"not_a_json_object", l}};  // a dead daemon sends "": fail, do not throw
   }
 };
 
@@ -335,4 +339,130 @@ TEST(Protocol, PluginClientFlowControlPausesAndResumesWithoutLoss) {
   EXPECT_NE(text.find("slow: paused at seq 3"), std::string::npos) << text;
   EXPECT_NE(text.find("slow: resuming, 0 events arrived while paused"), std::string::npos) << text;
   EXPECT_NE(text.find(want), std::string::npos) << text;
+}
+
+// Issue 10 item 2: a field of the wrong JSON type is the client's mistake: it gets an error
+// naming the field and the type, and the daemon (and this connection) go on.
+TEST(Protocol, WrongJsonTypesAreAnsweredAndTheDaemonGoesOn) {
+  FakeDaemon f;
+  Raw r(f.d->socket());
+  auto ping_still_answers = [&](const std::string& after) {
+    r.send_all(R"({"type":"request","id":"p","method":"ping"})" "\n");
+    json pong = r.line();
+    EXPECT_EQ(pong["result"]["pong"], true) << "no pong after " << after << ": " << pong.dump();
+  };
+  // Before the hello too: the type is read first.
+  r.send_all(R"({"type":5})" "\n");
+  json e = r.line();
+  EXPECT_EQ(e["code"], "bad_message") << e.dump();
+  EXPECT_NE(e.value("message", "").find("'type' must be a string"), std::string::npos) << e.dump();
+  r.send_all(R"({"type":"hello","protocol":"1"})" "\n");
+  e = r.line();
+  EXPECT_EQ(e["code"], "bad_message") << e.dump();
+  EXPECT_NE(e.value("message", "").find("'protocol' must be an integer"), std::string::npos) << e.dump();
+  r.send_all(R"({"type":"hello","protocol":1,"watch_approvals":"yes"})" "\n");
+  e = r.line();
+  EXPECT_EQ(e["code"], "bad_message") << e.dump();
+  EXPECT_NE(e.value("message", "").find("'watch_approvals' must be true or false"), std::string::npos) << e.dump();
+  r.send_all(R"({"type":"hello","protocol":1})" "\n");
+  ASSERT_EQ(r.line()["type"], "hello");
+
+  for (const char* msg : {R"({"type":5})", R"({"type":null})", R"({"type":["request"]})"}) {
+    r.send_all(std::string(msg) + "\n");
+    e = r.line();
+    EXPECT_EQ(e["type"], "error") << msg;
+    EXPECT_EQ(e["code"], "bad_message") << msg << " -> " << e.dump();
+    ping_still_answers(msg);
+  }
+  // A request keeps its id: the client can match the error to what it sent.
+  r.send_all(R"({"type":"request","id":41,"method":5})" "\n");
+  e = r.line();
+  EXPECT_EQ(e["id"], 41) << e.dump();
+  EXPECT_EQ(e["error"]["code"], "bad_message") << e.dump();
+  EXPECT_NE(e["error"].value("message", "").find("'method' must be a string"), std::string::npos) << e.dump();
+  ping_still_answers("method 5");
+
+  struct Case {
+    const char* method;
+    json params;
+    const char* says;
+  };
+  const std::vector<Case> cases = {
+      {"session.new", {{"cwd", 5}}, "parameter 'cwd' must be a string"},
+      {"session.new", {{"cwd", f.d->project()}, {"model", json::array()}}, "parameter 'model' must be a string"},
+      {"session.new", {{"cwd", f.d->project()}, {"permission_mode", true}}, "parameter 'permission_mode' must be a string"},
+      {"subscribe", {{"session", 5}}, "parameter 'session' must be a string"},
+      {"subscribe", {{"session", "*"}, {"from_seq", "1"}}, "parameter 'from_seq' must be an integer"},
+      {"subscribe", {{"session", "*"}, {"from_seq", -3}}, "parameter 'from_seq' must be an integer from 0"},
+      {"unsubscribe", {{"session", json::object()}}, "parameter 'session' must be a string"},
+      {"approvals.list", {{"all", "yes"}}, "parameter 'all' must be true or false"},
+      {"approvals.list", {{"all", true}, {"limit", "10"}}, "parameter 'limit' must be an integer"},
+      {"approvals.list", {{"all", true}, {"limit", -1}}, "parameter 'limit' must be an integer from 1"},
+      {"approval.answer", {{"id", "a-1"}, {"decision", "allow"}, {"reason", 5}}, "parameter 'reason' must be a string"},
+      {"approval.answer", {{"id", "a-1"}, {"decision", "deny"}, {"interrupt", "yes"}}, "parameter 'interrupt' must be true or false"},
+      {"approval.answer", {{"id", "a-1"}, {"decision", "allow"}, {"by", 7}}, "parameter 'by' must be a string"},
+      {"approval.answer", {{"id", "a-1"}, {"decision", "allow"}, {"updated_input", "rm"}}, "parameter 'updated_input' must be an object"},
+      {"approval.answer", {{"id", "a-1"}, {"decision", "allow"}, {"answers", json::array()}}, "parameter 'answers' must be an object"},
+      {"hook.event", {{"input", {{"session_id", "x"}, {"hook_event_name", "PreToolUse"}, {"cwd", 5}}}}, "'cwd' must be a string"},
+      {"hook.event", {{"input", {{"session_id", "x"}, {"hook_event_name", "PreToolUse"}, {"tool_name", 5}}}}, "'tool_name' must be a string"},
+      {"hook.event", {{"input", {{"session_id", "x"}, {"hook_event_name", "SessionEnd"}, {"reason", 5}}}}, "'reason' must be a string"},
+      {"hook.event", {{"input", {{"session_id", "x"}, {"hook_event_name", "PreToolUse"}, {"tool_name", "Bash"}, {"tool_input", "ls"}}}}, "'tool_input' must be an object"},
+      {"hook.event", {{"input", {{"session_id", "y"}, {"hook_event_name", "PermissionRequest"}, {"tool_name", "Bash"}}}, {"wait_s", "5"}}, "parameter 'wait_s' must be a number"},
+      {"ping", "not an object", "'params' must be an object"},
+  };
+  int id = 100;
+  for (auto& c : cases) {
+    json req = {{"type", "request"}, {"id", id}, {"method", c.method}, {"params", c.params}};
+    r.send_all(req.dump() + "\n");
+    e = r.line();
+    EXPECT_EQ(e["id"], id) << req.dump() << " -> " << e.dump();
+    EXPECT_EQ(e["error"]["code"], "bad_params") << req.dump() << " -> " << e.dump();
+    EXPECT_NE(e["error"].value("message", "").find(c.says), std::string::npos) << req.dump() << " -> " << e.dump();
+    ping_still_answers(req.dump());
+    ++id;
+  }
+  EXPECT_EQ(kill(f.d->pid(), 0), 0) << "ccmuxd died";
+  auto c = f.d->connect();
+  EXPECT_EQ(c->request("ping")["pong"], true);
+}
+
+// Issue 10 item 6: the subscribe response names the subscription and every event of it,
+// replayed or live, carries that id (replays used to say 0).
+TEST(Protocol, EverySubscribedEventCarriesTheIdTheSubscribeResponseGave) {
+  FakeDaemon f;
+  auto c = f.d->connect();
+  std::string id = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", "one two"}})["id"];
+  {
+    EventLog log(*c, id);
+    ASSERT_TRUE(log.wait_kind("result", 20000));
+  }
+  auto r = f.d->connect();
+  json all = r->request("subscribe", {{"session", "*"}});
+  ASSERT_TRUE(all.contains("subscription")) << all.dump();
+  json one = r->request("subscribe", {{"session", id}, {"from_seq", 1}});
+  ASSERT_TRUE(one.contains("subscription")) << one.dump();
+  uint64_t all_id = all["subscription"], one_id = one["subscription"];
+  EXPECT_GT(all_id, 0u);
+  EXPECT_GT(one_id, 0u);
+  EXPECT_NE(all_id, one_id);
+  uint64_t head = one["head"];
+  ASSERT_GT(head, 3u);
+  // The replay: all of the session subscription's.
+  for (uint64_t seq = 1; seq <= head;) {
+    auto m = r->next(10000);
+    ASSERT_TRUE(m) << "replay stopped before seq " << seq;
+    if ((*m)["type"] != "event") continue;
+    EXPECT_EQ((*m)["subscription"], one_id) << m->dump();
+    ASSERT_EQ((*m)["seq"], seq);
+    ++seq;
+  }
+  // A live event comes once per subscription, each with its own id.
+  c->request("session.send", {{"session", id}, {"prompt", "three"}});
+  std::map<uint64_t, int> prompt_sent;
+  for (int i = 0; i < 200 && prompt_sent.size() < 2; ++i) {
+    auto m = r->next(10000);
+    ASSERT_TRUE(m);
+    if ((*m)["type"] == "event" && (*m)["kind"] == "prompt_sent") prompt_sent[(*m)["subscription"]]++;
+  }
+  EXPECT_EQ(prompt_sent, (std::map<uint64_t, int>{{all_id, 1}, {one_id, 1}}));
 }

@@ -1,5 +1,6 @@
 #include "bot_api.h"
 
+#include <ccmux/json_bounds.hpp>
 #include <curl/curl.h>
 
 namespace ccmux::telegram {
@@ -62,7 +63,7 @@ ApiResult BotApi::call(const std::string& method, const json& body, long timeout
     r.error = method + ": " + redact(errbuf[0] ? errbuf : curl_easy_strerror(rc));
     return r;  // network: retried with backoff
   }
-  json j = json::parse(response, nullptr, false);
+  json j = ccmux::sdk::parse_json_bounded(response);  // a deep answer is not an answer (and would overflow the stack)
   if (status == 429 || (j.is_object() && j.value("error_code", 0) == 429)) {
     r.kind = ApiResult::Kind::retry_after;
     r.retry_after_s = 1;

@@ -3,6 +3,7 @@
 #include "rx_budget.h"
 #include "static_confine.h"
 
+#include <ccmux/json_bounds.hpp>
 #include <libwebsockets.h>
 #include <nlohmann/json.hpp>
 #include <strings.h>
@@ -607,7 +608,11 @@ void WsServer::enqueue(const ConnPtr& c, std::string_view message) {
     std::lock_guard lock(c->mu);
     if (c->close_code) return;
     size_t queued = c->out_bytes.load();
-    if (queued > 0 && queued + message.size() > cfg_.send_queue_bytes) {
+    // Slow is a queue already half full (its events paused) that would overflow. A message
+    // bigger than the room left while under half is taken (events then pause): a stored
+    // event can be up to claude.max_event_bytes, and refusing it would close the client at
+    // every replay. Memory stays bounded by the queue plus one message.
+    if (queued >= cfg_.send_queue_bytes / 2 && queued + message.size() > cfg_.send_queue_bytes) {
       // Bounded memory per client: it reconnects and replays from its last seq instead.
       c->out.clear();
       c->out_messages = 0;
@@ -673,7 +678,7 @@ void WsServer::authenticate(const ConnPtr& c, const std::string& text) {
                          kCloseRateLimited, json{{"retry_after_s", wait}}.dump());
     return;
   }
-  auto msg = json::parse(text, nullptr, false);
+  auto msg = ccmux::sdk::parse_json_bounded(text);
   bool is_auth = msg.is_object() && msg.contains("type") && msg["type"] == "auth" && msg.contains("token") &&
                  msg["token"].is_string();
   std::optional<std::string> who;

@@ -66,6 +66,9 @@ export class Transcript {
 
   event(ev) {
     const p = ev.payload || {};
+    if (p.ccmux_truncated) {  // over claude.max_event_bytes: long strings cut (docs/protocol.md)
+      this.add(el('div', 'msg note', `${ev.kind} of ${p.ccmux_truncated.bytes} bytes, shown cut (whole: ccmux payload ${ev.session} ${ev.seq})`));
+    }
     switch (ev.kind) {
       case 'prompt_queued': return this.prompt(p.content);
       case 'stream_event': return this.stream(p.event || {});
