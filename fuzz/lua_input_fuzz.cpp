@@ -6,7 +6,9 @@
 #include "lua_policy_check.h"
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <iterator>
 
 using namespace ccmux;
 
