@@ -134,7 +134,7 @@ class Daemon:
             open(os.path.join(self.proj, sub, marker), "w").close()
         with open(self.policy, "w") as f:
             f.write(BENIGN_POLICY)
-        keys = {"path": PROBE_CLAUDE, "warm_pool": 0, "stop_grace": 2, "idle_timeout": 10,
+        keys = {"path": PROBE_CLAUDE, "warm_pool": 0, "stop_grace": 2, "idle_timeout": 120,
                 "restart_backoff": 0.5, "restart_backoff_max": 4, "memory_reserve_mb": 0}
         keys.update(claude_keys or {})
         cfg = ("daemon:\n  state_dir: {d}/state\n  socket: {s}\n  log_level: info\n"
@@ -249,13 +249,14 @@ class Daemon:
 # Each takes the daemon and returns (ok, detail) about its own expectation; the runner then
 # checks that `ccmux status` answers and the pid did not change.
 
-def new_session(d, prompt, sub="", timeout=15):
+def new_session(d, prompt, sub="", timeout=15, subscribe=True):
     c = d.connect()
     r = c.request("session.new", {"cwd": os.path.join(d.proj, sub) if sub else d.proj, "prompt": prompt}, timeout)
     if not r or "result" not in r:
         return c, None, "session.new failed: %s" % r
     sid = r["result"]["id"]
-    c.request("subscribe", {"session": sid, "from_seq": 1})
+    if subscribe:
+        c.request("subscribe", {"session": sid, "from_seq": 1})
     return c, sid, None
 
 
@@ -358,7 +359,7 @@ def ws_preauth_flood_probe(d):
             return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) << 10
     before = rss()
     socks = []
-    chunk = os.urandom(1 << 20)
+    chunk = b"x" * (1 << 20)  # valid UTF-8: the server checks text frames as they arrive
     try:
         for _ in range(8):
             s = socket.create_connection(("127.0.0.1", d.ws_port), timeout=10)
@@ -391,11 +392,18 @@ def ws_preauth_flood_probe(d):
 
 def huge_line_probe(d):
     mb = d.args.huge_line_mb
-    c, sid, err = new_session(d, "bigline:%d" % mb, timeout=30)
+    # Not subscribed: the turn's end is polled, the replay is what `ccmux attach` shows.
+    c, sid, err = new_session(d, "bigline:%d" % mb, timeout=30, subscribe=False)
     if err:
         return False, err
-    if not c.events_until(sid, lambda e: e["kind"] == "result", 180)[0]:
-        return False, "no result event after the %d MB line" % mb
+    deadline = time.time() + 180
+    while True:
+        info = c.request("session.get", {"session": sid}, timeout=30)
+        if info and info.get("result", {}).get("turns", 0) >= 1:
+            break
+        if info is None or time.time() > deadline:
+            return False, "the turn with the %d MB line did not finish in 180 s" % mb
+        time.sleep(1)
     c.close()
     try:
         r = subprocess.run([d.args.ccmux, "--socket", d.sock, "attach", sid, "--from", "1", "--json", "--no-follow"],
@@ -408,7 +416,7 @@ def huge_line_probe(d):
 
 
 def instant_exit_probe(d):
-    c, sid, err = new_session(d, None, "exit-now")
+    c, sid, err = new_session(d, "hello", "exit-now")  # the queued prompt keeps asking for a process
     if err:
         return False, err
     time.sleep(3)
@@ -424,18 +432,26 @@ def instant_exit_probe(d):
     return ok, "%d starts in 3 s; after stop: state %s, %d more starts in 2 s" % (starts, state, restarts)
 
 
-def never_answer_start(d):
-    """Set up early (checked at the end): a claude that never answers initialize."""
+NEVER_ANSWER_LIMIT_S = 75
+
+
+def never_answer_start(args, root):
+    """A daemon of its own, set up first and checked last (the wait overlaps the other
+    probes): a claude that never reads stdin nor answers initialize must not keep its
+    session 'starting' for ever."""
+    d = Daemon(args, root, "never", claude_keys={"idle_timeout": 30})
+    d.start()
     c, sid, err = new_session(d, None, "never-answer")
     d.never_answer = (sid, time.time())
-    return err is None, err or "session %s started" % sid
+    d.pid_before = d.pid()
+    return d
 
 
 def never_answer_check(d):
     sid, since = getattr(d, "never_answer", (None, 0))
     if not sid:
         return False, "the never-answer session was not set up"
-    wait = 75 - (time.time() - since)
+    wait = NEVER_ANSWER_LIMIT_S - (time.time() - since)
     c = d.connect()
     state = None
     deadline = time.time() + max(wait, 0)
@@ -493,7 +509,6 @@ LUA = {
 }
 
 PROBES = [
-    ("never-answer-setup", 5, never_answer_start),
     ("socket-type-number", 2, wrong_type_probe({"type": 5})),
     ("socket-type-null", 2, wrong_type_probe({"type": None})),
     ("socket-hello-protocol-string", 2, wrong_type_probe({"type": "hello", "protocol": "1"})),
@@ -515,9 +530,8 @@ PROBES = [
     ("ws-preauth-flood", 9, ws_preauth_flood_probe),
     ("claude-exits-at-once", 5, instant_exit_probe),
     ("huge-line-then-attach", 10, huge_line_probe),
-    ("never-answer-leaves-starting", 5, never_answer_check),
 ]
-SPECIAL = ["claude-warm-pool-array-line", "shutdown-with-gc-loop-policy"]
+SPECIAL = ["never-answer-leaves-starting", "claude-warm-pool-array-line", "shutdown-with-gc-loop-policy"]
 
 
 def read_expected():
@@ -572,7 +586,10 @@ def main():
         results.append((name, ok))
 
     d = Daemon(args, root, "main")
+    never = None
     try:
+        if not only or "never-answer-leaves-starting" in only:
+            never = never_answer_start(args, root)
         d.start()
         for name, settle, fn in PROBES:
             if only and name not in only:
@@ -598,6 +615,18 @@ def main():
             elif name.startswith("lua-"):
                 d.reload(BENIGN_POLICY, settle=0.5)
 
+        if never is not None:
+            t = time.time()
+            try:
+                ok, detail = never_answer_check(never)
+            except Exception as e:
+                ok, detail = False, "%s: %s" % (type(e).__name__, e)
+            reported, why = never.status(timeout=10)
+            if why or reported != never.pid_before or not never.alive():
+                ok, detail = False, "%s; %s" % (detail, why or "pid changed")
+            record("never-answer-leaves-starting", ok, "%s [%.1f s]" % (detail, time.time() - t), never)
+            never.kill()
+
         if not only or "claude-warm-pool-array-line" in only:
             t = time.time()
             try:
@@ -620,6 +649,8 @@ def main():
                    "SIGTERM %s [%.1f s]" % ("ended ccmuxd" if ok else "did not end ccmuxd within 20 s", time.time() - t), d)
     finally:
         d.kill()
+        if never is not None:
+            never.kill()
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
         else:
