@@ -15,6 +15,8 @@ using namespace ccmux;
 
 namespace {
 void check_reply(const std::string& m) {
+  static const bool verbose = std::getenv("CCMUX_FUZZ_VERBOSE") != nullptr;  // to see what a seed does
+  if (verbose) std::fprintf(stderr, "<- %.200s\n", m.c_str());
   auto j = nlohmann::json::parse(m, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
     std::fprintf(stderr, "ccmuxd sent a client something that is not a JSON object: %.300s\n", m.c_str());

@@ -7,8 +7,10 @@
 // frame with opcode <op> (hex digit: 0 continuation, 1 text, 2 binary, 8 close, 9 ping,
 // a pong, others reserved), "-" = not final. A first line "RAW" sends the rest as bytes.
 // @TOKEN@ and @SESSION@ become a valid token and a live session. The harness masks every
-// frame, ends with a close frame and a half-close, and reads until the server closes.
-// Every text frame the server sends must be one JSON object.
+// frame and adds a ping request: its answer means the daemon handled every message before
+// it; then a close frame and a half-close, and it reads until the server closes. A RAW
+// input ends with the half-close alone. Every text frame the server sends must be one JSON
+// object.
 #include "fuzz_daemon.h"
 
 #include <nlohmann/json.hpp>
@@ -79,10 +81,11 @@ void append_frame(std::string& out, int opcode, bool fin, const std::string& pay
   for (size_t i = 0; i < n; ++i) out += static_cast<char>(payload[i] ^ mask[i % 4]);
 }
 
-std::string frames_from(std::string_view input, const fuzz::FuzzDaemon& d) {
+std::string frames_from(std::string_view input, const fuzz::FuzzDaemon& d, bool& raw) {
   std::string out;
   auto lines = fuzz::lines_of(input);
-  if (!lines.empty() && lines[0] == "RAW") {
+  raw = !lines.empty() && lines[0] == "RAW";
+  if (raw) {
     out = d.substitute(input.substr(std::min(input.size(), size_t{4})));
   } else {
     for (auto line : lines) {
@@ -100,7 +103,6 @@ std::string frames_from(std::string_view input, const fuzz::FuzzDaemon& d) {
       append_frame(out, opcode, fin, d.substitute(line));
     }
   }
-  append_frame(out, 8, true, std::string("\x03\xe8", 2));  // close, 1000
   return out;
 }
 
@@ -135,32 +137,39 @@ int connect_ws() {
   return fd;
 }
 
+constexpr const char* kSentinel = R"({"type":"request","id":"fuzz-end","method":"ping"})";
+
 // Server-to-client frames (unmasked): every complete text frame must be one JSON object.
-void check_server_frames(std::string& buf) {
+// True when the answer to the sentinel request came.
+bool check_server_frames(std::string& buf) {
+  bool sentinel = false;
   for (;;) {
-    if (buf.size() < 2) return;
+    if (buf.size() < 2) return sentinel;
     auto* p = reinterpret_cast<const unsigned char*>(buf.data());
     uint64_t len = p[1] & 0x7f;
     size_t hl = 2;
     if (len == 126) {
-      if (buf.size() < 4) return;
+      if (buf.size() < 4) return sentinel;
       len = (uint64_t{p[2]} << 8) | p[3];
       hl = 4;
     } else if (len == 127) {
-      if (buf.size() < 10) return;
+      if (buf.size() < 10) return sentinel;
       len = 0;
       for (int i = 0; i < 8; ++i) len = (len << 8) | p[2 + i];
       hl = 10;
     }
-    if (buf.size() < hl + len) return;
+    if (buf.size() < hl + len) return sentinel;
     if ((p[0] & 0x0f) == 1) {
       auto j = nlohmann::json::parse(buf.begin() + static_cast<long>(hl), buf.begin() + static_cast<long>(hl + len),
                                      nullptr, false);
+      static const bool verbose = std::getenv("CCMUX_FUZZ_VERBOSE") != nullptr;
+      if (verbose) std::fprintf(stderr, "<- %.200s\n", buf.substr(hl, len).c_str());
       if (j.is_discarded() || !j.is_object()) {
         std::fprintf(stderr, "transport-ws sent a text frame that is not a JSON object: %.300s\n",
                      buf.substr(hl, len).c_str());
         std::abort();
       }
+      if (j.contains("id") && j["id"] == "fuzz-end") sentinel = true;
     }
     buf.erase(0, hl + len);
   }
@@ -171,7 +180,11 @@ void check_server_frames(std::string& buf) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto& d = daemon();
   Core& core = d.begin_input();
-  std::string bytes = frames_from(std::string_view(reinterpret_cast<const char*>(data), size), d);
+  bool raw = false;
+  std::string bytes = frames_from(std::string_view(reinterpret_cast<const char*>(data), size), d, raw);
+  // Frames: then a ping whose answer means every message before it was handled (the
+  // daemon answers in order), then the close. Raw bytes: then EOF (lws closes on it).
+  if (!raw) append_frame(bytes, 1, true, kSentinel);
   int fd = connect_ws();
   // The lws thread reads while we write; daemon-side work waits in the loop's queue.
   size_t off = 0;
@@ -180,15 +193,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (n <= 0) break;  // the server closed on us (bad frame, too big): fine
     off += static_cast<size_t>(n);
   }
-  shutdown(fd, SHUT_WR);
+  auto finish = [fd] {
+    std::string close_frame;
+    append_frame(close_frame, 8, true, std::string("\x03\xe8", 2));  // 1000
+    (void)!send(fd, close_frame.data(), close_frame.size(), MSG_NOSIGNAL);
+    shutdown(fd, SHUT_WR);
+  };
+  if (raw) shutdown(fd, SHUT_WR);
   std::string rx;
-  bool closed = false;
+  bool closed = false, finished = raw;
   core.loop.add_fd(fd, EPOLLIN, [&](uint32_t) {
     char buf[65536];
     ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n > 0) {
       rx.append(buf, static_cast<size_t>(n));
-      check_server_frames(rx);
+      if (check_server_frames(rx) && !finished) {
+        finished = true;
+        finish();
+      }
       return;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
@@ -202,7 +224,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   close(fd);
   if (!closed) {
     static int reported = 0;
-    if (reported++ < 5) std::fprintf(stderr, "transport-ws kept a connection open 10 s after a close frame and EOF\n");
+    if (reported++ < 5)
+      std::fprintf(stderr, "transport-ws: no answer to the final ping and no close within 10 s (%s)\n",
+                   finished ? "after the close frame" : "before it");
   }
   d.pump();
   return 0;
