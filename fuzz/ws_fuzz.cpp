@@ -7,7 +7,7 @@
 // frame with opcode <op> (hex digit: 0 continuation, 1 text, 2 binary, 8 close, 9 ping,
 // a pong, others reserved), "-" = not final. A first line "RAW" sends the rest as bytes.
 // @TOKEN@ and @SESSION@ become a valid token and a live session. The harness masks every
-// frame and adds a ping request: its answer means the daemon handled every message before
+// frame and adds a hello and a ping request: its answer means the daemon handled every message before
 // it; then a close frame and a half-close, and it reads until the server closes. A RAW
 // input ends with the half-close alone. Every text frame the server sends must be one JSON
 // object.
@@ -184,7 +184,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string bytes = frames_from(std::string_view(reinterpret_cast<const char*>(data), size), d, raw);
   // Frames: then a ping whose answer means every message before it was handled (the
   // daemon answers in order), then the close. Raw bytes: then EOF (lws closes on it).
-  if (!raw) append_frame(bytes, 1, true, kSentinel);
+  if (!raw) {  // (a hello first: the input may have left the client without one)
+    append_frame(bytes, 1, true, R"({"type":"hello","protocol":1})");
+    append_frame(bytes, 1, true, kSentinel);
+  }
   int fd = connect_ws();
   // The lws thread reads while we write; daemon-side work waits in the loop's queue.
   size_t off = 0;
@@ -217,7 +220,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     closed = true;
     core.loop.stop();
   });
-  auto timer = core.loop.add_timer(10, [&] { core.loop.stop(); });
+  // Every answer takes milliseconds here; a connection stuck longer is reported, not waited for.
+  auto timer = core.loop.add_timer(1, [&] { core.loop.stop(); });
   core.loop.run();
   core.loop.cancel_timer(timer);
   core.loop.remove_fd(fd);
@@ -225,7 +229,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!closed) {
     static int reported = 0;
     if (reported++ < 5)
-      std::fprintf(stderr, "transport-ws: no answer to the final ping and no close within 10 s (%s)\n",
+      std::fprintf(stderr, "transport-ws: no answer to the final ping and no close within 1 s (%s)\n",
                    finished ? "after the close frame" : "before it");
   }
   d.pump();
