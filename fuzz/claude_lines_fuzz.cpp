@@ -11,6 +11,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Core& core = d->begin_input();
   std::string_view in(reinterpret_cast<const char*>(data), size);
   for (auto line : fuzz::lines_of(in)) core.supervisor->handle_line_for_test(d->session(), line);
-  d->pump();
+  d->end_input();
   return 0;
 }

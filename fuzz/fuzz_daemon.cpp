@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
@@ -26,7 +27,10 @@ std::vector<std::string>& roots_to_remove() {
 }
 }  // namespace
 
-void quiet_logs() { spdlog::set_level(spdlog::level::off); }
+// CCMUX_FUZZ_VERBOSE: the daemon's log (and the policy worker's stderr) on stderr.
+void quiet_logs() {
+  spdlog::set_level(std::getenv("CCMUX_FUZZ_VERBOSE") ? spdlog::level::info : spdlog::level::off);
+}
 
 std::string silent_claude_path() { return std::string(CCMUX_SOURCE_DIR) + "/fuzz/silent_claude.sh"; }
 
@@ -72,13 +76,15 @@ Core& FuzzDaemon::begin_input() {
 
 void FuzzDaemon::open() {
   dir_ = root_ + "/g" + std::to_string(generation_++);
+  worker_starts_ = 0;
   fs::create_directories(dir_ + "/proj");
   fs::create_directories(dir_ + "/run");
   std::string yaml = "daemon:\n  state_dir: " + dir_ + "/state\n  socket: " + dir_ +
                      "/run/ccmuxd.sock\n  log_level: error\n"
                      "claude:\n  warm_pool: 0\n  stop_grace: 1\n  max_live: 4\n"
                      "projects:\n  roots: [" + dir_ + "/proj]\n"
-                     "approval:\n  timeout: 60\n  policies: [builtin:default]\n  lua_instructions: 200000\n" +
+                     "approval:\n  timeout: 60\n  policies: [builtin:default]\n  lua_instructions: 200000\n"
+                     "  lua_timeout_ms: 5000\n" +
                      setup_.extra_yaml;
   core_ = std::make_unique<Core>();
   core_->config = parse_config(yaml, dir_ + "/config.yaml");
@@ -93,6 +99,7 @@ void FuzzDaemon::open() {
   session_ = core_->supervisor->create(dir_ + "/proj", nlohmann::json(), "", "");
   inputs_ = 0;
   pump();
+  end_input();
 }
 
 void FuzzDaemon::close() {
@@ -116,6 +123,19 @@ void FuzzDaemon::pump(double extra_s) {
   if (extra_s > 0) core_->loop.add_timer(extra_s, [this] { core_->loop.stop(); });
   else core_->loop.stop();
   core_->loop.run();
+}
+
+void FuzzDaemon::end_input() {
+  for (int i = 0; i < 2000 && !core_->policies->idle(); ++i) pump(0.002);
+  uint64_t starts = core_->policies->worker_starts();
+  if (worker_starts_ && starts != worker_starts_) {
+    std::fprintf(stderr,
+                 "the policy worker died or was killed during this input (started %llu times); "
+                 "CCMUX_FUZZ_VERBOSE=1 shows its stderr\n",
+                 static_cast<unsigned long long>(starts));
+    std::abort();
+  }
+  worker_starts_ = starts;
 }
 
 std::string FuzzDaemon::substitute(std::string_view text) const {

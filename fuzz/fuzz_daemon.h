@@ -36,6 +36,10 @@ class FuzzDaemon {
   // Runs the loop until what is ready now (posted tasks, fds, due timers) has run, then
   // `extra_s` more seconds when given.
   void pump(double extra_s = 0);
+  // Ends an input: pumps until the policy worker has answered every evaluation (bounded),
+  // and aborts when the worker died or was killed meanwhile (the built-in policy must
+  // neither crash nor overrun its wall clock on any input).
+  void end_input();
   // A session whose claude is the silent stand-in (reads stdin, never answers): it stays
   // "starting", so prompts queue and control requests wait, as with a slow claude.
   const std::string& session() const { return session_; }
@@ -55,6 +59,7 @@ class FuzzDaemon {
   std::unique_ptr<PluginHost> plugins_;
   std::string session_, token_;
   size_t inputs_ = 0, generation_ = 0;
+  uint64_t worker_starts_ = 0;
 };
 
 // Splits on '\n' (a final line without one counts).

@@ -16,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ProtocolClient client(core, "hook", [](const std::string&) {}, [] { return true; }, /*trusted=*/true);
     client.handle(R"({"type":"hello","protocol":1})");
     client.handle(R"({"type":"request","id":1,"method":"hook.event","params":{"input":)" + hook + "}}");
-    d->pump();
+    d->end_input();
   }
   d->pump();
   return 0;

@@ -33,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ProtocolClient client(core, "fuzz", check_reply, [] { return true; }, /*trusted=*/true);
     client.handle(R"({"type":"hello","protocol":1})");
     for (auto line : fuzz::lines_of(in)) client.handle(d->substitute(line));
-    d->pump();  // replays and answers that come from the loop
+    d->end_input();  // replays, policy decisions and answers that come from the loop
   }
   d->pump();
   return 0;

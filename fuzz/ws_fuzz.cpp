@@ -232,6 +232,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::fprintf(stderr, "transport-ws: no answer to the final ping and no close within 1 s (%s)\n",
                    finished ? "after the close frame" : "before it");
   }
-  d.pump();
+  d.end_input();
   return 0;
 }
