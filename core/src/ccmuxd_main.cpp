@@ -11,8 +11,12 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <iostream>
+#include <mutex>
+#include <thread>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -41,6 +45,37 @@ int check_config(const std::string& file) {
     return 1;
   }
 }
+
+// Plugins' stop() may wait for their own threads (network calls, …): a plugin that never
+// returns must not keep ccmuxd, and systemd's stop job, waiting forever. Past the deadline
+// the process exits; the store is consistent (it commits before plugins stop).
+constexpr int kPluginStopSeconds = 10;
+
+class ShutdownDeadline {
+ public:
+  explicit ShutdownDeadline(int seconds)
+      : thread_([this, seconds] {
+          std::unique_lock lock(mu_);
+          if (cv_.wait_for(lock, std::chrono::seconds(seconds), [this] { return done_; })) return;
+          spdlog::error("plugins did not stop within {} s: exiting without waiting for them", seconds);
+          spdlog::default_logger()->flush();
+          _exit(1);
+        }) {}
+  ~ShutdownDeadline() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;  // last: starts once the members it uses exist
+};
 
 sigset_t handled_signals() {
   sigset_t mask;
@@ -77,7 +112,11 @@ int watchdog_and_signals(Core& core, PluginHost& plugins) {
   }
   sd_notify(0, "READY=1");
   core.loop.run();
-  plugins.stop_all();
+  core.bus->flush();  // what the sessions wrote is stored before a plugin gets a chance to hang
+  {
+    ShutdownDeadline deadline(kPluginStopSeconds);
+    plugins.stop_all();
+  }
   close(sfd);
   return 0;
 }

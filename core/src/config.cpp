@@ -33,6 +33,7 @@ const std::map<std::string, SectionSpec>& schema() {
         {"env", {Kind::string_map, {}}},
         {"model", {Kind::string, {}}},
         {"idle_timeout", {Kind::number, {}}},
+        {"start_timeout", {Kind::number, {}}},
         {"stop_grace", {Kind::number, {}}},
         {"park_after", {Kind::number, {}}},
         {"max_live", {Kind::integer, {}}},
@@ -146,6 +147,7 @@ void assign(Config& c, const std::string& section, const std::string& key, const
   else if (full == "claude.env") c.claude_env = r.map(n, full);
   else if (full == "claude.model") c.model = r.scalar(n, full, "a string");
   else if (full == "claude.idle_timeout") c.idle_timeout_s = r.number(n, full);
+  else if (full == "claude.start_timeout") c.start_timeout_s = r.number(n, full);
   else if (full == "claude.stop_grace") c.stop_grace_s = r.number(n, full);
   else if (full == "claude.park_after") c.park_after_s = r.number(n, full);
   else if (full == "claude.max_live") c.max_live = r.integer(n, full);

@@ -44,6 +44,10 @@ struct Config {
   std::map<std::string, std::string> claude_env;
   std::string model;
   double idle_timeout_s = 600;  // no output while a turn runs for this long = hung
+  // No answer to initialize this long after a start = a failed start (killed, counted as a crash);
+  // 0 = never. Far above claude's cold start (~1 s idle, ~11 s measured with 4 starts at once on 2
+  // busy cores) and its SessionStart hooks (claude answers initialize only after they ran).
+  double start_timeout_s = 120;
   double stop_grace_s = 5;      // after stdin EOF, before SIGTERM/SIGKILL
   // Session economy: one claude holds ~300 MB, so idle ones are parked and the count is bounded.
   double park_after_s = 600;        // idle this long (no turn, no approval): stop claude, state parked; 0 = never

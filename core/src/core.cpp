@@ -48,6 +48,7 @@ void Core::open(const std::string& claude_path) {
   so.env = config.claude_env;
   so.default_model = config.model;
   so.idle_timeout_s = config.idle_timeout_s;
+  so.start_timeout_s = config.start_timeout_s;
   so.stop_grace_s = config.stop_grace_s;
   so.project_roots = config.project_roots;
   so.park_after_s = config.park_after_s;

@@ -2,9 +2,23 @@
 
 #include "util.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 namespace ccmux {
+
+namespace {
+// A sink that throws loses that one event; the other sinks, the rest of the batch and its
+// own later events go on.
+void hand_to(uint64_t id, EventSink* sink, const EventView& ev) {
+  try {
+    sink->deliver(ev);
+  } catch (const std::exception& e) {
+    spdlog::error("event bus: delivering {} #{} to subscription {} failed: {}", ev.session, ev.seq, id, e.what());
+  }
+}
+}  // namespace
 
 void EventBus::set_head(const std::string& session, uint64_t seq) {
   assigned_[session] = seq;
@@ -33,6 +47,10 @@ void EventBus::flush() {
     return;
   }
   flushing_ = true;
+  struct Done {
+    bool& flag;
+    ~Done() { flag = false; }  // also when a commit throws: the next flush must deliver again
+  } done{flushing_};
   // Sinks may publish while they receive: keep going until nothing is left, so no event
   // waits for the next wake-up of the loop.
   while (!pending_.empty()) {
@@ -43,7 +61,21 @@ void EventBus::flush() {
     for (auto& p : batch) deliver(p);
   }
   store_.commit();
-  flushing_ = false;
+}
+
+EventBus::Sub* EventBus::find_live(uint64_t id) {
+  auto it = subs_.find(id);
+  if (it == subs_.end()) return nullptr;
+  if (it->second.alive.expired()) {  // destroyed without unsubscribing: drop, never dereference
+    unsubscribe(id);
+    return nullptr;
+  }
+  return &it->second;
+}
+
+uint64_t EventBus::committed(const std::string& session) const {
+  auto it = committed_.find(session);
+  return it == committed_.end() ? 0 : it->second;
 }
 
 void EventBus::deliver(const Pending& p) {
@@ -55,26 +87,27 @@ void EventBus::deliver(const Pending& p) {
     if (it != by_session_.end()) ids.insert(ids.end(), it->second.begin(), it->second.end());
   }
   for (uint64_t id : ids) {
-    auto it = subs_.find(id);
-    if (it == subs_.end()) continue;
-    Sub& sub = it->second;
-    if (sub.session == "*") {
-      sub.sink->deliver(ev);
+    // Looked up afresh for each sink: an earlier one may have removed or destroyed it.
+    Sub* sub = find_live(id);
+    if (!sub) continue;
+    ev.subscription = id;
+    if (sub->session == "*") {
+      hand_to(id, sub->sink, ev);
       continue;
     }
-    if (!sub.caught_up || sub.next_seq != p.seq) continue;  // replaying from the store
-    if (!sub.sink->ready()) {
-      sub.caught_up = false;  // resume() will read it back from the store
+    if (!sub->caught_up || sub->next_seq != p.seq) continue;  // replaying from the store
+    if (!sub->sink->ready()) {
+      sub->caught_up = false;  // resume() will read it back from the store
       continue;
     }
-    sub.next_seq = p.seq + 1;
-    sub.sink->deliver(ev);
+    sub->next_seq = p.seq + 1;
+    hand_to(id, sub->sink, ev);  // `sub` may dangle from here on
   }
 }
 
 uint64_t EventBus::subscribe(const std::string& session, uint64_t from_seq, EventSink* sink) {
   uint64_t id = next_sub_++;
-  subs_[id] = Sub{session, from_seq == 0 ? 1 : from_seq, session == "*", sink};
+  subs_[id] = Sub{session, from_seq == 0 ? 1 : from_seq, session == "*", sink, sink->alive_};
   by_session_[session].push_back(id);
   if (session != "*") pump(id);
   return id;
@@ -90,39 +123,55 @@ void EventBus::unsubscribe(uint64_t id) {
 }
 
 void EventBus::resume(uint64_t id) {
-  auto it = subs_.find(id);
-  if (it != subs_.end() && !it->second.caught_up) pump(id);
+  Sub* sub = find_live(id);
+  if (sub && !sub->caught_up) pump(id);
 }
 
 void EventBus::pump(uint64_t id) {
   constexpr size_t kChunk = 256;
+  constexpr size_t kChunkBytes = 4 << 20;  // copied per read: big events make smaller chunks
+  size_t limit = kChunk;
+  struct Stored {
+    uint64_t seq;
+    int64_t ts_ms;
+    std::string kind, payload;
+  };
+  std::vector<Stored> chunk;
   for (;;) {
-    auto it = subs_.find(id);
-    if (it == subs_.end()) return;
-    Sub& sub = it->second;
-    uint64_t head = committed_.count(sub.session) ? committed_[sub.session] : 0;
-    if (sub.next_seq > head) {
-      sub.caught_up = true;
+    Sub* sub = find_live(id);
+    if (!sub) return;
+    uint64_t head = committed(sub->session);
+    if (sub->next_seq > head) {
+      sub->caught_up = true;
       return;
     }
-    if (!sub.sink->ready()) return;
-    std::string session = sub.session;
-    EventSink* sink = sub.sink;
-    uint64_t next = sub.next_seq;
-    bool paused = false;  // the sink filled up mid-chunk: the rest waits for resume()
-    size_t n = store_.read_events(session, next, head, kChunk,
-                                  [&](uint64_t seq, int64_t ts, std::string_view kind, std::string_view payload) {
-                                    if (paused || (paused = !sink->ready())) return;
-                                    next = seq + 1;
-                                    sink->deliver(EventView{session, seq, ts, kind, payload});
-                                  });
-    it = subs_.find(id);  // the sink may have gone away during delivery
-    if (it == subs_.end()) return;
-    it->second.next_seq = next;
-    if (n == 0) {  // hole in the store (should not happen): skip ahead rather than spin
-      it->second.next_seq = head + 1;
+    if (!sub->sink->ready()) return;
+    const std::string session = sub->session;
+    // Read the whole chunk before delivering any of it: a sink that subscribes or resumes
+    // from deliver() re-enters this function, which reuses the store's one statement.
+    chunk.clear();
+    size_t bytes = 0;
+    size_t read = store_.read_events(session, sub->next_seq, head, limit,
+                                     [&](uint64_t seq, int64_t ts, std::string_view kind, std::string_view payload) {
+                                       if (bytes >= kChunkBytes) return;  // the rest is read again next time
+                                       bytes += payload.size();
+                                       chunk.push_back({seq, ts, std::string(kind), std::string(payload)});
+                                     });
+    if (chunk.empty()) {  // hole in the store (should not happen): skip ahead rather than spin
+      sub->next_seq = head + 1;
+      continue;
     }
-    if (paused) return;
+    limit = chunk.size() < read ? chunk.size() : std::min(kChunk, limit * 2);
+    for (const Stored& e : chunk) {
+      // Every delivery may have unsubscribed or destroyed the sink, or (a nested resume)
+      // delivered further already: look it up again and go by its current next_seq.
+      sub = find_live(id);
+      if (!sub) return;
+      if (e.seq < sub->next_seq) continue;
+      if (!sub->sink->ready()) return;  // the rest waits for resume()
+      sub->next_seq = e.seq + 1;
+      hand_to(id, sub->sink, EventView{session, e.seq, e.ts_ms, e.kind, e.payload, id});
+    }
   }
 }
 

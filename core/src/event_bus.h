@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -23,14 +24,26 @@ struct EventView {
   int64_t ts_ms;
   std::string_view kind;
   std::string_view payload;  // JSON, byte for byte as stored
+  uint64_t subscription = 0;  // the id subscribe() returned for the sink receiving it
 };
 
+// deliver() may re-enter the bus (publish, subscribe, resume, unsubscribe any sink, itself
+// included) and may destroy this sink or others: the bus never touches a sink again once it
+// is unsubscribed or destroyed, even one destroyed without unsubscribing.
 class EventSink {
  public:
+  EventSink() = default;
+  EventSink(const EventSink&) {}  // a copy is another sink, with its own liveness
+  EventSink& operator=(const EventSink&) { return *this; }
   virtual ~EventSink() = default;
   // False while the sink's own queue is full; the bus then stops feeding it until resume().
+  // A query: it must not re-enter the bus.
   virtual bool ready() const { return true; }
   virtual void deliver(const EventView& ev) = 0;
+
+ private:
+  friend class EventBus;
+  std::shared_ptr<const bool> alive_ = std::make_shared<const bool>(true);  // expires with the sink
 };
 
 class EventBus {
@@ -61,12 +74,16 @@ class EventBus {
   };
   struct Sub {
     std::string session;
-    uint64_t next_seq;
+    uint64_t next_seq;  // the next seq this sink gets, kept current after every delivery
     bool caught_up;
     EventSink* sink;
+    std::weak_ptr<const bool> alive;  // the sink's: expired once it is destroyed
   };
+  // The subscription, or null when it is gone (a destroyed sink's is dropped here).
+  Sub* find_live(uint64_t id);
   void pump(uint64_t id);
   void deliver(const Pending& p);
+  uint64_t committed(const std::string& session) const;
 
   Store& store_;
   std::unordered_map<std::string, uint64_t> assigned_;   // last seq handed out

@@ -32,21 +32,28 @@ EventLoop::~EventLoop() {
 void EventLoop::add_fd(int fd, uint32_t events, FdHandler handler) {
   epoll_event ev{};
   ev.events = events;
-  ev.data.fd = fd;
+  ev.data.u64 = next_token_;
   if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) throw std::runtime_error("epoll_ctl ADD failed");
-  handlers_[fd] = std::make_shared<FdHandler>(std::move(handler));
+  if (auto old = fd_tokens_.find(fd); old != fd_tokens_.end()) handlers_.erase(old->second);
+  fd_tokens_[fd] = next_token_;
+  handlers_[next_token_++] = std::make_shared<FdHandler>(std::move(handler));
 }
 
 void EventLoop::modify_fd(int fd, uint32_t events) {
+  auto it = fd_tokens_.find(fd);
+  if (it == fd_tokens_.end()) return;
   epoll_event ev{};
   ev.events = events;
-  ev.data.fd = fd;
+  ev.data.u64 = it->second;
   epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev);
 }
 
 void EventLoop::remove_fd(int fd) {
   epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
-  handlers_.erase(fd);
+  auto it = fd_tokens_.find(fd);
+  if (it == fd_tokens_.end()) return;
+  handlers_.erase(it->second);
+  fd_tokens_.erase(it);
 }
 
 EventLoop::TimerId EventLoop::add_timer(double delay_s, Task task) {
@@ -127,8 +134,8 @@ void EventLoop::run() {
     int n = epoll_wait(epfd_, events, 64, next_timeout_ms());
     if (n < 0 && errno != EINTR) throw std::runtime_error("epoll_wait failed");
     for (int i = 0; i < n; ++i) {
-      auto it = handlers_.find(events[i].data.fd);
-      if (it == handlers_.end()) continue;
+      auto it = handlers_.find(events[i].data.u64);
+      if (it == handlers_.end()) continue;  // removed earlier in this batch (its fd number may be reused)
       auto handler = it->second;  // keeps it alive if the handler removes its own fd
       (*handler)(events[i].events);
     }

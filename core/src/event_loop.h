@@ -52,7 +52,11 @@ class EventLoop {
   int wakefd_ = -1;
   bool running_ = false;
   std::thread::id loop_thread_;
-  std::unordered_map<int, std::shared_ptr<FdHandler>> handlers_;
+  // Events carry the registration's token, not the fd: an fd number closed and reused within
+  // one epoll batch must not receive its previous owner's stale events (e.g. a hang-up).
+  std::unordered_map<int, uint64_t> fd_tokens_;                     // fd -> its current registration
+  std::unordered_map<uint64_t, std::shared_ptr<FdHandler>> handlers_;  // registration -> handler
+  uint64_t next_token_ = 1;
   std::map<std::pair<double, TimerId>, Task> timers_;
   std::unordered_map<TimerId, double> timer_deadlines_;
   std::unordered_map<TimerId, TimerId> periodic_;  // every() handle -> its next one-shot timer

@@ -6,10 +6,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
-#include <future>
+#include <mutex>
 #include <set>
 
 #ifndef CCMUX_PLUGIN_DIR
@@ -50,24 +51,86 @@ struct PluginHost::Instance {
   std::map<uint64_t, std::pair<uint64_t, std::unique_ptr<PluginSink>>> subs;  // our id -> (bus id, sink)
   std::map<uint64_t, std::unique_ptr<ProtocolClient>> clients;
   std::map<uint64_t, bool> client_ready;  // flow control set by the plugin (default ready)
+  // Closed clients live until the loop's next turn: client_close may come from inside one of
+  // that client's own callbacks, which goes on using it after the plugin returns.
+  std::vector<std::unique_ptr<ProtocolClient>> closed_clients;
+  std::mutex open_mu;
+  std::set<uint64_t> open_clients;  // ids client_send accepts, kept by the calling thread
 
-  // Runs fn on the loop thread; waits for it when called from another thread and `wait`.
+  // Shared with the work a plugin queues on the loop and with its threads' waiting calls.
+  // Once closed (the plugin failed to start, or is being stopped), queued work is dropped
+  // and waiting calls fail at once: nothing runs against a freed Instance or an unloaded
+  // library, and a stop() joining a thread blocked in a host call cannot deadlock with the
+  // loop (which is busy in that very stop(), or no longer running).
+  struct Gate {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool closed = false;
+  };
+  std::shared_ptr<Gate> gate = std::make_shared<Gate>();
+
+  void close() {
+    {
+      std::lock_guard lock(gate->mu);
+      gate->closed = true;
+    }
+    gate->cv.notify_all();
+  }
+
+  // Queues fn on the loop, to run only if the plugin is still there then. False once closed.
   template <class F>
-  void on_loop(F fn, bool wait) {
+  bool post(F fn) {
+    auto g = gate;
+    {
+      std::lock_guard lock(g->mu);
+      if (g->closed) return false;
+    }
+    core->loop.post([g, fn = std::move(fn)]() mutable {
+      {
+        std::lock_guard lock(g->mu);
+        if (g->closed) return;
+      }
+      fn();  // on the loop thread, which is also the only one that closes the gate
+    });
+    return true;
+  }
+
+  // Runs fn on the loop thread: at once from it; else queued, and with `wait` the caller
+  // blocks until it ran. False when it will not run (the plugin is closed).
+  template <class F>
+  bool on_loop(F fn, bool wait) {
     if (core->loop.in_loop_thread()) {
       fn();
-      return;
+      return true;
     }
-    if (!wait) {
-      core->loop.post(std::move(fn));
-      return;
-    }
-    std::promise<void> done;
-    core->loop.post([&] {
+    if (!wait) return post(std::move(fn));
+    struct Call {
+      bool started = false, done = false;
+    };
+    auto call = std::make_shared<Call>();
+    auto g = gate;
+    std::unique_lock lock(g->mu);
+    if (g->closed) return false;
+    core->loop.post([g, call, &fn] {
+      {
+        std::lock_guard l(g->mu);
+        if (g->closed) return;  // the caller has given up: fn and its captures are gone
+        call->started = true;
+      }
       fn();
-      done.set_value();
+      {
+        std::lock_guard l(g->mu);
+        call->done = true;
+      }
+      g->cv.notify_all();
     });
-    done.get_future().wait();
+    g->cv.wait(lock, [&] { return call->done || (g->closed && !call->started); });
+    return call->done;
+  }
+
+  bool is_open_client(uint64_t id) {
+    std::lock_guard lock(open_mu);
+    return open_clients.count(id) > 0;
   }
 };
 
@@ -90,17 +153,24 @@ uint64_t api_subscribe(void* host, const char* session, uint64_t from_seq, ccmux
   if (!fn) return 0;
   std::string s = session && *session ? session : "*";
   uint64_t id = p->next_id++;
-  p->on_loop([p, s, from_seq, fn, user, id] {
+  bool ok = false;
+  // Waits for the loop (from another thread) so that an unknown session is the 0 the ABI
+  // promises, not an id that never delivers.
+  p->on_loop([&] {
     if (s != "*" && !p->core->supervisor->exists(s)) {
       spdlog::warn("plugin {}: subscribe to unknown session {}", p->name, s);
       return;
     }
+    ok = true;
     auto sink = std::make_unique<PluginSink>(fn, user);
     PluginSink* raw = sink.get();
-    p->subs[id] = {0, std::move(sink)};
-    p->subs[id].first = p->core->bus->subscribe(s, from_seq, raw);
-  }, false);
-  return id;
+    p->subs[id] = {0, std::move(sink)};  // first: the replay below may already call unsubscribe
+    uint64_t bus_id = p->core->bus->subscribe(s, from_seq, raw);
+    auto it = p->subs.find(id);
+    if (it != p->subs.end() && it->second.second.get() == raw) it->second.first = bus_id;
+    else p->core->bus->unsubscribe(bus_id);  // the plugin unsubscribed during the replay
+  }, true);
+  return ok ? id : 0;
 }
 
 void api_unsubscribe(void* host, uint64_t id) {
@@ -109,7 +179,7 @@ void api_unsubscribe(void* host, uint64_t id) {
     auto it = p->subs.find(id);
     if (it == p->subs.end()) return;
     p->core->bus->unsubscribe(it->second.first);
-    p->subs.erase(it);
+    p->subs.erase(it);  // may be inside this sink's own delivery: the bus no longer uses it
   }, true);
 }
 
@@ -118,30 +188,53 @@ uint64_t api_client_open(void* host, const char* name, ccmux_message_fn fn, void
   if (!fn) return 0;
   uint64_t id = p->next_id++;
   std::string cname = "plugin:" + p->name + (name && *name ? ":" + std::string(name) : "");
-  p->on_loop([p, id, cname, fn, user] {
+  {
+    std::lock_guard lock(p->open_mu);  // known to client_send at once, though made on the loop
+    p->open_clients.insert(id);
+  }
+  bool queued = p->on_loop([p, id, cname, fn, user] {
     p->client_ready[id] = true;
     p->clients[id] = std::make_unique<ProtocolClient>(
-        *p->core, cname, [fn, user](const std::string& msg) { fn(user, msg.data(), msg.size()); },
-        [p, id] { return p->client_ready[id]; });
+        *p->core, cname,
+        [p, id, fn, user](const std::string& msg) {
+          if (p->clients.count(id)) fn(user, msg.data(), msg.size());  // nothing after client_close
+        },
+        [p, id] {
+          auto it = p->client_ready.find(id);
+          return it != p->client_ready.end() && it->second;  // a closed client takes nothing
+        });
   }, false);
-  return id;
+  if (queued) return id;
+  std::lock_guard lock(p->open_mu);
+  p->open_clients.erase(id);
+  return 0;
 }
 
 int api_client_send(void* host, uint64_t client, const char* json_text, size_t len) {
   auto* p = self(host);
-  std::string msg(json_text, len);
-  p->on_loop([p, client, msg] {
+  if (!p->is_open_client(client) || (!json_text && len)) return -1;
+  std::string msg(json_text ? json_text : "", len);
+  bool queued = p->on_loop([p, client, msg] {
     auto it = p->clients.find(client);
     if (it != p->clients.end()) it->second->handle(msg);
   }, false);
-  return 0;
+  return queued ? 0 : -1;
 }
 
 void api_client_close(void* host, uint64_t client) {
   auto* p = self(host);
+  {
+    std::lock_guard lock(p->open_mu);
+    p->open_clients.erase(client);
+  }
   p->on_loop([p, client] {
-    p->clients.erase(client);
     p->client_ready.erase(client);
+    auto it = p->clients.find(client);
+    if (it == p->clients.end()) return;
+    // Quiet from now on (no message, no event: it is not ready); freed on the loop's next turn.
+    p->closed_clients.push_back(std::move(it->second));
+    p->clients.erase(it);
+    p->post([p] { p->closed_clients.clear(); });
   }, true);
 }
 
@@ -159,7 +252,7 @@ int api_register_provider(void* host, const char* name, ccmux_provider_fn fn, vo
   auto* p = self(host);
   if (!fn) return -1;
   std::string pname = p->name + (name && *name ? "/" + std::string(name) : "");
-  p->on_loop([p, pname, fn, user] {
+  bool ran = p->on_loop([p, pname, fn, user] {
     p->core->approvals->add_provider(pname, [fn, user](const std::string& req) -> std::optional<ProviderVerdict> {
       std::optional<ProviderVerdict> out;
       struct Ctx {
@@ -182,31 +275,32 @@ int api_register_provider(void* host, const char* name, ccmux_provider_fn fn, vo
       return out;
     });
   }, true);
-  return 0;
+  return ran ? 0 : -1;
 }
 
 int api_register_channel(void* host, const char* name, ccmux_message_fn fn, void* user) {
   auto* p = self(host);
   if (!fn) return -1;
   std::string cname = p->name + (name && *name ? "/" + std::string(name) : "");
-  p->on_loop([p, cname, fn, user] {
+  bool ran = p->on_loop([p, cname, fn, user] {
     p->core->approvals->add_channel(cname, [fn, user](const std::string& msg) { fn(user, msg.data(), msg.size()); });
   }, true);
-  return 0;
+  return ran ? 0 : -1;
 }
 
 int api_kv_set(void* host, const char* key, const char* value, size_t len) {
   auto* p = self(host);
-  std::string k(key), v(value, len);
-  p->on_loop([p, k, v] { p->core->store->kv_set(p->name, k, v); }, true);
-  return 0;
+  if (!key || (!value && len)) return -1;
+  std::string k(key), v(value ? value : "", len);
+  return p->on_loop([p, k, v] { p->core->store->kv_set(p->name, k, v); }, true) ? 0 : -1;
 }
 
 int api_kv_get(void* host, const char* key, ccmux_value_fn fn, void* user) {
   auto* p = self(host);
+  if (!key || !fn) return -1;
   std::optional<std::string> v;
   std::string k(key);
-  p->on_loop([&] { v = p->core->store->kv_get(p->name, k); }, true);
+  if (!p->on_loop([&] { v = p->core->store->kv_get(p->name, k); }, true)) return -1;  // fn not called
   if (v) fn(user, v->data(), v->size());
   else fn(user, nullptr, 0);
   return v ? 0 : 1;
@@ -214,21 +308,22 @@ int api_kv_get(void* host, const char* key, ccmux_value_fn fn, void* user) {
 
 int api_kv_delete(void* host, const char* key) {
   auto* p = self(host);
+  if (!key) return -1;
   std::string k(key);
-  p->on_loop([p, k] { p->core->store->kv_delete(p->name, k); }, true);
-  return 0;
+  return p->on_loop([p, k] { p->core->store->kv_delete(p->name, k); }, true) ? 0 : -1;
 }
 
 int api_post(void* host, ccmux_task_fn fn, void* user) {
-  self(host)->core->loop.post([fn, user] { fn(user); });
-  return 0;
+  if (!fn) return -1;
+  // Dropped if the plugin stops first: fn lives in its library.
+  return self(host)->post([fn, user] { fn(user); }) ? 0 : -1;
 }
 
 int api_authenticate(void* host, const char* token, size_t len, char* name, size_t name_len) {
   auto* p = self(host);
   std::optional<std::string> who;
   std::string tok(token ? token : "", token ? len : 0);
-  p->on_loop([&] { who = p->core->tokens->authenticate(tok); }, true);
+  if (!p->on_loop([&] { who = p->core->tokens->authenticate(tok); }, true)) return -1;
   if (!who) return -1;
   if (name && name_len) {
     size_t n = std::min(name_len - 1, who->size());
@@ -241,10 +336,10 @@ int api_authenticate(void* host, const char* token, size_t len, char* name, size
 int api_register_revocation_listener(void* host, ccmux_value_fn fn, void* user) {
   auto* p = self(host);
   if (!fn) return -1;
-  p->on_loop([p, fn, user] {
+  bool ran = p->on_loop([p, fn, user] {
     p->core->tokens->on_revoked([fn, user](const std::string& name) { fn(user, name.data(), name.size()); }, p->name);
   }, true);
-  return 0;
+  return ran ? 0 : -1;
 }
 
 int api_register_method(void* host, const char* method, ccmux_method_fn fn, void* user) {
@@ -442,8 +537,9 @@ void PluginHost::start_all() {
       failed_.push_back({{"name", e.name}, {"state", "disabled"}});
       continue;
     }
+    std::unique_ptr<Instance> inst;
     try {
-      auto inst = load(e);
+      inst = load(e);
       Instance* p = inst.get();
       p->api.struct_size = sizeof(ccmux_host_api);
       p->api.sdk_major = CCMUX_SDK_VERSION_MAJOR;
@@ -473,7 +569,11 @@ void PluginHost::start_all() {
       spdlog::info("plugin {} {} started from {}", p->desc->name, p->desc->version ? p->desc->version : "", p->path);
       plugins_.push_back(std::move(inst));
     } catch (const std::exception& ex) {
-      forget(e.name);  // what it registered before failing points into a library about to be unloaded
+      // What it made before failing points into a library about to be unloaded: a plain C
+      // plugin has no wrapper that undoes its subscriptions, clients or queued work.
+      if (inst) teardown(*inst);
+      inst.reset();
+      forget(e.name);
       if (e.required) throw PluginError(std::string(ex.what()) + " (the plugin is required)");
       spdlog::error("{} (not required: ccmuxd goes on without it)", ex.what());
       failed_.push_back({{"name", e.name}, {"state", "failed"}, {"error", ex.what()}});
@@ -481,15 +581,25 @@ void PluginHost::start_all() {
   }
 }
 
+void PluginHost::teardown(Instance& p) {
+  p.close();
+  forget(p.name);
+  for (auto& [id, sub] : p.subs) core_.bus->unsubscribe(sub.first);
+  p.subs.clear();
+  p.clients.clear();
+  p.client_ready.clear();
+  p.closed_clients.clear();
+}
+
 void PluginHost::stop_all() {
+  // The loop serves no plugin call while stop() runs on it (nor at all once it has exited):
+  // every plugin's waiting calls fail from now on instead of blocking the threads stop() joins.
+  for (auto& p : plugins_) p->close();
   for (auto it = plugins_.rbegin(); it != plugins_.rend(); ++it) {
     Instance& p = **it;
     if (p.running && p.desc->stop) p.desc->stop(p.state);
     p.running = false;
-    forget(p.name);
-    for (auto& [id, sub] : p.subs) core_.bus->unsubscribe(sub.first);
-    p.subs.clear();
-    p.clients.clear();
+    teardown(p);
   }
   // Libraries are unloaded last, after everything they created is gone.
   plugins_.clear();

@@ -51,6 +51,9 @@ class PluginHost {
   std::unique_ptr<Instance> load(const PluginEntry& entry);  // throws PluginError
   // Drops the methods, approval providers, channels and revocation listeners `plugin` registered.
   void forget(const std::string& plugin);
+  // After stop() or a failed start(): closes the plugin to its threads and queued work and
+  // drops its subscriptions and clients too.
+  void teardown(Instance& p);
   Core& core_;
   std::vector<std::unique_ptr<Instance>> plugins_;
   std::vector<nlohmann::json> failed_;

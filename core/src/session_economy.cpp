@@ -139,12 +139,20 @@ void Supervisor::tick() {
 void Supervisor::check_hangs() {
   double now = monotonic_s();
   for (auto& [id, s] : sessions_) {
+    if (s->proc && s->proc->running() && !s->initialized && !s->stop_requested && s->fail_reason.empty() &&
+        opts_.start_timeout_s > 0 && now - s->started_at >= opts_.start_timeout_s) {
+      // It never became ready (stuck at start-up, not reading stdin, a SessionStart hook that hangs).
+      s->fail_reason = "start timeout: claude did not answer initialize within " + seconds(opts_.start_timeout_s) + " s";
+      spdlog::warn("session {}: {}; ending it", id, s->fail_reason);
+      terminate(*s);
+      continue;
+    }
     if (!s->proc || !s->proc->running() || !s->turn_running || s->row.state == "waiting_approval") continue;
     if (now - s->last_activity < opts_.idle_timeout_s) continue;
     s->fail_reason = "hung: no output for " + std::to_string(static_cast<long>(opts_.idle_timeout_s)) +
                      " s while a turn was running";
-    spdlog::warn("session {}: {}; killing it", id, s->fail_reason);
-    s->proc->kill_group(SIGKILL);
+    spdlog::warn("session {}: {}; ending it", id, s->fail_reason);
+    terminate(*s);
     s->last_activity = now;  // once
   }
 }

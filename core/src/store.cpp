@@ -93,15 +93,21 @@ Store::Store(const std::string& path) {
 }
 
 Store::~Store() {
-  commit();
+  // A destructor that throws terminates the daemon: a last COMMIT that fails (disk full, I/O
+  // error) is logged; SQLite rolls the batch back at close and the database stays consistent.
+  try {
+    commit();
+  } catch (const std::exception& e) {
+    spdlog::error("store: the last batch could not be committed at close, it is lost: {}", e.what());
+  }
   {
     std::lock_guard<std::mutex> lock(checkpoint_mu_);
     stopping_ = true;
   }
   checkpoint_cv_.notify_one();
-  checkpoint_thread_.join();
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
   for (auto* st : owned_) sqlite3_finalize(st);
-  sqlite3_close(db_);
+  if (sqlite3_close(db_) != SQLITE_OK) spdlog::error("store: close failed: {}", sqlite3_errmsg(db_));
 }
 
 int Store::on_wal_commit(void* self, sqlite3*, const char*, int pages) {

@@ -34,6 +34,7 @@ Supervisor::Supervisor(EventLoop& loop, Store& store, EventBus& bus, ApprovalCha
   po.memory_reserve = opts_.memory_reserve;
   po.per_process = opts_.claude_rss_estimate;
   po.idle_ttl_s = opts_.warm_pool_idle_s;
+  po.start_timeout_s = opts_.start_timeout_s;
   pool_ = std::make_unique<WarmPool>(
       loop_, po,
       [this](ChildProcess& proc, const WarmKey& key, const std::string& sid, std::vector<std::string>& args,
@@ -45,6 +46,7 @@ Supervisor::Supervisor(EventLoop& loop, Store& store, EventBus& bus, ApprovalCha
   // The tick notices hangs and idle sessions; it must run several times within either limit.
   double shortest = opts_.idle_timeout_s;
   if (opts_.park_after_s > 0) shortest = std::min(shortest, opts_.park_after_s);
+  if (opts_.start_timeout_s > 0) shortest = std::min(shortest, opts_.start_timeout_s);
   tick_timer_ = loop_.every(std::max(0.2, std::min(1.0, shortest / 4)), [this] { tick(); });
   spdlog::info("sessions: at most {} live claude processes, parked after {} s idle, warm pool {}", opts_.max_live,
                opts_.park_after_s, opts_.warm_pool);
@@ -253,6 +255,7 @@ void Supervisor::spawn(Session& s) {
     auto it = sessions_.find(id);
     if (it == sessions_.end()) return;
     Session& ss = *it->second;
+    if (!ok && !(ss.proc && ss.proc->running())) return;  // it ended first: on_exit reports that
     if (!ok) spdlog::warn("session {}: initialize failed: {}", id, resp.dump());
     ss.initialized = true;
     if (!ss.turn_running) set_state(ss, "idle");
@@ -265,6 +268,7 @@ void Supervisor::adopt(Session& s, WarmPool::Taken warm) {
   s.proc->set_callbacks(session_callbacks(s.row.id));
   s.stderr_tail = std::move(warm.stderr_tail);
   after_start(s, {{"pid", s.proc->pid()}, {"resume", false}, {"args", warm.args}, {"warm", true}, {"warm_age_s", warm.age_s}});
+  s.started_at -= warm.age_s;  // the start timeout counts from its spawn
   spdlog::info("session {}: took warm claude pid {} in {} (ready for {:.1f} s)", s.row.id, s.proc->pid(), s.row.cwd, warm.age_s);
   for (auto& line : warm.early_stdout) on_line(s.row.id, line, 0);
   if (warm.init_request_id.empty()) {
@@ -273,9 +277,10 @@ void Supervisor::adopt(Session& s, WarmPool::Taken warm) {
     return;
   }
   std::string id = s.row.id;
-  s.controls[warm.init_request_id] = [this, id](bool, const json&) {  // the reply is on its way
+  s.controls[warm.init_request_id] = [this, id](bool ok, const json&) {  // the reply is on its way
     auto it = sessions_.find(id);
     if (it == sessions_.end()) return;
+    if (!ok && !(it->second->proc && it->second->proc->running())) return;  // it ended first
     it->second->initialized = true;
     if (!it->second->turn_running) set_state(*it->second, "idle");
     deliver_next_prompt(*it->second);
@@ -287,7 +292,9 @@ void Supervisor::after_start(Session& s, const json& started_payload) {
   s.turn_running = false;
   s.stop_requested = false;
   s.park_requested = false;
+  s.start_after_exit = false;
   s.fail_reason.clear();
+  s.started_at = monotonic_s();
   s.cost_base = s.row.cost_usd;
   s.last_activity = monotonic_s();
   set_state(s, "starting");
@@ -298,7 +305,8 @@ void Supervisor::resume(const std::string& id) {
   Session& s = get(id);
   if (s.row.state == "observed") throw CommandError("observed", id + " runs in a terminal (started by hand)");
   if (s.row.state == "failed") s.crashes.clear();  // a person asked: the crash budget starts over
-  start_process(s);
+  if (s.proc && s.stop_requested) s.start_after_exit = true;  // stopping: start again once it has exited
+  else start_process(s);
 }
 
 int64_t Supervisor::send(const std::string& id, const json& content) {
@@ -313,6 +321,7 @@ int64_t Supervisor::send(const std::string& id, const json& content) {
   s.last_activity = monotonic_s();
   if (s.row.state == "failed") s.crashes.clear();  // a person asked: the crash budget starts over
   if (!s.proc) start_process(s);  // parked, exited, failed or restarted: continue the claude session
+  else if (s.stop_requested) s.start_after_exit = true;  // stopping or parking: a new process delivers it
   else deliver_next_prompt(s);
   return pid;
 }
@@ -466,6 +475,7 @@ void Supervisor::on_exit(std::string id, int status) {
   if (s.term_timer) loop_.cancel_timer(s.term_timer);
   if (s.kill_timer) loop_.cancel_timer(s.kill_timer);
   s.term_timer = s.kill_timer = 0;
+  bool was_ready = s.initialized, in_turn = s.turn_running;
   approvals_.cancel(id, "", "claude process ended");
   for (auto& [rid, done] : s.controls) done(false, {{"error", "claude process ended"}});
   s.controls.clear();
@@ -474,6 +484,8 @@ void Supervisor::on_exit(std::string id, int status) {
   s.turn_running = false;
   s.initialized = false;
 
+  // Only an exit we asked for (stop, park) is normal; so is exit 0 of an idle claude. Exit 0
+  // before it was ready or in the middle of a turn is a crash: counted, backed off, given up.
   json info = {{"pid", s.proc ? s.proc->pid() : 0}};
   std::string reason;
   bool failed = false;
@@ -482,19 +494,23 @@ void Supervisor::on_exit(std::string id, int status) {
     failed = !s.stop_requested;
     reason = "killed by signal " + std::to_string(WTERMSIG(status));
   } else {
-    info["exit_code"] = WEXITSTATUS(status);
-    failed = WEXITSTATUS(status) != 0 && !s.stop_requested;
-    reason = "claude exited with code " + std::to_string(WEXITSTATUS(status));
+    int code = WEXITSTATUS(status);
+    info["exit_code"] = code;
+    failed = !s.stop_requested && (code != 0 || !was_ready || in_turn);
+    reason = "claude exited with code " + std::to_string(code);
+    if (failed && code == 0) reason += was_ready ? " during a turn" : " before answering initialize";
   }
-  if (!s.fail_reason.empty()) {
-    failed = true;
-    reason = s.fail_reason;
-  } else if (s.park_requested) {
+  if (s.park_requested) {
     reason = s.park_reason;
   } else if (s.stop_requested) {
-    reason = "stopped";
-  } else if (failed && !s.stderr_tail.empty()) {
-    reason += ": " + s.stderr_tail.back();  // claude says why on stderr (e.g. the root/bypass refusal)
+    reason = "stopped";  // stop wins, even over a hang or start timeout kill under way
+  } else {
+    if (!s.fail_reason.empty()) {
+      failed = true;
+      reason = s.fail_reason;
+    }
+    // claude says why on stderr (e.g. the root/bypass refusal)
+    if (failed && !s.stderr_tail.empty()) reason += ": " + s.stderr_tail.back();
   }
   json tail = json::array();
   for (auto& l : s.stderr_tail) tail.push_back(l);
@@ -513,10 +529,13 @@ void Supervisor::on_exit(std::string id, int status) {
     set_state(s, failed ? "failed" : "exited", reason);
     spdlog::info("session {}: {} ({})", id, failed ? "failed" : "exited", reason);
   }
+  bool again = s.start_after_exit;
+  s.start_after_exit = false;
   if (shutdown_done_) return maybe_finish_shutdown();
   admit_waiters();  // a slot is free
-  // A prompt sent while a clean exit (stop, park) was under way is delivered by a new process.
-  if (!failed && has_queued_prompts(id)) start_process(s);
+  // A prompt or resume that came while a stop or park was under way gets a new process; prompts
+  // queued before a stop wait for the next send or resume (stop wins).
+  if (!failed && again) start_process(s);
 }
 
 void Supervisor::close_gracefully(Session& s) {
@@ -527,13 +546,21 @@ void Supervisor::close_gracefully(Session& s) {
     auto it = sessions_.find(id);
     if (it == sessions_.end() || !it->second->proc) return;
     it->second->term_timer = 0;
-    it->second->proc->kill_group(SIGTERM);
-    it->second->kill_timer = loop_.add_timer(2.0, [this, id] {
-      auto it2 = sessions_.find(id);
-      if (it2 == sessions_.end() || !it2->second->proc) return;
-      it2->second->kill_timer = 0;
-      it2->second->proc->kill_group(SIGKILL);
-    });
+    terminate(*it->second);
+  });
+}
+
+void Supervisor::terminate(Session& s) {
+  // SIGTERM first: claude then ends its hooks and tools, which run in sessions of their own
+  // (out of reach of a signal to its group); a SIGKILL would leave them running.
+  s.proc->kill_group(SIGTERM);
+  if (s.kill_timer) return;
+  std::string id = s.row.id;
+  s.kill_timer = loop_.add_timer(2.0, [this, id] {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end() || !it->second->proc) return;
+    it->second->kill_timer = 0;
+    it->second->proc->kill_group(SIGKILL);
   });
 }
 
@@ -545,6 +572,7 @@ void Supervisor::stop(const std::string& id) {
   }
   auto w = std::find(slot_waiters_.begin(), slot_waiters_.end(), id);
   if (w != slot_waiters_.end()) slot_waiters_.erase(w);
+  s.start_after_exit = false;  // stop wins over a prompt or resume sent while it was exiting
   if (!s.proc || !s.proc->running()) {
     if (live_state(s.row.state) || s.row.state == "queued" || s.row.state == "restarting") set_state(s, "exited", "stopped");
     return;

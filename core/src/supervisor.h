@@ -35,6 +35,7 @@ struct SupervisorOptions {
   std::map<std::string, std::string> env;
   std::string default_model;
   double idle_timeout_s = 600;
+  double start_timeout_s = 120;  // 0: never
   double stop_grace_s = 5;
   std::vector<std::string> project_roots;
   // Session economy (issue 5): see config.h for what each one means.
@@ -105,7 +106,9 @@ class Supervisor {
     bool stop_requested = false;
     bool park_requested = false;
     std::string park_reason;
-    std::string fail_reason;  // set before we kill it (hang)
+    std::string fail_reason;  // set before we kill it (hang, start timeout)
+    double started_at = 0;    // monotonic: when its process started (start timeout)
+    bool start_after_exit = false;  // a prompt or resume came while a stop or park was under way
     std::deque<double> crashes;  // monotonic times of recent abnormal exits
     EventLoop::TimerId term_timer = 0, kill_timer = 0, restart_timer = 0;
     std::map<std::string, ControlDone> controls;  // our control requests awaiting a reply
@@ -124,6 +127,7 @@ class Supervisor {
   ChildProcess::Callbacks session_callbacks(const std::string& id);
   void after_start(Session& s, const nlohmann::json& started_payload);
   void close_gracefully(Session& s);  // stdin EOF, then SIGTERM, then SIGKILL
+  void terminate(Session& s);         // SIGTERM now, SIGKILL 2 s later
   void park(Session& s, const std::string& reason);
   bool parkable(const Session& s) const;
   void park_idle();

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <csignal>
 
 namespace ccmux {
 
@@ -35,7 +36,7 @@ void WarmPool::note_used(const WarmKey& key, double age_s) {
 std::optional<WarmPool::Taken> WarmPool::take(const WarmKey& key) {
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
     Entry& e = **it;
-    if (e.closing || !(e.key == key) || !e.proc->running()) continue;
+    if (e.closing || e.start_timed_out || !(e.key == key) || !e.proc->running()) continue;
     Taken t;
     t.proc = std::move(e.proc);
     t.claude_session_id = e.claude_session_id;
@@ -76,7 +77,7 @@ void WarmPool::spawn_for(const WarmKey& key) {
   std::string err;
   if (!spawner_(*e->proc, key, e->claude_session_id, e->args, err)) {
     spdlog::warn("warm pool: cannot start claude for {}: {}", key.cwd, err);
-    key_failed_until_ = monotonic_s() + 60;
+    pause_refills();
     return;
   }
   e->spawned_at = monotonic_s();
@@ -91,16 +92,21 @@ void WarmPool::spawn_for(const WarmKey& key) {
 void WarmPool::on_exit(Entry* raw, int status) {
   auto it = std::find_if(entries_.begin(), entries_.end(), [raw](auto& e) { return e.get() == raw; });
   if (it == entries_.end()) return;
-  if (!raw->closing) {
+  if (!raw->closing && !raw->start_timed_out) {
     // It died with no input: something is wrong with this combination (or claude); a
     // respawn right away would loop, so refills wait.
     std::string last = raw->stderr_tail.empty() ? "" : ": " + raw->stderr_tail.back();
     spdlog::warn("warm pool: idle claude pid {} for {} ended by itself (status {}){}", raw->proc->pid(), raw->key.cwd,
                  status, last);
-    key_failed_until_ = monotonic_s() + 60;
+    pause_refills();
   }
   entries_.erase(it);  // destroys the ChildProcess: allowed from its exit callback
   if (entries_.empty() && on_emptied_) on_emptied_();
+}
+
+void WarmPool::pause_refills() {
+  failures_ = std::min(failures_ + 1, 7);
+  key_failed_until_ = monotonic_s() + std::min(3600.0, 60.0 * (1 << (failures_ - 1)));
 }
 
 void WarmPool::close_entry(Entry& e, const char* why) {
@@ -116,10 +122,23 @@ void WarmPool::maintain(bool may_grow) {
   if (entries_.empty() && recent_.empty()) return;  // off or idle: no need to read /proc/meminfo each tick
   MemInfo mem = read_meminfo();
   size_t open = 0;
-  for (auto& e : entries_) open += e->closing ? 0 : 1;
+  for (auto& e : entries_) open += e->closing || e->start_timed_out ? 0 : 1;
   size_t target = warm_pool_target(opts_.capacity, open, mem.available, opts_.memory_reserve, opts_.per_process);
+  double now = monotonic_s();
   for (auto& e : entries_) {
-    if (e->closing) continue;
+    if (e->start_timed_out && now - e->timed_out_at >= 2) e->proc->kill_group(SIGKILL);  // SIGTERM was not enough
+    if (e->closing || e->start_timed_out) continue;
+    if (e->initialized) failures_ = 0;  // this combination works after all
+    if (!e->initialized && opts_.start_timeout_s > 0 && now - e->spawned_at >= opts_.start_timeout_s) {
+      spdlog::warn("warm pool: claude pid {} for {} did not answer initialize within {} s; ending it", e->proc->pid(),
+                   e->key.cwd, opts_.start_timeout_s);
+      e->start_timed_out = true;
+      e->timed_out_at = now;
+      e->proc->kill_group(SIGTERM);  // claude ends its hooks (own sessions); a SIGKILL would leave them
+      pause_refills();  // now: a refill in this very round would replace it with another of its kind
+      --open;
+      continue;
+    }
     bool still_wanted = std::find(recent_.begin(), recent_.end(), e->key) != recent_.end();
     if (!still_wanted) {
       close_entry(*e, "no longer among the recent projects");
@@ -129,10 +148,10 @@ void WarmPool::maintain(bool may_grow) {
       --open;
     }
   }
-  double now = monotonic_s();
   if (!may_grow || open >= target || now < refill_not_before_ || now < key_failed_until_) return;
   for (auto& key : recent_) {
-    bool have = std::any_of(entries_.begin(), entries_.end(), [&](auto& e) { return !e->closing && e->key == key; });
+    bool have = std::any_of(entries_.begin(), entries_.end(),
+                            [&](auto& e) { return !e->closing && !e->start_timed_out && e->key == key; });
     if (have) continue;
     spawn_for(key);
     return;  // one start per round: claude's start-up is CPU-heavy

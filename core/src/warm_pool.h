@@ -40,6 +40,7 @@ class WarmPool {
     int64_t per_process = 350LL << 20;  // what one claude is expected to cost
     double refill_delay_s = 2;       // after a take: let the new session's first turn have the CPU
     double idle_ttl_s = 3600;        // no new session for this long: the pool empties (0 = never)
+    double start_timeout_s = 0;      // not ready (no initialize reply) this long: killed (0 = never)
   };
   // Starts a claude for `key` with a fresh session id (--session-id); false + error when it cannot.
   using Spawner = std::function<bool(ChildProcess& proc, const WarmKey& key, const std::string& claude_session_id,
@@ -81,6 +82,8 @@ class WarmPool {
     std::string init_request_id;
     bool initialized = false;
     bool closing = false;
+    bool start_timed_out = false;  // being ended for not answering initialize (SIGTERM, then SIGKILL)
+    double timed_out_at = 0;
     double spawned_at = 0;
     std::vector<std::string> early_stdout;
     std::deque<std::string> stderr_tail;
@@ -89,6 +92,7 @@ class WarmPool {
   void spawn_for(const WarmKey& key);
   void on_exit(Entry* e, int status);
   void close_entry(Entry& e, const char* why);
+  void pause_refills();
 
   EventLoop& loop_;
   Options opts_;
@@ -99,6 +103,7 @@ class WarmPool {
   double refill_not_before_ = 0;
   double last_used_ = 0;  // monotonic time of the newest note_used
   double key_failed_until_ = 0;  // a warm spawn that dies on its own pauses refills for a while
+  int failures_ = 0;              // such deaths in a row: the pause doubles with each (60 s .. 1 h)
   uint64_t next_request_ = 1;
 };
 

@@ -103,8 +103,9 @@ TEST_F(EconomyE2E, AWarmPoolStartIsUsedAndItsSessionIsNormalInEveryWay) {
   std::string id = b->request("session.new", {{"cwd", daemon->project()}, {"prompt", bash("echo warm > warm.txt")}})["id"];
   EventLog log(*b, id);
   ASSERT_TRUE(log.wait_kind("approval_requested"));
+  ASSERT_EQ(log.of_kind("session_started").size(), 1u);
   json started = log.of_kind("session_started")[0]["payload"];
-  EXPECT_TRUE(started["warm"].get<bool>());
+  ASSERT_TRUE(started.value("warm", false)) << "the session did not take the warm claude: " << started;
   EXPECT_EQ(started["pid"], warm_pid);
   json info = session(*b, id);
   EXPECT_EQ(info["pid"], warm_pid);

@@ -1,6 +1,7 @@
 #include "e2e.h"
 
 #include <csignal>
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
@@ -182,4 +183,123 @@ TEST_F(E2E, ClaudeRefusingToStartIsRetriedWithBackoffThenGivenUpWithItsReason) {
   auto info = a->request("session.get", {{"session", id}});
   EXPECT_EQ(info["state"], "failed");
   EXPECT_EQ(info["queued_prompts"], 1) << "the prompt waits for the next send";
+}
+
+namespace {
+// Each test starts its daemon with its own claude settings.
+class StartE2E : public E2E {
+ protected:
+  void SetUp() override {}
+  void start_with(std::vector<std::string> claude_keys) {
+    DaemonOptions o;
+    o.claude_keys = std::move(claude_keys);
+    start(o);
+  }
+  // claude settings whose SessionStart hook never ends: claude answers initialize only after
+  // its SessionStart hooks, so it stays starting. The tag finds the hook's processes.
+  std::string stuck_settings() {
+    json hook = {{"type", "command"}, {"command", "sleep 300; : " + tag()}};
+    json settings = {{"hooks", {{"SessionStart", json::array({{{"hooks", json::array({hook})}}})}}}};
+    return policy_file(dir, "stuck-settings.json", settings.dump());
+  }
+  std::string tag() const { return "ccmux-stuck-" + dir.path; }  // one per test
+  // Processes whose command line holds the tag (the hook's shell and its sleep).
+  int tagged_processes() {
+    int n = 0;
+    for (auto& p : std::filesystem::directory_iterator("/proc")) {
+      std::string name = p.path().filename();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::string cmd;
+      try {
+        cmd = read_file(p.path().string() + "/cmdline");
+      } catch (...) {
+        continue;
+      }
+      if (cmd.find(tag()) != std::string::npos && process_alive(std::stoi(name))) ++n;
+    }
+    return n;
+  }
+};
+
+void drain(EventLog& log, int ms) { log.wait_kind("no-such-kind", ms); }
+}  // namespace
+
+TEST_F(StartE2E, ARealClaudeThatExitsZeroAtOnceBacksOffAndFailsInBoundedTime) {
+  // `--version` makes the real CLI print its version and exit 0 before reading anything.
+  start_with({"extra_args: [\"--version\"]", "restart_backoff: 0.2", "crash_limit: 3", "crash_window: 120"});
+  auto a = daemon->connect();
+  std::string id = new_session(*a, "echo: never answered");
+  EventLog log(*a, id);
+  ASSERT_TRUE(log.wait_kind("session_failed", 60000)) << log.of_kind("session_started").size() << " starts";
+  auto crashes = log.of_kind("session_crashed");
+  ASSERT_EQ(crashes.size(), 2u);
+  EXPECT_EQ(crashes[0]["payload"]["exit_code"], 0);
+  EXPECT_NE(crashes[0]["payload"]["reason"].get<std::string>().find("exited with code 0 before answering initialize"),
+            std::string::npos)
+      << crashes[0];
+  json info = a->request("session.get", {{"session", id}});
+  EXPECT_EQ(info["state"], "failed");
+  EXPECT_NE(info["reason"].get<std::string>().find("gave up after 3 crashes"), std::string::npos) << info;
+  drain(log, 1500);
+  EXPECT_EQ(log.of_kind("session_started").size(), 3u) << "started again after giving up";
+}
+
+TEST_F(StartE2E, ARealClaudeStuckAtStartFailsAfterTheStartTimeout) {
+  start_with({"extra_args: [\"--settings\", \"" + stuck_settings() + "\"]", "start_timeout: 4",
+              "restart_backoff: 0.2", "crash_limit: 2"});
+  auto a = daemon->connect();
+  std::string id = new_session(*a, "echo: never answered");
+  EventLog log(*a, id);
+  ASSERT_TRUE(log.wait_kind("session_failed", 60000)) << a->request("session.get", {{"session", id}});
+  auto crashes = log.of_kind("session_crashed");
+  ASSERT_EQ(crashes.size(), 1u);
+  EXPECT_NE(crashes[0]["payload"]["reason"].get<std::string>().find("start timeout: claude did not answer initialize "
+                                                                     "within 4 s"),
+            std::string::npos)
+      << crashes[0];
+  json info = a->request("session.get", {{"session", id}});
+  EXPECT_EQ(info["state"], "failed");
+  EXPECT_NE(info["reason"].get<std::string>().find("gave up after 2 crashes"), std::string::npos) << info;
+  EXPECT_NE(info["reason"].get<std::string>().find("within 4 s"), std::string::npos) << info;
+  for (auto& s : log.of_kind("session_started")) EXPECT_EQ(wait_pid_gone(s["payload"]["pid"], 5000), 0);
+  EXPECT_EQ(tagged_processes(), 0) << "the stuck hook outlived its claude";
+  drain(log, 1000);
+  EXPECT_EQ(log.of_kind("session_started").size(), 2u);
+}
+
+TEST_F(StartE2E, StopWhileARealClaudeIsStartingEndsTheSessionForGood) {
+  start_with({"extra_args: [\"--settings\", \"" + stuck_settings() + "\"]"});
+  auto a = daemon->connect();
+  std::string id = new_session(*a, "echo: never answered");
+  EventLog log(*a, id);
+  ASSERT_TRUE(log.wait_for([](const json& e) { return e["kind"] == "system"; }, 60000));  // its hook is running
+  json before = a->request("session.get", {{"session", id}});
+  EXPECT_EQ(before["state"], "starting");
+  a->request("session.stop", {{"session", id}});
+  ASSERT_TRUE(log.wait_kind("session_exited", 20000));
+  EXPECT_EQ(log.of_kind("session_exited")[0]["payload"]["reason"], "stopped");
+  EXPECT_EQ(wait_pid_gone(before["pid"], 5000), 0);
+  drain(log, 2000);
+  json info = a->request("session.get", {{"session", id}});
+  EXPECT_EQ(info["state"], "exited") << info;
+  EXPECT_EQ(info["pid"], 0);
+  EXPECT_EQ(log.of_kind("session_started").size(), 1u) << "started again after the stop";
+  EXPECT_TRUE(log.of_kind("session_crashed").empty());
+  EXPECT_EQ(tagged_processes(), 0) << "the stuck hook outlived its claude";
+}
+
+TEST_F(StartE2E, StopDuringTheCrashBackoffOfARealClaudeEndsTheSessionForGood) {
+  start_with({"extra_args: [\"--version\"]", "restart_backoff: 2"});
+  auto a = daemon->connect();
+  std::string id = new_session(*a, "echo: never answered");
+  EventLog log(*a, id);
+  ASSERT_TRUE(log.wait_kind("session_crashed", 60000));
+  EXPECT_EQ(a->request("session.get", {{"session", id}})["state"], "restarting");
+  a->request("session.stop", {{"session", id}});
+  json info = a->request("session.get", {{"session", id}});
+  EXPECT_EQ(info["state"], "exited");
+  EXPECT_EQ(info["reason"], "stopped");
+  drain(log, 3000);  // past the restart that was due
+  EXPECT_EQ(log.of_kind("session_started").size(), 1u);
+  EXPECT_EQ(a->request("session.get", {{"session", id}})["state"], "exited");
 }

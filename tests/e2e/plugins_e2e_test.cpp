@@ -2,9 +2,14 @@
 
 #include <ccmux/plugin_abi.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <thread>
 
 using namespace ccmux;
 using namespace ccmux::test;
@@ -176,4 +181,119 @@ TEST(SdkOutOfTree, PluginBuiltAgainstTheInstalledSdkLoadsAndReceivesEvents) {
   ASSERT_TRUE(log.wait_kind("result"));
   EXPECT_NE(d.log().find("oot: " + id + " #1 session_created"), std::string::npos) << d.log();
   EXPECT_NE(d.log().find("oot: " + id), std::string::npos);
+}
+
+// ---- Plugins that fail, stop or misuse the host: the daemon stays up and stops on time ----
+// These use the scripted fake claude: what matters here is the host, not the model.
+namespace {
+std::string plugin_yaml(const std::string& name, const std::string& keys = "") {
+  return "plugins:\n  - name: " + name + "\n    path: " + plugin(name) + "\n" + keys;
+}
+
+// No sanitizer report in the daemon's log (these tests run in the sanitizer build too).
+void expect_sanitizer_clean(const Daemon& d) {
+  std::string log = d.log();
+  EXPECT_EQ(log.find("ERROR: AddressSanitizer"), std::string::npos) << log.substr(0, 20000);
+  EXPECT_EQ(log.find("runtime error:"), std::string::npos) << log.substr(0, 20000);
+}
+
+bool wait_for_log(const Daemon& d, const std::string& text, int timeout_ms = 20000) {
+  for (int waited = 0; waited < timeout_ms; waited += 50) {
+    if (d.log().find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// SIGTERM, then ccmuxd's exit status if it exits within `seconds` (nullopt if it does not).
+// The process is left for Daemon::terminate() to reap.
+std::optional<int> exit_status_after_sigterm(const Daemon& d, double seconds) {
+  kill(d.pid(), SIGTERM);
+  auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    siginfo_t si{};
+    if (waitid(P_PID, static_cast<id_t>(d.pid()), &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == d.pid())
+      return si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+TEST(PluginTeardown, PlainCPluginThatSubscribesThenFailsStartLeavesNothingBehind) {
+  DaemonOptions o;
+  o.extra_yaml = plugin_yaml("subscribe_then_fail");
+  FakeDaemon f(o);
+  auto c = f.d->connect(true);
+  auto plugins = c->request("plugins.list")["plugins"];
+  ASSERT_EQ(plugins.size(), 1u);
+  EXPECT_EQ(plugins[0]["state"], "failed");
+  EXPECT_NE(plugins[0]["error"].get<std::string>().find("deliberately failing after subscribing"), std::string::npos);
+  // Events go through the bus that held its sink and to every client and approval watcher it
+  // had; the loop has run what its thread queued. None of it may reach the plugin any more.
+  std::string id = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", "hello"}})["id"];
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("result", 30000));
+  EXPECT_EQ(c->request("ping")["pong"], true);
+  auto status = exit_status_after_sigterm(*f.d, 20);
+  ASSERT_TRUE(status.has_value()) << "ccmuxd still running 20 s after SIGTERM";
+  EXPECT_EQ(*status, 0);
+  expect_sanitizer_clean(*f.d);
+}
+
+TEST(PluginAbi, SubscribeAndClientSendReturnTheErrorCodesTheHeaderPromises) {
+  DaemonOptions o;
+  o.extra_yaml = plugin_yaml("return_codes");
+  FakeDaemon f(o);
+  const std::string want =
+      ": subscribe unknown session=0, no callback=0, every session=an id; client_send unknown=-1, open=0, closed=-1";
+  EXPECT_TRUE(wait_for_log(*f.d, "codes loop" + want)) << f.d->log();
+  EXPECT_TRUE(wait_for_log(*f.d, "codes thread" + want)) << f.d->log();
+  auto c = f.d->connect();
+  EXPECT_EQ(c->request("plugins.list")["plugins"][0]["state"], "running");
+  expect_sanitizer_clean(*f.d);
+}
+
+TEST(PluginShutdown, SigtermStopsTheDaemonWhileAPluginThreadWaitsForTheLoop) {
+  DaemonOptions o;
+  o.extra_yaml = plugin_yaml("kv_spinner");
+  FakeDaemon f(o);
+  ASSERT_TRUE(wait_for_log(*f.d, "spinner: 100 kv_get calls done")) << f.d->log();
+  // Its thread is (almost always) inside kv_get, waiting for the loop, when the loop exits.
+  auto status = exit_status_after_sigterm(*f.d, 15);
+  ASSERT_TRUE(status.has_value()) << "ccmuxd still running 15 s after SIGTERM";
+  EXPECT_EQ(*status, 0);
+  EXPECT_NE(f.d->log().find("spinner: stopped"), std::string::npos) << f.d->log();
+  expect_sanitizer_clean(*f.d);
+}
+
+TEST(PluginShutdown, APluginWhoseStopDoesNotReturnCannotHoldTheDaemon) {
+  DaemonOptions o;
+  o.extra_yaml = plugin_yaml("kv_spinner", "    stop_delay_s: 3600\n");
+  FakeDaemon f(o);
+  ASSERT_TRUE(wait_for_log(*f.d, "spinner: 100 kv_get calls done")) << f.d->log();
+  auto status = exit_status_after_sigterm(*f.d, 25);  // the plugins' 10 s, and slack for a slow machine
+  ASSERT_TRUE(status.has_value()) << "ccmuxd still running 25 s after SIGTERM";
+  EXPECT_EQ(*status, 1) << "a plugin that did not stop is a failed shutdown";
+  EXPECT_NE(f.d->log().find("plugins did not stop within 10 s"), std::string::npos) << f.d->log();
+}
+
+TEST(PluginTeardown, ClientClosedFromInsideItsOwnReplayGetsNothingMore) {
+  DaemonOptions o;
+  o.extra_yaml = plugin_yaml("close_in_callback");
+  FakeDaemon f(o);
+  auto c = f.d->connect();
+  // The first turn's result makes the plugin replay the session into a client it closes at
+  // the first event; the second turn's makes it report what reached the client after that.
+  std::string id = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", "one"}})["id"];
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("result", 30000));
+  c->request("session.send", {{"session", id}, {"prompt", "two"}});
+  ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("result").size() == 2; }, 30000));
+  EXPECT_TRUE(wait_for_log(*f.d, "closer: closed during the replay; 0 message(s) after close")) << f.d->log();
+  EXPECT_EQ(c->request("ping")["pong"], true);
+  auto status = exit_status_after_sigterm(*f.d, 20);
+  ASSERT_TRUE(status.has_value()) << "ccmuxd still running 20 s after SIGTERM";
+  EXPECT_EQ(*status, 0);
+  expect_sanitizer_clean(*f.d);
 }

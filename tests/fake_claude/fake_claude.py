@@ -3,8 +3,25 @@
 The real CLI is used by the end-to-end tests; this one only speaks enough of the protocol:
 initialize -> control_response; each user message -> system/init, stream deltas, result.
 Prompt words: "garbage" (a non-JSON line first), "crash" (SIGKILL itself), "hang" (no more
-output), "ask" (a can_use_tool request; the answer decides the result text), "flood N KB" (N big lines)."""
-import json, os, signal, sys, uuid
+output), "ask" (a can_use_tool request; the answer decides the result text), "flood N KB" (N big lines),
+"quit" (exit 0 in the middle of the turn).
+FAKE_CLAUDE_MODE breaks the start-up: "exit0" (exit 0 at once), "no_stdin" (never read stdin),
+"no_init" (read stdin but never answer initialize). FAKE_CLAUDE_SPAWN_LOG: a file that gets
+one line (the pid) per start."""
+import json, os, signal, sys, time, uuid
+
+if os.environ.get("FAKE_CLAUDE_SPAWN_LOG"):
+    with open(os.environ["FAKE_CLAUDE_SPAWN_LOG"], "a") as f:
+        f.write("%d\n" % os.getpid())
+mode = os.environ.get("FAKE_CLAUDE_MODE", "")
+if mode:
+    sys.stderr.write("fake claude: start-up mode " + mode + "\n")
+    sys.stderr.flush()
+if mode == "exit0":
+    sys.exit(0)
+if mode == "no_stdin":
+    while True:
+        time.sleep(3600)
 
 sid = None
 args = sys.argv[1:]
@@ -25,6 +42,8 @@ for line in sys.stdin:
     t = msg.get("type")
     if t == "control_request":
         sub = msg["request"]["subtype"]
+        if sub == "initialize" and mode == "no_init":
+            continue
         out({"type": "control_response", "response": {"subtype": "success", "request_id": msg["request_id"],
              "response": {"mode": msg["request"].get("mode")} if sub == "set_permission_mode" else {}}})
         continue
@@ -52,6 +71,8 @@ for line in sys.stdin:
     if "garbage" in text:
         sys.stdout.write("this is not json {\n")
         sys.stdout.flush()
+    if "quit" in text:
+        sys.exit(0)
     if "crash" in text:
         os.kill(os.getpid(), signal.SIGKILL)
     if "hang" in text:

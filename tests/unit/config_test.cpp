@@ -172,3 +172,15 @@ TEST(Config, SessionEconomyKeysAndTheirDefaults) {
   EXPECT_EQ(error_of("claude:\n  max_live: -2\n"),
             "test.yaml:2:13: key 'claude.max_live': expected a non-negative integer, got '-2'");
 }
+
+TEST(Config, StartTimeoutKeyItsDefaultAndItsErrors) {
+  EXPECT_EQ(parse_config("{}", "test.yaml").start_timeout_s, 120);
+  EXPECT_EQ(parse_config("claude:\n  start_timeout: 7.5\n", "test.yaml").start_timeout_s, 7.5);
+  EXPECT_EQ(parse_config("claude:\n  start_timeout: 0\n", "test.yaml").start_timeout_s, 0);  // never
+  EXPECT_EQ(error_of("claude:\n  start_timeout: -1\n"),
+            "test.yaml:2:18: key 'claude.start_timeout': expected a non-negative number, got '-1'");
+  EXPECT_EQ(error_of("claude:\n  start_timeout: [1]\n"),
+            "test.yaml:2:18: key 'claude.start_timeout': expected a number");
+  EnvGuard e("CCMUX_CLAUDE_START_TIMEOUT", "45");
+  EXPECT_EQ(parse_config("claude:\n  start_timeout: 7.5\n", "test.yaml").start_timeout_s, 45);
+}

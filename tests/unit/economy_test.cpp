@@ -7,7 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <csignal>
 #include <filesystem>
+#include <sstream>
 #include <sys/stat.h>
 
 using namespace ccmux;
@@ -198,6 +201,173 @@ TEST(Economy, ACrashLoopBacksOffDoublingAndGivesUpWithTheLastStderrLines) {
   ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("session_started").size() == 4; }));
 }
 
+namespace {
+json warm_processes(Client& c);
+
+// A fake claude whose start-up is broken (FAKE_CLAUDE_MODE); each start adds a line to `spawns`.
+DaemonOptions broken_claude(const std::string& mode, const std::string& spawns, std::vector<std::string> claude_keys,
+                            int warm_pool = 0) {
+  DaemonOptions o;
+  o.claude_env = {{"FAKE_CLAUDE_MODE", mode}, {"FAKE_CLAUDE_SPAWN_LOG", spawns}};
+  o.claude_keys = std::move(claude_keys);
+  o.warm_pool = warm_pool;
+  return o;
+}
+
+size_t spawn_count(const std::string& spawns) {
+  if (!std::filesystem::exists(spawns)) return 0;
+  std::string text = read_file(spawns);
+  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+bool wait_spawns(const std::string& spawns, size_t n, int ms = 10000) {
+  for (int i = 0; i < ms / 20 && spawn_count(spawns) < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  return spawn_count(spawns) >= n;
+}
+
+bool wait_pid_gone(pid_t pid, int ms = 5000) {
+  for (int i = 0; i < ms / 20 && kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  return kill(pid, 0) != 0;
+}
+
+// Collects a session's events for `ms` (no event of that kind ever comes).
+void drain(EventLog& log, int ms) { log.wait_kind("no-such-kind", ms); }
+}  // namespace
+
+TEST(Economy, AClaudeThatExitsZeroAtOnceBacksOffAndFailsWithTheReason) {
+  TempDir logs;
+  std::string spawns = logs.path + "/spawns";
+  FakeDaemon f(broken_claude("exit0", spawns, {"restart_backoff: 0.2", "crash_limit: 3", "crash_window: 60"}));
+  auto c = f.d->connect();
+  std::string id = new_session(*c, f, "hello");
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("session_failed", 10000)) << spawn_count(spawns) << " starts and no failure";
+  auto crashes = log.of_kind("session_crashed");
+  ASSERT_EQ(crashes.size(), 2u);
+  EXPECT_EQ(crashes[0]["payload"]["exit_code"], 0);
+  EXPECT_DOUBLE_EQ(crashes[0]["payload"]["restart_in_s"].get<double>(), 0.2);
+  EXPECT_DOUBLE_EQ(crashes[1]["payload"]["restart_in_s"].get<double>(), 0.4);
+  json s = state_of(*c, id);
+  EXPECT_EQ(s["state"], "failed");
+  std::string reason = s["reason"];
+  EXPECT_NE(reason.find("gave up after 3 crashes"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("claude exited with code 0 before answering initialize"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("fake claude: start-up mode exit0"), std::string::npos) << reason;
+  drain(log, 1000);
+  EXPECT_EQ(spawn_count(spawns), 3u);
+  EXPECT_EQ(log.of_kind("session_started").size(), 3u);
+  EXPECT_EQ(state_of(*c, id)["queued_prompts"], 1) << "the prompt waits for the next send or resume";
+}
+
+TEST(Economy, AClaudeThatExitsZeroDuringATurnIsRestartedLikeACrash) {
+  FakeDaemon f(with_keys({"restart_backoff: 0.2"}));
+  auto c = f.d->connect();
+  std::string id = new_session(*c, f, "quit now");
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("session_crashed", 10000));
+  json crash = log.of_kind("session_crashed")[0]["payload"];
+  EXPECT_EQ(crash["exit_code"], 0);
+  EXPECT_NE(crash["reason"].get<std::string>().find("claude exited with code 0 during a turn"), std::string::npos) << crash;
+  EXPECT_TRUE(log.of_kind("session_exited").empty());
+  ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("session_started").size() == 2; }));
+  EXPECT_EQ(log.of_kind("session_started")[1]["payload"]["resume"], true);
+  ASSERT_TRUE(wait_state(*c, id, "idle"));
+}
+
+TEST(Economy, StopDuringTheCrashBackoffEndsTheSessionForGood) {
+  TempDir logs;
+  std::string spawns = logs.path + "/spawns";
+  FakeDaemon f(broken_claude("exit0", spawns, {"restart_backoff: 1"}));
+  auto c = f.d->connect();
+  std::string id = new_session(*c, f, "hello");
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("session_crashed", 10000)) << spawn_count(spawns) << " starts and no crash";
+  EXPECT_EQ(state_of(*c, id)["state"], "restarting");
+  c->request("session.stop", {{"session", id}});
+  json s = state_of(*c, id);
+  EXPECT_EQ(s["state"], "exited");
+  EXPECT_EQ(s["reason"], "stopped");
+  drain(log, 2000);  // past the restart that was due
+  EXPECT_EQ(spawn_count(spawns), 1u);
+  EXPECT_EQ(log.of_kind("session_started").size(), 1u);
+  EXPECT_EQ(state_of(*c, id)["state"], "exited");
+}
+
+TEST(Economy, StopWhileClaudeIsStartingEndsTheSessionForGood) {
+  TempDir logs;
+  std::string spawns = logs.path + "/spawns";
+  FakeDaemon f(broken_claude("no_stdin", spawns, {}));  // ignores stdin EOF: stop needs its signals
+  auto c = f.d->connect();
+  std::string id = new_session(*c, f, "hello");
+  EventLog log(*c, id);
+  ASSERT_TRUE(wait_spawns(spawns, 1));
+  EXPECT_EQ(state_of(*c, id)["state"], "starting");
+  pid_t pid = state_of(*c, id)["pid"];
+  ASSERT_GT(pid, 0);
+  c->request("session.stop", {{"session", id}});
+  ASSERT_TRUE(log.wait_kind("session_exited", 10000)) << state_of(*c, id);  // stop_grace 3 s, then SIGTERM
+  EXPECT_EQ(log.of_kind("session_exited")[0]["payload"]["reason"], "stopped");
+  EXPECT_TRUE(wait_pid_gone(pid));
+  drain(log, 1500);
+  json s = state_of(*c, id);
+  EXPECT_EQ(s["state"], "exited") << s;
+  EXPECT_EQ(s["pid"], 0);
+  EXPECT_EQ(spawn_count(spawns), 1u) << "started again after the stop";
+  EXPECT_EQ(log.of_kind("session_started").size(), 1u);
+  EXPECT_TRUE(log.of_kind("session_crashed").empty());
+}
+
+TEST(Economy, AClaudeThatNeverAnswersInitializeFailsAfterTheStartTimeout) {
+  for (std::string mode : {"no_init", "no_stdin"}) {
+    SCOPED_TRACE(mode);
+    TempDir logs;
+    std::string spawns = logs.path + "/spawns";
+    // 3 s: the fake (python) itself may take a second to start on a busy machine.
+    FakeDaemon f(broken_claude(mode, spawns, {"start_timeout: 3", "restart_backoff: 0.1", "crash_limit: 2"}));
+    auto c = f.d->connect();
+    std::string id = new_session(*c, f, "hello");
+    EventLog log(*c, id);
+    ASSERT_TRUE(log.wait_kind("session_failed", 20000)) << state_of(*c, id);
+    auto crashes = log.of_kind("session_crashed");
+    ASSERT_EQ(crashes.size(), 1u);
+    EXPECT_NE(crashes[0]["payload"]["reason"].get<std::string>().find("did not answer initialize within 3 s"),
+              std::string::npos)
+        << crashes[0];
+    std::string reason = state_of(*c, id)["reason"];
+    EXPECT_EQ(state_of(*c, id)["state"], "failed");
+    EXPECT_NE(reason.find("gave up after 2 crashes"), std::string::npos) << reason;
+    EXPECT_NE(reason.find("did not answer initialize within 3 s"), std::string::npos) << reason;
+    EXPECT_NE(reason.find("fake claude: start-up mode " + mode), std::string::npos) << reason;
+    for (auto& start : log.of_kind("session_started")) EXPECT_TRUE(wait_pid_gone(start["payload"]["pid"]));
+    drain(log, 1000);
+    EXPECT_EQ(spawn_count(spawns), 2u);
+  }
+}
+
+TEST(Economy, AWarmClaudeThatExitsAtOnceOrNeverAnswersIsNotRespawnedInALoop) {
+  for (std::string mode : {"exit0", "no_init"}) {
+    SCOPED_TRACE(mode);
+    TempDir logs;
+    std::string spawns = logs.path + "/spawns";
+    FakeDaemon f(broken_claude(mode, spawns, {"start_timeout: 3", "crash_limit: 1"}, 1));
+    auto c = f.d->connect();
+    std::string id = new_session(*c, f, "hello");  // fails at its first start; its project becomes the recent one
+    EventLog log(*c, id);
+    ASSERT_TRUE(log.wait_kind("session_failed", 20000));
+    ASSERT_TRUE(wait_spawns(spawns, 2)) << "the pool never started a warm claude";
+    drain(log, 5000);  // many pool ticks, past the warm one's start timeout
+    EXPECT_EQ(spawn_count(spawns), 2u) << "one session start, one warm start";
+    EXPECT_TRUE(warm_processes(*c).empty()) << warm_processes(*c);
+    ASSERT_EQ(log.of_kind("session_started").size(), 1u);
+    pid_t session_pid = log.of_kind("session_started")[0]["payload"]["pid"];
+    std::istringstream pids(read_file(spawns));
+    for (pid_t pid; pids >> pid;) {
+      if (pid == session_pid) continue;
+      EXPECT_TRUE(wait_pid_gone(pid)) << "the warm claude " << pid << " is still running";
+    }
+  }
+}
+
 TEST(Economy, WarmPoolTargetFollowsAvailableMemory) {
   const int64_t mb = 1 << 20;
   EXPECT_EQ(warm_pool_target(0, 0, 8000 * mb, 1024 * mb, 350 * mb), 0u);       // off
@@ -241,9 +411,14 @@ TEST(Economy, TheWarmPoolServesTheRecentProjectAndEndsWithTheDaemon) {
   std::string second = new_session(*c, f, "second");
   EventLog log(*c, second);
   ASSERT_TRUE(log.wait_kind("result"));
-  EXPECT_TRUE(log.of_kind("session_started")[0]["payload"]["warm"].get<bool>());
-  EXPECT_EQ(log.of_kind("session_started")[0]["payload"]["pid"], warm);
+  // The session ran on the warm process: started from the pool, with its pid, and that
+  // process answered the turn under the session's claude session id.
+  ASSERT_EQ(log.of_kind("session_started").size(), 1u);
+  json started = log.of_kind("session_started")[0]["payload"];
+  EXPECT_TRUE(started.value("warm", false)) << "the session did not take the warm claude: " << started;
+  EXPECT_EQ(started["pid"], warm);
   EXPECT_EQ(log.of_kind("result")[0]["payload"]["session_id"], state_of(*c, second)["claude_session_id"]);
+  EXPECT_EQ(state_of(*c, second)["pid"], warm);
   pid_t refill = wait_warm_ready(*c);  // refilled after the take
   ASSERT_GT(refill, 0);
   EXPECT_NE(refill, warm);
@@ -253,16 +428,26 @@ TEST(Economy, TheWarmPoolServesTheRecentProjectAndEndsWithTheDaemon) {
 }
 
 TEST(Economy, TheWarmPoolStaysEmptyWhenMemoryIsShort) {
-  DaemonOptions o;
-  o.warm_pool = 2;
-  FakeDaemon f(with_keys({"memory_reserve_mb: 100000000"}, o));  // "available memory is under the reserve"
-  auto c = f.d->connect();
-  std::string id = new_session(*c, f, "hello");
-  EventLog log(*c, id);
-  ASSERT_TRUE(log.wait_kind("result"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(3000));
-  EXPECT_TRUE(warm_processes(*c).empty()) << warm_processes(*c);
-  EXPECT_EQ(c->request("status")["economy"]["warm_pool"]["capacity"], 2);
+  // The same steps with a reserve the machine has and one it cannot have: the pool warms the
+  // project in the first daemon (so emptiness in the second is the memory rule, not a pool that
+  // never starts anything).
+  for (bool short_of_memory : {false, true}) {
+    SCOPED_TRACE(short_of_memory ? "reserve above the machine's memory" : "reserve 0");
+    DaemonOptions o;
+    o.warm_pool = 2;
+    FakeDaemon f(with_keys({short_of_memory ? "memory_reserve_mb: 100000000" : "memory_reserve_mb: 0"}, o));
+    auto c = f.d->connect();
+    std::string id = new_session(*c, f, "hello");
+    EventLog log(*c, id);
+    ASSERT_TRUE(log.wait_kind("result"));
+    if (!short_of_memory) {
+      EXPECT_GT(wait_warm_ready(*c), 0) << "with memory to spare the pool warms the recent project";
+      continue;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+    EXPECT_TRUE(warm_processes(*c).empty()) << warm_processes(*c);
+    EXPECT_EQ(c->request("status")["economy"]["warm_pool"]["capacity"], 2);
+  }
 }
 
 TEST(Economy, TheWarmPoolEmptiesWhenNoSessionStartsForALongWhile) {

@@ -63,7 +63,12 @@ class TelegramPlugin : public ccmux::Plugin {
   }
 
   void stop() override {
-    stopping_ = true;
+    {
+      // Under the mutex: set between a waiter's check of `stopping_` and its wait, the
+      // notify would be lost and the sender would sleep forever, hanging this join.
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
     cv_.notify_all();
     if (sender_.joinable()) sender_.join();
     if (poller_.joinable()) poller_.join();
