@@ -182,7 +182,10 @@ int Soak::run() {
   dopt.claude_keys = {"park_after: 0", "max_live: " + std::to_string(o_.sessions + 10)};
   dopt.extra_yaml = "plugins:\n  - name: transport-ws\n    search_dir: " + build_dir() +
                     "/plugins\n    required: true\n    port: " + std::to_string(port_) +
-                    "\n    auth_max_failures: 1000000\n";
+                    "\n    auth_max_failures: 1000000\n"
+                    // Every client connects from 127.0.0.1: the per-address cap (32) would refuse most.
+                    "    max_connections_per_address: " + std::to_string(o_.clients + 16) +
+                    "\n    max_connections: " + std::to_string(std::max(256, 2 * o_.clients)) + "\n";
   d_ = std::make_unique<Daemon>(t_.path + "/d", "http://127.0.0.1:9", dopt);
   pid_t pid = d_->pid();
   auto local = d_->connect();

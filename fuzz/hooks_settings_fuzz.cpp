@@ -1,12 +1,10 @@
 // Boundary: the user's Claude Code settings.json, rewritten by `ccmux hooks install` and
 // `uninstall`. The input is the file's bytes. What the README promises must hold for any
-// file, else the target aborts with what broke. Thin on purpose, so it follows the code:
-//  - with the pure settings edits (hook_settings.h: add/remove/find ccmux hooks on text),
-//    it calls them: an edit is refused with an error or installs all hooks; adding again
-//    changes nothing; removing leaves no ccmux hook and the user's own content as it was;
-//  - else it runs install/status/install/uninstall on a real file, as `ccmux hooks` does:
-//    a refused file is unchanged, a second install changes nothing, uninstall right after
-//    gives back the original bytes.
+// file, else the target aborts with what broke. It calls the pure settings edits
+// (hook_settings.h: add/remove/find ccmux hooks on text): an edit is refused with an error
+// or installs all hooks; adding again changes nothing; removing leaves no ccmux hook and the
+// user's own content as it was. (The file handling around them, modes, symlinks and
+// temporaries, is covered by the hooks tests.)
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -21,7 +19,6 @@ namespace {
 }
 }  // namespace
 
-#if __has_include("hook_settings.h")
 #include "hook_settings.h"
 
 #include <nlohmann/json.hpp>
@@ -68,68 +65,3 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   return 0;
 }
-
-#else  // the file-level commands (before the settings edits were pure functions)
-#include "hook_command.h"
-
-#include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <iterator>
-#include <sstream>
-
-namespace fs = std::filesystem;
-using namespace ccmux::cli;
-
-namespace {
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-void write_all(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
-
-const std::string& dir() {
-  static const std::string d = [] {
-    std::string base = fs::is_directory("/dev/shm") ? "/dev/shm" : fs::temp_directory_path().string();
-    std::string tmpl = base + "/ccmux-fuzz-settings-XXXXXX";
-    if (!mkdtemp(tmpl.data())) std::abort();
-    std::atexit([] {
-      std::error_code ec;
-      fs::remove_all(dir(), ec);
-    });
-    return tmpl;
-  }();
-  return d;
-}
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static std::stringstream sink;
-  std::cout.rdbuf(sink.rdbuf());  // the commands talk to a terminal; not here
-  sink.str("");
-  std::string original(reinterpret_cast<const char*>(data), size);
-  HooksOptions o;
-  o.settings_path = dir() + "/.claude/settings.json";
-  o.ccmux_path = "/usr/local/bin/ccmux";
-  o.hook_path = "/usr/local/bin/ccmux-hook";
-  o.wait_s = 30;
-  std::error_code ec;
-  fs::remove_all(dir() + "/.claude", ec);
-  fs::create_directories(dir() + "/.claude");
-  write_all(o.settings_path, original);
-  try {
-    hooks_install(o);
-  } catch (const std::runtime_error&) {
-    if (read_all(o.settings_path) != original) broken("a refused install changed the file", original);
-    return 0;
-  }
-  std::string installed = read_all(o.settings_path);
-  if (hooks_status(o, dir() + "/no-daemon.sock") != 0) broken("install did not install every hook", original);
-  hooks_install(o);
-  if (read_all(o.settings_path) != installed) broken("a second install changed the file", original);
-  hooks_uninstall(o);
-  if (!fs::exists(o.settings_path)) broken("uninstall removed a settings.json that existed before", original);
-  if (read_all(o.settings_path) != original) broken("uninstall did not restore the original bytes", original);
-  return 0;
-}
-#endif
