@@ -51,7 +51,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (input.is_discarded()) return 0;
   PolicyRequest req{kTools[size % std::size(kTools)], input, "s-fuzz", "/home/user/proj", "sonnet",
                     nlohmann::json::array()};
-  fuzz::check_verdict(echo->decide(req), "echo.lua");
-  fuzz::check_verdict(def->decide(req), "default.lua");
+  fuzz::check_verdict(echo->decide(req), "echo.lua", true);
+  fuzz::check_verdict(def->decide(req), "default.lua", true);
   return 0;
 }
