@@ -439,7 +439,8 @@ def never_answer_start(args, root):
     """A daemon of its own, set up first and checked last (the wait overlaps the other
     probes): a claude that never reads stdin nor answers initialize must not keep its
     session 'starting' for ever."""
-    d = Daemon(args, root, "never", claude_keys={"idle_timeout": 30})
+    # claude.start_timeout (default 120 s) is what ends it; 30 s keeps the probe short.
+    d = Daemon(args, root, "never", claude_keys={"idle_timeout": 30, "start_timeout": 30})
     d.start()
     c, sid, err = new_session(d, None, "never-answer")
     d.never_answer = (sid, time.time())
@@ -448,24 +449,24 @@ def never_answer_start(args, root):
 
 
 def never_answer_check(d):
+    """The session's events must show the start timeout (the state alone is not enough: after
+    the kill the crash backoff starts claude again, so it is 'starting' most of the time)."""
     sid, since = getattr(d, "never_answer", (None, 0))
     if not sid:
         return False, "the never-answer session was not set up"
-    wait = NEVER_ANSWER_LIMIT_S - (time.time() - since)
     c = d.connect()
-    state = None
-    deadline = time.time() + max(wait, 0)
-    while True:
-        info = c.request("session.get", {"session": sid}, timeout=5)
-        state = (info or {}).get("result", {}).get("state")
-        if state != "starting" or time.time() >= deadline:
-            break
-        time.sleep(1)
-    if state == "starting":
-        return False, "still 'starting' %d s after a claude that never answers initialize was started" % (
-            time.time() - since)
+    c.request("subscribe", {"session": sid, "from_seq": 1})
+    wait = max(NEVER_ANSWER_LIMIT_S - (time.time() - since), 0) + 1
+    found, evs = c.events_until(sid, lambda e: "start timeout" in json.dumps(e.get("payload")), wait)
+    info = c.request("session.get", {"session": sid}, timeout=5)
+    state = (info or {}).get("result", {}).get("state")
     c.request("session.stop", {"session": sid}, timeout=5)
-    return True, "left 'starting' (state %s) within %d s" % (state, time.time() - since)
+    if not found:
+        return False, "no start timeout %d s after a claude that never answers initialize was started (state %s)" % (
+            time.time() - since, state)
+    kinds = sorted({e.get("kind") for e in evs if "start timeout" in json.dumps(e.get("payload"))})
+    return True, "start timeout seen (%s), state now %s, %d s after the start" % (
+        ", ".join(kinds), state, time.time() - since)
 
 
 def warm_garbage_probe(args, root):
