@@ -134,7 +134,10 @@ void EventLoop::run() {
     int n = epoll_wait(epfd_, events, 64, next_timeout_ms());
     if (n < 0 && errno != EINTR) throw std::runtime_error("epoll_wait failed");
     for (int i = 0; i < n; ++i) {
-      auto it = handlers_.find(events[i].data.u64);
+      // A copy: epoll_event is packed on x86-64, so data.u64 is misaligned and find()'s
+      // const reference to it would be undefined behaviour (UBSan stops there).
+      const uint64_t token = events[i].data.u64;
+      auto it = handlers_.find(token);
       if (it == handlers_.end()) continue;  // removed earlier in this batch (its fd number may be reused)
       auto handler = it->second;  // keeps it alive if the handler removes its own fd
       (*handler)(events[i].events);

@@ -90,6 +90,10 @@ class Supervisor {
   // Graceful stop of every child (stdin EOF, then signals); calls done when all are gone.
   void shutdown(std::function<void()> done);
 
+  // One stdout line as if session's claude had written it (fuzz/ and tests drive the
+  // line handling without a process).
+  void handle_line_for_test(const std::string& session, std::string_view line) { on_line(session, line, 0); }
+
  private:
   struct Session {
     SessionRow row;
