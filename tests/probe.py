@@ -269,13 +269,17 @@ def wrong_type_probe(message):
         m = c.recv(5)
         if m is None:
             return False, "no answer to %s (connection closed or silent)" % json.dumps(message)
-        if m.get("type") != "error":
-            return False, "answer to %s was not an error: %s" % (json.dumps(message), m)
+        # A message that is no request at all gets an error message; a request whose id is
+        # readable gets its response, carrying the error (docs/protocol.md).
+        code = m.get("code") if m.get("type") == "error" else (
+            (m.get("error") or {}).get("code") if m.get("type") == "response" and m.get("id") == message.get("id") else None)
+        if code != "bad_message":
+            return False, "answer to %s was not a bad_message error: %s" % (json.dumps(message), m)
         c.hello()
         pong = c.request("ping", timeout=5)
         if not pong or not pong.get("result", {}).get("pong"):
             return False, "the connection did not go on after the error (ping: %s)" % pong
-        return True, "error %s, then ping answered" % m.get("code")
+        return True, "error %s, then ping answered" % code
     return probe
 
 
