@@ -71,6 +71,32 @@ Store::Store(const std::string& path) {
     sqlite3_close(db_);
     throw std::runtime_error("cannot open store " + path + ": " + msg);
   }
+  try {
+    prepare_open_store(path);
+  } catch (...) {
+    // No destructor runs for a constructor that throws (a newer schema, a read-only file):
+    // without this the connection and the checkpoint thread (std::terminate) would be left.
+    close_after_failed_open();
+    throw;
+  }
+}
+
+void Store::close_after_failed_open() noexcept {
+  if (checkpoint_thread_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(checkpoint_mu_);
+      stopping_ = true;
+    }
+    checkpoint_cv_.notify_one();
+    checkpoint_thread_.join();
+  }
+  for (auto* st : owned_) sqlite3_finalize(st);
+  owned_.clear();
+  sqlite3_close(db_);
+  db_ = nullptr;
+}
+
+void Store::prepare_open_store(const std::string& path) {
   sqlite3_busy_timeout(db_, 5000);
   exec("PRAGMA journal_mode=WAL");
   exec("PRAGMA synchronous=NORMAL");

@@ -124,6 +124,9 @@ class Store {
   void read(const char* sql, const std::function<void(sqlite3_stmt*)>& row, const A&... args);
   sqlite3_stmt* prepare(const char* sql);
   void migrate();
+  // The constructor's work after the file is open, and its undoing when that work throws.
+  void prepare_open_store(const std::string& path);
+  void close_after_failed_open() noexcept;
 
   // WAL checkpoints (which fsync) run on a thread with its own connection, so the
   // loop thread never waits for one; the WAL hook tells it when the log has grown.

@@ -75,6 +75,15 @@ TEST(EventStore, RefusesANewerSchema) {
   sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr);
   sqlite3_close(db);
   EXPECT_THROW(Store(t.path + "/db"), std::runtime_error);
+  // A refused store lets go of its file: no descriptor of this process still points at it
+  // (the connection leaked before: its destructor never ran).
+  int open_on_db = 0;
+  for (auto& fd : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink(fd.path(), ec);
+    if (!ec && target.string().rfind(t.path + "/db", 0) == 0) ++open_on_db;
+  }
+  EXPECT_EQ(open_on_db, 0);
 }
 
 TEST(EventBus, SeqStrictlyIncreasesPerSessionAndEventsAreStoredBeforeDelivery) {
