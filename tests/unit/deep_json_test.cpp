@@ -3,6 +3,7 @@
 // overflows the stack: every outside parse is bounded (json_bounds.h), and too deep is
 // handled as malformed JSON is.
 #include "harness.h"
+#include "raw_socket.h"
 
 #include <gtest/gtest.h>
 
@@ -21,36 +22,6 @@ namespace {
 constexpr size_t kDeep = 100000;
 
 std::string deep_array(size_t n = kDeep) { return std::string(n, '[') + std::string(n, ']'); }
-
-// A raw local-socket connection with a bounded wait: a dead daemon fails, never hangs.
-struct Raw {
-  int fd;
-  explicit Raw(const std::string& path) {
-    fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
-    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    timeval tv{10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  }
-  ~Raw() { close(fd); }
-  void send_all(const std::string& s) {
-    size_t off = 0;
-    while (off < s.size()) {
-      ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) return;
-      off += static_cast<size_t>(n);
-    }
-  }
-  json line() {
-    std::string l;
-    char c;
-    while (recv(fd, &c, 1, 0) == 1 && c != '\n') l += c;
-    json j = json::parse(l, nullptr, false);
-    return j.is_object() ? j : json{{"not_a_json_object", l}};
-  }
-};
 
 std::string emit(const std::vector<std::string>& lines) { return "emit:" + json(lines).dump(); }
 }  // namespace

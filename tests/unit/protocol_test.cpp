@@ -1,5 +1,6 @@
 // The local API over a real Unix socket, with the scripted fake claude (fast).
 #include "harness.h"
+#include "raw_socket.h"
 
 #include <ccmux/plugin_abi.h>
 
@@ -18,36 +19,6 @@ using namespace ccmux;
 using namespace ccmux::test;
 
 namespace {
-// A raw connection: what a client that gets things wrong sends.
-struct Raw {
-  int fd;
-  explicit Raw(const std::string& path) {
-    fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
-    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    timeval tv{10, 0};  // a missing answer fails the test instead of hanging it
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  }
-  ~Raw() { close(fd); }
-  void send_all(const std::string& s) {
-    size_t off = 0;
-    while (off < s.size()) {
-      ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) return;
-      off += static_cast<size_t>(n);
-    }
-  }
-  json line() {
-    std::string l;
-    char c;
-    while (recv(fd, &c, 1, 0) == 1 && c != '\n') l += c;
-    json j = json::parse(l, nullptr, false);
-    return j.is_object() ? j : json{{"not_a_json_object", l}};  // a dead daemon sends "": fail, do not throw
-  }
-};
-
 // Reads events of one subscription until `head`, checking they come as 1, 2, 3, ...
 void expect_events_in_order(Client& c, uint64_t head, const char* who) {
   uint64_t expect = 1;
