@@ -10,13 +10,16 @@ using namespace ccmux;
 using namespace ccmux::test;
 
 namespace {
+// The private Node 22 and playwright-core that `packaging/setup.sh test` unpacks into the
+// tree's .test-tools/ (Debian 12's Node 18 is too old for playwright-core); both can be
+// pointed elsewhere for a one-off run.
+std::string test_node() {
+  if (const char* p = getenv("CCMUX_TEST_NODE")) return p;
+  return source_dir() + "/.test-tools/node/bin/node";
+}
 std::string playwright_core() {
   if (const char* p = getenv("PLAYWRIGHT_CORE")) return p;
-  std::string root;
-  run_command({"/usr/bin/env", "npm", "root", "-g"}, &root);
-  while (!root.empty() && (root.back() == '\n' || root.back() == '\r')) root.pop_back();
-  root = root.substr(root.find_last_of('\n') + 1);  // npm may print warnings first (stderr is merged)
-  return root + "/playwright-core";
+  return source_dir() + "/.test-tools/node_modules/playwright-core";
 }
 }  // namespace
 
@@ -29,6 +32,7 @@ TEST_F(WebPageE2E, PhoneSizedPageDrivesASessionThroughApprovalsAndReconnects) {
   std::string pw = playwright_core();
   ASSERT_TRUE(std::filesystem::exists(pw + "/package.json"))
       << "playwright-core not found at " << pw << " (bash packaging/setup.sh test installs it)";
+  ASSERT_TRUE(std::filesystem::exists(test_node())) << "no Node at " << test_node() << " (bash packaging/setup.sh test installs it)";
   ASSERT_TRUE(std::filesystem::exists("/usr/bin/chromium")) << "Debian's chromium is not installed";
   int port = free_tcp_port();
   DaemonOptions o;
@@ -40,7 +44,7 @@ TEST_F(WebPageE2E, PhoneSizedPageDrivesASessionThroughApprovalsAndReconnects) {
   std::string artifacts = build_dir() + "/tests/artifacts/web-page";
   std::filesystem::remove_all(artifacts);
   std::string out;
-  int rc = run_command({"/usr/bin/env", "node", source_dir() + "/tests/browser/page_test.mjs"}, &out,
+  int rc = run_command({test_node(), source_dir() + "/tests/browser/page_test.mjs"}, &out,
                        {"HOME=" + dir.path + "/browser-home", "PLAYWRIGHT_CORE=" + pw,
                         "CCMUX_URL=http://127.0.0.1:" + std::to_string(port) + "/", "CCMUX_TOKEN=" + token,
                         "CCMUX_PROJECT=" + daemon->project(), "CCMUX_SOCKET=" + daemon->socket(), "ARTIFACTS=" + artifacts});
