@@ -253,7 +253,8 @@ ServiceCommand::ServiceCommand(CLI::App& app) {
     auto* u = sc->add_flag("--user", user_, "your user's service: systemctl --user (the default)");
     auto* s = sc->add_flag("--system", system_, "the system service (root): for a machine dedicated to ccmux");
     u->excludes(s);
-    sc->add_option("--root", root_, "write files under this folder and print the systemctl commands instead of running them");
+    sc->add_option("--root", root_, "write files under this folder and print the systemctl commands instead of running them")
+        ->type_name("DIR");
   }
 }
 
