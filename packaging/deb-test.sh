@@ -3,12 +3,15 @@
 # bare Debian 12 root (debootstrap --variant=minbase, Debian's and npm's registries reachable,
 # the machine's resolv.conf, CA certificates and npmrc copied in; no systemd running):
 #   1. apt-get install ./ccmux_*.deb pulls every dependency (no Recommends), and
-#      ccmux-sdk-dev's dependencies resolve (simulated: its Boost and compiler are large);
+#      ccmux-sdk-dev's dependencies resolve (simulated: its Boost and compiler are large; with
+#      DEB_TEST_SDK=1 it is installed and the example plugin built and loaded, ~+2 min);
 #   2. ccmux-install-claude installs the pinned claude;
 #   3. ccmuxd (started by hand) loads its plugins from /usr/lib and serves its page from
 #      /usr/share, and a session against the fake Messages API answers;
 #   4. apt-get remove leaves none of the package's files (config and state stay), purge too.
 # python3 is installed for the fake API only. Exits non-zero with the reason on any failure.
+# Use a fresh root (not the one the README's commands ran in: its build dependencies would hide
+# a missing Depends, and a ccmux in /usr/local/bin would shadow the package's).
 set -euo pipefail
 debs="$(cd "${1:?usage: deb-test.sh DEBS_DIR SRC_DIR}" && pwd)"
 src="$(cd "${2:?usage: deb-test.sh DEBS_DIR SRC_DIR}" && pwd)"
@@ -61,6 +64,20 @@ ccmuxd --help >/dev/null || fail "ccmuxd --help"
 ccmux --help >/dev/null || fail "ccmux --help"
 apt-get install -s -qq --no-install-recommends "${sdk[0]}" >"$work/apt-sdk.log" 2>&1 ||
   { cat "$work/apt-sdk.log" >&2; fail "ccmux-sdk-dev's dependencies do not resolve"; }
+if [ "${DEB_TEST_SDK:-0}" = 1 ]; then
+  step "ccmux-sdk-dev: the example plugin builds against the installed SDK and loads"
+  apt-get install -y -qq --no-install-recommends "${sdk[0]}" cmake g++ make >"$work/apt-sdk.log" 2>&1 ||
+    { cat "$work/apt-sdk.log" >&2; fail "apt-get install ${sdk[0]##*/}"; }
+  if ! { cmake -S /usr/share/doc/ccmux-sdk-dev/examples/hello-plugin -B "$work/hello" &&
+    cmake --build "$work/hello"; } >"$work/hello.log" 2>&1; then
+    cat "$work/hello.log" >&2
+    fail "the example plugin does not build"
+  fi
+  printf 'plugins:\n  - name: hello\n    path: %s\n    required: true\n' "$work/hello/libhello.so" >"$work/hello.yaml"
+  ccmuxd --check-config "$work/hello.yaml" >"$work/hello-check.log" 2>&1 ||
+    { cat "$work/hello-check.log" >&2; fail "ccmuxd does not accept the example plugin"; }
+  apt-get purge -y -qq ccmux-sdk-dev >/dev/null 2>&1 || fail "apt-get purge ccmux-sdk-dev"
+fi
 
 step "ccmux service install --user (the installed unit is used; nothing runs under --root)"
 out="$(ccmux service install --user --root "$work/svc")" || fail "ccmux service install --root: $out"
@@ -78,6 +95,7 @@ if [ -z "${npm_config_registry:-}" ] && [ -f /etc/npmrc ]; then
   [ -z "$reg" ] || export npm_config_registry="$reg"
 fi
 ccmux-install-claude >"$work/claude.log" 2>&1 || { cat "$work/claude.log" >&2; fail "ccmux-install-claude"; }
+# shellcheck source=packaging/npm-tools.sh
 pinned="$(. /usr/share/ccmux/npm-tools.sh && echo "$CLAUDE_VERSION")"
 /usr/local/bin/claude --version | grep -q "^$pinned " || fail "claude --version is not the pinned $pinned"
 
@@ -113,7 +131,7 @@ daemon_pid=$!
 wait_for 30 ccmux status || fail "ccmuxd did not answer 'ccmux status' within 30 s"
 plugins="$(ccmux plugins)"
 for p in approval transport-ws; do
-  grep -Eq "^$p[[:space:]]+(loaded|started|running)[[:space:]].*/usr/lib/ccmux/plugins/lib$p\.so" <<<"$plugins" ||
+  grep -Eq "^${p}[[:space:]]+running[[:space:]].*/usr/lib/ccmux/plugins/lib${p}\.so$" <<<"$plugins" ||
     fail "plugin $p is not loaded from /usr/lib/ccmux/plugins: $plugins"
 done
 curl -sSf -o "$work/page.html" "http://127.0.0.1:$ws_port/" || fail "transport-ws does not serve its page"

@@ -26,8 +26,9 @@ for scope in system user; do
   grep -qx "ExecStart=$work/a/bin/ccmuxd" "$work/a/lib/systemd/$scope/ccmuxd.service" ||
     fail "the $scope unit does not start $work/a/bin/ccmuxd: $(grep ExecStart "$work/a/lib/systemd/$scope/ccmuxd.service")"
 done
-[ -f "$work/a/share/ccmux/npm-tools.sh" ] && [ -x "$work/a/bin/ccmux-install-claude" ] ||
+if [ ! -f "$work/a/share/ccmux/npm-tools.sh" ] || [ ! -x "$work/a/bin/ccmux-install-claude" ]; then
   fail "ccmux-install-claude and the npm-tools.sh it sources are not installed"
+fi
 "$work/a/bin/ccmux-install-claude" --help >/dev/null || fail "the installed ccmux-install-claude does not find npm-tools.sh"
 
 mv "$work/a" "$work/b"
@@ -56,7 +57,7 @@ for _ in $(seq 100); do
 done
 plugins="$("$work/b/bin/ccmux" --socket "$sock" plugins)" || fail "ccmuxd did not answer within 10 s"
 for p in approval transport-ws; do
-  grep -Eq "^$p[[:space:]]+running[[:space:]].*[[:space:]]$work/b/lib/ccmux/plugins/lib$p\.so$" <<<"$plugins" ||
+  grep -Eq "^${p}[[:space:]]+running[[:space:]].*[[:space:]]$work/b/lib/ccmux/plugins/lib${p}\.so$" <<<"$plugins" ||
     fail "plugin $p is not loaded from the moved tree: $plugins"
 done
 python3 - "$port" <<'EOF' || fail "the page is not served from the moved tree's share/ccmux/web"
