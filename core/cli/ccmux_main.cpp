@@ -14,6 +14,7 @@
 #include "policy_worker.h"
 #include "paths.h"
 #include "render.h"
+#include "service.h"
 
 #include <CLI/CLI.hpp>
 #include <mbedtls/base64.h>
@@ -404,7 +405,10 @@ int main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "daemon status and totals");
   status->add_flag("--json", json_out, "print the status object as JSON");
 
+  cli::ServiceCommand service(app);
+
   CLI11_PARSE(app, argc, argv);
+  if (int rc = service.run(); rc >= 0) return rc;
   if (socket_path.empty()) socket_path = find_daemon_socket();
   if (cwd.empty()) cwd = std::filesystem::current_path().string();
 

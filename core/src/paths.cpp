@@ -4,6 +4,10 @@
 #include <filesystem>
 #include <unistd.h>
 
+#ifndef CCMUX_BINDIR_REL
+#define CCMUX_BINDIR_REL "bin"
+#endif
+
 namespace ccmux {
 namespace {
 std::string env_or(const char* name, const std::string& fallback) {
@@ -46,6 +50,19 @@ std::string find_daemon_socket() {
   if (std::filesystem::exists(user)) return user;
   if (std::filesystem::exists("/run/ccmux/ccmuxd.sock")) return "/run/ccmux/ccmuxd.sock";
   return user;
+}
+
+std::string self_install_prefix() {
+  std::error_code ec;
+  std::filesystem::path exe = std::filesystem::canonical("/proc/self/exe", ec);
+  if (ec) return "";
+  std::filesystem::path dir = exe.parent_path();
+  for (auto rel = std::filesystem::path(CCMUX_BINDIR_REL).lexically_normal(); !rel.empty(); rel = rel.parent_path()) {
+    if (rel.filename() != dir.filename()) return "";
+    dir = dir.parent_path();
+    if (rel.parent_path() == rel) break;
+  }
+  return dir.string();
 }
 
 }  // namespace ccmux

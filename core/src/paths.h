@@ -12,4 +12,10 @@ std::string default_socket_path();   // $XDG_RUNTIME_DIR/ccmux/ccmuxd.sock | /ru
 // Where the ccmux client looks, in order: $CCMUX_DAEMON_SOCKET, the user socket, the system socket.
 std::string find_daemon_socket();
 
+// The install prefix this program runs from: P when /proc/self/exe is P/<bindir>/<name>
+// (bindir as installed, "bin"); "" otherwise (a build tree). Installed files are looked up
+// relative to it first, so a tree built for /usr/local and packaged under /usr (the .deb)
+// finds its own plugins; the paths compiled in are the fallback.
+std::string self_install_prefix();
+
 }  // namespace ccmux

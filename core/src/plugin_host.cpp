@@ -2,6 +2,7 @@
 
 #include "commands.h"
 #include "json_bounds.h"
+#include "paths.h"
 #include "protocol_client.h"
 
 #include <spdlog/spdlog.h>
@@ -16,6 +17,9 @@
 
 #ifndef CCMUX_PLUGIN_DIR
 #define CCMUX_PLUGIN_DIR "/usr/local/lib/ccmux/plugins"
+#endif
+#ifndef CCMUX_PLUGIN_REL_DIR
+#define CCMUX_PLUGIN_REL_DIR "lib/ccmux/plugins"
 #endif
 
 namespace ccmux {
@@ -432,9 +436,17 @@ json plugin_config(const PluginEntry& e, const ccmux_plugin_descriptor* d) {
 }
 }  // namespace
 
+std::string default_plugin_dir() {
+  // Beside ccmuxd's own prefix first: the .deb installs under /usr what was built for /usr/local.
+  std::string prefix = self_install_prefix();
+  if (!prefix.empty() && std::filesystem::is_directory(prefix + "/" CCMUX_PLUGIN_REL_DIR))
+    return prefix + "/" CCMUX_PLUGIN_REL_DIR;
+  return CCMUX_PLUGIN_DIR;
+}
+
 std::string plugin_library_path(const PluginEntry& e) {
   if (!e.path.empty()) return e.path;
-  std::string dir = e.search_dir.empty() ? CCMUX_PLUGIN_DIR : e.search_dir;
+  std::string dir = e.search_dir.empty() ? default_plugin_dir() : e.search_dir;
   for (const std::string& file : {"lib" + e.name + ".so", "ccmux-" + e.name + ".so", e.name + ".so"})
     if (std::filesystem::exists(dir + "/" + file)) return dir + "/" + file;
   return dir + "/lib" + e.name + ".so";

@@ -68,5 +68,8 @@ class PluginHost {
 // The library file for an entry: `path`, else `search_dir` (or the default plugin dir)
 // holding lib<name>.so, ccmux-<name>.so or <name>.so.
 std::string plugin_library_path(const PluginEntry& entry);
+// Where plugins named without path or search_dir are looked for: <prefix of ccmuxd>/lib/ccmux/plugins
+// when it exists, else the folder compiled in (the configured install prefix's).
+std::string default_plugin_dir();
 
 }  // namespace ccmux

@@ -4,15 +4,34 @@
 
 #include <ccmux/plugin.hpp>
 
+#include <dlfcn.h>
+
 #include <filesystem>
 #include <memory>
+#include <vector>
 
 namespace {
 
-// The page installed with the plugin, or the source tree's copy when run from a build tree.
+// The page installed with this plugin: under the prefix the plugin itself lies in
+// (<prefix>/lib/ccmux/plugins/libtransport-ws.so -> <prefix>/share/ccmux/web), so a tree built
+// for /usr/local and packaged under /usr finds its own page; then the configured install dir;
+// then the source tree's copy (run from a build tree).
 std::string default_static_root() {
-  for (const char* dir : {CCMUX_WS_WEB_INSTALL_DIR, CCMUX_WS_WEB_SOURCE_DIR})
-    if (std::filesystem::exists(std::string(dir) + "/index.html")) return dir;
+  std::vector<std::string> dirs;
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&default_static_root), &info) != 0 && info.dli_fname) {
+    std::error_code ec;
+    std::filesystem::path so = std::filesystem::canonical(info.dli_fname, ec);
+    std::filesystem::path plugin_dir = so.parent_path(), rel = CCMUX_PLUGIN_REL_DIR;
+    std::filesystem::path prefix = plugin_dir;
+    for (auto r = rel; !r.empty() && !ec && r.filename() == prefix.filename() && r != r.parent_path(); r = r.parent_path())
+      prefix = prefix.parent_path();
+    if (!ec && prefix / rel == plugin_dir) dirs.push_back((prefix / CCMUX_WS_WEB_REL_DIR).string());
+  }
+  dirs.push_back(CCMUX_WS_WEB_INSTALL_DIR);
+  dirs.push_back(CCMUX_WS_WEB_SOURCE_DIR);
+  for (const auto& dir : dirs)
+    if (std::filesystem::exists(dir + "/index.html")) return dir;
   return CCMUX_WS_WEB_INSTALL_DIR;
 }
 
