@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <iterator>
 
 namespace ccmux::cli {
@@ -230,9 +231,38 @@ HooksFound find_ccmux_hooks(std::string_view settings_text) {
   if (hooks == settings.end()) return r;
   for (const char* ev : kHookEvents)
     if (auto it = hooks->find(ev); it != hooks->end() && holds_ours(*it)) r.events.push_back(ev);
-  for (auto& [ev, groups] : hooks->items())
+  for (auto& [ev, groups] : hooks->items()) {
     if (!is_installed_event(ev) && holds_ours(groups)) r.stray.push_back(ev);
+    for (auto& g : groups)
+      if (auto inner = g.find("hooks"); inner != g.end())
+        for (auto& h : *inner)
+          if (is_ours(h)) {
+            const std::string& cmd = h["command"].get_ref<const std::string&>();
+            if (std::find(r.commands.begin(), r.commands.end(), cmd) == r.commands.end()) r.commands.push_back(cmd);
+          }
+  }
   return r;
+}
+
+std::string hook_program(std::string_view command) {
+  std::string word;
+  size_t i = 0;
+  while (i < command.size() && command[i] == ' ') ++i;
+  for (; i < command.size() && command[i] != ' '; ++i) {
+    if (command[i] == '\\' && i + 1 < command.size()) {
+      word += command[++i];
+      continue;
+    }
+    if (command[i] != '\'') {
+      word += command[i];
+      continue;
+    }
+    size_t close = command.find('\'', i + 1);
+    if (close == std::string_view::npos) close = command.size();
+    word.append(command.substr(i + 1, close - i - 1));
+    i = close;
+  }
+  return word;
 }
 
 }  // namespace ccmux::cli

@@ -39,8 +39,14 @@ struct HooksFound {
   // Other events that hold a ccmux hook (e.g. a misspelt "PreT.oolUse": Claude Code never
   // runs it); install and uninstall both remove them.
   std::vector<std::string> stray;
+  std::vector<std::string> commands;  // the distinct commands of those hooks, in file order
 };
 HooksFound find_ccmux_hooks(std::string_view settings_text);
+
+// The program a hook command runs: its first shell word, unquoted ('a b'/ccmux' hook ->
+// /a b/ccmux; /usr/bin/ccmux-hook --wait 30 -> /usr/bin/ccmux-hook). Commands install writes
+// quote with single quotes and \' (shell_quote); double quotes are taken literally.
+std::string hook_program(std::string_view command);
 
 // Deeper JSON is refused: nlohmann copies, compares and dumps recursively (a 100k-deep
 // array overflows the stack), and Claude Code's settings are a few levels deep.

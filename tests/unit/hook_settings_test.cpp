@@ -61,3 +61,14 @@ TEST(HookSettings, TheUsersOwnHooksUnderTheStrayEventStay) {
     EXPECT_EQ(s["hooks"]["PreT.oolUse"][0]["hooks"][0]["command"], "audit.sh");
   }
 }
+
+TEST(HookSettings, TheProgramOfAHookCommandIsItsFirstWordUnquoted) {
+  EXPECT_EQ(hook_program("/usr/local/bin/ccmux-hook --wait 30"), "/usr/local/bin/ccmux-hook");
+  EXPECT_EQ(hook_program("'/opt/my tools/ccmux' hook"), "/opt/my tools/ccmux");
+  EXPECT_EQ(hook_program("'/opt/it'\\''s/ccmux-hook'"), "/opt/it's/ccmux-hook");
+  EXPECT_EQ(hook_program("ccmux-hook"), "ccmux-hook");
+  EXPECT_EQ(hook_program("'unclosed"), "unclosed");
+  HooksFound f = find_ccmux_hooks(add_ccmux_hooks("", {"'/a b/ccmux' hook", 30}).text);
+  ASSERT_EQ(f.commands.size(), 2u);  // PermissionRequest's has --wait
+  for (auto& c : f.commands) EXPECT_EQ(hook_program(c), "/a b/ccmux") << c;
+}
