@@ -2,7 +2,8 @@
 // `uninstall`. The input is the file's bytes. What the README promises must hold for any
 // file, else the target aborts with what broke. It calls the pure settings edits
 // (hook_settings.h: add/remove/find ccmux hooks on text): an edit is refused with an error
-// or installs all hooks; adding again changes nothing; removing leaves no ccmux hook and the
+// or installs all hooks (and leaves no ccmux hook under another event); adding again changes
+// nothing; removing leaves no ccmux hook, under any event, and the
 // user's own content as it was. (The file handling around them, modes, symlinks and
 // temporaries, is covered by the hooks tests.)
 #include <cstdint>
@@ -27,12 +28,17 @@ using namespace ccmux::cli;
 using ojson = nlohmann::ordered_json;
 
 namespace {
-// The user's content, to compare: parsed, without a "hooks" object left empty (removing our
-// hooks from a file whose only hooks were ours drops the key).
+// The user's content, to compare: parsed, without empty event lists and a "hooks" object
+// left empty (Claude Code reads both as absent; uninstall drops the ones it empties, so a
+// user's own `"Stop": []` that install filled goes too).
 ojson content(const std::string& text) {
   if (text.empty()) return ojson::object();
   ojson j = ojson::parse(text, nullptr, false);
-  if (j.is_object() && j.contains("hooks") && j["hooks"].is_object() && j["hooks"].empty()) j.erase("hooks");
+  if (!j.is_object() || !j.contains("hooks") || !j["hooks"].is_object()) return j;
+  ojson& hooks = j["hooks"];
+  for (auto ev = hooks.begin(); ev != hooks.end();)
+    ev = ev->is_array() && ev->empty() ? hooks.erase(ev) : std::next(ev);
+  if (hooks.empty()) j.erase("hooks");
   return j;
 }
 }  // namespace
@@ -50,13 +56,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& installed = added.changed ? added.text : original;
   HooksFound found = find_ccmux_hooks(installed);
   if (!found.ok || found.events.size() != std::size(kHookEvents)) broken("install did not install every hook", original);
+  if (!found.stray.empty()) broken("install left a ccmux hook under an event it does not install", original);
   SettingsEdit again = add_ccmux_hooks(installed, cmds);
   if (!again.ok || again.changed) broken("a second install changed the file", original);
   SettingsEdit removed = remove_ccmux_hooks(installed);
   if (!removed.ok) broken("uninstall refused what install wrote", original);
   const std::string& after = removed.changed ? removed.text : installed;
   HooksFound left = find_ccmux_hooks(after);
-  if (!left.ok || !left.events.empty()) broken("uninstall left ccmux hooks behind", original);
+  if (!left.ok || !left.events.empty() || !left.stray.empty()) broken("uninstall left ccmux hooks behind", original);
   // The user's content survives install + uninstall (compared with the original minus
   // whatever ccmux hooks it already had).
   if (before.ok && removed_before.ok) {

@@ -6,6 +6,7 @@
 // errors keep CLI11's codes (non-zero).
 #include "certs.h"
 #include "client.h"
+#include "doctor.h"
 #include "hook_command.h"
 #include "learned_commands.h"
 #include "core.h"
@@ -406,6 +407,11 @@ int main(int argc, char** argv) {
   status->add_flag("--json", json_out, "print the status object as JSON");
 
   cli::ServiceCommand service(app);
+  auto* doctor = app.add_subcommand("doctor", "check claude, ccmuxd, config, plugins, certificates, tokens, hooks, "
+                                     "service, store and memory; each problem with its fix (exit 1 when there is one)");
+  std::string doctor_config;
+  doctor->add_option("--config", doctor_config, "config file (default: the one ccmuxd reads)");
+  doctor->add_flag("--json", json_out, "print the findings as JSON");
 
   CLI11_PARSE(app, argc, argv);
   if (int rc = service.run(); rc >= 0) return rc;
@@ -413,6 +419,7 @@ int main(int argc, char** argv) {
   if (cwd.empty()) cwd = std::filesystem::current_path().string();
 
   try {
+    if (doctor->parsed()) return cli::doctor_command(doctor_config, socket_path, json_out);
     if (ptest->parsed()) return policy_test(file, tool, input, cwd);
     if (cinit->parsed()) return certs_init(cert_req);
     if (run->parsed()) {

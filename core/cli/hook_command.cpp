@@ -198,6 +198,9 @@ int hooks_status(const HooksOptions& o, const std::string& socket_path) {
     bool here = std::find(found.events.begin(), found.events.end(), ev) != found.events.end();
     std::cout << (here ? "installed  " : "missing    ") << ev << "\n";
   }
+  for (const std::string& ev : found.stray)
+    std::cout << "stray      " << ev << " (a ccmux hook under an event ccmux does not install; "
+              << "`ccmux hooks install` or `uninstall` removes it)\n";
   bool up = true;
   try {
     Client c(socket_path);
@@ -206,7 +209,7 @@ int hooks_status(const HooksOptions& o, const std::string& socket_path) {
   }
   std::cout << found.events.size() << "/" << std::size(kHookEvents) << " hooks in " << o.settings_path << "; ccmuxd "
             << (up ? "reachable at " + socket_path : "not running (hooks stay out of claude's way)") << "\n";
-  return found.events.size() == std::size(kHookEvents) ? 0 : 1;
+  return found.events.size() == std::size(kHookEvents) && found.stray.empty() ? 0 : 1;
 }
 
 }  // namespace ccmux::cli

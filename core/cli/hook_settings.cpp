@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <iterator>
 
 namespace ccmux::cli {
@@ -119,9 +120,18 @@ bool parse(std::string_view text, ojson& out, std::string& error) {
   return true;
 }
 
-// Removes every ccmux hook and the groups that held only ours. `prune` also drops events and
-// "hooks" left empty (uninstall); install keeps them so its entries go back where they were.
-bool strip_ours(ojson& settings, bool prune) {
+bool is_installed_event(std::string_view ev) {
+  for (const char* e : kHookEvents)
+    if (ev == e) return true;
+  return false;
+}
+
+// Removes every ccmux hook, under whatever event it is, and the groups that held only ours;
+// an event left empty by that goes too (to Claude Code an empty list is no list). Install
+// (`keep_ours_events`) keeps the events it is about to fill again, so its entries go back
+// where they were; a ccmux hook under any other event (a misspelt "PreT.oolUse" Claude Code
+// never runs) is stale either way and leaves no empty list behind.
+bool strip_ours(ojson& settings, bool keep_ours_events) {
   auto hooks = settings.find("hooks");
   if (hooks == settings.end()) return false;
   bool changed = false;
@@ -141,15 +151,23 @@ bool strip_ours(ojson& settings, bool prune) {
       *inner = std::move(rest);
       kept.push_back(std::move(group));
     }
-    if (prune && kept.empty() && !ev->empty()) {
+    if (kept.empty() && !ev->empty() && !(keep_ours_events && is_installed_event(ev.key()))) {
       ev = hooks->erase(ev);
       continue;
     }
     *ev = std::move(kept);
     ++ev;
   }
-  if (prune && hooks->empty() && changed) settings.erase(hooks);
+  if (!keep_ours_events && hooks->empty() && changed) settings.erase(hooks);
   return changed;
+}
+
+bool holds_ours(const ojson& groups) {
+  for (auto& g : groups)
+    if (auto inner = g.find("hooks"); inner != g.end())
+      for (auto& h : *inner)
+        if (is_ours(h)) return true;
+  return false;
 }
 
 SettingsEdit finish(const ojson& j) {
@@ -171,7 +189,7 @@ SettingsEdit add_ccmux_hooks(std::string_view settings_text, const HookCommands&
   ojson settings;
   if (!parse(settings_text, settings, r.error)) return r;
   ojson updated = settings;
-  strip_ours(updated, false);  // idempotent: our entries are rebuilt with the current options
+  strip_ours(updated, true);  // idempotent: our entries are rebuilt with the current options
   ojson& hooks = updated["hooks"];
   if (hooks.is_null()) hooks = ojson::object();
   for (const char* ev : kHookEvents) {
@@ -197,7 +215,7 @@ SettingsEdit remove_ccmux_hooks(std::string_view settings_text) {
   SettingsEdit r;
   ojson settings;
   if (!parse(settings_text, settings, r.error)) return r;
-  if (!strip_ours(settings, true)) {
+  if (!strip_ours(settings, false)) {
     r.ok = true;
     return r;
   }
@@ -210,15 +228,41 @@ HooksFound find_ccmux_hooks(std::string_view settings_text) {
   if (!parse(settings_text, settings, r.error)) return r;
   r.ok = true;
   auto hooks = settings.find("hooks");
-  for (const char* ev : kHookEvents) {
-    if (hooks == settings.end() || !hooks->contains(ev)) continue;
-    bool here = false;
-    for (auto& g : (*hooks)[ev])
+  if (hooks == settings.end()) return r;
+  for (const char* ev : kHookEvents)
+    if (auto it = hooks->find(ev); it != hooks->end() && holds_ours(*it)) r.events.push_back(ev);
+  for (auto& [ev, groups] : hooks->items()) {
+    if (!is_installed_event(ev) && holds_ours(groups)) r.stray.push_back(ev);
+    for (auto& g : groups)
       if (auto inner = g.find("hooks"); inner != g.end())
-        for (auto& h : *inner) here = here || is_ours(h);
-    if (here) r.events.push_back(ev);
+        for (auto& h : *inner)
+          if (is_ours(h)) {
+            const std::string& cmd = h["command"].get_ref<const std::string&>();
+            if (std::find(r.commands.begin(), r.commands.end(), cmd) == r.commands.end()) r.commands.push_back(cmd);
+          }
   }
   return r;
+}
+
+std::string hook_program(std::string_view command) {
+  std::string word;
+  size_t i = 0;
+  while (i < command.size() && command[i] == ' ') ++i;
+  for (; i < command.size() && command[i] != ' '; ++i) {
+    if (command[i] == '\\' && i + 1 < command.size()) {
+      word += command[++i];
+      continue;
+    }
+    if (command[i] != '\'') {
+      word += command[i];
+      continue;
+    }
+    size_t close = command.find('\'', i + 1);
+    if (close == std::string_view::npos) close = command.size();
+    word.append(command.substr(i + 1, close - i - 1));
+    i = close;
+  }
+  return word;
 }
 
 }  // namespace ccmux::cli

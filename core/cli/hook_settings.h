@@ -24,18 +24,29 @@ struct SettingsEdit {
   std::string error;     // e.g. "not valid JSON: parse error at line 3, column 5: ..."
 };
 
-// Adds ccmux's hooks (replacing older ccmux entries, so it is idempotent); the user's keys,
+// Adds ccmux's hooks (replacing older ccmux entries, under any event, so it is idempotent and
+// leaves no stray one behind); the user's keys,
 // their order and their own hooks stay. Empty text is an empty settings object.
 SettingsEdit add_ccmux_hooks(std::string_view settings_text, const HookCommands& cmds);
-// Removes every ccmux hook, and groups and events that held only ours; nothing else.
+// Removes every ccmux hook, under any event, and groups and events that held only ours (an
+// event list left empty goes: Claude Code reads it as absent); nothing else.
 SettingsEdit remove_ccmux_hooks(std::string_view settings_text);
 
 struct HooksFound {
   bool ok = false;
   std::string error;
   std::vector<std::string> events;  // the kHookEvents that have a ccmux hook
+  // Other events that hold a ccmux hook (e.g. a misspelt "PreT.oolUse": Claude Code never
+  // runs it); install and uninstall both remove them.
+  std::vector<std::string> stray;
+  std::vector<std::string> commands;  // the distinct commands of those hooks, in file order
 };
 HooksFound find_ccmux_hooks(std::string_view settings_text);
+
+// The program a hook command runs: its first shell word, unquoted ('a b'/ccmux' hook ->
+// /a b/ccmux; /usr/bin/ccmux-hook --wait 30 -> /usr/bin/ccmux-hook). Commands install writes
+// quote with single quotes and \' (shell_quote); double quotes are taken literally.
+std::string hook_program(std::string_view command);
 
 // Deeper JSON is refused: nlohmann copies, compares and dumps recursively (a 100k-deep
 // array overflows the stack), and Claude Code's settings are a few levels deep.

@@ -121,12 +121,11 @@ std::string sign(Writer& w, Rng& rng) {
 }
 
 void setup(Writer& w, Rng& rng, Key& subject, Key& issuer, const std::string& subject_name,
-           const std::string& issuer_name, int days) {
+           const std::string& issuer_name, time_t now, int days) {
   unsigned char serial[16];
   mbedtls_ctr_drbg_random(&rng.drbg, serial, sizeof serial);
   serial[0] &= 0x7f;  // positive
   mbedtls_mpi_read_binary(&w.serial, serial, sizeof serial);
-  time_t now = time(nullptr);
   if (mbedtls_x509write_crt_set_serial(&w.crt, &w.serial) != 0 ||
       mbedtls_x509write_crt_set_validity(&w.crt, utc(now - 3600).c_str(), utc(now + days * 86400L).c_str()) != 0 ||
       mbedtls_x509write_crt_set_subject_name(&w.crt, subject_name.c_str()) != 0 ||
@@ -158,18 +157,19 @@ void make_local_ca_and_server_cert(const CertRequest& req) {
 
   Rng rng;
   Key ca_key(rng), server_key(rng);
+  const time_t now = req.issued_at ? req.issued_at : time(nullptr);
   const std::string ca_name = "CN=ccmux local CA,O=ccmux";
   std::string ca_pem, server_pem;
   {
     Writer w;
-    setup(w, rng, ca_key, ca_key, ca_name, ca_name, 3650);
+    setup(w, rng, ca_key, ca_key, ca_name, ca_name, now, 3650);
     mbedtls_x509write_crt_set_basic_constraints(&w.crt, 1, 0);
     mbedtls_x509write_crt_set_key_usage(&w.crt, MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN);
     ca_pem = sign(w, rng);
   }
   {
     Writer w;
-    setup(w, rng, server_key, ca_key, "CN=" + req.dns_names[0] + ",O=ccmux", ca_name, 825);  // browsers' limit
+    setup(w, rng, server_key, ca_key, "CN=" + req.dns_names[0] + ",O=ccmux", ca_name, now, 825);  // browsers' limit
     mbedtls_x509write_crt_set_basic_constraints(&w.crt, 0, -1);
     mbedtls_x509write_crt_set_key_usage(&w.crt, MBEDTLS_X509_KU_DIGITAL_SIGNATURE | MBEDTLS_X509_KU_KEY_AGREEMENT);
     auto san = san_der(req);

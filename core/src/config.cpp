@@ -312,7 +312,7 @@ std::string resolve_claude_path(const Config& cfg) {
     if (!dir.empty() && executable(dir + "/claude")) return dir + "/claude";
   throw ConfigError(
       "claude CLI not found: set claude.path in the config, or CCMUX_CLAUDE_PATH, or put 'claude' on PATH "
-      "(npm install -g @anthropic-ai/claude-code)");
+      "(ccmux-install-claude installs the pinned version)");
 }
 
 }  // namespace ccmux

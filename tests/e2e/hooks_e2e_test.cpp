@@ -122,6 +122,19 @@ TEST(Hooks, InstallIsIdempotentAndUninstallRestoresTheFileByteForByte) {
   EXPECT_FALSE(fs::exists(settings + ".ccmux-backup"));
 }
 
+TEST(Hooks, StatusNamesACcmuxHookUnderAnUnknownEventAndUninstallRemovesIt) {
+  TempDir t;
+  std::string settings = t.path + "/.claude/settings.json";
+  write_file(settings, R"({"model":"opus","hooks":{"PreT.oolUse":[{"hooks":[{"type":"command","command":"/usr/bin/ccmux-hook"}]}]}})");
+  std::string out;
+  EXPECT_EQ(hooks_cli(t.path, {"status"}, &out), 1) << out;
+  EXPECT_NE(out.find("stray      PreT.oolUse"), std::string::npos) << out;
+  ASSERT_EQ(hooks_cli(t.path, {"uninstall"}, &out), 0) << out;
+  EXPECT_EQ(json::parse(read_file(settings)), json::parse(R"({"model":"opus"})"));
+  EXPECT_EQ(hooks_cli(t.path, {"status"}, &out), 1) << out;
+  EXPECT_EQ(out.find("stray"), std::string::npos) << out;
+}
+
 TEST(Hooks, UninstallKeepsChangesMadeSinceInstallAndRemovesOnlyOurs) {
   TempDir t;
   std::string settings = user_settings(t);

@@ -58,6 +58,11 @@ std::vector<std::string> base_env(const std::vector<std::string>& extra) {
       continue;
     env.push_back(kv);
   }
+  // An extra variable replaces the inherited one (PATH=...): getenv would see the first.
+  for (auto& x : extra) {
+    std::string name = x.substr(0, x.find('=') + 1);
+    std::erase_if(env, [&](const std::string& kv) { return kv.rfind(name, 0) == 0; });
+  }
   env.insert(env.end(), extra.begin(), extra.end());
   return env;
 }
