@@ -99,6 +99,9 @@ TEST(ClaudeLines, ControlMessagesWithWrongTypesAreKeptReportedAndAnswered) {
   EXPECT_EQ(errs.size(), 11u);
 
   // The good request is still pending (no bad cancel reached it); answering it goes to claude.
+  // Its policy runs in the policy worker, so under load it may become an approval after the
+  // bad requests were answered: wait for it rather than race it.
+  ASSERT_TRUE(log.wait_kind("approval_requested")) << f.d->log();
   json pending = c->request("approvals.list")["approvals"];
   ASSERT_EQ(pending.size(), 1u) << pending;
   EXPECT_EQ(pending[0]["state"], "pending");
