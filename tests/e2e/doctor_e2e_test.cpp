@@ -33,6 +33,15 @@ class Doctor : public ::testing::Test {
   std::string socket() const { return dir.path + "/run/ccmuxd.sock"; }
   std::string config() const { return dir.path + "/config.yaml"; }
 
+  // Points doctor at a copy of the daemon's config (FILE in the test dir) whose claude.path is
+  // CLAUDE_PATH.
+  void use_config_with_claude_path(const std::string& file, const std::string& claude_path) {
+    config_file = dir.path + "/" + file;
+    std::string text = read_file(config());
+    text.replace(text.find("claude:\n"), 8, "claude:\n  path: " + claude_path + "\n");
+    write_file(config_file, text);
+  }
+
   // `ccmux doctor` with this test's HOME; extra args after "doctor".
   int doctor(std::string* out, const std::vector<std::string>& args = {}, const std::vector<std::string>& env = {}) {
     std::vector<std::string> argv = {ccmux_bin(), "--socket", socket(), "doctor", "--config", config_file};
@@ -131,10 +140,7 @@ TEST_F(Doctor, ClaudeMissingFromPathIsAProblemFixedByTheInstaller) {
 TEST_F(Doctor, ClaudePathPointingNowhereIsAProblemNamingTheConfig) {
   start_daemon();
   // The daemon's config plus a claude.path that leads nowhere.
-  config_file = dir.path + "/nowhere.yaml";
-  std::string text = read_file(config());
-  text.replace(text.find("claude:\n"), 8, "claude:\n  path: " + dir.path + "/gone/claude\n");
-  write_file(config_file, text);
+  use_config_with_claude_path("nowhere.yaml", dir.path + "/gone/claude");
   int rc = 0;
   json j = doctor_json(&rc);
   EXPECT_EQ(rc, 1);
@@ -265,10 +271,7 @@ TEST_F(Doctor, AnNpmClaudeScriptIsCheckedAgainstItsEnginesNode) {
   fs::permissions(pkg + "/cli.js", fs::perms::owner_all);
   fs::create_directories(dir.path + "/npm/bin");
   fs::create_symlink(pkg + "/cli.js", dir.path + "/npm/bin/claude");
-  config_file = dir.path + "/npm.yaml";
-  std::string text = read_file(config());
-  text.replace(text.find("claude:\n"), 8, "claude:\n  path: " + dir.path + "/npm/bin/claude\n");
-  write_file(config_file, text);
+  use_config_with_claude_path("npm.yaml", dir.path + "/npm/bin/claude");
   int rc = 0;
   json j = doctor_json(&rc);
   EXPECT_EQ(rc, 1);
