@@ -85,7 +85,6 @@ class MethodRegistry {
   void reserve_prefix(std::string prefix, Trust trust, std::string message);
   // Drops every method `plugin` registered.
   void remove_plugin(const std::string& plugin);
-  bool has(const std::string& name) const { return methods_.count(name) > 0; }
   std::vector<std::string> names_of(const std::string& plugin) const;
 
   // Runs `method` for `client`: trust, then params, then the handler. Throws CommandError
