@@ -1,6 +1,5 @@
 #include "plugin_host.h"
 
-#include "commands.h"
 #include "json_bounds.h"
 #include "paths.h"
 #include "protocol_client.h"
@@ -455,45 +454,54 @@ std::string plugin_library_path(const PluginEntry& e) {
 PluginHost::PluginHost(Core& core) : core_(core) {}
 
 void PluginHost::forget(const std::string& plugin) {
-  for (auto it = methods_.begin(); it != methods_.end();) it = it->second.plugin == plugin ? methods_.erase(it) : std::next(it);
+  core_.methods.remove_plugin(plugin);
   core_.approvals->remove_owned_by(plugin);
   core_.tokens->remove_listeners(plugin);
 }
 
-bool PluginHost::add_method(const std::string& method, const std::string& plugin, ccmux_method_fn fn, void* user) {
-  if (is_builtin_method(method) || methods_.count(method)) {
-    spdlog::warn("plugin {}: method '{}' is taken", plugin, method);
-    return false;
-  }
-  methods_[method] = Method{plugin, fn, user};
-  return true;
-}
-
-void PluginHost::call_method(const std::string& method, const json& params, const std::string& caller, bool trusted,
-                             const std::function<void(bool, const json&)>& done) {
-  const Method& m = methods_.at(method);
+namespace {
+// Runs a plugin's handler; `done` gets its answer (an error when it never answered).
+void call_plugin_method(const std::string& plugin, ccmux_method_fn fn, void* user, const std::string& method,
+                        const json& params, const std::string& caller, bool trusted, const MethodDone& done) {
   struct Reply {
     bool answered = false;
     bool ok = false;
     std::string text;
   } reply;
   std::string text = params.is_null() ? "{}" : params.dump();
-  m.fn(m.user, text.data(), text.size(), caller.c_str(), trusted ? 1 : 0,
-       [](void* ctx, int ok, const char* js, size_t len) {
-         auto* r = static_cast<Reply*>(ctx);
-         if (r->answered) return;  // exactly once: later calls are ignored
-         r->answered = true;
-         r->ok = ok != 0;
-         r->text.assign(js ? js : "", js ? len : 0);
-       },
-       &reply);
-  if (!reply.answered) return done(false, {{"code", "internal"}, {"message", "plugin " + m.plugin + " did not answer " + method}});
+  fn(user, text.data(), text.size(), caller.c_str(), trusted ? 1 : 0,
+     [](void* ctx, int ok, const char* js, size_t len) {
+       auto* r = static_cast<Reply*>(ctx);
+       if (r->answered) return;  // exactly once: later calls are ignored
+       r->answered = true;
+       r->ok = ok != 0;
+       r->text.assign(js ? js : "", js ? len : 0);
+     },
+     &reply);
+  if (!reply.answered) return done(false, {{"code", "internal"}, {"message", "plugin " + plugin + " did not answer " + method}});
   std::string why;
   json body = parse_json_bounded(reply.text, &why);
   if (body.is_discarded())
-    return done(false, {{"code", "internal"}, {"message", "plugin " + m.plugin + " answered " + method + " with invalid JSON (" + why + ")"}});
+    return done(false, {{"code", "internal"}, {"message", "plugin " + plugin + " answered " + method + " with invalid JSON (" + why + ")"}});
   done(reply.ok, body);
 }
+}  // namespace
+
+bool PluginHost::add_method(const std::string& method, const std::string& plugin, ccmux_method_fn fn, void* user) {
+  // The one registry refuses a built-in's name, a reserved one (token.*) and another plugin's.
+  // The plugin checks its own params and trust (it is told whether the caller is trusted).
+  bool added = core_.methods.add({.name = method,
+                                  .trust = Trust::any,
+                                  .params_declared = false,
+                                  .result = "declared by the plugin",
+                                  .plugin = plugin,
+                                  .handler = [plugin, fn, user](Call& c, const MethodDone& done) {
+                                    call_plugin_method(plugin, fn, user, c.method, c.params, c.who, c.trusted, done);
+                                  }});
+  if (!added) spdlog::warn("plugin {}: method '{}' is taken", plugin, method);
+  return added;
+}
+
 PluginHost::~PluginHost() { stop_all(); }
 
 std::unique_ptr<PluginHost::Instance> PluginHost::load(const PluginEntry& e) {
@@ -622,9 +630,7 @@ void PluginHost::stop_all() {
 json PluginHost::list() const {
   json arr = json::array();
   for (auto& p : plugins_) {
-    json methods = json::array();
-    for (auto& [name, m] : methods_)
-      if (m.plugin == p->name) methods.push_back(name);
+    json methods = core_.methods.names_of(p->name);
     arr.push_back({{"name", p->name},
                    {"state", p->running ? "running" : "stopped"},
                    {"version", p->desc->version ? p->desc->version : ""},

@@ -38,12 +38,8 @@ class PluginHost {
   void stop_all();
   nlohmann::json list() const;
 
-  // Protocol methods served by plugins (SDK 1.3).
+  // A protocol method served by a plugin (SDK 1.3), added to core.methods; false when taken.
   bool add_method(const std::string& method, const std::string& plugin, ccmux_method_fn fn, void* user);
-  bool has_method(const std::string& method) const { return methods_.count(method) > 0; }
-  // Runs the plugin's handler; `done` gets its answer (an error when it never answered).
-  void call_method(const std::string& method, const nlohmann::json& params, const std::string& caller, bool trusted,
-                   const std::function<void(bool ok, const nlohmann::json& result_or_error)>& done);
 
   struct Instance;
 
@@ -57,12 +53,6 @@ class PluginHost {
   Core& core_;
   std::vector<std::unique_ptr<Instance>> plugins_;
   std::vector<nlohmann::json> failed_;
-  struct Method {
-    std::string plugin;
-    ccmux_method_fn fn;
-    void* user;
-  };
-  std::map<std::string, Method> methods_;
 };
 
 // The library file for an entry: `path`, else `search_dir` (or the default plugin dir)
