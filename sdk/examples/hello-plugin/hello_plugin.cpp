@@ -5,11 +5,14 @@
 //  - registers an escalation channel that logs approvals waiting for a human
 //  - asks the daemon for its status through an in-daemon protocol client
 //  - posts work back to the loop from a thread of its own
+//  - says how many events it saw on a host timer (SDK 1.4), every `report_every_s`
+//  - declares its config keys with their defaults and ranges: the host checks them
 #include <ccmux/plugin.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 
@@ -19,7 +22,7 @@ class Hello : public ccmux::Plugin {
  public:
   void start(ccmux::Host& host, std::string_view config_json) override {
     auto cfg = nlohmann::json::parse(config_json);
-    greeting_ = cfg.value("greeting", "hello");
+    greeting_ = cfg.at("greeting");  // checked and defaulted by the host (kKeys below)
     // Called on the core loop thread: keep it short.
     host.subscribe("*", 0, [this, &host](const ccmux::Event& ev) {
       ++seen_;
@@ -55,6 +58,9 @@ class Hello : public ccmux::Plugin {
     host.client_send(client_, R"({"type":"request","id":1,"method":"status"})");
     // Work done on a thread of the plugin's own comes back to the loop with post().
     worker_ = std::thread([&host] { host.post([&host] { host.info("posted from the plugin's thread"); }); });
+    // Waiting needs no thread: the host runs timers on its loop and ends them when we stop.
+    if (int every = cfg.at("report_every_s"); every > 0)
+      host.every(std::chrono::seconds(every), [this, &host] { host.info("events seen so far: " + std::to_string(seen_)); });
     host.info("hello plugin started, greeting '" + greeting_ + "'");
   }
   void stop() override {
@@ -68,10 +74,11 @@ class Hello : public ccmux::Plugin {
   std::atomic<uint64_t> seen_{0};
 };
 
-const ccmux_config_key kKeys[] = {
-    {"greeting", CCMUX_CFG_STRING, 0, "word logged with each event (default: hello)"},
+const ccmux_config_spec kKeys[] = {
+    ccmux::ConfigKey::string("greeting", "word logged with each event").def("hello"),
+    ccmux::ConfigKey::integer("report_every_s", "log the number of events seen this often (0: never)").def("0").range(0, 86400),
 };
 
 }  // namespace
 
-CCMUX_PLUGIN(Hello, "hello", "1.0.0", "logs every event; allows 'touch hello*' commands", kKeys, 1)
+CCMUX_PLUGIN(Hello, "hello", "1.0.0", "logs every event; allows 'touch hello*' commands", kKeys, 2)
