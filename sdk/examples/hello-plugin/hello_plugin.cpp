@@ -5,8 +5,8 @@
 //  - registers an escalation channel that logs approvals waiting for a human
 //  - asks the daemon for its status through an in-daemon protocol client
 //  - posts work back to the loop from a thread of its own
-//  - says how many events it saw on a host timer (SDK 1.4), every `report_every_s`
-//  - declares its config keys with their defaults and ranges: the host checks them
+//  - says how many events it saw a minute after it started, on a host timer (SDK 1.4)
+//  - declares its config key with its default: the host checks it and fills it in
 #include <ccmux/plugin.hpp>
 
 #include <nlohmann/json.hpp>
@@ -59,8 +59,7 @@ class Hello : public ccmux::Plugin {
     // Work done on a thread of the plugin's own comes back to the loop with post().
     worker_ = std::thread([&host] { host.post([&host] { host.info("posted from the plugin's thread"); }); });
     // Waiting needs no thread: the host runs timers on its loop and ends them when we stop.
-    if (int every = cfg.at("report_every_s"); every > 0)
-      host.every(std::chrono::seconds(every), [this, &host] { host.info("events seen so far: " + std::to_string(seen_)); });
+    host.after(std::chrono::minutes(1), [this, &host] { host.info("events in the first minute: " + std::to_string(seen_)); });
     host.info("hello plugin started, greeting '" + greeting_ + "'");
   }
   void stop() override {
@@ -76,9 +75,8 @@ class Hello : public ccmux::Plugin {
 
 const ccmux_config_spec kKeys[] = {
     ccmux::ConfigKey::string("greeting", "word logged with each event").def("hello"),
-    ccmux::ConfigKey::integer("report_every_s", "log the number of events seen this often (0: never)").def("0").range(0, 86400),
 };
 
 }  // namespace
 
-CCMUX_PLUGIN(Hello, "hello", "1.0.0", "logs every event; allows 'touch hello*' commands", kKeys, 2)
+CCMUX_PLUGIN(Hello, "hello", "1.0.0", "logs every event; allows 'touch hello*' commands", kKeys, 1)
