@@ -1,7 +1,7 @@
 // Calls blocking host functions while ccmuxd stops: a thread of its own calls kv_get until
-// stop() ends it (once the daemon is stopping those calls must fail at once with
-// CCMUX_ERR_STOPPING, not wait), and stop() itself, on the loop thread, saves a key (which must
-// still work: the loop still runs). A periodic host timer ticks meanwhile (ended by the host).
+// stop() ends it (once the daemon is stopping, and while stop() runs on the loop, those calls
+// must fail at once with CCMUX_ERR_STOPPING, not wait), and stop() itself, on the loop thread,
+// saves a key (which must still work: the loop still runs). A periodic host timer ticks meanwhile (ended by the host).
 #include <ccmux/plugin.hpp>
 
 #include <atomic>
@@ -36,6 +36,8 @@ class StopCaller : public ccmux::Plugin {
     });
   }
   void stop() override {
+    // Lets the thread call the host during stop() itself (up to 3 s): those calls are refused.
+    for (int i = 0; i < 300 && refused_ == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     stopping_ = true;
     thread_.join();
     char line[200];

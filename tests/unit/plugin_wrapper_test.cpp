@@ -360,4 +360,6 @@ TEST(PluginWrapper, ConfigKeyFillsTheSizedSpec) {
   EXPECT_EQ(ccmux::detail::old_keys(specs), nullptr);
   EXPECT_EQ(ccmux::detail::specs(specs), specs);
   EXPECT_EQ(ccmux::detail::specs(nullptr), nullptr);
+  EXPECT_EQ(ccmux::detail::old_keys(0), nullptr);  // a 1.0 plugin's CCMUX_PLUGIN(…, 0, 0) still compiles
+  EXPECT_EQ(ccmux::detail::specs(0), nullptr);
 }

@@ -502,6 +502,8 @@ constexpr const ccmux_config_key* old_keys(std::nullptr_t) { return nullptr; }
 constexpr const ccmux_config_spec* specs(const ccmux_config_key*) { return nullptr; }
 constexpr const ccmux_config_spec* specs(const ccmux_config_spec* s) { return s; }
 constexpr const ccmux_config_spec* specs(std::nullptr_t) { return nullptr; }
+constexpr const ccmux_config_key* old_keys(int) { return nullptr; }  // CCMUX_PLUGIN(…, 0, 0), as 1.0 allowed
+constexpr const ccmux_config_spec* specs(int) { return nullptr; }
 }  // namespace detail
 }  // namespace ccmux
 
