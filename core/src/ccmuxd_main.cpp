@@ -87,7 +87,20 @@ sigset_t handled_signals() {
 int watchdog_and_signals(Core& core, PluginHost& plugins) {
   sigset_t mask = handled_signals();
   int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-  bool stopping = false;
+  bool stopping = false, finished = false;
+  // Shutdown order: sessions stop first (their last events still reach the plugins' clients),
+  // then the plugins, on the loop while it still runs (their stop() may use the host, and what
+  // they leave queued is dropped, not run against a dead loop), then the loop ends.
+  auto finish = [&] {
+    if (finished) return;
+    finished = true;
+    core.bus->flush();  // what the sessions wrote is stored before a plugin gets a chance to hang
+    {
+      ShutdownDeadline deadline(kPluginStopSeconds);
+      plugins.stop_all();
+    }
+    core.loop.stop();
+  };
   core.loop.add_fd(sfd, EPOLLIN, [&](uint32_t) {
     signalfd_siginfo si;
     while (read(sfd, &si, sizeof si) == sizeof si) {
@@ -100,8 +113,10 @@ int watchdog_and_signals(Core& core, PluginHost& plugins) {
       stopping = true;
       spdlog::info("signal {}: stopping sessions", si.ssi_signo);
       sd_notify(0, "STOPPING=1");
-      core.supervisor->shutdown([&] { core.loop.stop(); });
-      core.loop.add_timer(core.config.stop_grace_s + 5, [&] { core.loop.stop(); });
+      plugins.begin_stopping();
+      // Posted: plugins stop at the top of a loop turn, not inside the supervisor's callback.
+      core.supervisor->shutdown([&] { core.loop.post(finish); });
+      core.loop.add_timer(core.config.stop_grace_s + 5, finish);
     }
   });
   uint64_t usec = 0;
@@ -112,11 +127,6 @@ int watchdog_and_signals(Core& core, PluginHost& plugins) {
   }
   sd_notify(0, "READY=1");
   core.loop.run();
-  core.bus->flush();  // what the sessions wrote is stored before a plugin gets a chance to hang
-  {
-    ShutdownDeadline deadline(kPluginStopSeconds);
-    plugins.stop_all();
-  }
   close(sfd);
   return 0;
 }

@@ -6,19 +6,15 @@
 // (CCMUX_PROJECTS_ROOTS=/a:/b). Environment beats the file; the file beats defaults.
 #pragma once
 
+#include "config_schema.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <map>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace ccmux {
-
-// Every message is "file:line:col: key 'a.b': what is wrong".
-struct ConfigError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 struct PluginEntry {
   std::string name;
@@ -82,6 +78,11 @@ struct Config {
 Config load_config(const std::string& path, bool explicit_path);
 // Parses YAML text (for tests); `name` is used in messages.
 Config parse_config(const std::string& yaml_text, const std::string& name);
+
+// The core's sections (daemon, claude, projects, approval) in the schema plugins' keys use too.
+const std::vector<SectionSchema>& core_schema();
+// A `plugins:` entry's own keys (name, path, search_dir, enabled, required); the rest are the plugin's.
+const SectionSchema& plugin_entry_schema();
 
 // The claude binary: config, then $CCMUX_CLAUDE_PATH, then PATH. Throws ConfigError naming all three.
 std::string resolve_claude_path(const Config& cfg);

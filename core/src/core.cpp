@@ -1,5 +1,6 @@
 #include "core.h"
 
+#include "builtin_methods.h"
 #include "hooks.h"
 
 #include "protocol_client.h"
@@ -64,6 +65,7 @@ void Core::open(const std::string& claude_path) {
   supervisor = std::make_unique<Supervisor>(loop, *store, *bus, *approvals, so);
   hooks = std::make_unique<HookBroker>(loop, *approvals, *supervisor);
   tokens = std::make_unique<TokenStore>(*store);
+  add_builtin_methods(methods);
   loop.add_before_sleep([this] { bus->flush(); });
   started_ms = now_ms();
 }

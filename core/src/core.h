@@ -7,6 +7,7 @@
 #include "event_bus.h"
 #include "event_loop.h"
 #include "hooks.h"
+#include "method_registry.h"
 #include "policy_engine.h"
 #include "store.h"
 #include "supervisor.h"
@@ -34,6 +35,7 @@ struct Core {
   std::unique_ptr<HookBroker> hooks;
   std::unique_ptr<TokenStore> tokens;
   PluginHost* plugins = nullptr;
+  MethodRegistry methods;  // every protocol method: the built-ins (from open()) and plugins'
   std::set<ProtocolClient*> clients;  // every connected protocol client (socket or plugin)
   int64_t started_ms = 0;
 

@@ -1,8 +1,8 @@
 #include "plugin_host.h"
 
-#include "commands.h"
 #include "json_bounds.h"
 #include "paths.h"
+#include "plugin_schema.h"
 #include "protocol_client.h"
 
 #include <spdlog/spdlog.h>
@@ -52,6 +52,13 @@ struct PluginHost::Instance {
   void* state = nullptr;
   bool running = false;
   ccmux_host_api api{};
+  // Set from SIGTERM on (PluginHost::begin_stopping): blocking calls from the plugin's threads
+  // are refused at once instead of queueing behind a loop that is winding down.
+  const std::atomic<bool>* daemon_stopping = nullptr;
+  // What a refused blocking call returns: CCMUX_ERR_STOPPING for SDK 1.4 plugins, and -1 for
+  // older ones, whose header promised 0 or -1.
+  int refused = CCMUX_ERR;
+  std::map<uint64_t, EventLoop::TimerId> timers;  // the plugin's timer id -> the loop's current one
   std::atomic<uint64_t> next_id{1};
   std::map<uint64_t, std::pair<uint64_t, std::unique_ptr<PluginSink>>> subs;  // our id -> (bus id, sink)
   std::map<uint64_t, std::unique_ptr<ProtocolClient>> clients;
@@ -101,14 +108,16 @@ struct PluginHost::Instance {
   }
 
   // Runs fn on the loop thread: at once from it; else queued, and with `wait` the caller
-  // blocks until it ran. False when it will not run (the plugin is closed).
+  // blocks until it ran. False when it will not run: the plugin is closed, or (a waiting
+  // call that may be refused) the daemon is stopping.
   template <class F>
-  bool on_loop(F fn, bool wait) {
+  bool on_loop(F fn, bool wait, bool may_refuse = true) {
     if (core->loop.in_loop_thread()) {
       fn();
       return true;
     }
     if (!wait) return post(std::move(fn));
+    if (may_refuse && daemon_stopping && daemon_stopping->load()) return false;
     struct Call {
       bool started = false, done = false;
     };
@@ -185,7 +194,7 @@ void api_unsubscribe(void* host, uint64_t id) {
     if (it == p->subs.end()) return;
     p->core->bus->unsubscribe(it->second.first);
     p->subs.erase(it);  // may be inside this sink's own delivery: the bus no longer uses it
-  }, true);
+  }, true, false);  // waits while the loop serves: fn must not be called after it returns
 }
 
 uint64_t api_client_open(void* host, const char* name, ccmux_message_fn fn, void* user) {
@@ -240,7 +249,7 @@ void api_client_close(void* host, uint64_t client) {
     p->closed_clients.push_back(std::move(it->second));
     p->clients.erase(it);
     p->post([p] { p->closed_clients.clear(); });
-  }, true);
+  }, true, false);  // like unsubscribe: on_message must not be called after it returns
 }
 
 void api_client_set_ready(void* host, uint64_t client, int ready) {
@@ -280,7 +289,7 @@ int api_register_provider(void* host, const char* name, ccmux_provider_fn fn, vo
       return out;
     });
   }, true);
-  return ran ? 0 : -1;
+  return ran ? 0 : p->refused;
 }
 
 int api_register_channel(void* host, const char* name, ccmux_message_fn fn, void* user) {
@@ -290,14 +299,14 @@ int api_register_channel(void* host, const char* name, ccmux_message_fn fn, void
   bool ran = p->on_loop([p, cname, fn, user] {
     p->core->approvals->add_channel(cname, [fn, user](const std::string& msg) { fn(user, msg.data(), msg.size()); });
   }, true);
-  return ran ? 0 : -1;
+  return ran ? 0 : p->refused;
 }
 
 int api_kv_set(void* host, const char* key, const char* value, size_t len) {
   auto* p = self(host);
   if (!key || (!value && len)) return -1;
   std::string k(key), v(value ? value : "", len);
-  return p->on_loop([p, k, v] { p->core->store->kv_set(p->name, k, v); }, true) ? 0 : -1;
+  return p->on_loop([p, k, v] { p->core->store->kv_set(p->name, k, v); }, true) ? 0 : p->refused;
 }
 
 int api_kv_get(void* host, const char* key, ccmux_value_fn fn, void* user) {
@@ -305,7 +314,7 @@ int api_kv_get(void* host, const char* key, ccmux_value_fn fn, void* user) {
   if (!key || !fn) return -1;
   std::optional<std::string> v;
   std::string k(key);
-  if (!p->on_loop([&] { v = p->core->store->kv_get(p->name, k); }, true)) return -1;  // fn not called
+  if (!p->on_loop([&] { v = p->core->store->kv_get(p->name, k); }, true)) return p->refused;  // fn not called
   if (v) fn(user, v->data(), v->size());
   else fn(user, nullptr, 0);
   return v ? 0 : 1;
@@ -315,7 +324,7 @@ int api_kv_delete(void* host, const char* key) {
   auto* p = self(host);
   if (!key) return -1;
   std::string k(key);
-  return p->on_loop([p, k] { p->core->store->kv_delete(p->name, k); }, true) ? 0 : -1;
+  return p->on_loop([p, k] { p->core->store->kv_delete(p->name, k); }, true) ? 0 : p->refused;
 }
 
 int api_post(void* host, ccmux_task_fn fn, void* user) {
@@ -328,7 +337,7 @@ int api_authenticate(void* host, const char* token, size_t len, char* name, size
   auto* p = self(host);
   std::optional<std::string> who;
   std::string tok(token ? token : "", token ? len : 0);
-  if (!p->on_loop([&] { who = p->core->tokens->authenticate(tok); }, true)) return -1;
+  if (!p->on_loop([&] { who = p->core->tokens->authenticate(tok); }, true)) return p->refused;
   if (!who) return -1;
   if (name && name_len) {
     size_t n = std::min(name_len - 1, who->size());
@@ -344,7 +353,7 @@ int api_register_revocation_listener(void* host, ccmux_value_fn fn, void* user) 
   bool ran = p->on_loop([p, fn, user] {
     p->core->tokens->on_revoked([fn, user](const std::string& name) { fn(user, name.data(), name.size()); }, p->name);
   }, true);
-  return ran ? 0 : -1;
+  return ran ? 0 : p->refused;
 }
 
 int api_register_method(void* host, const char* method, ccmux_method_fn fn, void* user) {
@@ -352,88 +361,44 @@ int api_register_method(void* host, const char* method, ccmux_method_fn fn, void
   if (!fn || !method || !*method) return -1;
   bool ok = false;
   std::string m(method);
-  p->on_loop([&] { ok = p->core->plugins->add_method(m, p->name, fn, user); }, true);
+  if (!p->on_loop([&] { ok = p->core->plugins->add_method(m, p->name, fn, user); }, true)) return p->refused;
   return ok ? 0 : -1;
 }
 
-const std::set<std::string> kHostKeys = {"name", "path", "search_dir", "enabled", "required"};
-
-std::string where(const PluginEntry& e, const YAML::Node& n, const std::string& key) {
-  auto m = n.Mark();
-  return e.file + ":" + std::to_string(m.is_null() ? 0 : m.line + 1) + ":" + std::to_string(m.is_null() ? 0 : m.column + 1) +
-         ": key 'plugins." + e.name + "." + key + "': ";
+// A timer's loop timer; periodic ones re-arm before fn runs, so fn may cancel its own timer.
+void arm_timer(Instance* p, uint64_t id, double delay_s, double period_s, ccmux_task_fn fn, void* user) {
+  p->timers[id] = p->core->loop.add_timer(delay_s, [p, g = p->gate, id, period_s, fn, user] {
+    {
+      std::lock_guard lock(g->mu);
+      if (g->closed) return;  // stopped: the library may be gone (teardown cancels these anyway)
+    }
+    auto it = p->timers.find(id);
+    if (it == p->timers.end()) return;
+    if (period_s > 0) arm_timer(p, id, period_s, period_s, fn, user);
+    else p->timers.erase(it);
+    fn(user);
+  });
 }
 
-// Validates the plugin's own keys against its declaration; returns them as JSON.
-json plugin_config(const PluginEntry& e, const ccmux_plugin_descriptor* d) {
-  std::map<std::string, const ccmux_config_key*> declared;
-  for (size_t i = 0; i < d->config_key_count; ++i) declared[d->config_keys[i].name] = &d->config_keys[i];
-  json out = json::object();
-  for (const auto& kv : e.node) {
-    std::string key = kv.first.Scalar();
-    if (kHostKeys.count(key)) continue;
-    auto it = declared.find(key);
-    if (it == declared.end()) {
-      std::string known;
-      for (auto& [k, _] : declared) known += (known.empty() ? "" : ", ") + k;
-      throw PluginError(where(e, kv.first, key) + "unknown key (plugin " + e.name + " accepts: " +
-                        (known.empty() ? "no keys" : known) + ")");
-    }
-    const YAML::Node& v = kv.second;
-    auto bad = [&](const char* expected) { throw PluginError(where(e, v, key) + "expected " + expected); };
-    switch (it->second->type) {
-      case CCMUX_CFG_STRING:
-        if (!v.IsScalar()) bad("a string");
-        out[key] = v.Scalar();
-        break;
-      case CCMUX_CFG_INT:
-        try {
-          if (!v.IsScalar()) bad("an integer");
-          out[key] = v.as<long long>();
-        } catch (const YAML::Exception&) {
-          bad("an integer");
-        }
-        break;
-      case CCMUX_CFG_FLOAT:
-        try {
-          if (!v.IsScalar()) bad("a number");
-          out[key] = v.as<double>();
-        } catch (const YAML::Exception&) {
-          bad("a number");
-        }
-        break;
-      case CCMUX_CFG_BOOL:
-        try {
-          if (!v.IsScalar()) bad("true or false");
-          out[key] = v.as<bool>();
-        } catch (const YAML::Exception&) {
-          bad("true or false");
-        }
-        break;
-      case CCMUX_CFG_STRING_LIST: {
-        if (!v.IsSequence()) bad("a list of strings");
-        json arr = json::array();
-        for (const auto& item : v) {
-          if (!item.IsScalar()) throw PluginError(where(e, item, key) + "expected a string");
-          arr.push_back(item.Scalar());
-        }
-        out[key] = arr;
-        break;
-      }
-      case CCMUX_CFG_MAP: {
-        if (!v.IsMap()) bad("a map");
-        json obj = json::object();
-        for (const auto& item : v) obj[item.first.Scalar()] = item.second.IsScalar() ? item.second.Scalar() : "";
-        out[key] = obj;
-        break;
-      }
-    }
-  }
-  for (auto& [k, spec] : declared)
-    if (spec->required && !out.contains(k))
-      throw PluginError(where(e, e.node, k) + "missing required key (" + (spec->help ? spec->help : "") + ")");
-  return out;
+uint64_t api_timer_start(void* host, uint64_t delay_ms, uint64_t period_ms, ccmux_task_fn fn, void* user) {
+  auto* p = self(host);
+  if (!fn) return 0;
+  uint64_t id = p->next_id++;
+  double delay_s = static_cast<double>(delay_ms) / 1000, period_s = static_cast<double>(period_ms) / 1000;
+  bool queued = p->on_loop([p, id, delay_s, period_s, fn, user] { arm_timer(p, id, delay_s, period_s, fn, user); }, false);
+  return queued ? id : 0;
 }
+
+void api_timer_cancel(void* host, uint64_t id) {
+  auto* p = self(host);
+  p->on_loop([p, id] {
+    auto it = p->timers.find(id);
+    if (it == p->timers.end()) return;
+    p->core->loop.cancel_timer(it->second);
+    p->timers.erase(it);
+  }, false);
+}
+
 }  // namespace
 
 std::string default_plugin_dir() {
@@ -455,45 +420,54 @@ std::string plugin_library_path(const PluginEntry& e) {
 PluginHost::PluginHost(Core& core) : core_(core) {}
 
 void PluginHost::forget(const std::string& plugin) {
-  for (auto it = methods_.begin(); it != methods_.end();) it = it->second.plugin == plugin ? methods_.erase(it) : std::next(it);
+  core_.methods.remove_plugin(plugin);
   core_.approvals->remove_owned_by(plugin);
   core_.tokens->remove_listeners(plugin);
 }
 
-bool PluginHost::add_method(const std::string& method, const std::string& plugin, ccmux_method_fn fn, void* user) {
-  if (is_builtin_method(method) || methods_.count(method)) {
-    spdlog::warn("plugin {}: method '{}' is taken", plugin, method);
-    return false;
-  }
-  methods_[method] = Method{plugin, fn, user};
-  return true;
-}
-
-void PluginHost::call_method(const std::string& method, const json& params, const std::string& caller, bool trusted,
-                             const std::function<void(bool, const json&)>& done) {
-  const Method& m = methods_.at(method);
+namespace {
+// Runs a plugin's handler; `done` gets its answer (an error when it never answered).
+void call_plugin_method(const std::string& plugin, ccmux_method_fn fn, void* user, const std::string& method,
+                        const json& params, const std::string& caller, bool trusted, const MethodDone& done) {
   struct Reply {
     bool answered = false;
     bool ok = false;
     std::string text;
   } reply;
   std::string text = params.is_null() ? "{}" : params.dump();
-  m.fn(m.user, text.data(), text.size(), caller.c_str(), trusted ? 1 : 0,
-       [](void* ctx, int ok, const char* js, size_t len) {
-         auto* r = static_cast<Reply*>(ctx);
-         if (r->answered) return;  // exactly once: later calls are ignored
-         r->answered = true;
-         r->ok = ok != 0;
-         r->text.assign(js ? js : "", js ? len : 0);
-       },
-       &reply);
-  if (!reply.answered) return done(false, {{"code", "internal"}, {"message", "plugin " + m.plugin + " did not answer " + method}});
+  fn(user, text.data(), text.size(), caller.c_str(), trusted ? 1 : 0,
+     [](void* ctx, int ok, const char* js, size_t len) {
+       auto* r = static_cast<Reply*>(ctx);
+       if (r->answered) return;  // exactly once: later calls are ignored
+       r->answered = true;
+       r->ok = ok != 0;
+       r->text.assign(js ? js : "", js ? len : 0);
+     },
+     &reply);
+  if (!reply.answered) return done(false, {{"code", "internal"}, {"message", "plugin " + plugin + " did not answer " + method}});
   std::string why;
   json body = parse_json_bounded(reply.text, &why);
   if (body.is_discarded())
-    return done(false, {{"code", "internal"}, {"message", "plugin " + m.plugin + " answered " + method + " with invalid JSON (" + why + ")"}});
+    return done(false, {{"code", "internal"}, {"message", "plugin " + plugin + " answered " + method + " with invalid JSON (" + why + ")"}});
   done(reply.ok, body);
 }
+}  // namespace
+
+bool PluginHost::add_method(const std::string& method, const std::string& plugin, ccmux_method_fn fn, void* user) {
+  // The one registry refuses a built-in's name, a reserved one (token.*) and another plugin's.
+  // The plugin checks its own params and trust (it is told whether the caller is trusted).
+  bool added = core_.methods.add({.name = method,
+                                  .trust = Trust::any,
+                                  .params_declared = false,
+                                  .result = "declared by the plugin",
+                                  .plugin = plugin,
+                                  .handler = [plugin, fn, user](Call& c, const MethodDone& done) {
+                                    call_plugin_method(plugin, fn, user, c.method, c.params, c.who, c.trusted, done);
+                                  }});
+  if (!added) spdlog::warn("plugin {}: method '{}' is taken", plugin, method);
+  return added;
+}
+
 PluginHost::~PluginHost() { stop_all(); }
 
 std::unique_ptr<PluginHost::Instance> PluginHost::load(const PluginEntry& e) {
@@ -528,7 +502,18 @@ std::unique_ptr<PluginHost::Instance> PluginHost::load(const PluginEntry& e) {
                       " header (ABI fingerprint differs): rebuild the plugin against the installed SDK");
   if (!d->start || !d->name) throw PluginError("plugin " + e.name + ": descriptor has no start function or name");
   inst->desc = d;
-  inst->config = plugin_config(e, d);
+  inst->refused = d->sdk_minor >= 4 ? CCMUX_ERR_STOPPING : CCMUX_ERR;
+  SectionSchema schema;
+  try {
+    schema = plugin_schema(e.name, *d);
+  } catch (const std::invalid_argument& ex) {
+    throw PluginError("plugin " + e.name + " declares its config keys wrongly: " + ex.what() + " (a bug in the plugin)");
+  }
+  try {
+    inst->config = validate_section(schema, e.node, e.file);
+  } catch (const ConfigError& ex) {
+    throw PluginError(ex.what());
+  }
   return inst;
 }
 
@@ -575,6 +560,9 @@ void PluginHost::start_all() {
       p->api.register_revocation_listener = api_register_revocation_listener;
       p->api.client_set_ready = api_client_set_ready;
       p->api.register_method = api_register_method;
+      p->api.timer_start = api_timer_start;
+      p->api.timer_cancel = api_timer_cancel;
+      p->daemon_stopping = &stopping_;
       std::string cfg = p->config.dump();
       char err[1024] = {0};
       if (p->desc->start(&p->api, cfg.data(), cfg.size(), &p->state, err, sizeof err) != 0)
@@ -598,6 +586,8 @@ void PluginHost::start_all() {
 void PluginHost::teardown(Instance& p) {
   p.close();
   forget(p.name);
+  for (auto& [id, timer] : p.timers) core_.loop.cancel_timer(timer);
+  p.timers.clear();
   for (auto& [id, sub] : p.subs) core_.bus->unsubscribe(sub.first);
   p.subs.clear();
   p.clients.clear();
@@ -605,7 +595,13 @@ void PluginHost::teardown(Instance& p) {
   p.closed_clients.clear();
 }
 
+void PluginHost::begin_stopping() {
+  if (!stopping_.exchange(true) && !plugins_.empty())
+    spdlog::info("plugins: the daemon is stopping; blocking calls from plugin threads now fail with CCMUX_ERR_STOPPING");
+}
+
 void PluginHost::stop_all() {
+  begin_stopping();
   // The loop serves no plugin call while stop() runs on it (nor at all once it has exited):
   // every plugin's waiting calls fail from now on instead of blocking the threads stop() joins.
   for (auto& p : plugins_) p->close();
@@ -622,9 +618,7 @@ void PluginHost::stop_all() {
 json PluginHost::list() const {
   json arr = json::array();
   for (auto& p : plugins_) {
-    json methods = json::array();
-    for (auto& [name, m] : methods_)
-      if (m.plugin == p->name) methods.push_back(name);
+    json methods = core_.methods.names_of(p->name);
     arr.push_back({{"name", p->name},
                    {"state", p->running ? "running" : "stopped"},
                    {"version", p->desc->version ? p->desc->version : ""},

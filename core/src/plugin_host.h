@@ -1,5 +1,6 @@
 // Loads plugins (Boost.DLL), checks SDK version and ABI fingerprint, validates their
-// config keys with file:line:col, and hands them the C host API table.
+// config keys with file:line:col (plugin_schema.h), hands them the C host API table, runs
+// their timers and stops them.
 #pragma once
 
 #include "core.h"
@@ -35,15 +36,16 @@ class PluginHost {
   // Loads each enabled plugin's descriptor and validates its keys, without starting it
   // (ccmuxd --check-config). Returns the error messages.
   std::vector<std::string> check_all();
+  // The daemon is stopping (SIGTERM): from now on a blocking host call made off the loop
+  // thread fails at once (CCMUX_ERR_STOPPING) instead of waiting. Plugins keep running.
+  void begin_stopping();
+  // Stops every plugin (last started first) and unloads it. ccmuxd calls it on the loop
+  // thread while the loop still runs; again from the destructor, where it does nothing more.
   void stop_all();
   nlohmann::json list() const;
 
-  // Protocol methods served by plugins (SDK 1.3).
+  // A protocol method served by a plugin (SDK 1.3), added to core.methods; false when taken.
   bool add_method(const std::string& method, const std::string& plugin, ccmux_method_fn fn, void* user);
-  bool has_method(const std::string& method) const { return methods_.count(method) > 0; }
-  // Runs the plugin's handler; `done` gets its answer (an error when it never answered).
-  void call_method(const std::string& method, const nlohmann::json& params, const std::string& caller, bool trusted,
-                   const std::function<void(bool ok, const nlohmann::json& result_or_error)>& done);
 
   struct Instance;
 
@@ -57,12 +59,7 @@ class PluginHost {
   Core& core_;
   std::vector<std::unique_ptr<Instance>> plugins_;
   std::vector<nlohmann::json> failed_;
-  struct Method {
-    std::string plugin;
-    ccmux_method_fn fn;
-    void* user;
-  };
-  std::map<std::string, Method> methods_;
+  std::atomic<bool> stopping_{false};  // read by plugin threads (Instance::daemon_stopping)
 };
 
 // The library file for an entry: `path`, else `search_dir` (or the default plugin dir)

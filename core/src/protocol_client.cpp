@@ -1,8 +1,8 @@
 #include "protocol_client.h"
 
-#include "commands.h"
 #include "json_bounds.h"
 #include "json_fields.h"
+#include "method_registry.h"
 
 #include <spdlog/spdlog.h>
 
@@ -60,6 +60,18 @@ void ProtocolClient::deliver(const EventView& ev) { out_(event_message(ev, ev.su
 
 void ProtocolClient::resume() {
   for (auto& [id, session] : std::map<uint64_t, std::string>(subscriptions_)) core_.bus->resume(id);
+}
+
+void ProtocolClient::track_subscription(uint64_t id, const std::string& session) { subscriptions_[id] = session; }
+
+void ProtocolClient::drop_subscriptions(const std::string& session) {
+  for (auto it = subscriptions_.begin(); it != subscriptions_.end();)
+    if (it->second == session) {
+      core_.bus->unsubscribe(it->first);
+      it = subscriptions_.erase(it);
+    } else {
+      ++it;
+    }
 }
 
 void ProtocolClient::on_approval_message(const std::string& msg) {
@@ -139,33 +151,10 @@ void ProtocolClient::request(const json& msg) {
     method = Fields(msg, "field", "bad_message").str("method");
     if (msg.contains("params") && !msg["params"].is_null() && !msg["params"].is_object())
       throw CommandError("bad_params", "'params' must be an object");
-    json params = msg.contains("params") && msg["params"].is_object() ? msg["params"] : json::object();
-    Fields p(params);
-    if (method == "subscribe") {
-      std::string session = p.str("session");
-      uint64_t from = static_cast<uint64_t>(p.integer("from_seq", 1, 0));
-      if (session != "*" && !core_.supervisor->exists(session)) throw CommandError("not_found", "no session " + session);
-      // Reply first so the client knows the id and the head before the replay arrives.
-      core_.bus->subscribe(session, from, this, [&](uint64_t sub) {
-        subscriptions_[sub] = session;
-        reply(id, {{"session", session}, {"subscription", sub}, {"head", session == "*" ? 0 : core_.bus->head(session)}});
-      });
-      return;
-    }
-    if (method == "unsubscribe") {
-      std::string session = p.str("session");
-      for (auto it = subscriptions_.begin(); it != subscriptions_.end();)
-        if (it->second == session) {
-          core_.bus->unsubscribe(it->first);
-          it = subscriptions_.erase(it);
-        } else {
-          ++it;
-        }
-      reply(id, json::object());
-      return;
-    }
+    static const json kNone = json::object();
+    const json& params = msg.contains("params") && msg["params"].is_object() ? msg["params"] : kNone;
     std::weak_ptr<int> alive = alive_;
-    run_command(core_, name_, trusted_, method, params, [this, id, alive](bool ok, const json& result) {
+    core_.methods.call(core_, *this, name_, trusted_, method, params, [this, id, alive](bool ok, const json& result) {
       if (alive.expired()) return;  // the client went away before the answer
       if (ok) return reply(id, result);
       // Plugins' methods answer too: read their error leniently.

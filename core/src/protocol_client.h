@@ -30,6 +30,9 @@ class ProtocolClient : public EventSink {
   void resume();
   void send(const nlohmann::json& msg) { out_(msg.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)); }
   void on_approval_message(const std::string& msg);
+  // This client's subscriptions (subscribe/unsubscribe): ended with it.
+  void track_subscription(uint64_t id, const std::string& session);
+  void drop_subscriptions(const std::string& session);
 
   bool ready() const override { return ready_(); }
   void deliver(const EventView& ev) override;

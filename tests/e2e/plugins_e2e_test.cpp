@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <regex>
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <thread>
@@ -296,4 +297,117 @@ TEST(PluginTeardown, ClientClosedFromInsideItsOwnReplayGetsNothingMore) {
   ASSERT_TRUE(status.has_value()) << "ccmuxd still running 20 s after SIGTERM";
   EXPECT_EQ(*status, 0);
   expect_sanitizer_clean(*f.d);
+}
+
+// ---- SDK 1.4 ----
+
+TEST(Config, CheckConfigValidatesAPluginsWholeSectionBeforeItStarts) {
+  // transport-ws declares port as 1-65535: `port: 0` fails the check, not only the start.
+  TempDir t;
+  std::string entry = "plugins:\n  - name: transport-ws\n    search_dir: " + build_dir() + "/plugins\n";
+  write_file(t.path + "/ws.yaml", entry + "    port: 0\n");
+  std::string out;
+  EXPECT_EQ(run_command({ccmuxd_bin(), "--check-config", t.path + "/ws.yaml"}, &out), 1);
+  EXPECT_NE(out.find(t.path + "/ws.yaml:4:11: key 'plugins.transport-ws.port': must be from 1 to 65535, got 0"),
+            std::string::npos)
+      << out;
+  write_file(t.path + "/tg.yaml", "plugins:\n  - name: telegram\n    search_dir: " + build_dir() + "/plugins\n    users: [\"1\"]\n");
+  EXPECT_EQ(run_command({ccmuxd_bin(), "--check-config", t.path + "/tg.yaml"}, &out), 1);
+  EXPECT_NE(out.find("tg.yaml:2:5: key 'plugins.telegram.chats': missing required key"), std::string::npos) << out;
+  write_file(t.path + "/ap.yaml", "plugins:\n  - name: approval\n    search_dir: " + build_dir() + "/plugins\n    level: 4\n");
+  EXPECT_EQ(run_command({ccmuxd_bin(), "--check-config", t.path + "/ap.yaml"}, &out), 1);
+  EXPECT_NE(out.find("ap.yaml:4:12: key 'plugins.approval.level': must be from 0 to 3, got 4"), std::string::npos) << out;
+  write_file(t.path + "/ok.yaml", entry + "    port: 8421\n");
+  EXPECT_EQ(run_command({ccmuxd_bin(), "--check-config", t.path + "/ok.yaml"}, &out), 0) << out;
+}
+
+TEST(PluginExceptions, AnExceptionFromEachCallbackIsLoggedWithThePluginsNameAndTheDaemonStaysUp) {
+  DaemonOptions o;
+  o.extra_yaml = plugin_yaml("thrower");
+  FakeDaemon f(o);
+  const std::string p = "plugin thrower: uncaught exception in ";
+  EXPECT_TRUE(wait_for_log(*f.d, p + "posted task: boom from a posted task")) << f.d->log();
+  EXPECT_TRUE(wait_for_log(*f.d, p + "timer (not a std::exception)")) << f.d->log();
+  EXPECT_TRUE(wait_for_log(*f.d, p + "client message handler: boom from a client message")) << f.d->log();
+  // An approval: the provider is asked (after the policies), then the channel hears of it.
+  auto c = f.d->connect(true);
+  std::string id = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", "ask me"}})["id"];
+  EventLog log(*c, id);
+  ASSERT_TRUE(log.wait_kind("approval_requested", 20000));
+  EXPECT_TRUE(wait_for_log(*f.d, p + "approval provider: boom from the provider")) << f.d->log();
+  EXPECT_TRUE(wait_for_log(*f.d, p + "escalation channel: boom from the channel")) << f.d->log();
+  EXPECT_TRUE(wait_for_log(*f.d, p + "event handler: boom from an event")) << f.d->log();
+  c->request("approval.answer", {{"id", log.of_kind("approval_requested")[0]["payload"]["id"]}, {"decision", "allow"}});
+  ASSERT_TRUE(log.wait_kind("result", 20000));
+  c->request("token.create", {{"name", "gone-soon"}});
+  c->request("token.revoke", {{"name", "gone-soon"}});
+  EXPECT_TRUE(wait_for_log(*f.d, p + "token revocation handler: boom from a revocation")) << f.d->log();
+  try {
+    c->request("thrower.fail");
+    FAIL() << "a method that threw answered ok";
+  } catch (const RequestFailed& e) {
+    EXPECT_EQ(e.code, "internal");
+  }
+  EXPECT_TRUE(wait_for_log(*f.d, p + "method handler: boom from a method")) << f.d->log();
+  EXPECT_EQ(c->request("ping")["pong"], true);
+  EXPECT_EQ(c->request("plugins.list")["plugins"][0]["state"], "running");
+  auto status = exit_status_after_sigterm(*f.d, 20);
+  ASSERT_TRUE(status.has_value()) << "ccmuxd still running 20 s after SIGTERM";
+  EXPECT_EQ(*status, 0);
+  EXPECT_NE(f.d->log().find(p + "stop: boom from stop"), std::string::npos) << f.d->log();
+  expect_sanitizer_clean(*f.d);
+}
+
+TEST(PluginShutdown, BlockingCallsFailFastOnceStoppingAndStopItselfStillReachesTheHost) {
+  DaemonOptions o;
+  o.extra_yaml = plugin_yaml("stop_caller");
+  FakeDaemon f(o);
+  ASSERT_TRUE(wait_for_log(*f.d, "stop_caller: 50 kv_get calls served")) << f.d->log();
+  ASSERT_TRUE(wait_for_log(*f.d, "stop_caller: timer ticked 3 times")) << f.d->log();
+  auto t0 = std::chrono::steady_clock::now();
+  auto status = exit_status_after_sigterm(*f.d, 15);
+  ASSERT_TRUE(status.has_value()) << "ccmuxd still running 15 s after SIGTERM";
+  EXPECT_EQ(*status, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(8));
+  std::string log = f.d->log();
+  // Its thread's kv_get, from SIGTERM on: CCMUX_ERR_STOPPING at once (no call waited 1 s).
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("thread refused (yes|no) with CCMUX_ERR_STOPPING, slowest (\\d+) ms, other errors (\\d+)")))
+      << log;
+  EXPECT_EQ(m[1], "yes");
+  EXPECT_LT(std::stoi(m[2]), 1000);
+  EXPECT_EQ(m[3], "0");
+  // stop() runs on the loop thread while the loop still runs: its own call is served.
+  EXPECT_NE(log.find("stop_caller: kv_set from stop() -> 0"), std::string::npos) << log;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2((f.dir.path + "/state/ccmux.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT value FROM plugin_kv WHERE plugin='stop_caller' AND key='saved_in_stop'", -1, &st, nullptr);
+  EXPECT_EQ(sqlite3_step(st), SQLITE_ROW);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  expect_sanitizer_clean(*f.d);
+}
+
+TEST(PluginAbi, APluginBuiltAgainstTheSdk13HeaderStillLoadsAndGetsWhat13Promised) {
+  DaemonOptions o;
+  o.extra_yaml = plugin_yaml("v13", "    greeting: hi\n    count: 3\n");
+  FakeDaemon f(o);
+  auto c = f.d->connect();
+  auto plugins = c->request("plugins.list")["plugins"];
+  ASSERT_EQ(plugins.size(), 1u);
+  EXPECT_EQ(plugins[0]["state"], "running");
+  EXPECT_EQ(plugins[0]["sdk"], "1.3");
+  // Its 1.0-style keys are checked by the same validator; no defaults are added.
+  EXPECT_TRUE(wait_for_log(*f.d, R"(v13: sdk 1.3 plugin got config {"count":3,"greeting":"hi"})")) << f.d->log();
+  auto status = exit_status_after_sigterm(*f.d, 15);
+  ASSERT_TRUE(status.has_value()) << "ccmuxd still running 15 s after SIGTERM";
+  EXPECT_EQ(*status, 0);
+  // Its header promised 0 or -1: a refused call during shutdown is -1, never -2.
+  EXPECT_NE(f.d->log().find("v13: refused with -1: yes, with another code: 0, served: yes"), std::string::npos) << f.d->log();
+  TempDir t;
+  write_file(t.path + "/v.yaml", plugin_yaml("v13", "    count: many\n"));
+  std::string out;
+  EXPECT_EQ(run_command({ccmuxd_bin(), "--check-config", t.path + "/v.yaml"}, &out), 1);
+  EXPECT_NE(out.find("v.yaml:4:12: key 'plugins.v13.count': expected an integer, got 'many'"), std::string::npos) << out;
 }

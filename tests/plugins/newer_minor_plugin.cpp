@@ -9,7 +9,7 @@ void stop(void*) {}
 const ccmux_plugin_descriptor* get() {
   static const ccmux_plugin_descriptor d = {sizeof(ccmux_plugin_descriptor), CCMUX_SDK_VERSION_MAJOR,
                                             CCMUX_SDK_VERSION_MINOR + 1, 0x1, "newer_minor", "1.0.0",
-                                            "built against a future minor", nullptr, 0, &start, &stop};
+                                            "built against a future minor", nullptr, 0, &start, &stop, nullptr, 0};
   return &d;
 }
 }  // namespace newer_minor

@@ -15,7 +15,7 @@ int start(const ccmux_host_api* api, const char*, size_t, void**, char*, size_t)
 void stop(void*) {}
 const ccmux_plugin_descriptor* get() {
   static const ccmux_plugin_descriptor d = {sizeof(ccmux_plugin_descriptor), 1, 0, 0x5646a9cb1d60fddbULL,
-                                            "old_minor", "1.0.0", "built against SDK 1.0", nullptr, 0, &start, &stop};
+                                            "old_minor", "1.0.0", "built against SDK 1.0", nullptr, 0, &start, &stop, nullptr, 0};
   return &d;
 }
 }  // namespace old_minor

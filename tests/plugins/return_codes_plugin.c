@@ -76,6 +76,8 @@ static const ccmux_plugin_descriptor descriptor = {
     0,
     start,
     stop,
+    NULL,
+    0,
 };
 
 static const ccmux_plugin_descriptor* entry(void) { return &descriptor; }

@@ -70,6 +70,8 @@ static const ccmux_plugin_descriptor descriptor = {
     0,
     start,
     NULL,
+    NULL,
+    0,
 };
 
 static const ccmux_plugin_descriptor* entry(void) { return &descriptor; }

@@ -9,7 +9,7 @@ void stop(void*) {}
 const ccmux_plugin_descriptor* get() {
   static const ccmux_plugin_descriptor d = {sizeof(ccmux_plugin_descriptor), CCMUX_SDK_VERSION_MAJOR + 1, 0,
                                             0x1234, "wrong_abi", "9.9.9", "built for a future SDK", nullptr, 0,
-                                            &start, &stop};
+                                            &start, &stop, nullptr, 0};
   return &d;
 }
 }  // namespace wrong_abi

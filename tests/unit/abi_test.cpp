@@ -45,4 +45,15 @@ TEST(Abi, StructsStartWithTheirSize) {
   EXPECT_EQ(offsetof(ccmux_host_api, struct_size), 0u);
   EXPECT_EQ(offsetof(ccmux_plugin_descriptor, struct_size), 0u);
   EXPECT_EQ(offsetof(ccmux_event, struct_size), 0u);
+  EXPECT_EQ(offsetof(ccmux_config_spec, struct_size), 0u);
+}
+
+TEST(Abi, TheSdk13CopyIsTheReleased13Header) {
+  // tests/plugins/v13_plugin.c is built against it to prove 1.3 binaries still load.
+  std::string v13 = read_file(source_dir() + "/tests/abi/plugin_abi_1_3.h");
+  EXPECT_NE(v13.find("#define CCMUX_SDK_VERSION_MINOR 3\n"), std::string::npos);
+  // Unedited: its text still hashes to the fingerprint 1.3 shipped with.
+  std::string zeroed = std::regex_replace(v13, std::regex("#define CCMUX_ABI_FINGERPRINT 0x[0-9A-Fa-f]+ULL"),
+                                          "#define CCMUX_ABI_FINGERPRINT 0x0ULL");
+  EXPECT_EQ(fnv1a(zeroed), 0xf69e6595484f0b3dULL);
 }

@@ -7,6 +7,8 @@
 #include "rx_budget.h"
 #include "ws_config.h"
 
+#include "plugin_schema.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -18,6 +20,19 @@
 
 using namespace ccmux::ws;
 using Clock = AuthLimiter::Clock;
+
+namespace {
+// The plugin's config as ccmuxd hands it over: the entry (YAML; JSON is YAML too) checked
+// against the keys transport-ws declares, defaults filled in, then read by the plugin.
+WsConfig configured(const std::string& entry, const std::string& default_static_root) {
+  ccmux_plugin_descriptor d{};
+  d.struct_size = sizeof d;
+  d.config_specs = kConfigKeys;
+  d.config_spec_count = kConfigKeyCount;
+  auto values = ccmux::validate_section(ccmux::plugin_schema("transport-ws", d), YAML::Load(entry), "test.yaml");
+  return parse_config(values.dump(), default_static_root);
+}
+}  // namespace
 using std::chrono::seconds;
 
 TEST(AuthLimiter, RefusesAnAddressAfterMaxFailuresUntilTheWindowPasses) {
@@ -75,24 +90,24 @@ TEST(Metrics, PrometheusTextHasEveryStateAndTheTransportCounters) {
 }
 
 TEST(WsConfig, DefaultsAndRangeChecks) {
-  auto c = parse_config("{}", "/srv/web");
+  auto c = configured("{}", "/srv/web");
   EXPECT_EQ(c.listen, "127.0.0.1");  // not reachable from the network unless asked
   EXPECT_EQ(c.port, 8420);
   EXPECT_EQ(c.static_root, "/srv/web");
   EXPECT_FALSE(c.metrics_public);
-  EXPECT_THROW(parse_config(R"({"tls_cert":"/a.crt"})", "/srv/web"), std::runtime_error);
-  EXPECT_THROW(parse_config(R"({"port":70000})", "/srv/web"), std::runtime_error);
-  EXPECT_THROW(parse_config(R"({"max_message_bytes":0})", "/srv/web"), std::runtime_error);
-  auto t = parse_config(R"({"tls_cert":"/a.crt","tls_key":"/a.key","allowed_origins":["https://x"]})", "/w");
+  EXPECT_THROW(configured(R"({"tls_cert":"/a.crt"})", "/srv/web"), std::runtime_error);
+  EXPECT_THROW(configured(R"({"port":70000})", "/srv/web"), std::runtime_error);
+  EXPECT_THROW(configured(R"({"max_message_bytes":0})", "/srv/web"), std::runtime_error);
+  auto t = configured(R"({"tls_cert":"/a.crt","tls_key":"/a.key","allowed_origins":["https://x"]})", "/w");
   EXPECT_EQ(t.allowed_origins.size(), 1u);
   EXPECT_EQ(c.max_connections, 256u);
   EXPECT_EQ(c.max_connections_per_address, 32u);
-  auto m = parse_config(R"({"max_connections":1000,"max_connections_per_address":100})", "/w");
+  auto m = configured(R"({"max_connections":1000,"max_connections_per_address":100})", "/w");
   EXPECT_EQ(m.max_connections, 1000u);
   EXPECT_EQ(m.max_connections_per_address, 100u);
   for (const char* bad : {R"({"max_connections":0})", R"({"max_connections":-5})", R"({"max_connections":100001})",
                           R"({"max_connections_per_address":0})"})
-    EXPECT_THROW(parse_config(bad, "/w"), std::runtime_error) << bad;
+    EXPECT_THROW(configured(bad, "/w"), std::runtime_error) << bad;
 }
 
 TEST(ConnectionLimits, PerAddressThenTotalAndClosingFreesASlot) {

@@ -21,16 +21,17 @@ namespace {
 using nlohmann::json;
 using namespace ccmux::approval;
 
-const ccmux_config_key kKeys[] = {
-    {"level", CCMUX_CFG_INT, 0, "autonomy 0-3 (default 1); `ccmux autonomy N` changes it live"},
-    {"min_approvals", CCMUX_CFG_INT, 0, "human approvals since the last denial before a pattern is auto-approved (default 3)"},
-    {"min_confidence", CCMUX_CFG_FLOAT, 0, "approvals / (approvals + denials) a pattern needs (default 0.9)"},
-    {"never_learn", CCMUX_CFG_STRING_LIST, 0, "patterns never learned, e.g. 'rm', 'git push', 'Bash:curl'"},
+using K = ccmux::ConfigKey;
+const ccmux_config_spec kKeys[] = {
+    K::integer("level", "autonomy 0-3; `ccmux autonomy N` changes it live").def("1").range(0, 3),
+    K::integer("min_approvals", "human approvals since the last denial before a pattern is auto-approved")
+        .def("3")
+        .range(1, 1000000),
+    K::number("min_confidence", "approvals / (approvals + denials) a pattern needs").def("0.9").range(0, 1),
+    K::list("never_learn", "patterns never learned, e.g. 'rm', 'git push', 'Bash:curl'")
+        .def("[rm, sudo, su, dd, mkfs, chmod, chown, curl, wget, ssh, scp, rsync, kill, pkill, killall, shutdown, "
+             "reboot, git push, git reset, git clean, git checkout, npm publish, docker rm]"),
 };
-
-const char* kDefaultNeverLearn[] = {"rm", "sudo", "su", "dd", "mkfs", "chmod", "chown", "curl", "wget", "ssh",
-                                    "scp", "rsync", "kill", "pkill", "killall", "shutdown", "reboot", "git push",
-                                    "git reset", "git clean", "git checkout", "npm publish", "docker rm"};
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -50,12 +51,9 @@ class ApprovalPlugin : public ccmux::Plugin {
   void start(ccmux::Host& host, std::string_view config_json) override {
     host_ = &host;
     auto cfg = json::parse(config_json);
-    level_ = static_cast<int>(cfg.value("level", 1));
-    if (level_ < 0 || level_ > 3) throw std::runtime_error("approval: level must be 0-3");
-    std::set<std::string> never(std::begin(kDefaultNeverLearn), std::end(kDefaultNeverLearn));
-    if (cfg.contains("never_learn")) never = cfg["never_learn"].get<std::set<std::string>>();
-    learner_ = std::make_unique<Learner>(cfg.value("min_approvals", int64_t{3}), cfg.value("min_confidence", 0.9),
-                                         std::move(never));
+    level_ = cfg.at("level");  // the host checked every key against kKeys and filled in defaults
+    learner_ = std::make_unique<Learner>(cfg.at("min_approvals").get<int64_t>(), cfg.at("min_confidence").get<double>(),
+                                         cfg.at("never_learn").get<std::set<std::string>>());
     if (auto saved = host.kv_get("patterns")) learner_->load(json::parse(*saved, nullptr, false));
     if (auto saved = host.kv_get("level")) level_ = std::stoi(*saved);  // `ccmux autonomy N` outlives restarts
 

@@ -24,14 +24,16 @@ using nlohmann::json;
 using ccmux::telegram::ApiResult;
 using ccmux::telegram::BotApi;
 
-const ccmux_config_key kKeys[] = {
-    {"chats", CCMUX_CFG_STRING_LIST, 1, "chat ids that get approvals and notifications, and may answer"},
-    {"users", CCMUX_CFG_STRING_LIST, 0, "user ids allowed to press buttons and send commands (default: anyone in `chats`)"},
-    {"bot_token", CCMUX_CFG_STRING, 0, "the bot token (prefer bot_token_env)"},
-    {"bot_token_env", CCMUX_CFG_STRING, 0, "environment variable holding the token (default CCMUX_TELEGRAM_BOT_TOKEN)"},
-    {"api_base", CCMUX_CFG_STRING, 0, "Bot API base URL (default https://api.telegram.org)"},
-    {"poll_timeout_s", CCMUX_CFG_INT, 0, "getUpdates long-poll timeout (default 25)"},
-    {"notify", CCMUX_CFG_BOOL, 0, "send a message when a turn finishes or a session fails (default true)"},
+using K = ccmux::ConfigKey;
+const ccmux_config_spec kKeys[] = {
+    K::list("chats", "chat ids that get approvals and notifications, and may answer").required(),
+    K::list("users", "user ids allowed to press buttons and send commands (default: anyone in `chats`)"),
+    K::string("bot_token", "the bot token (prefer bot_token_env)"),
+    K::string("bot_token_env", "environment variable holding the token").def("CCMUX_TELEGRAM_BOT_TOKEN"),
+    K::string("api_base", "Bot API base URL").def("https://api.telegram.org"),
+    // 0 would be short polling: a getUpdates call after another, without a pause.
+    K::integer("poll_timeout_s", "getUpdates long-poll timeout").def("25").range(1, 600),
+    K::boolean("notify", "send a message when a turn finishes or a session fails").def("true"),
 };
 
 class TelegramPlugin : public ccmux::Plugin {
@@ -43,12 +45,12 @@ class TelegramPlugin : public ccmux::Plugin {
     if (cfg.contains("users"))
       for (auto& u : cfg["users"]) users_.insert(std::stoll(u.get<std::string>()));
     std::string token = cfg.value("bot_token", "");
-    std::string env = cfg.value("bot_token_env", "CCMUX_TELEGRAM_BOT_TOKEN");
+    std::string env = cfg.at("bot_token_env");
     if (token.empty() && std::getenv(env.c_str())) token = std::getenv(env.c_str());
     if (token.empty()) throw std::runtime_error("telegram: no bot token: set bot_token, or the environment variable " + env);
-    std::string base = cfg.value("api_base", "https://api.telegram.org");
-    poll_timeout_ = cfg.value("poll_timeout_s", 25);
-    notify_ = cfg.value("notify", true);
+    std::string base = cfg.at("api_base");
+    poll_timeout_ = cfg.at("poll_timeout_s");
+    notify_ = cfg.at("notify");
     sender_api_ = std::make_unique<BotApi>(base, token);
     poll_api_ = std::make_unique<BotApi>(base, token);
 

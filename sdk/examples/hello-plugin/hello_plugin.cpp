@@ -5,11 +5,14 @@
 //  - registers an escalation channel that logs approvals waiting for a human
 //  - asks the daemon for its status through an in-daemon protocol client
 //  - posts work back to the loop from a thread of its own
+//  - says how many events it saw a minute after it started, on a host timer (SDK 1.4)
+//  - declares its config key with its default: the host checks it and fills it in
 #include <ccmux/plugin.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 
@@ -19,7 +22,7 @@ class Hello : public ccmux::Plugin {
  public:
   void start(ccmux::Host& host, std::string_view config_json) override {
     auto cfg = nlohmann::json::parse(config_json);
-    greeting_ = cfg.value("greeting", "hello");
+    greeting_ = cfg.at("greeting");  // checked and defaulted by the host (kKeys below)
     // Called on the core loop thread: keep it short.
     host.subscribe("*", 0, [this, &host](const ccmux::Event& ev) {
       ++seen_;
@@ -55,6 +58,8 @@ class Hello : public ccmux::Plugin {
     host.client_send(client_, R"({"type":"request","id":1,"method":"status"})");
     // Work done on a thread of the plugin's own comes back to the loop with post().
     worker_ = std::thread([&host] { host.post([&host] { host.info("posted from the plugin's thread"); }); });
+    // Waiting needs no thread: the host runs timers on its loop and ends them when we stop.
+    host.after(std::chrono::minutes(1), [this, &host] { host.info("events in the first minute: " + std::to_string(seen_)); });
     host.info("hello plugin started, greeting '" + greeting_ + "'");
   }
   void stop() override {
@@ -68,8 +73,8 @@ class Hello : public ccmux::Plugin {
   std::atomic<uint64_t> seen_{0};
 };
 
-const ccmux_config_key kKeys[] = {
-    {"greeting", CCMUX_CFG_STRING, 0, "word logged with each event (default: hello)"},
+const ccmux_config_spec kKeys[] = {
+    ccmux::ConfigKey::string("greeting", "word logged with each event").def("hello"),
 };
 
 }  // namespace

@@ -3,16 +3,21 @@
 //   class Hello : public ccmux::Plugin {
 //     void start(ccmux::Host& host, std::string_view config_json) override { ... }
 //   };
-//   CCMUX_PLUGIN(Hello, "hello", "1.0.0", "says hello", nullptr, 0)
+//   const ccmux_config_spec kKeys[] = {ccmux::ConfigKey::string("greeting", "word to log").def("hello")};
+//   CCMUX_PLUGIN(Hello, "hello", "1.0.0", "says hello", kKeys, 1)
 //
-// Exceptions thrown by start() become a start failure with the message; exceptions
-// thrown from callbacks are caught here and logged, never crossing into the host.
+// Exceptions thrown by start() become a start failure with the message; exceptions thrown
+// from stop() and from callbacks (events, messages, providers, methods, posted tasks, timers,
+// revocations) are caught here and logged through the host, which names the plugin
+// ("plugin hello: uncaught exception in event handler: …"); they never cross into the host.
+// A method handler's exception also answers the call (MethodError: its code; else "internal").
 #pragma once
 
 #include <ccmux/plugin_abi.h>
 
 #include <boost/dll/alias.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
@@ -22,10 +27,61 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ccmux {
+
+// SDK 1.4: one config key with its default, range and choices, for a plugin's descriptor:
+//   static const char* const kModes[] = {"fast", "careful"};
+//   const ccmux_config_spec kKeys[] = {
+//       ccmux::ConfigKey::integer("port", "TCP port").def("8420").range(1, 65535),
+//       ccmux::ConfigKey::string("mode", "how").def("fast").choices(kModes),
+//   };
+// Defaults are YAML as written in the config file; the host checks them like values.
+struct ConfigKey {
+  ccmux_config_spec spec{};
+  constexpr ConfigKey(const char* name, int type, const char* help) {
+    spec.struct_size = sizeof(ccmux_config_spec);
+    spec.name = name;
+    spec.type = type;
+    spec.help = help;
+  }
+  static constexpr ConfigKey string(const char* name, const char* help) { return {name, CCMUX_CFG_STRING, help}; }
+  static constexpr ConfigKey integer(const char* name, const char* help) { return {name, CCMUX_CFG_INT, help}; }
+  static constexpr ConfigKey number(const char* name, const char* help) { return {name, CCMUX_CFG_FLOAT, help}; }
+  static constexpr ConfigKey boolean(const char* name, const char* help) { return {name, CCMUX_CFG_BOOL, help}; }
+  static constexpr ConfigKey list(const char* name, const char* help) { return {name, CCMUX_CFG_STRING_LIST, help}; }
+  static constexpr ConfigKey map(const char* name, const char* help) { return {name, CCMUX_CFG_MAP, help}; }
+  constexpr ConfigKey& def(const char* yaml) {
+    spec.default_value = yaml;
+    return *this;
+  }
+  constexpr ConfigKey& required() {
+    spec.required = 1;
+    return *this;
+  }
+  constexpr ConfigKey& min(double v) {
+    spec.has_min = 1;
+    spec.min = v;
+    return *this;
+  }
+  constexpr ConfigKey& max(double v) {
+    spec.has_max = 1;
+    spec.max = v;
+    return *this;
+  }
+  constexpr ConfigKey& range(double lo, double hi) { return min(lo).max(hi); }
+  template <size_t N>
+  constexpr ConfigKey& choices(const char* const (&values)[N]) {
+    spec.choices = values;
+    spec.choice_count = N;
+    return *this;
+  }
+  constexpr operator ccmux_config_spec() const { return spec; }
+};
 
 struct Event {
   std::string_view session;
@@ -73,6 +129,11 @@ class Host {
   ~Host() {
     for (auto& [id, _] : subscriptions_) api_->unsubscribe(api_->host, id);
     for (auto& [id, _] : clients_) api_->client_close(api_->host, id);
+    std::lock_guard lock(mu_);
+    for (auto& [_, rec] : timers_)
+      if (rec->id) api_->timer_cancel(api_->host, rec->id);
+    // Tasks still queued will not run (the host drops them when the plugin stops): free them.
+    for (Task* t : pending_tasks_) delete t;
   }
   Host(const Host&) = delete;
   Host& operator=(const Host&) = delete;
@@ -81,11 +142,26 @@ class Host {
   void log(int level, const std::string& msg) const { api_->log(api_->host, level, msg.c_str()); }
   void info(const std::string& msg) const { log(CCMUX_LOG_INFO, msg); }
   void warn(const std::string& msg) const { log(CCMUX_LOG_WARN, msg); }
+  void error(const std::string& msg) const { log(CCMUX_LOG_ERROR, msg); }
+
+  // Logs the exception being handled (call inside a catch block); never throws.
+  void log_exception(const char* where) const noexcept {
+    try {
+      try {
+        throw;
+      } catch (const std::exception& e) {
+        error(std::string("uncaught exception in ") + where + ": " + e.what());
+      } catch (...) {
+        error(std::string("uncaught exception in ") + where + " (not a std::exception)");
+      }
+    } catch (...) {  // out of memory while logging: nothing more to do
+    }
+  }
 
   using EventHandler = std::function<void(const Event&)>;
   // Returns the subscription id (0 on failure). The handler lives in this Host.
   uint64_t subscribe(const std::string& session, uint64_t from_seq, EventHandler handler) {
-    auto owned = std::make_unique<EventHandler>(std::move(handler));
+    auto owned = std::make_unique<Callback<EventHandler>>(Callback<EventHandler>{this, std::move(handler)});
     uint64_t id = api_->subscribe(api_->host, session.c_str(), from_seq, &Host::on_event, owned.get());
     if (id) subscriptions_[id] = std::move(owned);
     return id;
@@ -98,7 +174,7 @@ class Host {
   using MessageHandler = std::function<void(std::string_view json)>;
   // Opens an in-daemon protocol client; `on_message` gets every message sent to it.
   uint64_t open_client(const std::string& name, MessageHandler on_message) {
-    auto owned = std::make_unique<MessageHandler>(std::move(on_message));
+    auto owned = std::make_unique<Callback<MessageHandler>>(Callback<MessageHandler>{this, std::move(on_message)});
     uint64_t id = api_->client_open(api_->host, name.c_str(), &Host::on_message, owned.get());
     if (id) clients_[id] = std::move(owned);
     return id;
@@ -120,17 +196,18 @@ class Host {
 
   using Provider = std::function<Verdict(std::string_view request_json)>;
   bool register_approval_provider(const std::string& name, Provider provider) {
-    providers_.push_back(std::make_unique<Provider>(std::move(provider)));
+    providers_.push_back(std::make_unique<Callback<Provider>>(Callback<Provider>{this, std::move(provider)}));
     return api_->register_approval_provider(api_->host, name.c_str(), &Host::on_provider, providers_.back().get()) == 0;
   }
   bool register_escalation_channel(const std::string& name, MessageHandler handler) {
-    channels_.push_back(std::make_unique<MessageHandler>(std::move(handler)));
-    return api_->register_escalation_channel(api_->host, name.c_str(), &Host::on_message, channels_.back().get()) == 0;
+    channels_.push_back(std::make_unique<Callback<MessageHandler>>(Callback<MessageHandler>{this, std::move(handler)}));
+    return api_->register_escalation_channel(api_->host, name.c_str(), &Host::on_channel, channels_.back().get()) == 0;
   }
 
   bool kv_set(const std::string& key, std::string_view value) {
     return api_->kv_set(api_->host, key.c_str(), value.data(), value.size()) == 0;
   }
+  // The stored value; nullopt when absent, and when the call failed (e.g. the daemon is stopping).
   std::optional<std::string> kv_get(const std::string& key) {
     std::optional<std::string> out;
     api_->kv_get(api_->host, key.c_str(), &Host::on_value, &out);
@@ -147,9 +224,11 @@ class Host {
     return std::string(name);
   }
   // SDK 1.1: `handler` gets the name of each revoked token. False on a host older than 1.1.
-  bool on_token_revoked(std::function<void(const std::string& name)> handler) {
+  using RevocationHandler = std::function<void(const std::string& name)>;
+  bool on_token_revoked(RevocationHandler handler) {
     if (!has(offsetof(ccmux_host_api, register_revocation_listener))) return false;
-    revocation_handlers_.push_back(std::make_unique<std::function<void(const std::string&)>>(std::move(handler)));
+    revocation_handlers_.push_back(
+        std::make_unique<Callback<RevocationHandler>>(Callback<RevocationHandler>{this, std::move(handler)}));
     return api_->register_revocation_listener(api_->host, &Host::on_revoked, revocation_handlers_.back().get()) == 0;
   }
 
@@ -163,60 +242,158 @@ class Host {
   using Method = std::function<std::string(const Call& call)>;  // returns the result object as JSON text
   bool register_method(const std::string& name, Method method) {
     if (!has(offsetof(ccmux_host_api, register_method))) return false;
-    methods_.push_back(std::make_unique<Method>(std::move(method)));
+    methods_.push_back(std::make_unique<Callback<Method>>(Callback<Method>{this, std::move(method)}));
     return api_->register_method(api_->host, name.c_str(), &Host::on_method, methods_.back().get()) == 0;
   }
 
-  // Runs `task` on the core loop thread. Safe from any thread.
-  void post(std::function<void()> task) {
-    auto* heap = new std::function<void()>(std::move(task));
-    if (api_->post(api_->host, &Host::on_task, heap) != 0) delete heap;
+  // Runs `task` on the core loop thread. Safe from any thread. A task still queued when the
+  // plugin stops does not run (and is freed with this Host).
+  using Task = std::function<void()>;
+  void post(Task task) {
+    auto* heap = new Task(std::move(task));
+    {
+      std::lock_guard lock(mu_);
+      pending_tasks_.insert(heap);
+    }
+    auto posted = std::make_unique<PostedTask>(PostedTask{this, heap});
+    if (api_->post(api_->host, &Host::on_task, posted.get()) == 0) {
+      posted.release();  // on_task frees it
+      return;
+    }
+    std::lock_guard lock(mu_);  // not queued (the plugin is stopping): nothing will run it
+    pending_tasks_.erase(heap);
+    delete heap;
+  }
+
+  // SDK 1.4: runs `task` on the loop thread after `delay`, then every `period` unless it is
+  // zero, until cancel_timer() or the plugin stops. Safe from any thread. Returns the timer id,
+  // 0 when the host is older than 1.4 or the plugin is stopping.
+  using ms = std::chrono::milliseconds;
+  uint64_t set_timer(ms delay, ms period, Task task) {
+    if (!has(offsetof(ccmux_host_api, timer_cancel))) return 0;
+    std::lock_guard lock(mu_);
+    // Held across timer_start (which never blocks nor calls back): a timer that fires on the
+    // loop at once cannot free its record before its id is stored.
+    uint64_t serial = ++timer_serial_;
+    auto rec = std::make_unique<Timer>(Timer{this, std::move(task), 0, serial, period.count() > 0});
+    Timer* raw = rec.get();
+    raw->id = api_->timer_start(api_->host, static_cast<uint64_t>(delay.count() < 0 ? 0 : delay.count()),
+                                static_cast<uint64_t>(period.count() < 0 ? 0 : period.count()), &Host::on_timer, raw);
+    if (!raw->id) return 0;
+    timers_[serial] = std::move(rec);
+    return raw->id;
+  }
+  uint64_t after(ms delay, Task task) { return set_timer(delay, ms(0), std::move(task)); }
+  uint64_t every(ms period, Task task) { return set_timer(period, period, std::move(task)); }
+  // Ends a timer: on the loop thread (inside its own task too) the task does not run again;
+  // from another thread it may run once more before the host takes the cancel.
+  void cancel_timer(uint64_t id) {
+    if (!id || !has(offsetof(ccmux_host_api, timer_cancel))) return;
+    uint64_t serial = 0;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [s, rec] : timers_)
+        if (rec->id == id) {
+          serial = s;
+          rec->id = 0;  // cancelled: not again from ~Host
+        }
+      if (!serial) return;
+    }
+    api_->timer_cancel(api_->host, id);
+    // Freed after the host took the cancel (post shares its queue), never under its running task.
+    post([this, serial] { forget_timer(serial); });
   }
 
  private:
+  template <class F>
+  struct Callback {
+    Host* host;
+    F fn;
+  };
+  struct PostedTask {
+    Host* host;
+    Task* task;
+  };
+  struct Timer {
+    Host* host;
+    Task fn;
+    uint64_t id;      // the host's; 0 once cancelled
+    uint64_t serial;  // ours: the key of timers_, never reused
+    bool periodic;
+  };
+
   // True when the host's table reaches the field at `offset` (older hosts pass smaller tables).
   bool has(size_t offset) const { return api_->struct_size >= offset + sizeof(void*); }
 
+  void forget_timer(uint64_t serial) {
+    std::unique_ptr<Timer> gone;  // freed after the lock is released
+    std::lock_guard lock(mu_);
+    auto it = timers_.find(serial);
+    if (it != timers_.end()) {
+      gone = std::move(it->second);
+      timers_.erase(it);
+    }
+  }
+
   static void on_event(void* user, const ccmux_event* ev) noexcept {
+    auto* cb = static_cast<Callback<EventHandler>*>(user);
     try {
-      (*static_cast<EventHandler*>(user))(Event{ev->session, ev->seq, ev->ts_ms, ev->kind, {ev->json, ev->json_len}});
+      cb->fn(Event{ev->session, ev->seq, ev->ts_ms, ev->kind, {ev->json, ev->json_len}});
     } catch (...) {
+      cb->host->log_exception("event handler");
     }
   }
   static void on_message(void* user, const char* json, size_t len) noexcept {
+    auto* cb = static_cast<Callback<MessageHandler>*>(user);
     try {
-      (*static_cast<MessageHandler*>(user))(std::string_view(json, len));
+      cb->fn(std::string_view(json, len));
     } catch (...) {
+      cb->host->log_exception("client message handler");
+    }
+  }
+  static void on_channel(void* user, const char* json, size_t len) noexcept {
+    auto* cb = static_cast<Callback<MessageHandler>*>(user);
+    try {
+      cb->fn(std::string_view(json, len));
+    } catch (...) {
+      cb->host->log_exception("escalation channel");
     }
   }
   static void on_provider(void* user, const char* req, size_t len, ccmux_decide_fn decide, void* ctx) noexcept {
+    auto* cb = static_cast<Callback<Provider>*>(user);
     try {
-      Verdict v = (*static_cast<Provider*>(user))(std::string_view(req, len));
+      Verdict v = cb->fn(std::string_view(req, len));
       if (v.decision != Decision::none)
         decide(ctx, static_cast<int>(v.decision), v.reason.c_str(),
                v.updated_input_json.empty() ? nullptr : v.updated_input_json.c_str());
     } catch (...) {
+      cb->host->log_exception("approval provider");  // no verdict: no opinion
     }
   }
   static void on_revoked(void* user, const char* name, size_t len) noexcept {
+    auto* cb = static_cast<Callback<RevocationHandler>*>(user);
     try {
-      (*static_cast<std::function<void(const std::string&)>*>(user))(std::string(name, len));
+      cb->fn(std::string(name, len));
     } catch (...) {
+      cb->host->log_exception("token revocation handler");
     }
   }
   static void on_method(void* user, const char* params, size_t len, const char* caller, int trusted,
                         ccmux_respond_fn respond, void* ctx) noexcept {
+    auto* cb = static_cast<Callback<Method>*>(user);
     std::string out;
     bool ok = true;
     try {
-      out = (*static_cast<Method*>(user))(Call{std::string_view(params, len), caller ? caller : "", trusted != 0});
-    } catch (const MethodError& e) {
+      out = cb->fn(Call{std::string_view(params, len), caller ? caller : "", trusted != 0});
+    } catch (const MethodError& e) {  // an answer, not a fault
       ok = false;
       out = e.json();
     } catch (const std::exception& e) {
+      cb->host->log_exception("method handler");
       ok = false;
       out = MethodError("internal", e.what()).json();
     } catch (...) {
+      cb->host->log_exception("method handler");
       ok = false;
       out = MethodError("internal", "unknown exception").json();
     }
@@ -226,20 +403,42 @@ class Host {
     if (value) *static_cast<std::optional<std::string>*>(user) = std::string(value, len);
   }
   static void on_task(void* user) noexcept {
-    std::unique_ptr<std::function<void()>> task(static_cast<std::function<void()>*>(user));
+    std::unique_ptr<PostedTask> posted(static_cast<PostedTask*>(user));
+    Host* host = posted->host;
+    {
+      std::lock_guard lock(host->mu_);
+      host->pending_tasks_.erase(posted->task);
+    }
+    std::unique_ptr<Task> task(posted->task);
     try {
       (*task)();
     } catch (...) {
+      host->log_exception("posted task");
     }
+  }
+  static void on_timer(void* user) noexcept {
+    auto* rec = static_cast<Timer*>(user);
+    Host* host = rec->host;
+    try {
+      rec->fn();  // the record outlives this: a cancel from inside frees it on a later turn
+    } catch (...) {
+      host->log_exception("timer");
+    }
+    if (!rec->periodic) host->forget_timer(rec->serial);  // a one-shot timer has ended
   }
 
   const ccmux_host_api* api_;
-  std::map<uint64_t, std::unique_ptr<EventHandler>> subscriptions_;
-  std::map<uint64_t, std::unique_ptr<MessageHandler>> clients_;
-  std::vector<std::unique_ptr<Provider>> providers_;
-  std::vector<std::unique_ptr<MessageHandler>> channels_;
-  std::vector<std::unique_ptr<std::function<void(const std::string&)>>> revocation_handlers_;
-  std::vector<std::unique_ptr<Method>> methods_;
+  std::map<uint64_t, std::unique_ptr<Callback<EventHandler>>> subscriptions_;
+  std::map<uint64_t, std::unique_ptr<Callback<MessageHandler>>> clients_;
+  std::vector<std::unique_ptr<Callback<Provider>>> providers_;
+  std::vector<std::unique_ptr<Callback<MessageHandler>>> channels_;
+  std::vector<std::unique_ptr<Callback<RevocationHandler>>> revocation_handlers_;
+  std::vector<std::unique_ptr<Callback<Method>>> methods_;
+  // Touched from any thread (post, timers), so under a mutex.
+  std::mutex mu_;
+  std::set<Task*> pending_tasks_;
+  std::map<uint64_t, std::unique_ptr<Timer>> timers_;  // by serial
+  uint64_t timer_serial_ = 0;
 };
 
 class Plugin {
@@ -283,30 +482,50 @@ int start(const ccmux_host_api* api, const char* cfg, size_t len, void** state, 
 template <class P>
 void stop(void* state) noexcept {
   std::unique_ptr<Instance<P>> inst(static_cast<Instance<P>*>(state));
+  if (!inst) return;
   try {
-    if (inst && inst->plugin) inst->plugin->stop();
+    if (inst->plugin) inst->plugin->stop();
   } catch (...) {
+    inst->host->log_exception("stop");
   }
-  if (inst) inst->plugin.reset();  // the plugin goes before the host handle it uses
+  try {
+    inst->plugin.reset();  // the plugin goes before the host handle it uses
+  } catch (...) {          // a destructor that throws ends up here only if declared noexcept(false)
+    inst->host->log_exception("the plugin's destructor");
+  }
 }
+
+// CCMUX_PLUGIN takes either declaration: SDK 1.4 ccmux_config_spec[] or 1.0 ccmux_config_key[].
+constexpr const ccmux_config_key* old_keys(const ccmux_config_key* k) { return k; }
+constexpr const ccmux_config_key* old_keys(const ccmux_config_spec*) { return nullptr; }
+constexpr const ccmux_config_key* old_keys(std::nullptr_t) { return nullptr; }
+constexpr const ccmux_config_spec* specs(const ccmux_config_key*) { return nullptr; }
+constexpr const ccmux_config_spec* specs(const ccmux_config_spec* s) { return s; }
+constexpr const ccmux_config_spec* specs(std::nullptr_t) { return nullptr; }
+constexpr const ccmux_config_key* old_keys(int) { return nullptr; }  // CCMUX_PLUGIN(…, 0, 0), as 1.0 allowed
+constexpr const ccmux_config_spec* specs(int) { return nullptr; }
 }  // namespace detail
 }  // namespace ccmux
 
-// Declares the plugin's descriptor and exports it under CCMUX_PLUGIN_ENTRY_NAME.
+// Declares the plugin's descriptor and exports it under CCMUX_PLUGIN_ENTRY_NAME. `Keys` is a
+// static array of ccmux_config_spec (SDK 1.4: defaults, ranges, choices) or ccmux_config_key.
 #define CCMUX_PLUGIN(Class, Name, Version, Description, Keys, KeyCount)                      \
   namespace ccmux_plugin_export {                                                              \
   const ccmux_plugin_descriptor* get_descriptor() {                                            \
-    static const ccmux_plugin_descriptor d = {sizeof(ccmux_plugin_descriptor),                \
-                                              CCMUX_SDK_VERSION_MAJOR,                         \
-                                              CCMUX_SDK_VERSION_MINOR,                         \
-                                              CCMUX_ABI_FINGERPRINT,                           \
-                                              Name,                                            \
-                                              Version,                                         \
-                                              Description,                                     \
-                                              Keys,                                            \
-                                              KeyCount,                                        \
-                                              &::ccmux::detail::start<Class>,                  \
-                                              &::ccmux::detail::stop<Class>};                  \
+    static const ccmux_plugin_descriptor d = {                                                 \
+        sizeof(ccmux_plugin_descriptor),                                                       \
+        CCMUX_SDK_VERSION_MAJOR,                                                               \
+        CCMUX_SDK_VERSION_MINOR,                                                               \
+        CCMUX_ABI_FINGERPRINT,                                                                 \
+        Name,                                                                                  \
+        Version,                                                                               \
+        Description,                                                                           \
+        ::ccmux::detail::old_keys(Keys),                                                       \
+        ::ccmux::detail::old_keys(Keys) ? static_cast<size_t>(KeyCount) : 0,                   \
+        &::ccmux::detail::start<Class>,                                                        \
+        &::ccmux::detail::stop<Class>,                                                         \
+        ::ccmux::detail::specs(Keys),                                                          \
+        ::ccmux::detail::specs(Keys) ? static_cast<size_t>(KeyCount) : 0};                     \
     return &d;                                                                                 \
   }                                                                                            \
   }                                                                                            \
