@@ -152,8 +152,9 @@ void WsTransport::send(std::string_view message) {
 
 std::optional<std::string> WsTransport::receive(Deadline deadline) {
   auto& I = *impl_;
+  // Until the read's own handler says closed: the socket may close inside Beast's close
+  // handshake a step before that handler runs (and sets the close code).
   while (I.inbox.empty() && !I.is_closed) {
-    if (!I.socket().is_open()) break;
     if (!I.reading) I.start_read();
     I.ioc.restart();
     if (deadline == kForever) {
@@ -173,7 +174,7 @@ std::optional<std::string> WsTransport::receive(Deadline deadline) {
 
 bool WsTransport::has_buffered() {
   auto& I = *impl_;
-  if (I.inbox.empty() && !I.is_closed && I.socket().is_open()) {
+  if (I.inbox.empty() && !I.is_closed) {
     if (!I.reading) I.start_read();
     I.ioc.restart();
     I.ioc.poll();  // completes a read whose bytes already arrived, without waiting
