@@ -1,9 +1,9 @@
 // `ccmux doctor`: the daemon behind the socket the CLI uses, its plugins and its tokens.
-#include "client.h"
 #include "doctor_checks.h"
 #include "paths.h"
 #include "version.h"
 
+#include <ccmux/client/connection.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -14,7 +14,7 @@ using nlohmann::json;
 
 namespace {
 
-// Client's message, without its generic hint (doctor gives its own fix).
+// The connect error's message, without its generic hint (doctor gives its own fix).
 std::string reason(const std::exception& e) {
   std::string m = e.what();
   if (auto hint = m.find(" (is it running?"); hint != std::string::npos) m.erase(hint);
@@ -22,7 +22,7 @@ std::string reason(const std::exception& e) {
 }
 
 void ask(const std::string& socket, DaemonInfo& info) {
-  Client c(socket);
+  client::Connection c(socket);
   info.reachable = true;
   info.socket = socket;
   info.status = c.request("status");
@@ -30,7 +30,7 @@ void ask(const std::string& socket, DaemonInfo& info) {
   try {
     info.tokens = c.request("token.list").value("tokens", json::array());
     info.tokens_known = true;
-  } catch (const RequestFailed&) {
+  } catch (const client::RequestFailed&) {
   }
 }
 
@@ -50,7 +50,7 @@ Finding check_daemon(const std::string& socket, const Config& cfg, DaemonInfo& i
   Finding f{"daemon", Level::ok, "", ""};
   try {
     ask(socket, info);
-  } catch (const Unreachable& e) {
+  } catch (const client::Unreachable& e) {
     info = DaemonInfo{};
     std::string why = reason(e);
     // ccmuxd may be up on the socket its config names while ccmux looks elsewhere.
@@ -66,7 +66,8 @@ Finding check_daemon(const std::string& socket, const Config& cfg, DaemonInfo& i
       }
     }
     f.level = Level::problem;
-    if (why.find("refused the connection") != std::string::npos) {
+    auto* failed = dynamic_cast<const client::ConnectError*>(&e);
+    if (failed && failed->reason == client::ConnectFailure::refused) {
       f.message = why + " (another protocol version than this ccmux " + kVersion + ")";
       f.fix = "restart ccmuxd so that the installed version runs (systemctl --user restart ccmuxd, or stop it and start ccmuxd)";
     } else {
@@ -74,7 +75,7 @@ Finding check_daemon(const std::string& socket, const Config& cfg, DaemonInfo& i
       f.fix = start_fix();
     }
     return f;
-  } catch (const RequestFailed& e) {
+  } catch (const client::RequestFailed& e) {
     f.level = Level::warning;
     f.message = "ccmuxd at " + socket + " answers, but refused status: " + e.code + ": " + e.what();
     return f;

@@ -1,10 +1,10 @@
 #include "hook_command.h"
 
-#include "client.h"
 #include "hook_files.h"
 #include "hook_settings.h"
-#include "tokens.h"  // sha256_hex
+#include "sha256.h"
 
+#include <ccmux/client/connection.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -203,7 +203,7 @@ int hooks_status(const HooksOptions& o, const std::string& socket_path) {
               << "`ccmux hooks install` or `uninstall` removes it)\n";
   bool up = true;
   try {
-    Client c(socket_path);
+    client::Connection c(socket_path);
   } catch (const std::exception&) {
     up = false;
   }

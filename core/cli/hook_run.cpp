@@ -1,9 +1,10 @@
 // The hook itself: what Claude Code runs on each hook event. Shared by `ccmux hook` and the
-// lean `ccmux-hook` binary, so it depends on the protocol client only.
+// lean `ccmux-hook` binary, so it depends on the client library only.
 #include "hook_command.h"
 
-#include "client.h"
 #include "json_bounds.h"
+
+#include <ccmux/client/connection.h>
 
 #include <iostream>
 #include <iterator>
@@ -22,7 +23,7 @@ int hook_command(const std::string& socket_path, double wait_s) {
     return 0;
   }
   try {
-    Client c(socket_path);
+    client::Connection c(socket_path);
     json r = c.request("hook.event", {{"input", input}, {"wait_s", wait_s}});
     if (r.contains("output") && !r["output"].is_null()) std::cout << r["output"].dump() << "\n";
   } catch (const std::exception& e) {

@@ -5,6 +5,7 @@
 #include "core.h"
 #include "logging.h"
 #include "plugin_host.h"
+#include "policy_test.h"
 #include "policy_worker.h"
 
 #include <CLI/CLI.hpp>
@@ -135,6 +136,7 @@ int watchdog_and_signals(Core& core, PluginHost& plugins) {
 
 int main(int argc, char** argv) {
   if (int rc = maybe_run_policy_worker(argc, argv); rc >= 0) return rc;
+  if (int rc = maybe_run_policy_test(argc, argv); rc >= 0) return rc;  // for `ccmux policy test`
   CLI::App app{"ccmuxd: host for Claude Code sessions"};
   std::string config_file, check_file;
   bool version = false;

@@ -6,7 +6,6 @@
 #include <mbedtls/base64.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
-#include <mbedtls/sha256.h>
 
 #include <stdexcept>
 
@@ -16,14 +15,6 @@ struct TokenStore::Rng {
   mbedtls_entropy_context entropy;
   mbedtls_ctr_drbg_context drbg;
 };
-
-std::string sha256_hex(std::string_view data) {
-  unsigned char out[32];
-  // mbedTLS 2.28 name; 3.x renamed it mbedtls_sha256 (this wrapper is the one place to change).
-  if (mbedtls_sha256_ret(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, 0) != 0)
-    throw std::runtime_error("sha256 failed");
-  return to_hex(out, sizeof out);
-}
 
 TokenStore::TokenStore(Store& store) : store_(store), rng_(new Rng) {
   mbedtls_entropy_init(&rng_->entropy);

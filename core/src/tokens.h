@@ -2,6 +2,7 @@
 // (mbedTLS). `ccmux token create|list|revoke` manages them over the local socket.
 #pragma once
 
+#include "sha256.h"  // sha256_hex: token hashes
 #include "store.h"
 
 #include <algorithm>
@@ -51,8 +52,5 @@ class TokenStore {
   Rng* rng_;
   std::vector<std::pair<std::string, std::function<void(const std::string&)>>> listeners_;
 };
-
-// Lowercase hex SHA-256 (mbedTLS).
-std::string sha256_hex(std::string_view data);
 
 }  // namespace ccmux

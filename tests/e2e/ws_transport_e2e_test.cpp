@@ -4,6 +4,8 @@
 #include "e2e.h"
 #include "ws_client.h"
 
+#include <ccmux/client/subscription.h>
+
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -243,6 +245,51 @@ TEST_F(WsE2E, ReconnectResumesFromLastSeqWithNoGapAndNoDuplicate) {
   auto replay = events_until(*c, [&](const json& e) { return e["seq"] == seen.back()["seq"]; });
   ASSERT_EQ(replay.size(), seen.size());
   for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(replay[i]["payload"], seen[i]["payload"]);
+}
+
+// The client library over WebSocket: the token step, hello, typed errors and a Subscription,
+// the same Connection the CLI uses over the local socket.
+TEST_F(WsE2E, ClientLibraryConnectionWorksOverTheWebSocketTransport) {
+  start_ws();
+  client::WsOptions o;
+  o.port = port;
+  o.token = token;
+  auto connect = [&] { return std::make_unique<client::Connection>(client::WsTransport::connect(o)); };
+  auto c = connect();
+  EXPECT_EQ(c->server_hello().value("type", ""), "hello");
+  EXPECT_EQ(c->transport().endpoint(), "ws://127.0.0.1:" + std::to_string(port) + "/ws");
+  try {
+    c->request("token.create", {{"name", "x"}});  // remote clients cannot mint tokens
+    ADD_FAILURE() << "token.create over WebSocket was served";
+  } catch (const client::RequestFailed& e) {
+    EXPECT_EQ(e.code, "forbidden");
+  }
+  std::string id = c->request("session.new", {{"cwd", daemon->project()}, {"prompt", "deltas: 20"}})["id"];
+  client::SubscriptionOptions so;
+  so.session = id;
+  client::Subscription sub(connect, std::move(c), so);
+  uint64_t expect = 1;
+  for (;;) {
+    auto ev = sub.next(client::deadline_in(60000));
+    ASSERT_TRUE(ev) << "no result within 60 s";
+    ASSERT_EQ(ev->seq, expect++) << "gap or duplicate";
+    if (ev->kind() == "result") break;
+  }
+
+  o.token = "ccmux_not-a-token";
+  try {
+    client::WsTransport::connect(o);
+    ADD_FAILURE() << "a wrong token connected";
+  } catch (const client::ConnectError& e) {
+    EXPECT_EQ(e.reason, client::ConnectFailure::handshake) << e.what();
+  }
+  o.port = free_tcp_port();  // nothing listens there
+  try {
+    client::WsTransport::connect(o);
+    ADD_FAILURE() << "connected to a closed port";
+  } catch (const client::ConnectError& e) {
+    EXPECT_EQ(e.reason, client::ConnectFailure::not_running) << e.what();
+  }
 }
 
 TEST_F(WsE2E, PendingApprovalIsStillThereAfterAReconnectAndIsAnsweredOnce) {

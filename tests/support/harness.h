@@ -2,7 +2,7 @@
 // protocol clients that wait for events. Paths come from compile definitions.
 #pragma once
 
-#include "client.h"
+#include <ccmux/client/connection.h>
 
 #include <nlohmann/json.hpp>
 
@@ -11,6 +11,13 @@
 #include <string>
 #include <sys/types.h>
 #include <vector>
+
+namespace ccmux {
+// The tests and benches say Client for the client library's connection.
+using Client = client::Connection;
+using client::RequestFailed;
+using client::Unreachable;
+}  // namespace ccmux
 
 namespace ccmux::test {
 

@@ -2,12 +2,8 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -19,113 +15,31 @@
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
-#include <variant>
 
 namespace ccmux::test {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using nlohmann::json;
 
-struct WsClient::Impl {
-  asio::io_context ioc;
-  asio::ssl::context ssl{asio::ssl::context::tls_client};
-  using Plain = websocket::stream<tcp::socket>;
-  using Tls = websocket::stream<beast::ssl_stream<tcp::socket>>;
-  std::unique_ptr<Plain> plain;
-  std::unique_ptr<Tls> tls;
-  beast::flat_buffer buffer;
-  std::deque<std::string> inbox;
-  bool reading = false;
-  bool is_closed = false;
-  int code = 0;
-  std::string reason;
-
-  template <class F>
-  auto with(F f) {
-    return plain ? f(*plain) : f(*tls);
-  }
-
-  void start_read() {
-    reading = true;
-    with([this](auto& ws) {
-      ws.async_read(buffer, [this](beast::error_code ec, size_t) {
-        reading = false;
-        if (ec) {
-          is_closed = true;
-          with([this](auto& s) {
-            code = s.reason().code;
-            reason = std::string(s.reason().reason.c_str());
-          });
-          return;
-        }
-        inbox.push_back(beast::buffers_to_string(buffer.data()));
-        buffer.consume(buffer.size());
-      });
-      return 0;
-    });
-  }
-};
-
-WsClient::WsClient(int port, WsOptions opts) : impl_(std::make_unique<Impl>()) {
-  auto& I = *impl_;
-  tcp::socket sock(I.ioc);
-  sock.open(tcp::v4());
-  if (opts.recv_buffer > 0) sock.set_option(asio::socket_base::receive_buffer_size(opts.recv_buffer));
-  if (!opts.bind_address.empty()) sock.bind(tcp::endpoint(asio::ip::make_address(opts.bind_address), 0));
-  sock.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
-  auto decorate = [&](auto& ws) {
-    ws.read_message_max(256u << 20);
-    ws.set_option(websocket::stream_base::decorator([origin = opts.origin](websocket::request_type& req) {
-      if (!origin.empty()) req.set(beast::http::field::origin, origin);
-    }));
-  };
-  std::string host = "127.0.0.1:" + std::to_string(port);
-  if (opts.tls) {
-    I.ssl.set_verify_mode(asio::ssl::verify_peer);
-    I.ssl.load_verify_file(opts.ca_file);
-    I.tls = std::make_unique<Impl::Tls>(std::move(sock), I.ssl);
-    decorate(*I.tls);
-    I.tls->next_layer().set_verify_callback(asio::ssl::host_name_verification("127.0.0.1"));
-    I.tls->next_layer().handshake(asio::ssl::stream_base::client);
-    I.tls->handshake(host, "/ws");
-  } else {
-    I.plain = std::make_unique<Impl::Plain>(std::move(sock));
-    decorate(*I.plain);
-    I.plain->handshake(host, "/ws");
-  }
+WsClient::WsClient(int port, WsOptions opts) {
+  opts.host = "127.0.0.1";
+  opts.port = port;
+  opts.token.clear();  // login() sends the auth message itself
+  ws_ = client::WsTransport::connect(opts);
 }
 
-WsClient::~WsClient() {
-  beast::error_code ec;
-  if (impl_->plain) impl_->plain->next_layer().close(ec);
-  if (impl_->tls) impl_->tls->next_layer().next_layer().close(ec);
-}
+WsClient::~WsClient() = default;
 
-void WsClient::send(const std::string& text) {
-  impl_->with([&](auto& ws) {
-    ws.text(true);
-    ws.write(asio::buffer(text));
-    return 0;
-  });
-}
+void WsClient::send(const std::string& text) { ws_->send(text); }
 
 std::optional<std::string> WsClient::recv(int timeout_ms) {
-  auto& I = *impl_;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (I.inbox.empty() && !I.is_closed) {
-    if (!I.reading) I.start_read();
-    auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) break;
-    I.ioc.restart();
-    I.ioc.run_one_for(deadline - now);
+  try {
+    return ws_->receive(client::deadline_in(timeout_ms));
+  } catch (const client::Disconnected&) {
+    return std::nullopt;  // closed: closed() and close_code() say how
   }
-  if (I.inbox.empty()) return std::nullopt;
-  std::string m = std::move(I.inbox.front());
-  I.inbox.pop_front();
-  return m;
 }
 
 std::optional<json> WsClient::recv_json(int timeout_ms) {
@@ -168,9 +82,9 @@ json WsClient::request(const std::string& method, const json& params, int timeou
   throw std::runtime_error("no response to " + method + (closed() ? " (closed: " + close_reason() + ")" : ""));
 }
 
-bool WsClient::closed() const { return impl_->is_closed; }
-int WsClient::close_code() const { return impl_->code; }
-std::string WsClient::close_reason() const { return impl_->reason; }
+bool WsClient::closed() const { return ws_->closed(); }
+int WsClient::close_code() const { return ws_->close_code(); }
+std::string WsClient::close_reason() const { return ws_->close_reason(); }
 
 namespace {
 // One HTTP/1.1 exchange on a fresh loopback connection, the target sent as given.

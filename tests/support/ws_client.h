@@ -1,7 +1,9 @@
-// A WebSocket test client (Boost.Beast): plain or TLS, one JSON message per text frame.
-// Reads only when asked (recv), so a test can play a client that stops reading.
+// A WebSocket test client: the client library's WsTransport (plain or TLS, one JSON message
+// per text frame) with the raw calls a test needs, below any hello. Reads only when asked
+// (recv), so a test can play a client that stops reading.
 #pragma once
 
+#include <ccmux/client/ws_transport.h>
 #include <nlohmann/json.hpp>
 
 #include <deque>
@@ -11,19 +13,16 @@
 
 namespace ccmux::test {
 
-struct WsOptions {
-  bool tls = false;
-  std::string ca_file;      // TLS: verify the server with this CA
-  std::string origin;       // sent as Origin when not empty
-  int recv_buffer = 0;      // SO_RCVBUF before connecting (0: system default)
-  std::string bind_address; // local address to connect from (127.0.0.2: "another machine")
-};
+// tls, ca_file, origin, recv_buffer, bind_address (127.0.0.2: "another machine"); the host
+// is 127.0.0.1, the port WsClient's.
+using WsOptions = client::WsOptions;
 
 class WsClient {
  public:
   // Connects to 127.0.0.1:port and completes the WebSocket handshake; throws on failure.
   WsClient(int port, WsOptions opts = {});
   ~WsClient();
+  WsClient(WsClient&&) = default;
 
   void send(const std::string& text);
   void send_json(const nlohmann::json& msg) { send(msg.dump()); }
@@ -41,8 +40,7 @@ class WsClient {
   std::string close_reason() const;
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<client::WsTransport> ws_;
   std::deque<nlohmann::json> backlog_;  // messages received while waiting for a response
   int next_id_ = 1;
 };

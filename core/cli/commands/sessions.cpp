@@ -1,0 +1,120 @@
+// `ccmux new|ls|send|stop|resume|interrupt|mode|payload`: one request each about sessions.
+#include "commands.h"
+
+#include <mbedtls/base64.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+namespace ccmux::cli {
+
+using nlohmann::json;
+
+namespace {
+
+void print_sessions(const json& sessions) {
+  printf("%-12s %-17s %-8s %-6s %-7s %-9s %s\n", "ID", "STATE", "COST", "TURNS", "MEM", "APPROVAL", "CWD");
+  for (auto& s : sessions) {
+    char cost[32], mem[32];
+    snprintf(cost, sizeof cost, "$%.4f", s.value("cost_usd", 0.0));
+    int64_t rss = s.value("rss_bytes", int64_t{0});
+    if (rss > 0) snprintf(mem, sizeof mem, "%lldM", static_cast<long long>(rss >> 20));
+    else snprintf(mem, sizeof mem, "-");
+    std::string state = s.value("state", "");
+    if (int64_t pos = s.value("slot_queue_position", int64_t{0}); pos > 0) state += " #" + std::to_string(pos);
+    printf("%-12s %-17s %-8s %-6lld %-7s %-9s %s\n", s.value("id", "").c_str(), state.c_str(), cost,
+           static_cast<long long>(s.value("turns", 0)), mem, s.value("pending_approvals", false) ? "pending" : "-",
+           s.value("cwd", "").c_str());
+  }
+}
+
+// The whole payload of an event stored cut, in pieces: it can be bigger than any one message.
+int print_payload(client::Connection& c, const std::string& session, uint64_t seq) {
+  for (size_t off = 0;;) {
+    json r = c.request("event.payload", {{"session", session}, {"seq", seq}, {"offset", off}, {"length", 4 << 20}});
+    std::string b64 = r.value("data", ""), data(b64.size() * 3 / 4 + 3, '\0');
+    size_t n = 0;
+    if (mbedtls_base64_decode(reinterpret_cast<unsigned char*>(data.data()), data.size(), &n,
+                              reinterpret_cast<const unsigned char*>(b64.data()), b64.size()) != 0)
+      throw client::RequestFailed("bad_data", "ccmuxd sent a piece that is not base64");
+    std::cout.write(data.data(), static_cast<std::streamsize>(n));
+    off += n;
+    if (n == 0 || off >= r.value("bytes", size_t{0})) break;
+  }
+  std::cout << std::flush;
+  return 0;
+}
+
+struct Options {
+  std::string cwd, model, mode, prompt, session;
+  uint64_t seq = 0;
+  bool json_out = false;
+};
+
+}  // namespace
+
+void add_session_commands(Commands& c) {
+  const Context& ctx = c.ctx();
+  auto o = std::make_shared<Options>();
+
+  auto* nw = c.add(nullptr, "new", "start a session (optionally with a first prompt); prints its id", [o, &ctx] {
+    std::string cwd = o->cwd.empty() ? std::filesystem::current_path().string() : o->cwd;
+    json params = {{"cwd", cwd}, {"model", o->model}, {"permission_mode", o->mode}};
+    if (!o->prompt.empty()) params["prompt"] = o->prompt;
+    std::cout << ctx.connect()->request("session.new", params)["id"].get<std::string>() << "\n";
+    return 0;
+  });
+  nw->add_option("--cwd", o->cwd, "project folder (default: current directory)");
+  nw->add_option("--model", o->model, "claude model");
+  nw->add_option("--mode", o->mode, "permission mode");
+  nw->add_option("prompt", o->prompt, "first prompt");
+
+  auto* ls = c.add(nullptr, "ls", "list sessions", [o, &ctx] {
+    json r = ctx.connect()->request("session.list");
+    if (o->json_out) std::cout << r["sessions"].dump(2) << "\n";
+    else print_sessions(r["sessions"]);
+    return 0;
+  });
+  ls->add_flag("--json", o->json_out, "print JSON");
+
+  auto* send = c.add(nullptr, "send", "queue a prompt for a session (resumes it if it ended)", [o, &ctx] {
+    json r = ctx.connect()->request("session.send", {{"session", o->session}, {"prompt", o->prompt}});
+    std::cout << "queued prompt " << r["prompt_id"] << " for " << o->session << "\n";
+    return 0;
+  });
+  send->add_option("session", o->session)->required();
+  send->add_option("prompt", o->prompt)->required();
+
+  auto* stop = c.add(nullptr, "stop", "stop a session's claude process (gracefully)", [o, &ctx] {
+    ctx.connect()->request("session.stop", {{"session", o->session}});
+    return 0;
+  });
+  stop->add_option("session", o->session)->required();
+  auto* resume = c.add(nullptr, "resume", "start a parked, exited or failed session's claude again (same history)", [o, &ctx] {
+    json r = ctx.connect()->request("session.resume", {{"session", o->session}});
+    std::cout << o->session << ": " << r.value("state", "")
+              << (r.value("reason", "").empty() ? "" : " (" + r.value("reason", "") + ")") << "\n";
+    return 0;
+  });
+  resume->add_option("session", o->session)->required();
+  auto* interrupt = c.add(nullptr, "interrupt", "interrupt the running turn", [o, &ctx] {
+    ctx.connect()->request("session.interrupt", {{"session", o->session}});
+    return 0;
+  });
+  interrupt->add_option("session", o->session)->required();
+  auto* mode = c.add(nullptr, "mode", "change the permission mode: default|acceptEdits|plan|bypassPermissions", [o, &ctx] {
+    json r = ctx.connect()->request("session.mode", {{"session", o->session}, {"mode", o->mode}});
+    std::cout << o->session << ": permission mode " << r.value("mode", o->mode) << "\n";
+    return 0;
+  });
+  mode->add_option("session", o->session)->required();
+  mode->add_option("mode", o->mode)->required();
+
+  auto* payload = c.add(nullptr, "payload", "print the whole payload of an event stored cut (over claude.max_event_bytes)",
+                        [o, &ctx] { return print_payload(*ctx.connect(), o->session, o->seq); });
+  payload->add_option("session", o->session)->required();
+  payload->add_option("seq", o->seq)->required();
+}
+
+}  // namespace ccmux::cli
