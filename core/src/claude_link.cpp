@@ -31,23 +31,6 @@ const char* ClaudeLine::why(std::string_view line) const {
                                          : "line has no 'type' field (a non-empty string)";
 }
 
-ClaudeLine ClaudeLineReader::read(std::string_view line, size_t capacity) {
-  ClaudeLine l;
-  l.parsed = capacity >= line.size() + simdjson::SIMDJSON_PADDING
-                 ? parser_.parse(line.data(), line.size(), false).get(l.doc) == simdjson::SUCCESS
-                 : parser_.parse(line.data(), line.size(), true).get(l.doc) == simdjson::SUCCESS;
-  if (l.parsed && l.doc.is_object()) {
-    if (l.doc["type"].get(l.type) != simdjson::SUCCESS) l.type = {};
-    if (l.doc["subtype"].get(l.subtype) != simdjson::SUCCESS) l.subtype = {};
-  }
-  return l;
-}
-
-void ClaudeLineReader::release_after(size_t line_size) {
-  // The parser keeps buffers as big as the largest line it saw: after a big one, let them go.
-  if (line_size > (16u << 20)) parser_ = simdjson::dom::parser();
-}
-
 void ClaudeLink::send_prompt(const json& content) {
   json msg = {{"type", "user"},
               {"message", {{"role", "user"}, {"content", content}}},

@@ -31,13 +31,27 @@ struct ClaudeLine {
   const char* why(std::string_view line) const;  // what is wrong with a line whose type is empty
 };
 
-// One parser for every session's lines (its buffers grow to the largest line seen).
+// One parser for every session's lines (its buffers grow to the largest line seen). Inline:
+// it is on the event path, once per line of every claude.
 class ClaudeLineReader {
  public:
   // `capacity`: readable bytes at line.data() (padding lets simdjson parse in place).
-  ClaudeLine read(std::string_view line, size_t capacity);
-  // Frees the parser's buffers after a line over 16 MiB; call once that line's views are done with.
-  void release_after(size_t line_size);
+  ClaudeLine read(std::string_view line, size_t capacity) {
+    ClaudeLine l;
+    l.parsed = capacity >= line.size() + simdjson::SIMDJSON_PADDING
+                   ? parser_.parse(line.data(), line.size(), false).get(l.doc) == simdjson::SUCCESS
+                   : parser_.parse(line.data(), line.size(), true).get(l.doc) == simdjson::SUCCESS;
+    if (l.parsed && l.doc.is_object()) {
+      if (l.doc["type"].get(l.type) != simdjson::SUCCESS) l.type = {};
+      if (l.doc["subtype"].get(l.subtype) != simdjson::SUCCESS) l.subtype = {};
+    }
+    return l;
+  }
+  // Frees the parser's buffers after a line over 16 MiB (it keeps buffers as big as the
+  // largest line it saw); call once that line's views are done with.
+  void release_after(size_t line_size) {
+    if (line_size > (16u << 20)) parser_ = simdjson::dom::parser();
+  }
   // Scope guard for release_after.
   struct Release {
     ClaudeLineReader& reader;

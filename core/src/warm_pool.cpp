@@ -62,7 +62,7 @@ void WarmPool::spawn_for(const WarmKey& key) {
   e->key = key;
   e->claude_session_id = new_uuid_v4();
   Process::Callbacks cb;
-  cb.on_stdout_line = [this, raw](std::string_view line, size_t) {
+  cb.on_stdout_line = [raw](std::string_view line, size_t) {
     // Any line, whatever its shape (`[1,2,3]` too, or nested too deep to copy), is either
     // our initialize's answer or kept: the session's supervisor reports what it cannot read.
     json msg = parse_json_bounded(line);
