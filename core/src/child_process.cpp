@@ -228,4 +228,8 @@ void ChildProcess::kill_group(int sig) {
   if (pid_ > 0 && !exited_) kill(-pid_, sig);
 }
 
+ProcessFactory ChildProcess::factory(EventLoop& loop) {
+  return [&loop](Callbacks cb) -> std::unique_ptr<Process> { return std::make_unique<ChildProcess>(loop, std::move(cb)); };
+}
+
 }  // namespace ccmux

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <sys/types.h>
@@ -15,7 +16,9 @@
 
 namespace ccmux {
 
-class ChildProcess {
+// What the supervisor and the warm pool use of a child process: ChildProcess in the daemon, a
+// scripted stand-in in tests of the session economy (no process, no sleeping).
+class Process {
  public:
   static constexpr size_t kMaxLine = 256u << 20;
 
@@ -26,23 +29,41 @@ class ChildProcess {
     std::function<void(int wait_status)> on_exit;
   };
 
+  virtual ~Process() = default;
+  // Returns false with `error` set when the process could not be started.
+  virtual bool spawn(const std::string& exe, const std::vector<std::string>& args, const std::string& cwd,
+                     const std::map<std::string, std::string>& env_overrides, std::string& error) = 0;
+  // A new owner takes the process over (a warm process handed to a session). Not from
+  // inside one of the current callbacks.
+  virtual void set_callbacks(Callbacks cb) = 0;
+  virtual void write(std::string data) = 0;  // queued; written as the pipe allows
+  virtual void close_stdin() = 0;            // after the queue drains
+  virtual void kill_group(int sig) = 0;
+  virtual pid_t pid() const = 0;
+  virtual bool running() const = 0;
+};
+
+// Makes a (not yet spawned) process with these callbacks.
+using ProcessFactory = std::function<std::unique_ptr<Process>(Process::Callbacks)>;
+
+class ChildProcess final : public Process {
+ public:
   ChildProcess(EventLoop& loop, Callbacks cb);
-  ~ChildProcess();
+  ~ChildProcess() override;
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
 
-  // Returns false with `error` set when the process could not be started.
   bool spawn(const std::string& exe, const std::vector<std::string>& args, const std::string& cwd,
-             const std::map<std::string, std::string>& env_overrides, std::string& error);
+             const std::map<std::string, std::string>& env_overrides, std::string& error) override;
+  void set_callbacks(Callbacks cb) override { cb_ = std::move(cb); }
+  void write(std::string data) override;
+  void close_stdin() override;
+  void kill_group(int sig) override;
+  pid_t pid() const override { return pid_; }
+  bool running() const override { return pid_ > 0 && !exited_; }
 
-  // A new owner takes the process over (a warm process handed to a session). Not from
-  // inside one of the current callbacks.
-  void set_callbacks(Callbacks cb) { cb_ = std::move(cb); }
-  void write(std::string data);  // queued; written as the pipe allows
-  void close_stdin();            // after the queue drains
-  void kill_group(int sig);
-  pid_t pid() const { return pid_; }
-  bool running() const { return pid_ > 0 && !exited_; }
+  // Real processes on `loop`.
+  static ProcessFactory factory(EventLoop& loop);
 
  private:
   void on_stdout(uint32_t events);

@@ -1,166 +1,135 @@
-// The session economy half of the Supervisor: one gate for every claude start (live limit and
-// its queue), parking idle sessions, restarting crashed ones with backoff, and the periodic
-// tick that notices hangs and idle time. The warm pool itself is in warm_pool.cpp.
-#include "supervisor.h"
-
-#include "util.h"
+#include "session_economy.h"
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
-#include <csignal>
+#include <cstdio>
 
 namespace ccmux {
 
 using nlohmann::json;
-
-namespace {
-std::string seconds(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", s);
-  return buf;
-}
-}  // namespace
 
 size_t default_max_live(int64_t mem_total, int64_t reserve, int64_t per_process) {
   if (mem_total <= 0 || per_process <= 0) return 8;
   return static_cast<size_t>(std::max<int64_t>(1, (mem_total - reserve) / per_process));
 }
 
-size_t Supervisor::processes() const {
-  size_t n = 0;
-  for (auto& [id, s] : sessions_) n += s->proc ? 1 : 0;
-  return n;
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", s);
+  return buf;
 }
 
-void Supervisor::start_process(Session& s) {
-  if (s.proc || s.restart_timer) return;  // running, exiting (its exit restarts it) or a restart is due
-  if (std::find(slot_waiters_.begin(), slot_waiters_.end(), s.row.id) != slot_waiters_.end()) return;
-  size_t held = processes();
-  if (held < opts_.max_live && slot_waiters_.empty()) return spawn(s);
+SessionEconomy::SessionEconomy(Clock& clock, EconomyOptions opts, EconomyHost& host, ProcessFactory processes,
+                               WarmPool::Spawner warm_spawner, std::function<void()> pool_emptied)
+    : clock_(clock), opts_(std::move(opts)), host_(host) {
+  opts_.crash_limit = std::max<size_t>(1, opts_.crash_limit);
+  pool_ = std::make_unique<WarmPool>(clock_, std::move(processes), opts_.pool, std::move(warm_spawner),
+                                     std::move(pool_emptied));
+}
+
+SessionEconomy::~SessionEconomy() { cancel_all_restarts(); }
+
+void SessionEconomy::request_start(const std::string& id) {
+  if (restart_pending(id)) return;  // the restart starts it
+  if (std::find(waiters_.begin(), waiters_.end(), id) != waiters_.end()) return;
+  size_t held = host_.processes();
+  if (held < opts_.max_live && waiters_.empty()) return host_.admit(id);
   // At the limit: wait in line (visible in ls and on the page) rather than fail or overcommit.
-  slot_waiters_.push_back(s.row.id);
-  std::string why = "waiting for a free claude slot (" + std::to_string(held) + " live, claude.max_live " +
-                    std::to_string(opts_.max_live) + ")";
-  set_state(s, "queued", why);
-  host_event(s, "session_queued", {{"position", slot_waiters_.size()}, {"live", held}, {"max_live", opts_.max_live}});
+  waiters_.push_back(id);
+  host_.queued(id, waiters_.size(), held);
   make_room();
   admit_waiters();
 }
 
-void Supervisor::on_crash(Session& s, json info, const std::string& reason) {
-  double now = monotonic_s();
-  while (!s.crashes.empty() && now - s.crashes.front() > opts_.crash_window_s) s.crashes.pop_front();
-  s.crashes.push_back(now);
-  size_t n = s.crashes.size();
-  info["crashes"] = n;
-  if (n >= opts_.crash_limit) {
-    std::string why = "gave up after " + std::to_string(n) + (n == 1 ? " crash" : " crashes") + " in " +
-                      seconds(opts_.crash_window_s) + " s; last: " + reason;
-    info["gave_up"] = true;
-    info["reason"] = why;
-    host_event(s, "session_failed", info);
-    set_state(s, "failed", why);
-    spdlog::warn("session {}: {}", s.row.id, why);
-    return;
+size_t SessionEconomy::queue_position(const std::string& id) const {
+  auto w = std::find(waiters_.begin(), waiters_.end(), id);
+  return w == waiters_.end() ? 0 : static_cast<size_t>(w - waiters_.begin()) + 1;
+}
+
+void SessionEconomy::leave_queue(const std::string& id) {
+  auto w = std::find(waiters_.begin(), waiters_.end(), id);
+  if (w != waiters_.end()) waiters_.erase(w);
+}
+
+void SessionEconomy::admit_waiters() {
+  while (!waiters_.empty() && host_.processes() < opts_.max_live) {
+    std::string id = waiters_.front();
+    waiters_.pop_front();
+    host_.admit(id);
   }
-  // Doubling delays: a claude that dies at start-up (bad flags, broken install) must not
-  // spin a core, and one that crashed once comes back almost at once.
-  double delay = std::min(opts_.restart_backoff_max_s, opts_.restart_backoff_s * std::pow(2.0, double(n - 1)));
-  info["restart_in_s"] = delay;
-  host_event(s, "session_crashed", info);
-  set_state(s, "restarting", reason + "; restarting in " + seconds(delay) + " s (crash " + std::to_string(n) + " of " +
-                                 std::to_string(opts_.crash_limit) + " allowed in " + seconds(opts_.crash_window_s) + " s)");
-  spdlog::warn("session {}: {}; restarting in {} s", s.row.id, reason, delay);
-  std::string id = s.row.id;
-  s.restart_timer = loop_.add_timer(delay, [this, id] {
-    auto it = sessions_.find(id);
-    if (it == sessions_.end()) return;
-    it->second->restart_timer = 0;
-    if (it->second->row.state == "restarting") start_process(*it->second);
-  });
 }
 
-bool Supervisor::parkable(const Session& s) const {
-  return s.proc && s.proc->running() && s.initialized && !s.turn_running && !s.stop_requested && s.controls.empty() &&
-         !approvals_.has_pending(s.row.id) && !has_queued_prompts(s.row.id);
-}
-
-void Supervisor::park(Session& s, const std::string& reason) {
-  spdlog::info("session {}: parking claude pid {} ({})", s.row.id, s.proc->pid(), reason);
-  s.park_requested = true;
-  s.park_reason = reason;
-  close_gracefully(s);
-}
-
-void Supervisor::park_idle() {
-  if (opts_.park_after_s <= 0) return;
-  double now = monotonic_s();
-  for (auto& [id, s] : sessions_)
-    if (parkable(*s) && now - s->last_activity >= opts_.park_after_s)
-      park(*s, "idle for " + seconds(opts_.park_after_s) + " s; the next prompt resumes it");
-}
-
-void Supervisor::make_room() {
+void SessionEconomy::make_room() {
   // Slots that will free up: free ones now plus processes already on their way out.
-  size_t exiting = 0;
-  for (auto& [id, s] : sessions_) exiting += s->proc && s->stop_requested ? 1 : 0;
-  size_t held = processes();
-  size_t coming = (held < opts_.max_live ? opts_.max_live - held : 0) + exiting;
-  while (slot_waiters_.size() > coming) {
-    Session* lru = nullptr;
-    for (auto& [id, s] : sessions_)
-      if (parkable(*s) && (!lru || s->last_activity < lru->last_activity)) lru = s.get();
-    if (!lru) return;  // everyone is busy: the waiters wait
-    park(*lru, "parked to make room (claude.max_live " + std::to_string(opts_.max_live) +
-                   "); the next prompt resumes it");
+  size_t held = host_.processes();
+  size_t coming = (held < opts_.max_live ? opts_.max_live - held : 0) + host_.exiting();
+  while (waiters_.size() > coming) {
+    auto candidates = host_.parkable();  // again after each park: that one is on its way out
+    auto lru = std::min_element(candidates.begin(), candidates.end(),
+                                [](auto& a, auto& b) { return a.last_activity < b.last_activity; });
+    if (lru == candidates.end()) return;  // everyone is busy: the waiters wait
+    host_.park(lru->id, "parked to make room (claude.max_live " + std::to_string(opts_.max_live) +
+                            "); the next prompt resumes it");
     ++coming;
   }
 }
 
-void Supervisor::admit_waiters() {
-  while (!slot_waiters_.empty() && processes() < opts_.max_live) {
-    std::string id = slot_waiters_.front();
-    slot_waiters_.pop_front();
-    auto it = sessions_.find(id);
-    if (it != sessions_.end() && !it->second->proc) spawn(*it->second);
-  }
+void SessionEconomy::park_idle() {
+  if (opts_.park_after_s <= 0) return;
+  double now = clock_.now();
+  for (auto& c : host_.parkable())
+    if (now - c.last_activity >= opts_.park_after_s)
+      host_.park(c.id, "idle for " + seconds_text(opts_.park_after_s) + " s; the next prompt resumes it");
 }
 
-void Supervisor::tick() {
-  check_hangs();
-  if (shutdown_done_) return;
+void SessionEconomy::tick() {
   park_idle();
-  if (!slot_waiters_.empty()) make_room();
+  if (!waiters_.empty()) make_room();
   admit_waiters();
-  pool_->maintain(slot_waiters_.empty());  // sessions waiting for a slot come before spare processes
+  pool_->maintain(waiters_.empty());  // sessions waiting for a slot come before spare processes
 }
 
-void Supervisor::check_hangs() {
-  double now = monotonic_s();
-  for (auto& [id, s] : sessions_) {
-    if (s->proc && s->proc->running() && !s->initialized && !s->stop_requested && s->fail_reason.empty() &&
-        opts_.start_timeout_s > 0 && now - s->started_at >= opts_.start_timeout_s) {
-      // It never became ready (stuck at start-up, not reading stdin, a SessionStart hook that hangs).
-      s->fail_reason = "start timeout: claude did not answer initialize within " + seconds(opts_.start_timeout_s) + " s";
-      spdlog::warn("session {}: {}; ending it", id, s->fail_reason);
-      terminate(*s);
-      continue;
-    }
-    if (!s->proc || !s->proc->running() || !s->turn_running || s->row.state == "waiting_approval") continue;
-    if (now - s->last_activity < opts_.idle_timeout_s) continue;
-    s->fail_reason = "hung: no output for " + std::to_string(static_cast<long>(opts_.idle_timeout_s)) +
-                     " s while a turn was running";
-    spdlog::warn("session {}: {}; ending it", id, s->fail_reason);
-    terminate(*s);
-    s->last_activity = now;  // once
+SessionEconomy::CrashVerdict SessionEconomy::crashed(const std::string& id) {
+  double now = clock_.now();
+  auto& times = crashes_[id];
+  while (!times.empty() && now - times.front() > opts_.crash_window_s) times.pop_front();
+  times.push_back(now);
+  CrashVerdict v;
+  v.crashes = times.size();
+  if (v.crashes >= opts_.crash_limit) {
+    v.give_up = true;
+    return v;
   }
+  // Doubling delays: a claude that dies at start-up (bad flags, broken install) must not
+  // spin a core, and one that crashed once comes back almost at once.
+  v.restart_in_s =
+      std::min(opts_.restart_backoff_max_s, opts_.restart_backoff_s * std::pow(2.0, double(v.crashes - 1)));
+  cancel_restart(id);
+  restarts_[id] = clock_.add_timer(v.restart_in_s, [this, id] {
+    restarts_.erase(id);
+    host_.restart_due(id);
+  });
+  return v;
 }
 
-json Supervisor::economy() const {
+void SessionEconomy::cancel_restart(const std::string& id) {
+  auto it = restarts_.find(id);
+  if (it == restarts_.end()) return;
+  clock_.cancel_timer(it->second);
+  restarts_.erase(it);
+}
+
+void SessionEconomy::cancel_all_restarts() {
+  for (auto& [id, timer] : restarts_) clock_.cancel_timer(timer);
+  restarts_.clear();
+}
+
+json SessionEconomy::status() const {
   return {{"max_live", opts_.max_live},
-          {"live", processes()},
-          {"waiting_for_slot", slot_waiters_.size()},
+          {"live", host_.processes()},
+          {"waiting_for_slot", waiters_.size()},
           {"park_after_s", opts_.park_after_s},
           {"warm_pool", pool_->status()}};
 }

@@ -1,6 +1,5 @@
 #include "supervisor.h"
 
-#include "json_bounds.h"
 #include "json_fields.h"
 #include "util.h"
 
@@ -16,30 +15,53 @@ using nlohmann::json;
 
 namespace {
 const std::vector<std::string> kModes = {"default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"};
-bool live_state(const std::string& st) { return st == "starting" || st == "idle" || st == "running" || st == "waiting_approval"; }
 std::string dump_lossy(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 }  // namespace
 
 Supervisor::Supervisor(EventLoop& loop, Store& store, EventBus& bus, ApprovalChain& approvals, SupervisorOptions opts)
-    : loop_(loop), store_(store), bus_(bus), approvals_(approvals), opts_(std::move(opts)) {
+    : own_clock_(std::make_unique<LoopClock>(loop)),
+      clock_(*own_clock_),
+      processes_(ChildProcess::factory(loop)),
+      store_(store),
+      bus_(bus),
+      approvals_(approvals),
+      opts_(std::move(opts)) {
+  init();
+}
+
+Supervisor::Supervisor(Clock& clock, ProcessFactory processes, Store& store, EventBus& bus, ApprovalChain& approvals,
+                       SupervisorOptions opts)
+    : clock_(clock), processes_(std::move(processes)), store_(store), bus_(bus), approvals_(approvals),
+      opts_(std::move(opts)) {
+  init();
+}
+
+void Supervisor::init() {
   approvals_.set_responder([this](const ApprovalRow& row, const json& input) { answer_claude(row, input); });
   approvals_.set_on_asked([this](const ApprovalRow& row) {
     auto it = sessions_.find(row.session);
     // Sessions observed through hooks have no process of ours: their state stays "observed".
-    if (it != sessions_.end() && it->second->proc && it->second->proc->running()) set_state(*it->second, "waiting_approval");
+    if (it != sessions_.end() && it->second->proc && it->second->proc->running())
+      transition(*it->second, SessionEvent::approval_asked);
   });
   if (opts_.max_live == 0)
     opts_.max_live = default_max_live(read_meminfo().total, opts_.memory_reserve, opts_.claude_rss_estimate);
   opts_.crash_limit = std::max<size_t>(1, opts_.crash_limit);
-  WarmPool::Options po;
-  po.capacity = opts_.warm_pool;
-  po.memory_reserve = opts_.memory_reserve;
-  po.per_process = opts_.claude_rss_estimate;
-  po.idle_ttl_s = opts_.warm_pool_idle_s;
-  po.start_timeout_s = opts_.start_timeout_s;
-  pool_ = std::make_unique<WarmPool>(
-      loop_, po,
-      [this](ChildProcess& proc, const WarmKey& key, const std::string& sid, std::vector<std::string>& args,
+  EconomyOptions eo;
+  eo.max_live = opts_.max_live;
+  eo.park_after_s = opts_.park_after_s;
+  eo.restart_backoff_s = opts_.restart_backoff_s;
+  eo.restart_backoff_max_s = opts_.restart_backoff_max_s;
+  eo.crash_limit = opts_.crash_limit;
+  eo.crash_window_s = opts_.crash_window_s;
+  eo.pool.capacity = opts_.warm_pool;
+  eo.pool.memory_reserve = opts_.memory_reserve;
+  eo.pool.per_process = opts_.claude_rss_estimate;
+  eo.pool.idle_ttl_s = opts_.warm_pool_idle_s;
+  eo.pool.start_timeout_s = opts_.start_timeout_s;
+  economy_ = std::make_unique<SessionEconomy>(
+      clock_, eo, static_cast<EconomyHost&>(*this), processes_,
+      [this](Process& proc, const WarmKey& key, const std::string& sid, std::vector<std::string>& args,
              std::string& err) {
         args = claude_args(key.model, key.permission_mode, "--session-id", sid);
         return proc.spawn(opts_.claude_path, args, key.cwd, opts_.env, err);
@@ -49,16 +71,16 @@ Supervisor::Supervisor(EventLoop& loop, Store& store, EventBus& bus, ApprovalCha
   double shortest = opts_.idle_timeout_s;
   if (opts_.park_after_s > 0) shortest = std::min(shortest, opts_.park_after_s);
   if (opts_.start_timeout_s > 0) shortest = std::min(shortest, opts_.start_timeout_s);
-  tick_timer_ = loop_.every(std::max(0.2, std::min(1.0, shortest / 4)), [this] { tick(); });
+  tick_timer_ = clock_.every(std::max(0.2, std::min(1.0, shortest / 4)), [this] { tick(); });
   spdlog::info("sessions: at most {} live claude processes, parked after {} s idle, warm pool {}", opts_.max_live,
                opts_.park_after_s, opts_.warm_pool);
 }
 
 Supervisor::~Supervisor() {
-  if (tick_timer_) loop_.cancel_timer(tick_timer_);
+  if (tick_timer_) clock_.cancel_timer(tick_timer_);
   for (auto& [id, s] : sessions_)
-    for (auto t : {s->term_timer, s->kill_timer, s->restart_timer})
-      if (t) loop_.cancel_timer(t);
+    for (auto t : {s->term_timer, s->kill_timer})
+      if (t) clock_.cancel_timer(t);
 }
 
 Supervisor::Session& Supervisor::get(const std::string& id) {
@@ -77,29 +99,55 @@ void Supervisor::save(Session& s) {
   store_.upsert_session(s.row);
 }
 
-void Supervisor::set_state(Session& s, const std::string& state, const std::string& reason) {
-  if (s.row.state == state && s.row.state_reason == reason) return;
-  s.row.state = state;
+std::unique_ptr<Supervisor::Session> Supervisor::new_session(const std::string& id) {
+  ClaudeLink::Handlers h;
+  h.can_use_tool = [this, id](const std::string& request_id, const json& request) {
+    // Policies and providers usually decide; only a request left to a human moves the
+    // session to waiting_approval (the on_asked listener set in init()).
+    Session& s = *sessions_.at(id);
+    approvals_.open({s.row.id, s.row.cwd, s.row.model}, request_id, request);
+  };
+  h.cancel = [this, id](const std::string& request_id) { approvals_.cancel(id, request_id, "claude withdrew the request"); };
+  return std::make_unique<Session>(std::move(h), next_control_);
+}
+
+bool Supervisor::transition(Session& s, SessionEvent event, const std::string& reason) {
+  auto to = next_state(s.state, event);
+  if (!to) {
+    spdlog::error("session {}: refused state change on {} from {} (not in the transition table); reason was: {}",
+                  s.row.id, to_string(event), to_string(s.state), reason);
+    return false;
+  }
+  if (*to == s.state && s.row.state_reason == reason) return true;
+  s.state = *to;
+  s.row.state = to_string(*to);
   s.row.state_reason = reason;
   save(s);
-  json p = {{"state", state}};
+  json p = {{"state", s.row.state}};
   if (!reason.empty()) p["reason"] = reason;
   host_event(s, "session_state", p);
+  return true;
 }
 
 void Supervisor::recover() {
   for (auto& row : store_.load_sessions()) {
-    auto s = std::make_unique<Session>();
+    auto s = new_session(row.id);
     s->row = row;
+    if (auto st = parse_session_state(row.state)) {
+      s->state = *st;
+    } else {  // not a name ccmuxd writes: treated as ended, which the next prompt resumes
+      spdlog::warn("session {}: unknown stored state '{}', taken as exited", row.id, row.state);
+      s->state = SessionState::exited;
+    }
     s->cost_base = row.cost_usd;
     bus_.set_head(row.id, row.last_seq);
     sessions_[row.id] = std::move(s);
   }
   approvals_.close_stale_after_restart();
   for (auto& [id, s] : sessions_) {
-    if (live_state(s->row.state)) {
+    if (is_live(s->state)) {
       // Our children saw stdin EOF when the previous daemon died and have finished.
-      set_state(*s, "exited", "ccmuxd restarted; the next prompt resumes the claude session");
+      transition(*s, SessionEvent::daemon_restarted, "ccmuxd restarted; the next prompt resumes the claude session");
       host_event(*s, "session_exited", {{"reason", "ccmuxd restarted"}});
     }
     bool has_queued = false;
@@ -107,18 +155,18 @@ void Supervisor::recover() {
       if (p.state == "sent") store_.set_prompt_state(p.id, "interrupted");  // its turn died with the old process
       else has_queued = true;
     }
-    if (s->row.state == "queued" || s->row.state == "restarting")
-      set_state(*s, "exited", "ccmuxd restarted; the next prompt resumes the claude session");
+    if (s->state == SessionState::queued || s->state == SessionState::restarting)
+      transition(*s, SessionEvent::daemon_restarted, "ccmuxd restarted; the next prompt resumes the claude session");
     if (has_queued) start_process(*s);
   }
   // The pool warms the projects used last (a restart should not make the next session cold).
   std::vector<const SessionRow*> recent;
   for (auto& [id, s] : sessions_)
-    if (s->row.state != "observed") recent.push_back(&s->row);
+    if (s->state != SessionState::observed) recent.push_back(&s->row);
   std::sort(recent.begin(), recent.end(), [](auto* a, auto* b) { return a->created_ms > b->created_ms; });
   for (size_t i = std::min(recent.size(), opts_.warm_pool); i-- > 0;)
     if (std::filesystem::is_directory(recent[i]->cwd))
-      pool_->note_used({recent[i]->cwd, recent[i]->model, recent[i]->permission_mode},
+      economy_->pool().note_used({recent[i]->cwd, recent[i]->model, recent[i]->permission_mode},
                        static_cast<double>(now_ms() - recent[i]->created_ms) / 1000);
   bus_.flush();
 }
@@ -147,10 +195,10 @@ std::string Supervisor::create(const std::string& cwd_in, const json& prompt, co
   row.permission_mode = pm;
   WarmKey key{cwd, row.model, pm};
   std::optional<WarmPool::Taken> warm;
-  if (processes() < opts_.max_live) warm = pool_->take(key);  // a warm process is used only within the limit
-  pool_->note_used(key);
+  if (processes() < opts_.max_live) warm = economy_->pool().take(key);  // a warm process is used only within the limit
+  economy_->pool().note_used(key);
   row.claude_session_id = warm ? warm->claude_session_id : new_uuid_v4();
-  row.state = "starting";
+  row.state = to_string(SessionState::starting);
   json created = {{"cwd", cwd}, {"model", row.model}, {"permission_mode", pm}};
   Session& s = add_session(std::move(row), std::move(created));
   if (warm) adopt(s, std::move(*warm));
@@ -168,7 +216,8 @@ Supervisor::Session& Supervisor::add_session(SessionRow row, json created) {
     row.id = id;
     return !store_.insert_session(row);
   });
-  auto owned = std::make_unique<Session>();
+  auto owned = new_session(row.id);
+  owned->state = *parse_session_state(row.state);  // created in starting or observed
   owned->row = std::move(row);
   Session& s = *owned;
   sessions_[s.row.id] = std::move(owned);
@@ -181,8 +230,8 @@ Supervisor::Session& Supervisor::add_session(SessionRow row, json created) {
 std::string Supervisor::observe(const std::string& claude_session_id, const std::string& cwd, const std::string& mode) {
   for (auto& [id, s] : sessions_)
     if (s->row.claude_session_id == claude_session_id) {
-      if (s->row.state != "observed" && !(s->proc && s->proc->running())) {
-        set_state(*s, "observed", "running in a terminal (hooks)");  // resumed by hand after it ended
+      if (s->state != SessionState::observed && !(s->proc && s->proc->running())) {
+        transition(*s, SessionEvent::observed_start, "running in a terminal (hooks)");  // resumed by hand after it ended
         save(*s);
       }
       return id;
@@ -192,7 +241,7 @@ std::string Supervisor::observe(const std::string& claude_session_id, const std:
   row.permission_mode = mode.empty() ? "default" : mode;
   row.claude_session_id = claude_session_id;
   row.claude_started = true;  // its transcript exists: a later prompt here resumes it
-  row.state = "observed";
+  row.state = to_string(SessionState::observed);
   row.state_reason = "running in a terminal (hooks)";
   json created = {{"cwd", cwd}, {"permission_mode", row.permission_mode}, {"observed", true}};
   return add_session(std::move(row), std::move(created)).row.id;
@@ -206,35 +255,9 @@ void Supervisor::observed_event(const std::string& id, const json& hook_input) {
 
 void Supervisor::observed_end(const std::string& id, const std::string& reason) {
   Session& s = get(id);
-  if (s.row.state != "observed") return;
-  set_state(s, "exited", reason);
+  if (s.state != SessionState::observed) return;
+  transition(s, SessionEvent::observed_end, reason);
   save(s);
-}
-
-std::vector<std::string> Supervisor::claude_args(const std::string& model, const std::string& mode,
-                                                const std::string& session_flag, const std::string& claude_session_id) const {
-  std::vector<std::string> args = {"-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose",
-                                   "--include-partial-messages", "--permission-prompt-tool", "stdio",
-                                   session_flag, claude_session_id};
-  if (!model.empty()) args.insert(args.end(), {"--model", model});
-  if (mode != "default") args.insert(args.end(), {"--permission-mode", mode});
-  args.insert(args.end(), opts_.extra_args.begin(), opts_.extra_args.end());
-  return args;
-}
-
-ChildProcess::Callbacks Supervisor::session_callbacks(const std::string& id) {
-  ChildProcess::Callbacks cb;
-  cb.on_stdout_line = [this, id](std::string_view line, size_t cap) { on_line(id, line, cap); };
-  cb.on_stderr_line = [this, id](std::string_view line) {
-    auto it = sessions_.find(id);
-    if (it == sessions_.end()) return;
-    spdlog::info("claude[{}] stderr: {}", id, line);
-    auto& tail = it->second->stderr_tail;
-    tail.emplace_back(line.substr(0, 2000));
-    if (tail.size() > 20) tail.pop_front();
-  };
-  cb.on_exit = [this, id](int status) { on_exit(id, status); };
-  return cb;
 }
 
 bool Supervisor::has_queued_prompts(const std::string& id) const {
@@ -243,91 +266,25 @@ bool Supervisor::has_queued_prompts(const std::string& id) const {
   return false;
 }
 
-void Supervisor::spawn(Session& s) {
-  if (s.proc) return;
-  bool resume = s.row.claude_started;
-  auto args = claude_args(s.row.model, s.row.permission_mode, resume ? "--resume" : "--session-id", s.row.claude_session_id);
-  auto proc = std::make_unique<ChildProcess>(loop_, session_callbacks(s.row.id));
-  std::string err;
-  if (!proc->spawn(opts_.claude_path, args, s.row.cwd, opts_.env, err)) {
-    set_state(s, "failed", err);
-    host_event(s, "session_failed", {{"reason", err}});
-    return;
-  }
-  s.proc = std::move(proc);
-  s.stderr_tail.clear();
-  after_start(s, {{"pid", s.proc->pid()}, {"resume", resume}, {"args", args}});
-  spdlog::info("session {}: started claude pid {} in {}{}", s.row.id, s.proc->pid(), s.row.cwd, resume ? " (resume)" : "");
-  std::string id = s.row.id;
-  send_control(s, "initialize", json::object(), [this, id](bool ok, const json& resp) {
-    auto it = sessions_.find(id);
-    if (it == sessions_.end()) return;
-    Session& ss = *it->second;
-    if (!ok && !(ss.proc && ss.proc->running())) return;  // it ended first: on_exit reports that
-    if (!ok) spdlog::warn("session {}: initialize failed: {}", id, resp.dump());
-    ss.initialized = true;
-    if (!ss.turn_running) set_state(ss, "idle");
-    deliver_next_prompt(ss);
-  });
-}
-
-void Supervisor::adopt(Session& s, WarmPool::Taken warm) {
-  s.proc = std::move(warm.proc);
-  s.proc->set_callbacks(session_callbacks(s.row.id));
-  s.stderr_tail = std::move(warm.stderr_tail);
-  after_start(s, {{"pid", s.proc->pid()}, {"resume", false}, {"args", warm.args}, {"warm", true}, {"warm_age_s", warm.age_s}});
-  s.started_at -= warm.age_s;  // the start timeout counts from its spawn
-  spdlog::info("session {}: took warm claude pid {} in {} (ready for {:.1f} s)", s.row.id, s.proc->pid(), s.row.cwd, warm.age_s);
-  for (auto& line : warm.early_stdout) on_line(s.row.id, line, 0);
-  if (warm.init_request_id.empty()) {
-    s.initialized = true;
-    set_state(s, "idle");
-    return;
-  }
-  std::string id = s.row.id;
-  s.controls[warm.init_request_id] = [this, id](bool ok, const json&) {  // the reply is on its way
-    auto it = sessions_.find(id);
-    if (it == sessions_.end()) return;
-    if (!ok && !(it->second->proc && it->second->proc->running())) return;  // it ended first
-    it->second->initialized = true;
-    if (!it->second->turn_running) set_state(*it->second, "idle");
-    deliver_next_prompt(*it->second);
-  };
-}
-
-void Supervisor::after_start(Session& s, const json& started_payload) {
-  s.initialized = false;
-  s.turn_running = false;
-  s.stop_requested = false;
-  s.park_requested = false;
-  s.start_after_exit = false;
-  s.fail_reason.clear();
-  s.started_at = monotonic_s();
-  s.cost_base = s.row.cost_usd;
-  s.last_activity = monotonic_s();
-  set_state(s, "starting");
-  host_event(s, "session_started", started_payload);
-}
-
 void Supervisor::resume(const std::string& id) {
   Session& s = get(id);
-  if (s.row.state == "observed") throw CommandError("observed", id + " runs in a terminal (started by hand)");
-  if (s.row.state == "failed") s.crashes.clear();  // a person asked: the crash budget starts over
+  if (s.state == SessionState::observed) throw CommandError("observed", id + " runs in a terminal (started by hand)");
+  if (s.state == SessionState::failed) economy_->reset_crashes(id);  // a person asked: the crash budget starts over
   if (s.proc && s.stop_requested) s.start_after_exit = true;  // stopping: start again once it has exited
   else start_process(s);
 }
 
 int64_t Supervisor::send(const std::string& id, const json& content) {
   Session& s = get(id);
-  if (s.row.state == "observed")
+  if (s.state == SessionState::observed)
     throw CommandError("observed", id + " runs in a terminal (started by hand); ccmux watches it and answers its "
                                         "approvals, and can take prompts once it ends");
   if (!(content.is_string() && !content.get_ref<const std::string&>().empty()) && !(content.is_array() && !content.empty()))
     throw CommandError("bad_prompt", "a prompt is a non-empty string or a non-empty array of content blocks");
   int64_t pid = store_.add_prompt(id, content.dump(), now_ms());
   host_event(s, "prompt_queued", {{"prompt_id", pid}, {"content", content}});
-  s.last_activity = monotonic_s();
-  if (s.row.state == "failed") s.crashes.clear();  // a person asked: the crash budget starts over
+  s.last_activity = clock_.now();
+  if (s.state == SessionState::failed) economy_->reset_crashes(id);  // a person asked: the crash budget starts over
   if (!s.proc) start_process(s);  // parked, exited, failed or restarted: continue the claude session
   else if (s.stop_requested) s.start_after_exit = true;  // stopping or parking: a new process delivers it
   else deliver_next_prompt(s);
@@ -338,32 +295,15 @@ void Supervisor::deliver_next_prompt(Session& s) {
   if (!s.proc || !s.proc->running() || !s.initialized || s.turn_running || s.stop_requested) return;
   for (auto& p : store_.open_prompts(s.row.id)) {
     if (p.state != "queued") continue;
-    json content = json::parse(p.content, nullptr, false);
-    json msg = {{"type", "user"},
-                {"message", {{"role", "user"}, {"content", content}}},
-                {"parent_tool_use_id", nullptr},
-                {"session_id", ""}};
-    s.proc->write(msg.dump() + "\n");
+    s.link.send_prompt(json::parse(p.content, nullptr, false));
     store_.set_prompt_state(p.id, "sent");
     s.current_prompt = p.id;
     s.turn_running = true;
-    s.last_activity = monotonic_s();
+    s.last_activity = clock_.now();
     host_event(s, "prompt_sent", {{"prompt_id", p.id}});
-    set_state(s, "running");
+    transition(s, SessionEvent::prompt_sent);
     return;
   }
-}
-
-void Supervisor::send_control(Session& s, const std::string& subtype, json fields, ControlDone done) {
-  if (!s.proc || !s.proc->running()) {
-    if (done) done(false, {{"error", "session has no running claude process"}});
-    return;
-  }
-  std::string rid = "ccmux-" + std::to_string(next_control_++);
-  fields["subtype"] = subtype;
-  json msg = {{"type", "control_request"}, {"request_id", rid}, {"request", fields}};
-  if (done) s.controls[rid] = std::move(done);
-  s.proc->write(msg.dump() + "\n");
 }
 
 void Supervisor::on_line(const std::string& id, std::string_view line, size_t capacity) {
@@ -386,194 +326,53 @@ void Supervisor::process_line(const std::string& id, std::string_view line, size
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
   Session& s = *it->second;
-  s.last_activity = monotonic_s();
+  s.last_activity = clock_.now();
   if (line.empty()) return;
 
-  // The parser keeps buffers as big as the largest line it saw: after a big one, let them go.
-  struct ReleaseParser {
-    simdjson::dom::parser& parser;
-    size_t size;
-    ~ReleaseParser() {
-      if (size > (16u << 20)) parser = simdjson::dom::parser();
-    }
-  } release{parser_, line.size()};
-  std::string_view type, subtype;
-  simdjson::dom::element doc;
-  bool parsed = capacity >= line.size() + simdjson::SIMDJSON_PADDING
-                    ? parser_.parse(line.data(), line.size(), false).get(doc) == simdjson::SUCCESS
-                    : parser_.parse(line.data(), line.size(), true).get(doc) == simdjson::SUCCESS;
-  if (parsed && doc.is_object()) {
-    if (doc["type"].get(type) != simdjson::SUCCESS) type = {};
-    if (doc["subtype"].get(subtype) != simdjson::SUCCESS) subtype = {};
-  }
-  if (type.empty()) {  // not JSON, or no type: keep the bytes, go on
-    const char* why = line.size() > ChildProcess::kMaxLine
-                          ? "line over 256 MiB from claude: cut there, the rest of it dropped"
-                      : !parsed          ? "malformed JSON from claude"
-                      : !doc.is_object() ? "line is not a JSON object"
-                                         : "line has no 'type' field (a non-empty string)";
-    json p = {{"error", why}, {"raw", std::string(line)}};
+  ClaudeLineReader::Release release{reader_, line.size()};
+  ClaudeLine l = reader_.read(line, capacity);
+  if (l.type.empty()) {  // not JSON, or no type: keep the bytes, go on
+    json p = {{"error", l.why(line)}, {"raw", std::string(line)}};
     host_event(s, "parse_error", p);
     spdlog::warn("session {}: unparsable line from claude ({} bytes)", id, line.size());
     return;
   }
-  std::string kind(type);
+  std::string kind(l.type);
   // Stored and forwarded byte for byte; only what routing needs is read.
   s.row.last_seq = bus_.publish(id, kind, std::string(line));
 
-  if (type == "system" && subtype == "init") {
+  if (l.type == "system" && l.subtype == "init") {
     std::string_view sid;
-    if (doc["session_id"].get(sid) == simdjson::SUCCESS && !sid.empty()) s.row.claude_session_id = std::string(sid);
+    if (l.doc["session_id"].get(sid) == simdjson::SUCCESS && !sid.empty()) s.row.claude_session_id = std::string(sid);
     if (!s.row.claude_started) {
       s.row.claude_started = true;
       save(s);
     }
-  } else if (type == "result") {
+  } else if (l.type == "result") {
     bool is_error = false;
-    if (doc["is_error"].get(is_error) != simdjson::SUCCESS) is_error = false;
+    if (l.doc["is_error"].get(is_error) != simdjson::SUCCESS) is_error = false;
     double cost = 0;
-    if (doc["total_cost_usd"].get(cost) == simdjson::SUCCESS) s.row.cost_usd = s.cost_base + cost;
+    if (l.doc["total_cost_usd"].get(cost) == simdjson::SUCCESS) s.row.cost_usd = s.cost_base + cost;
     int64_t in = 0, out = 0;
-    if (doc["usage"]["input_tokens"].get(in) == simdjson::SUCCESS) s.row.input_tokens += in;
-    if (doc["usage"]["output_tokens"].get(out) == simdjson::SUCCESS) s.row.output_tokens += out;
+    if (l.doc["usage"]["input_tokens"].get(in) == simdjson::SUCCESS) s.row.input_tokens += in;
+    if (l.doc["usage"]["output_tokens"].get(out) == simdjson::SUCCESS) s.row.output_tokens += out;
     s.row.turns += 1;
     if (s.current_prompt) store_.set_prompt_state(s.current_prompt, "done");
     s.current_prompt = 0;
     s.turn_running = false;
-    set_state(s, "idle", is_error ? "last turn ended in error" : "");
+    transition(s, SessionEvent::turn_ended, is_error ? "last turn ended in error" : "");
     save(s);
     deliver_next_prompt(s);
-    if (!slot_waiters_.empty()) make_room();  // an idle session may now give its slot to a waiting one
-  } else if (type == "control_request" || type == "control_response" || type == "control_cancel_request") {
-    // simdjson took it (up to 1024 levels), but copies and dumps of the nlohmann value
-    // recurse per level: deeper than the protocol allows is unreadable, and still answered.
-    std::string why;
-    json msg = parse_json_bounded(line, &why);
+    if (economy_->waiting()) economy_->make_room();  // an idle session may now give its slot to a waiting one
+  } else if (ClaudeLink::is_control(l.type)) {
     uint64_t seq = s.row.last_seq;
-    std::string problem = msg.is_discarded()            ? unreadable_control(s, type, doc, why)
-                          : type == "control_request"    ? on_control_request(s, msg)
-                          : type == "control_response" ? on_control_response(s, msg)
-                                                       : on_control_cancel(s, msg);
+    std::string problem = s.link.handle_control(line, l);
     if (!problem.empty()) {
       // The line itself is stored above as what it is; this says what ccmuxd could not use.
       spdlog::warn("session {}: claude's {} (seq {}): {}", id, kind, seq, problem);
       host_event(s, "parse_error", {{"error", kind + ": " + problem}, {"seq", seq}});
     }
   }
-}
-
-namespace {
-// What makes a can_use_tool unreadable for policies and people ("" when it is fine).
-std::string can_use_tool_problem(const json& rid, const json& req) {
-  if (!rid.is_string() || rid.get_ref<const std::string&>().empty()) return "'request_id' must be a non-empty string";
-  auto tool = req.find("tool_name");
-  if (tool == req.end() || !tool->is_string() || tool->get_ref<const std::string&>().empty())
-    return "'tool_name' must be a non-empty string";
-  if (req.contains("input") && !req["input"].is_null() && !req["input"].is_object()) return "'input' must be an object";
-  if (req.contains("permission_suggestions") && !req["permission_suggestions"].is_null() &&
-      !req["permission_suggestions"].is_array())
-    return "'permission_suggestions' must be an array";
-  return "";
-}
-}  // namespace
-
-std::string Supervisor::on_control_request(Session& s, const json& msg) {
-  json rid = msg.contains("request_id") ? msg["request_id"] : json();  // echoed as sent, whatever it is
-  auto write = [&](json response) {
-    response["request_id"] = rid;
-    if (s.proc) s.proc->write(json{{"type", "control_response"}, {"response", response}}.dump() + "\n");
-  };
-  std::string id_problem =
-      rid.is_string() && !rid.get_ref<const std::string&>().empty() ? "" : "'request_id' must be a non-empty string";
-  static const json kNone;
-  const json& req = msg.contains("request") ? msg["request"] : kNone;  // no copy: a Write's input can be megabytes
-  std::string subtype = str_or(req, "subtype");
-  if (!req.is_object() || subtype.empty()) {
-    std::string problem = !req.is_object() ? "'request' must be an object" : "'subtype' must be a non-empty string";
-    write({{"subtype", "error"}, {"error", "ccmux could not read this control request: " + problem}});
-    return problem;
-  }
-  if (subtype == "can_use_tool") {
-    // One we cannot read is denied, not shown to a human: neither a person nor a policy can
-    // judge a tool call whose name or input is unreadable, and a deny lets the model retry.
-    std::string problem = can_use_tool_problem(rid, req);
-    if (!problem.empty()) {
-      write({{"subtype", "success"},
-             {"response", {{"behavior", "deny"},
-                           {"message", "ccmux could not read this permission request (" + problem + "), so it is denied"}}}});
-      return "can_use_tool: " + problem + " (denied)";
-    }
-    // Policies and providers usually decide; only a request left to a human moves the
-    // session to waiting_approval (the on_asked listener set in the constructor).
-    approvals_.open({s.row.id, s.row.cwd, s.row.model}, rid.get<std::string>(), req);
-    return "";
-  }
-  if (subtype == "hook_callback") {
-    // We register no hooks, but an unanswered callback kills claude after ~30 s: say "no opinion".
-    write({{"subtype", "success"}, {"response", json::object()}});
-  } else {
-    write({{"subtype", "error"}, {"error", "ccmux does not support " + subtype}});
-  }
-  return id_problem;
-}
-
-std::string Supervisor::unreadable_control(Session& s, std::string_view type, simdjson::dom::element doc,
-                                           const std::string& why) {
-  // What little is needed to answer, read from simdjson's view of the line.
-  std::string_view rid, subtype;
-  if (type == "control_request") {
-    if (doc["request_id"].get(rid) != simdjson::SUCCESS || rid.empty()) return why + " (unanswerable: no 'request_id')";
-    if (doc["request"]["subtype"].get(subtype) != simdjson::SUCCESS) subtype = {};
-    json response = subtype == "can_use_tool"
-                        ? json{{"subtype", "success"},
-                               {"response", {{"behavior", "deny"},
-                                             {"message", "ccmux could not read this permission request (" + why + "), so it is denied"}}}}
-                        : json{{"subtype", "error"}, {"error", "ccmux could not read this control request: " + why}};
-    response["request_id"] = std::string(rid);
-    if (s.proc) s.proc->write(json{{"type", "control_response"}, {"response", response}}.dump() + "\n");
-    return why + (subtype == "can_use_tool" ? " (denied)" : "");
-  }
-  if (type == "control_response" && doc["response"]["request_id"].get(rid) == simdjson::SUCCESS) {
-    auto it = s.controls.find(std::string(rid));
-    if (it != s.controls.end()) {  // whoever waits for this answer hears why there is none
-      ControlDone done = std::move(it->second);
-      s.controls.erase(it);
-      done(false, {{"error", "claude's answer was unreadable (" + why + ")"}});
-    }
-  }
-  if (type == "control_cancel_request" && doc["request_id"].get(rid) == simdjson::SUCCESS && !rid.empty())
-    approvals_.cancel(s.row.id, std::string(rid), "claude withdrew the request");
-  return why;
-}
-
-std::string Supervisor::on_control_response(Session& s, const json& msg) {
-  if (!msg.contains("response") || !msg["response"].is_object()) return "'response' must be an object";
-  const json& r = msg["response"];
-  if (!r.contains("request_id") || !r["request_id"].is_string()) return "'request_id' must be a string";
-  auto it = s.controls.find(r["request_id"].get<std::string>());
-  if (it == s.controls.end()) return "";
-  ControlDone done = std::move(it->second);
-  s.controls.erase(it);
-  if (!r.contains("subtype") || !r["subtype"].is_string()) {
-    done(false, {{"error", "claude's answer was malformed ('subtype' must be a string)"}});
-    return "'subtype' must be a string";
-  }
-  bool ok = r["subtype"] == "success";
-  if (ok) {
-    done(true, r.contains("response") ? r["response"] : json::object());
-  } else {
-    const json& e = r.contains("error") ? r["error"] : json();
-    done(false, {{"error", e.is_string() ? e.get<std::string>() : e.is_null() ? "error" : dump_lossy(e)}});
-  }
-  return "";
-}
-
-std::string Supervisor::on_control_cancel(Session& s, const json& msg) {
-  // An empty id would cancel every pending approval of the session: only a named one goes.
-  std::string rid = str_or(msg, "request_id");
-  if (rid.empty()) return "'request_id' must be a non-empty string";
-  approvals_.cancel(s.row.id, rid, "claude withdrew the request");
-  return "";
 }
 
 void Supervisor::answer_claude(const ApprovalRow& row, const json& input) {
@@ -587,121 +386,20 @@ void Supervisor::answer_claude(const ApprovalRow& row, const json& input) {
     response = {{"behavior", "deny"}, {"message", row.reason.empty() ? "Denied by " + row.decided_by : row.reason}};
     if (row.interrupt) response["interrupt"] = true;
   }
-  json msg = {{"type", "control_response"},
-              {"response", {{"subtype", "success"}, {"request_id", row.claude_request_id}, {"response", response}}}};
-  if (s.proc && s.proc->running()) s.proc->write(msg.dump() + "\n");
-  s.last_activity = monotonic_s();
-  if (!approvals_.has_pending(s.row.id) && s.row.state == "waiting_approval")
-    set_state(s, s.turn_running ? "running" : "idle");
-}
-
-void Supervisor::on_exit(std::string id, int status) {
-  auto it = sessions_.find(id);
-  if (it == sessions_.end()) return;
-  Session& s = *it->second;
-  if (s.term_timer) loop_.cancel_timer(s.term_timer);
-  if (s.kill_timer) loop_.cancel_timer(s.kill_timer);
-  s.term_timer = s.kill_timer = 0;
-  bool was_ready = s.initialized, in_turn = s.turn_running;
-  approvals_.cancel(id, "", "claude process ended");
-  for (auto& [rid, done] : s.controls) done(false, {{"error", "claude process ended"}});
-  s.controls.clear();
-  if (s.current_prompt) store_.set_prompt_state(s.current_prompt, "interrupted");
-  s.current_prompt = 0;
-  s.turn_running = false;
-  s.initialized = false;
-
-  // Only an exit we asked for (stop, park) is normal; so is exit 0 of an idle claude. Exit 0
-  // before it was ready or in the middle of a turn is a crash: counted, backed off, given up.
-  json info = {{"pid", s.proc ? s.proc->pid() : 0}};
-  std::string reason;
-  bool failed = false;
-  if (WIFSIGNALED(status)) {
-    info["signal"] = WTERMSIG(status);
-    failed = !s.stop_requested;
-    reason = "killed by signal " + std::to_string(WTERMSIG(status));
-  } else {
-    int code = WEXITSTATUS(status);
-    info["exit_code"] = code;
-    failed = !s.stop_requested && (code != 0 || !was_ready || in_turn);
-    reason = "claude exited with code " + std::to_string(code);
-    if (failed && code == 0) reason += was_ready ? " during a turn" : " before answering initialize";
-  }
-  if (s.park_requested) {
-    reason = s.park_reason;
-  } else if (s.stop_requested) {
-    reason = "stopped";  // stop wins, even over a hang or start timeout kill under way
-  } else {
-    if (!s.fail_reason.empty()) {
-      failed = true;
-      reason = s.fail_reason;
-    }
-    // claude says why on stderr (e.g. the root/bypass refusal)
-    if (failed && !s.stderr_tail.empty()) reason += ": " + s.stderr_tail.back();
-  }
-  json tail = json::array();
-  for (auto& l : s.stderr_tail) tail.push_back(l);
-  info["reason"] = reason;
-  info["stderr_tail"] = tail;
-  s.proc.reset();
-  bool parked = s.park_requested && !failed && !shutdown_done_;
-  if (failed && !shutdown_done_) {
-    on_crash(s, info, reason);
-  } else if (parked) {
-    host_event(s, "session_parked", info);
-    set_state(s, "parked", reason);
-    spdlog::info("session {}: parked ({})", id, reason);
-  } else {
-    host_event(s, failed ? "session_failed" : "session_exited", info);
-    set_state(s, failed ? "failed" : "exited", reason);
-    spdlog::info("session {}: {} ({})", id, failed ? "failed" : "exited", reason);
-  }
-  bool again = s.start_after_exit;
-  s.start_after_exit = false;
-  if (shutdown_done_) return maybe_finish_shutdown();
-  admit_waiters();  // a slot is free
-  // A prompt or resume that came while a stop or park was under way gets a new process; prompts
-  // queued before a stop wait for the next send or resume (stop wins).
-  if (!failed && again) start_process(s);
-}
-
-void Supervisor::close_gracefully(Session& s) {
-  s.stop_requested = true;
-  s.proc->close_stdin();  // graceful: claude finishes and exits
-  std::string id = s.row.id;
-  s.term_timer = loop_.add_timer(opts_.stop_grace_s, [this, id] {
-    auto it = sessions_.find(id);
-    if (it == sessions_.end() || !it->second->proc) return;
-    it->second->term_timer = 0;
-    terminate(*it->second);
-  });
-}
-
-void Supervisor::terminate(Session& s) {
-  // SIGTERM first: claude then ends its hooks and tools, which run in sessions of their own
-  // (out of reach of a signal to its group); a SIGKILL would leave them running.
-  s.proc->kill_group(SIGTERM);
-  if (s.kill_timer) return;
-  std::string id = s.row.id;
-  s.kill_timer = loop_.add_timer(2.0, [this, id] {
-    auto it = sessions_.find(id);
-    if (it == sessions_.end() || !it->second->proc) return;
-    it->second->kill_timer = 0;
-    it->second->proc->kill_group(SIGKILL);
-  });
+  s.link.answer_permission(row.claude_request_id, response);
+  s.last_activity = clock_.now();
+  if (!approvals_.has_pending(s.row.id) && s.state == SessionState::waiting_approval)
+    transition(s, s.turn_running ? SessionEvent::approval_settled_in_turn : SessionEvent::approval_settled);
 }
 
 void Supervisor::stop(const std::string& id) {
   Session& s = get(id);
-  if (s.restart_timer) {
-    loop_.cancel_timer(s.restart_timer);
-    s.restart_timer = 0;
-  }
-  auto w = std::find(slot_waiters_.begin(), slot_waiters_.end(), id);
-  if (w != slot_waiters_.end()) slot_waiters_.erase(w);
+  economy_->cancel_restart(id);
+  economy_->leave_queue(id);
   s.start_after_exit = false;  // stop wins over a prompt or resume sent while it was exiting
   if (!s.proc || !s.proc->running()) {
-    if (live_state(s.row.state) || s.row.state == "queued" || s.row.state == "restarting") set_state(s, "exited", "stopped");
+    if (is_live(s.state) || s.state == SessionState::queued || s.state == SessionState::restarting)
+      transition(s, SessionEvent::stopped, "stopped");
     return;
   }
   s.park_requested = false;  // an explicit stop wins over a park under way
@@ -710,7 +408,7 @@ void Supervisor::stop(const std::string& id) {
 
 void Supervisor::interrupt(const std::string& id, ControlDone done) {
   Session& s = get(id);
-  send_control(s, "interrupt", json::object(), std::move(done));
+  s.link.send_control("interrupt", json::object(), std::move(done));
 }
 
 void Supervisor::set_mode(const std::string& id, const std::string& mode, ControlDone done) {
@@ -724,7 +422,7 @@ void Supervisor::set_mode(const std::string& id, const std::string& mode, Contro
     done(true, {{"mode", mode}});
     return;
   }
-  send_control(s, "set_permission_mode", {{"mode", mode}}, [this, id, mode, done](bool ok, const json& resp) {
+  s.link.send_control("set_permission_mode", {{"mode", mode}}, [this, id, mode, done](bool ok, const json& resp) {
     auto it = sessions_.find(id);
     if (ok && it != sessions_.end()) {
       it->second->row.permission_mode = mode;
@@ -752,7 +450,6 @@ json Supervisor::session_json(const Session& s) const {
   size_t queued = 0;
   for (auto& p : store_.open_prompts(s.row.id))
     if (p.state == "queued") ++queued;
-  auto w = std::find(slot_waiters_.begin(), slot_waiters_.end(), s.row.id);
   return {{"id", s.row.id},
           {"state", s.row.state},
           {"reason", s.row.state_reason},
@@ -771,7 +468,7 @@ json Supervisor::session_json(const Session& s) const {
           // What its claude costs in memory right now (one process is ~300 MB): accounting.
           {"rss_bytes", s.proc && s.proc->running() ? process_rss_bytes(s.proc->pid()) : 0},
           {"queued_prompts", queued},
-          {"slot_queue_position", w == slot_waiters_.end() ? 0 : (w - slot_waiters_.begin()) + 1},
+          {"slot_queue_position", economy_->queue_position(s.row.id)},
           {"pending_approvals", approvals_.has_pending(s.row.id)}};
 }
 
@@ -789,20 +486,16 @@ json Supervisor::info(const std::string& id) const {
 
 void Supervisor::shutdown(std::function<void()> done) {
   shutdown_done_ = std::move(done);
-  slot_waiters_.clear();
-  for (auto& [id, s] : sessions_)
-    if (s->restart_timer) {
-      loop_.cancel_timer(s->restart_timer);
-      s->restart_timer = 0;
-    }
+  economy_->clear_queue();
+  economy_->cancel_all_restarts();
   for (auto& [id, s] : sessions_)
     if (s->proc && s->proc->running()) stop(id);  // recorded as exited ("stopped"); the next prompt resumes it
-  pool_->close_all();  // may finish the shutdown at once
+  economy_->pool().close_all();  // may finish the shutdown at once
   maybe_finish_shutdown();
 }
 
 void Supervisor::maybe_finish_shutdown() {
-  if (!shutdown_done_ || live_count() > 0 || !pool_->empty()) return;
+  if (!shutdown_done_ || live_count() > 0 || !economy_->pool().empty()) return;
   auto done = std::move(shutdown_done_);
   shutdown_done_ = nullptr;
   done();

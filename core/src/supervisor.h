@@ -1,17 +1,24 @@
 // Owns the sessions: spawns claude in stream-json mode, turns each stdout line into
 // an event, drives turns from the persisted prompt queue, routes can_use_tool into
 // the approval chain, and notices exits, crashes and hangs.
+// Owns: each session's row, process, link and state (changed only through the table in
+// session_state.h); the process lifecycle (graceful close, SIGTERM, SIGKILL, start timeout, hangs).
+// May call: ClaudeLink (talking to claude), SessionEconomy (who may have a process, parking,
+// backoff, warm pool), Store, EventBus, ApprovalChain, Clock, the process factory.
 #pragma once
 
 #include "approval_chain.h"
 #include "child_process.h"
+#include "claude_link.h"
+#include "clock.h"
 #include "event_bus.h"
 #include "event_loop.h"
+#include "session_economy.h"
+#include "session_state.h"
 #include "store.h"
 #include "warm_pool.h"
 
 #include <nlohmann/json.hpp>
-#include <simdjson.h>
 
 #include <deque>
 #include <functional>
@@ -51,15 +58,16 @@ struct SupervisorOptions {
   double crash_window_s = 300;
 };
 
-// claude.max_live when not configured: what RAM holds after the reserve, at least 1.
-size_t default_max_live(int64_t mem_total, int64_t reserve, int64_t per_process);
-
-class Supervisor {
+class Supervisor : private EconomyHost {
  public:
-  using ControlDone = std::function<void(bool ok, const nlohmann::json& response_or_error)>;
+  using ControlDone = ClaudeLink::Done;
 
+  // Real processes and the loop's time.
   Supervisor(EventLoop& loop, Store& store, EventBus& bus, ApprovalChain& approvals, SupervisorOptions opts);
-  ~Supervisor();
+  // Time and processes given (tests of the economy: a hand-driven clock, scripted processes).
+  Supervisor(Clock& clock, ProcessFactory processes, Store& store, EventBus& bus, ApprovalChain& approvals,
+             SupervisorOptions opts);
+  ~Supervisor() override;
 
   // Startup: loads sessions, closes what the previous daemon left open, resumes queued prompts.
   void recover();
@@ -93,29 +101,34 @@ class Supervisor {
   // One stdout line as if session's claude had written it (fuzz/ and tests drive the
   // line handling without a process).
   void handle_line_for_test(const std::string& session, std::string_view line) { on_line(session, line, 0); }
+  // The periodic check (hangs, start timeouts, the economy's tick), for tests with their own clock.
+  void tick_for_test() { tick(); }
 
  private:
   struct Session {
-    SessionRow row;
-    std::unique_ptr<ChildProcess> proc;
+    explicit Session(ClaudeLink::Handlers h, uint64_t& next_control) : link(std::move(h), next_control) {}
+    SessionRow row;                             // row.state is to_string(state)
+    SessionState state = SessionState::exited;  // changed only by transition()
+    std::unique_ptr<Process> proc;
+    ClaudeLink link;  // writes to proc while it is there
     bool initialized = false;
     bool turn_running = false;
     int64_t current_prompt = 0;
-    double last_activity = 0;  // monotonic: output, prompts, answers; for hangs, parking and LRU
+    double last_activity = 0;  // clock time: output, prompts, answers; for hangs, parking and LRU
     double cost_base = 0;  // cost of earlier processes (claude's total is per process)
     bool stop_requested = false;
     bool park_requested = false;
     std::string park_reason;
     std::string fail_reason;  // set before we kill it (hang, start timeout)
-    double started_at = 0;    // monotonic: when its process started (start timeout)
+    double started_at = 0;    // clock time: when its process started (start timeout)
     bool start_after_exit = false;  // a prompt or resume came while a stop or park was under way
-    std::deque<double> crashes;  // monotonic times of recent abnormal exits
-    EventLoop::TimerId term_timer = 0, kill_timer = 0, restart_timer = 0;
-    std::map<std::string, ControlDone> controls;  // our control requests awaiting a reply
+    Clock::TimerId term_timer = 0, kill_timer = 0;
     std::deque<std::string> stderr_tail;
   };
 
   Session& get(const std::string& id);
+  std::unique_ptr<Session> new_session(const std::string& id);
+  void init();
   // Gives `row` an id, stores it and announces it (`session_created` with `created` + the claude session id).
   Session& add_session(SessionRow row, nlohmann::json created);
   // A process for `s` now if a live slot is free, else a place in the visible slot queue.
@@ -124,32 +137,23 @@ class Supervisor {
   void adopt(Session& s, WarmPool::Taken warm);
   std::vector<std::string> claude_args(const std::string& model, const std::string& mode, const std::string& session_flag,
                                        const std::string& claude_session_id) const;
-  ChildProcess::Callbacks session_callbacks(const std::string& id);
+  Process::Callbacks session_callbacks(const std::string& id);
   void after_start(Session& s, const nlohmann::json& started_payload);
+  void on_initialized(const std::string& id, bool ok, const nlohmann::json& resp);
   void close_gracefully(Session& s);  // stdin EOF, then SIGTERM, then SIGKILL
   void terminate(Session& s);         // SIGTERM now, SIGKILL 2 s later
-  void park(Session& s, const std::string& reason);
   bool parkable(const Session& s) const;
-  void park_idle();
-  void make_room();
-  void admit_waiters();
-  size_t processes() const;  // sessions holding a process, exiting ones included
   void on_crash(Session& s, nlohmann::json info, const std::string& reason);
   bool has_queued_prompts(const std::string& id) const;
   void tick();
   void on_line(const std::string& id, std::string_view line, size_t capacity);  // never throws
   void process_line(const std::string& id, std::string_view line, size_t capacity);
-  // Each returns what was wrong with claude's message ("" when nothing); a request we
-  // cannot read is still answered, so claude never waits for it.
-  std::string on_control_request(Session& s, const nlohmann::json& msg);
-  std::string on_control_response(Session& s, const nlohmann::json& msg);
-  // A control line too deep to use as nlohmann JSON: answered from simdjson's view of it.
-  std::string unreadable_control(Session& s, std::string_view type, simdjson::dom::element doc, const std::string& why);
-  std::string on_control_cancel(Session& s, const nlohmann::json& msg);
   void on_exit(std::string id, int status);  // by value: the caller's copy dies with the process object
   void deliver_next_prompt(Session& s);
-  void send_control(Session& s, const std::string& subtype, nlohmann::json fields, ControlDone done);
-  void set_state(Session& s, const std::string& state, const std::string& reason = "");
+  // Moves `s` as the transition table says for `event` (state + reason stored, `session_state`
+  // published). A change the table does not allow is refused: logged as an error, state kept;
+  // returns false then.
+  bool transition(Session& s, SessionEvent event, const std::string& reason = "");
   void save(Session& s);
   void check_hangs();
   void maybe_finish_shutdown();
@@ -157,18 +161,28 @@ class Supervisor {
   nlohmann::json session_json(const Session& s) const;
   void host_event(Session& s, const std::string& kind, const nlohmann::json& payload);
 
-  EventLoop& loop_;
+  // EconomyHost: what the economy asks of the sessions.
+  size_t processes() const override;
+  size_t exiting() const override;
+  std::vector<Candidate> parkable() const override;
+  void park(const std::string& id, const std::string& reason) override;
+  void queued(const std::string& id, size_t position, size_t live) override;
+  void admit(const std::string& id) override;
+  void restart_due(const std::string& id) override;
+
+  std::unique_ptr<LoopClock> own_clock_;  // when the loop's time is used
+  Clock& clock_;
+  ProcessFactory processes_;
   Store& store_;
   EventBus& bus_;
   ApprovalChain& approvals_;
   SupervisorOptions opts_;
   std::map<std::string, std::unique_ptr<Session>> sessions_;
-  simdjson::dom::parser parser_;
-  EventLoop::TimerId tick_timer_ = 0;
-  std::deque<std::string> slot_waiters_;  // sessions waiting for a live slot, first come first served
-  std::unique_ptr<WarmPool> pool_;
+  ClaudeLineReader reader_;
+  Clock::TimerId tick_timer_ = 0;
   std::function<void()> shutdown_done_;
   uint64_t next_control_ = 1;
+  std::unique_ptr<SessionEconomy> economy_;  // last: its pool's processes call back into the sessions
 };
 
 }  // namespace ccmux

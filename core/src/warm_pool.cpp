@@ -1,7 +1,7 @@
 #include "warm_pool.h"
 
+#include "claude_link.h"
 #include "json_bounds.h"
-#include "json_fields.h"
 #include "util.h"
 
 #include <spdlog/spdlog.h>
@@ -21,15 +21,16 @@ size_t warm_pool_target(size_t capacity, size_t current, int64_t mem_available, 
   return std::min(capacity, current);
 }
 
-WarmPool::WarmPool(EventLoop& loop, Options opts, Spawner spawner, std::function<void()> on_emptied)
-    : loop_(loop), opts_(opts), spawner_(std::move(spawner)), on_emptied_(std::move(on_emptied)) {}
+WarmPool::WarmPool(Clock& clock, ProcessFactory processes, Options opts, Spawner spawner,
+                   std::function<void()> on_emptied)
+    : clock_(clock), processes_(std::move(processes)), opts_(std::move(opts)), spawner_(std::move(spawner)), on_emptied_(std::move(on_emptied)) {}
 
 WarmPool::~WarmPool() = default;  // ChildProcess kills what is still running
 
 void WarmPool::note_used(const WarmKey& key, double age_s) {
   if (opts_.capacity == 0) return;
   if (opts_.idle_ttl_s > 0 && age_s >= opts_.idle_ttl_s) return;  // too long ago to be worth a process
-  last_used_ = std::max(last_used_, monotonic_s() - age_s);
+  last_used_ = std::max(last_used_, clock_.now() - age_s);
   recent_.erase(std::remove(recent_.begin(), recent_.end(), key), recent_.end());
   recent_.push_front(key);
   if (recent_.size() > opts_.capacity) recent_.pop_back();
@@ -46,10 +47,10 @@ std::optional<WarmPool::Taken> WarmPool::take(const WarmKey& key) {
     if (!e.initialized) t.init_request_id = e.init_request_id;
     t.early_stdout = std::move(e.early_stdout);
     t.stderr_tail = std::move(e.stderr_tail);
-    t.age_s = monotonic_s() - e.spawned_at;
+    t.age_s = clock_.now() - e.spawned_at;
     t.proc->set_callbacks({});  // the new owner sets its own before the loop runs again
     entries_.erase(it);
-    refill_not_before_ = monotonic_s() + opts_.refill_delay_s;
+    refill_not_before_ = clock_.now() + opts_.refill_delay_s;
     return t;
   }
   return std::nullopt;
@@ -60,13 +61,12 @@ void WarmPool::spawn_for(const WarmKey& key) {
   Entry* raw = e.get();
   e->key = key;
   e->claude_session_id = new_uuid_v4();
-  ChildProcess::Callbacks cb;
-  cb.on_stdout_line = [this, raw](std::string_view line, size_t) {
+  Process::Callbacks cb;
+  cb.on_stdout_line = [raw](std::string_view line, size_t) {
     // Any line, whatever its shape (`[1,2,3]` too, or nested too deep to copy), is either
     // our initialize's answer or kept: the session's supervisor reports what it cannot read.
     json msg = parse_json_bounded(line);
-    if (str_or(msg, "type") == "control_response" &&
-        str_or(object_or(msg, "response"), "request_id") == raw->init_request_id) {
+    if (ClaudeLink::answers(msg, raw->init_request_id)) {
       raw->initialized = true;
       return;
     }
@@ -77,17 +77,16 @@ void WarmPool::spawn_for(const WarmKey& key) {
     if (raw->stderr_tail.size() > 20) raw->stderr_tail.pop_front();
   };
   cb.on_exit = [this, raw](int status) { on_exit(raw, status); };
-  e->proc = std::make_unique<ChildProcess>(loop_, std::move(cb));
+  e->proc = processes_(std::move(cb));
   std::string err;
   if (!spawner_(*e->proc, key, e->claude_session_id, e->args, err)) {
     spdlog::warn("warm pool: cannot start claude for {}: {}", key.cwd, err);
     pause_refills();
     return;
   }
-  e->spawned_at = monotonic_s();
+  e->spawned_at = clock_.now();
   e->init_request_id = "ccmux-warm-" + std::to_string(next_request_++);
-  json init = {{"type", "control_request"}, {"request_id", e->init_request_id}, {"request", {{"subtype", "initialize"}}}};
-  e->proc->write(init.dump() + "\n");
+  e->proc->write(ClaudeLink::initialize_line(e->init_request_id));
   spdlog::info("warm pool: claude pid {} ready for {} ({}, {})", e->proc->pid(), key.cwd,
                key.model.empty() ? "default model" : key.model, key.permission_mode);
   entries_.push_back(std::move(e));
@@ -110,7 +109,7 @@ void WarmPool::on_exit(Entry* raw, int status) {
 
 void WarmPool::pause_refills() {
   failures_ = std::min(failures_ + 1, 7);
-  key_failed_until_ = monotonic_s() + std::min(3600.0, 60.0 * (1 << (failures_ - 1)));
+  key_failed_until_ = clock_.now() + std::min(3600.0, 60.0 * (1 << (failures_ - 1)));
 }
 
 void WarmPool::close_entry(Entry& e, const char* why) {
@@ -122,13 +121,13 @@ void WarmPool::close_entry(Entry& e, const char* why) {
 
 void WarmPool::maintain(bool may_grow) {
   // Nobody has started a session for a long while: ~300 MB per warm claude is not worth it.
-  if (opts_.idle_ttl_s > 0 && !recent_.empty() && monotonic_s() - last_used_ > opts_.idle_ttl_s) recent_.clear();
+  if (opts_.idle_ttl_s > 0 && !recent_.empty() && clock_.now() - last_used_ > opts_.idle_ttl_s) recent_.clear();
   if (entries_.empty() && recent_.empty()) return;  // off or idle: no need to read /proc/meminfo each tick
-  MemInfo mem = read_meminfo();
+  MemInfo mem = opts_.meminfo ? opts_.meminfo() : read_meminfo();
   size_t open = 0;
   for (auto& e : entries_) open += e->closing || e->start_timed_out ? 0 : 1;
   size_t target = warm_pool_target(opts_.capacity, open, mem.available, opts_.memory_reserve, opts_.per_process);
-  double now = monotonic_s();
+  double now = clock_.now();
   for (auto& e : entries_) {
     if (e->start_timed_out && now - e->timed_out_at >= 2) e->proc->kill_group(SIGKILL);  // SIGTERM was not enough
     if (e->closing || e->start_timed_out) continue;
@@ -171,7 +170,7 @@ void WarmPool::close_all() {
 
 json WarmPool::status() const {
   json arr = json::array();
-  double now = monotonic_s();
+  double now = clock_.now();
   for (auto& e : entries_)
     arr.push_back({{"pid", e->proc ? e->proc->pid() : 0},
                    {"cwd", e->key.cwd},

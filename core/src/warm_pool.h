@@ -4,10 +4,13 @@
 // belongs to no session until a session takes it. The pool never holds more than its
 // capacity, drops combinations that fell out of recent use, and shrinks (and stops refilling)
 // when the machine's available memory falls under the reserve.
+// Part of the session economy (session_economy.h), which owns it.
+// May call: Clock, the process factory, ClaudeLink (the initialize line), util (meminfo).
 #pragma once
 
 #include "child_process.h"
-#include "event_loop.h"
+#include "clock.h"
+#include "util.h"
 
 #include <nlohmann/json.hpp>
 
@@ -41,15 +44,16 @@ class WarmPool {
     double refill_delay_s = 2;       // after a take: let the new session's first turn have the CPU
     double idle_ttl_s = 3600;        // no new session for this long: the pool empties (0 = never)
     double start_timeout_s = 0;      // not ready (no initialize reply) this long: killed (0 = never)
+    std::function<MemInfo()> meminfo = read_meminfo;  // the machine's memory (tests give their own)
   };
   // Starts a claude for `key` with a fresh session id (--session-id); false + error when it cannot.
-  using Spawner = std::function<bool(ChildProcess& proc, const WarmKey& key, const std::string& claude_session_id,
+  using Spawner = std::function<bool(Process& proc, const WarmKey& key, const std::string& claude_session_id,
                                      std::vector<std::string>& args, std::string& error)>;
 
   // A process handed over to a session. `init_request_id` is set when its initialize reply
   // has not come yet: it will arrive on the new owner's callbacks under that request id.
   struct Taken {
-    std::unique_ptr<ChildProcess> proc;
+    std::unique_ptr<Process> proc;
     std::string claude_session_id;
     std::vector<std::string> args;
     std::string init_request_id;
@@ -58,7 +62,7 @@ class WarmPool {
     double age_s = 0;
   };
 
-  WarmPool(EventLoop& loop, Options opts, Spawner spawner, std::function<void()> on_emptied);
+  WarmPool(Clock& clock, ProcessFactory processes, Options opts, Spawner spawner, std::function<void()> on_emptied);
   ~WarmPool();
 
   // A session was started for `key` `age_s` seconds ago: it becomes the most recent combination.
@@ -76,7 +80,7 @@ class WarmPool {
  private:
   struct Entry {
     WarmKey key;
-    std::unique_ptr<ChildProcess> proc;
+    std::unique_ptr<Process> proc;
     std::string claude_session_id;
     std::vector<std::string> args;
     std::string init_request_id;
@@ -94,7 +98,8 @@ class WarmPool {
   void close_entry(Entry& e, const char* why);
   void pause_refills();
 
-  EventLoop& loop_;
+  Clock& clock_;
+  ProcessFactory processes_;
   Options opts_;
   Spawner spawner_;
   std::function<void()> on_emptied_;
