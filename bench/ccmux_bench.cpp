@@ -1,10 +1,10 @@
 // ccmux benchmarks. Prints figures with a baseline measured in the same run; never
 // fails on a time. Usage: ccmux_bench [--events N] [--approvals K] [--sessions S]
+#include "approvals/lua_policy.h"
+#include "approvals/policy_engine.h"
+#include "approvals/policy_worker.h"
 #include "bench_support.h"
 #include "harness.h"
-#include "lua_policy.h"
-#include "policy_engine.h"
-#include "policy_worker.h"
 
 #include <nlohmann/json.hpp>
 #include <simdjson.h>

@@ -2,7 +2,7 @@
 // share (the config, what the daemon said) stay in doctor.cpp.
 #pragma once
 
-#include "config.h"
+#include "config/config.h"
 #include "doctor.h"
 
 #include <nlohmann/json.hpp>

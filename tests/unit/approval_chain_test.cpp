@@ -1,4 +1,4 @@
-#include "approval_chain.h"
+#include "approvals/approval_chain.h"
 #include "harness.h"
 
 #include <gtest/gtest.h>

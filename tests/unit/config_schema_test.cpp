@@ -1,8 +1,8 @@
 // One validator for the core's sections and the plugins' keys (config_schema.h), and the
 // plugin declarations it is built from (plugin_schema.h): SDK 1.4 specs and 1.0-1.3 keys.
-#include "config.h"
-#include "config_schema.h"
-#include "plugin_schema.h"
+#include "config/config.h"
+#include "config/config_schema.h"
+#include "plugins/plugin_schema.h"
 
 #include <ccmux/plugin.hpp>
 

@@ -1,6 +1,6 @@
-#include "config.h"
-#include "util.h"
+#include "config/config.h"
 #include "harness.h"
+#include "util.h"
 
 #include <gtest/gtest.h>
 

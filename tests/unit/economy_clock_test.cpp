@@ -2,11 +2,11 @@
 // that records what it is asked; the warm pool with scripted processes; and the Supervisor
 // with scripted claude processes for what tests/unit/economy_test.cpp checks with the python
 // fake and real time (parking, approvals, crash backoff). The e2e economy tests run the real claude.
-#include "approval_chain.h"
+#include "approvals/approval_chain.h"
 #include "fake_clock.h"
 #include "harness.h"
-#include "session_economy.h"
-#include "supervisor.h"
+#include "sessions/session_economy.h"
+#include "sessions/supervisor.h"
 
 #include <gtest/gtest.h>
 

@@ -5,8 +5,8 @@
 // is in economy_clock_test.cpp; the same behaviours against the real claude are in
 // tests/e2e/economy_e2e_test.cpp.
 #include "harness.h"
-#include "supervisor.h"
-#include "warm_pool.h"
+#include "sessions/supervisor.h"
+#include "sessions/warm_pool.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The event loop's fd dispatch: an event belongs to the registration it was reported for,
 // not to whatever handler holds that fd number when the event is dispatched.
-#include "event_loop.h"
+#include "runtime/event_loop.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
-#include "event_bus.h"
 #include "harness.h"
-#include "store.h"
+#include "storage/event_bus.h"
+#include "storage/store.h"
 
 #include <gtest/gtest.h>
 

@@ -4,8 +4,8 @@
 // (tests/fake_claude) does for the prompts used here.
 #pragma once
 
-#include "child_process.h"
-#include "clock.h"
+#include "runtime/child_process.h"
+#include "runtime/clock.h"
 
 #include <nlohmann/json.hpp>
 

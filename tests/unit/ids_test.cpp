@@ -1,8 +1,8 @@
 // Issue 10 item 6: session and approval ids are 8 random hex digits; a collision must draw
 // again, never overwrite the older row (an audit record). The random part is injected here.
-#include "approval_chain.h"
+#include "approvals/approval_chain.h"
 #include "harness.h"
-#include "supervisor.h"
+#include "sessions/supervisor.h"
 #include "util.h"
 
 #include <gtest/gtest.h>

@@ -1,8 +1,8 @@
 // Issue 10 item 10: an event over claude.max_event_bytes is stored and sent cut (strings
 // shortened, a ccmux_truncated member), its whole payload kept in a file that event.payload
 // serves; routing still reads the whole line, and a replay from seq 1 always works.
+#include "auth/tokens.h"
 #include "harness.h"
-#include "tokens.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
+#include "approvals/lua_policy.h"
+#include "approvals/policy_engine.h"
 #include "harness.h"
-#include "lua_policy.h"
-#include "policy_engine.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The unit tests' main: the binary also serves as its own policy worker (PolicyEngine runs
 // /proc/self/exe with the worker flag, as ccmuxd and ccmux do).
-#include "policy_worker.h"
+#include "approvals/policy_worker.h"
 
 #include <gtest/gtest.h>
 

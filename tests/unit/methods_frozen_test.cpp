@@ -148,7 +148,7 @@ TEST(MethodsFrozen, NoMethodOrParamRemovedAndNoTypeRequirednessOrTrustChanged) {
   if (frozen_protocol < kProtocolVersion) return;  // a new protocol version may break: refresh below
   EXPECT_TRUE(d.breaking.empty())
       << "these changes break clients of protocol " << kProtocolVersion << ":" << lines(d.breaking)
-      << "\nKeep the method/param (add a new optional one instead), or bump kProtocolVersion (core/src/version.h) "
+      << "\nKeep the method/param (add a new optional one instead), or bump kProtocolVersion (core/base/version.h) "
          "and then refresh: "
       << kRefresh;
 }

@@ -1,4 +1,4 @@
-// ccmux::path_inside (core/src/util.cpp), behind the Lua helper ccmux.path_inside that the
+// ccmux::path_inside (core/base/util.cpp), behind the Lua helper ccmux.path_inside that the
 // default policy uses to allow reads and deny writes: it decides by where a path really leads.
 #include "harness.h"
 #include "util.h"

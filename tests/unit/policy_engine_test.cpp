@@ -1,8 +1,8 @@
 // The policy engine runs scripts in the policy worker process: hangs that escape the
 // instruction budget (the pattern matcher, fnmatch) are stopped by the wall clock, a dead
 // worker is replaced, and whatever fails, the answer is "ask" — never a hang or a crash.
+#include "approvals/policy_engine.h"
 #include "harness.h"
-#include "policy_engine.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The session state machine (session_state.h): the names stay what the protocol and the store
 // have always shown, every transition of the table is allowed, and nothing else is.
-#include "session_state.h"
+#include "sessions/session_state.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
+#include "auth/tokens.h"
 #include "harness.h"
-#include "store.h"
-#include "tokens.h"
+#include "storage/store.h"
 
 #include <gtest/gtest.h>
 

@@ -7,7 +7,7 @@
 #include "rx_budget.h"
 #include "ws_config.h"
 
-#include "plugin_schema.h"
+#include "plugins/plugin_schema.h"
 
 #include <fcntl.h>
 #include <unistd.h>

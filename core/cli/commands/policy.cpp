@@ -33,7 +33,7 @@ int policy_test(const Options& o) {
     return 1;
   }
   std::string cwd = o.cwd.empty() ? std::filesystem::current_path().string() : o.cwd;
-  // The flag ccmuxd's maybe_run_policy_test() answers (core/src/policy_test.h).
+  // The flag ccmuxd's maybe_run_policy_test() answers (core/approvals/policy_test.h).
   std::vector<std::string> args = {ccmuxd, "--ccmux-policy-test", o.file, o.tool, o.input, cwd};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

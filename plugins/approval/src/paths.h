@@ -4,7 +4,7 @@
 //   created through it counts where it would land — and ".." is checked both the kernel's way
 //   (after a symlink) and the lexical way (node's path.resolve, which claude's tools use).
 // nullopt means "cannot tell" (a symlink loop, an unreadable folder): callers treat it as
-// outside. (core/src/util.cpp path_inside does the same for the core; plugins include only
+// outside. (core/base/util.cpp path_inside does the same for the core; plugins include only
 // sdk/ headers, hence the second copy.)
 #pragma once
 

@@ -1,0 +1,53 @@
+// The daemon's parts, wired once in ccmuxd and shared by the local API, the plugin
+// host and the command handlers. Everything here lives on the loop thread.
+#pragma once
+
+#include "approvals/approval_chain.h"
+#include "approvals/policy_engine.h"
+#include "auth/tokens.h"
+#include "config/config.h"
+#include "protocol/method_registry.h"
+#include "runtime/unique_fd.h"
+#include "runtime/event_loop.h"
+#include "sessions/hooks.h"
+#include "sessions/supervisor.h"
+#include "storage/event_bus.h"
+#include "storage/store.h"
+#include "version.h"
+
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+
+namespace ccmux {
+
+class ProtocolClient;
+class PluginHost;
+
+struct Core {
+  UniqueFd state_lock;  // flock on <state_dir>/ccmuxd.lock; first member, so released last
+  Config config;
+  EventLoop loop;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<EventBus> bus;
+  std::unique_ptr<PolicyEngine> policies;
+  std::unique_ptr<ApprovalChain> approvals;
+  std::unique_ptr<Supervisor> supervisor;
+  std::unique_ptr<HookBroker> hooks;
+  std::unique_ptr<TokenStore> tokens;
+  PluginHost* plugins = nullptr;
+  MethodRegistry methods;  // every protocol method: the built-ins (from open()) and plugins'
+  std::set<ProtocolClient*> clients;  // every connected protocol client (socket or plugin)
+  int64_t started_ms = 0;
+
+  // Builds store, bus, policies, approvals and supervisor from `config`. Throws on failure.
+  void open(const std::string& claude_path);
+  // Re-reads the policy scripts (SIGHUP); a broken script keeps its previous version.
+  void reload_policies();
+};
+
+// The policy engine's settings from the config (approval.lua_*).
+PolicyEngine::Options policy_options(const Config& config);
+
+}  // namespace ccmux

@@ -1,0 +1,153 @@
+// SQLite persistence (WAL). Writes join one open transaction that the event bus
+// commits once per loop iteration (group commit); commit() makes them durable.
+#pragma once
+
+#include "storage/sqlite_handles.h"
+
+#include <sqlite3.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ccmux {
+
+struct SessionRow {
+  std::string id;
+  int64_t created_ms = 0;
+  std::string cwd;
+  std::string model;
+  std::string permission_mode;
+  std::string claude_session_id;
+  bool claude_started = false;  // claude has written a transcript we can --resume
+  std::string state;
+  std::string state_reason;
+  uint64_t last_seq = 0;
+  double cost_usd = 0;
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
+  int64_t turns = 0;
+  int64_t updated_ms = 0;
+};
+
+struct ApprovalRow {
+  std::string id;
+  std::string session;
+  std::string claude_request_id;
+  std::string kind;  // "tool" or "question"
+  std::string tool;
+  std::string request;  // the approval request object (JSON)
+  std::string state;    // pending | resolved
+  std::string decision;  // allow | deny | cancelled
+  std::string decided_by;
+  std::string reason;
+  std::string updated_input;  // JSON or empty
+  int64_t created_ms = 0;
+  int64_t resolved_ms = 0;
+  bool interrupt = false;  // deny and end the turn (not stored; only travels to claude)
+};
+
+struct PromptRow {
+  int64_t id = 0;
+  std::string session;
+  std::string content;  // JSON: a string or an array of content blocks
+  std::string state;    // queued | sent | done
+  int64_t created_ms = 0;
+};
+
+class Store {
+ public:
+  static constexpr int kSchemaVersion = 2;
+
+  explicit Store(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  void commit();  // ends the open batch transaction, if any
+
+  void append_event(std::string_view session, uint64_t seq, int64_t ts_ms, std::string_view kind,
+                    std::string_view payload);
+  // Calls fn for events seq in [from_seq, to_seq], at most `limit`; returns the count.
+  using EventFn = std::function<void(uint64_t seq, int64_t ts_ms, std::string_view kind, std::string_view payload)>;
+  size_t read_events(const std::string& session, uint64_t from_seq, uint64_t to_seq, size_t limit, const EventFn& fn);
+
+  // A new session: false (nothing written) when the id is taken.
+  bool insert_session(const SessionRow& s);
+  void upsert_session(const SessionRow& s);
+  std::vector<SessionRow> load_sessions();
+
+  // Writes an approval; throws rather than replace another approval's row (same id,
+  // different session, claude request or creation time).
+  void upsert_approval(const ApprovalRow& a);
+  bool approval_exists(const std::string& id);
+  std::optional<ApprovalRow> get_approval(const std::string& id);
+  std::vector<ApprovalRow> list_approvals(bool pending_only, size_t limit);
+
+  int64_t add_prompt(const std::string& session, const std::string& content, int64_t ts_ms);
+  void set_prompt_state(int64_t id, const std::string& state);
+  std::vector<PromptRow> open_prompts(const std::string& session);  // queued or sent, oldest first
+
+  void kv_set(const std::string& plugin, const std::string& key, std::string_view value);
+  std::optional<std::string> kv_get(const std::string& plugin, const std::string& key);
+  void kv_delete(const std::string& plugin, const std::string& key);
+
+  struct TokenRow {
+    std::string name;
+    int64_t created_ms;
+    int64_t last_used_ms;
+  };
+  void token_insert(const std::string& name, const std::string& hash, int64_t ts_ms);
+  std::vector<TokenRow> token_list();
+  bool token_delete(const std::string& name);
+  std::optional<std::string> token_find(const std::string& hash);  // name
+  void token_touch(const std::string& name, int64_t ts_ms);
+
+  // decision -> count over every resolved approval ("pending" for open ones).
+  std::map<std::string, int64_t> approval_outcomes();
+
+  int schema_version();
+
+ private:
+  void exec(const char* sql);
+  void begin();
+  // One-off statements: bind args in order (strings or int64_t), step, finalize.
+  // write() joins the batch transaction and returns the number of changed rows.
+  template <class... A>
+  int write(const char* sql, const A&... args);
+  template <class... A>
+  void read(const char* sql, const std::function<void(sqlite3_stmt*)>& row, const A&... args);
+  Statement prepare(const char* sql);  // persistent, kept for the connection's life
+  void finalize_statements() noexcept;  // before the connection closes
+  void migrate();
+  // The constructor's work after the file is open, and its undoing when that work throws.
+  void prepare_open_store(const std::string& path);
+  void close_after_failed_open() noexcept;
+
+  // WAL checkpoints (which fsync) run on a thread with its own connection, so the
+  // loop thread never waits for one; the WAL hook tells it when the log has grown.
+  void checkpointer(std::string path);
+  static int on_wal_commit(void* self, sqlite3*, const char*, int pages);
+
+  sqlite3* db_ = nullptr;
+  bool in_tx_ = false;
+  std::thread checkpoint_thread_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;
+  bool stopping_ = false;
+  Statement insert_event_;
+  Statement read_events_;
+  Statement insert_session_;
+  Statement upsert_session_;
+  Statement upsert_approval_;
+};
+
+}  // namespace ccmux
