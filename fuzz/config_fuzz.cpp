@@ -2,10 +2,10 @@
 // must end in a ConfigError naming file:line:col (ccmuxd catches only that one and exits 2);
 // any other exception or a crash is a finding. Plugin entries are checked against the
 // plugins built next to this target, as --check-config does.
-#include "config.h"
-#include "core.h"
+#include "config/config.h"
+#include "daemon/core.h"
 #include "fuzz_daemon.h"
-#include "plugin_host.h"
+#include "plugins/plugin_host.h"
 
 #include <dlfcn.h>
 

@@ -1,6 +1,6 @@
 #include "fuzz_daemon.h"
 
-#include "plugin_host.h"
+#include "plugins/plugin_host.h"
 
 #include <spdlog/spdlog.h>
 

@@ -4,7 +4,7 @@
 // (a silent stand-in for claude); nothing is mocked.
 #pragma once
 
-#include "core.h"
+#include "daemon/core.h"
 
 #include <memory>
 #include <string>

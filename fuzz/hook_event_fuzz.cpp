@@ -2,7 +2,7 @@
 // local socket). The input is spliced in as params.input verbatim, so it may also close the
 // object and add params of its own (wait_s, ...), as a broken or hostile hook client could.
 #include "fuzz_daemon.h"
-#include "protocol_client.h"
+#include "protocol/protocol_client.h"
 
 #include <cstdint>
 

@@ -1,7 +1,7 @@
 // What the daemon does with a verdict after decide(): it must hold for any verdict.
 #pragma once
 
-#include "lua_policy.h"
+#include "approvals/lua_policy.h"
 
 #include <nlohmann/json.hpp>
 

@@ -11,7 +11,7 @@
 // where ASan/UBSan watch them; it cannot hang, since the worker just ran it to the end.
 #include "fuzz_daemon.h"
 #include "lua_policy_check.h"
-#include "policy_engine.h"
+#include "approvals/policy_engine.h"
 #include "util.h"
 
 #include <cstdint>

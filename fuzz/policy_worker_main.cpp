@@ -1,7 +1,7 @@
 // Daemon-backed targets: the policy engine starts its worker by re-running this executable
 // with the worker flag (policy_worker.h). libFuzzer calls this before it parses argv, so the
 // worker runs here instead of a second fuzzer.
-#include "policy_worker.h"
+#include "approvals/policy_worker.h"
 
 #include <cstdlib>
 

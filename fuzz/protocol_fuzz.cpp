@@ -3,7 +3,7 @@
 // the input becomes a live session's id. Every message the daemon sends back must be one
 // JSON object: a client must always be able to parse what it gets.
 #include "fuzz_daemon.h"
-#include "protocol_client.h"
+#include "protocol/protocol_client.h"
 
 #include <nlohmann/json.hpp>
 
