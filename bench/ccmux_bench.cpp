@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -101,6 +102,20 @@ double raw_sqlite(const std::string& path, long rows, int batch) {
 
 std::string firehose() { return build_dir() + "/bench/fake_claude_firehose"; }
 
+// A process's CPU time (user + system, seconds) from /proc/PID/stat: on shared cores it moves
+// far less than wall time, so it is the figure to compare builds by.
+double process_cpu_s(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(f, line);
+  std::istringstream in(line.substr(line.rfind(')') + 2));  // fields from 3 (state) on
+  std::string field;
+  unsigned long long ticks = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i)
+    if (i == 14 || i == 15) ticks += std::stoull(field);  // utime, stime
+  return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 void bench_ingest(long events) {
   TempDir t;
   double batched = raw_sqlite(t.path + "/raw1.db", events, 1024);
@@ -112,6 +127,7 @@ void bench_ingest(long events) {
   Daemon d(t.path + "/d", "http://127.0.0.1:9", o);
   auto c = d.connect();
   std::vector<double> rates;
+  double cpu0 = process_cpu_s(d.pid());
   for (int run = 0; run < 3; ++run) {
     auto t0 = Clock::now();
     std::string id = c->request("session.new", {{"cwd", d.project()}, {"prompt", "go"}})["id"];
@@ -121,6 +137,7 @@ void bench_ingest(long events) {
     rates.push_back(static_cast<double>(events) / el);
   }
   double ours = median(rates);
+  double cpu_per_event_us = (process_cpu_s(d.pid()) - cpu0) * 1e6 / (3.0 * static_cast<double>(events));
   // Replay: a new local-socket client reads one session's stored events from seq 1.
   std::string last = c->request("session.list")["sessions"].back()["id"];
   uint64_t head = c->request("session.get", {{"session", last}})["last_seq"];
@@ -147,8 +164,8 @@ void bench_ingest(long events) {
          "the same number of rows: %.0f ms\n",
          static_cast<unsigned long long>(head), median(replays) * 1000, raw_read * 1000 * static_cast<double>(head) / static_cast<double>(events));
   printf("ingest %ld events from a fake claude, stored + committed (median of 3): %.0f events/s | raw SQLite, same "
-         "rows: %.0f/s in batches of 1024 (ours = %.2fx), %.0f/s one per transaction\n",
-         events, ours, batched, ours / batched, single);
+         "rows: %.0f/s in batches of 1024 (ours = %.2fx), %.0f/s one per transaction | ccmuxd CPU %.2f us per event\n",
+         events, ours, batched, ours / batched, single, cpu_per_event_us);
 }
 
 // N local-socket clients subscribed to one firehose session: deliveries per second.
