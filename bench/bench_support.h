@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+#include <unistd.h>
 
 namespace ccmux::bench {
 
@@ -35,6 +37,20 @@ inline long proc_status_kb(pid_t pid, const std::string& key) {
   while (std::getline(in, line))
     if (line.rfind(key + ":", 0) == 0) return std::stol(line.substr(key.size() + 1));
   return -1;
+}
+
+// A process's CPU time (user + system, seconds) from /proc/PID/stat: on shared cores it moves
+// far less than wall time, so it is the figure to compare builds by.
+inline double process_cpu_s(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(f, line);
+  std::istringstream in(line.substr(line.rfind(')') + 2));  // fields from 3 (state) on
+  std::string field;
+  unsigned long long ticks = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i)
+    if (i == 14 || i == 15) ticks += std::stoull(field);  // utime, stime
+  return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 // Polls session.get until `state`; throws after `timeout_s`.

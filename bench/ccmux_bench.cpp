@@ -19,7 +19,6 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -101,20 +100,6 @@ double raw_sqlite(const std::string& path, long rows, int batch) {
 }
 
 std::string firehose() { return build_dir() + "/bench/fake_claude_firehose"; }
-
-// A process's CPU time (user + system, seconds) from /proc/PID/stat: on shared cores it moves
-// far less than wall time, so it is the figure to compare builds by.
-double process_cpu_s(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(f, line);
-  std::istringstream in(line.substr(line.rfind(')') + 2));  // fields from 3 (state) on
-  std::string field;
-  unsigned long long ticks = 0;
-  for (int i = 3; i <= 15 && in >> field; ++i)
-    if (i == 14 || i == 15) ticks += std::stoull(field);  // utime, stime
-  return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
 
 void bench_ingest(long events) {
   TempDir t;

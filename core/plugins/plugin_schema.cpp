@@ -17,12 +17,18 @@ bool has_specs(const ccmux_plugin_descriptor& d) {
          d.config_specs && d.config_spec_count;
 }
 
-KeySchema from_spec(const ccmux_config_spec& s) {
+KeySchema from_key(const ccmux_config_key& c) {
   KeySchema k;
-  k.name = s.name ? s.name : "";
-  k.type = static_cast<ValueType>(s.type);
-  k.required = s.required != 0;
-  k.help = s.help ? s.help : "";
+  k.name = c.name ? c.name : "";
+  k.type = static_cast<ValueType>(c.type);
+  k.required = c.required != 0;
+  k.help = c.help ? c.help : "";
+  return k;
+}
+
+// A 1.4 spec: the fields it shares with a 1.0-1.3 key, then default, range and choices.
+KeySchema from_spec(const ccmux_config_spec& s) {
+  KeySchema k = from_key({s.name, s.type, s.required, s.help});
   if (s.default_value && !k.required) k.default_yaml = s.default_value;
   if (s.has_min) k.min = s.min;
   if (s.has_max) k.max = s.max;
@@ -31,15 +37,6 @@ KeySchema from_spec(const ccmux_config_spec& s) {
     if (!s.choices[i]) throw std::invalid_argument("key '" + k.name + "' has a NULL choice");
     k.choices.push_back(s.choices[i]);
   }
-  return k;
-}
-
-KeySchema from_key(const ccmux_config_key& c) {
-  KeySchema k;
-  k.name = c.name ? c.name : "";
-  k.type = static_cast<ValueType>(c.type);
-  k.required = c.required != 0;
-  k.help = c.help ? c.help : "";
   return k;
 }
 

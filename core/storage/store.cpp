@@ -65,45 +65,41 @@ struct Reset {
 }  // namespace
 
 Store::Store(const std::string& path) {
-  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
-      SQLITE_OK) {
-    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    throw std::runtime_error("cannot open store " + path + ": " + msg);
-  }
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  db_.reset(raw);
+  if (rc != SQLITE_OK)
+    throw std::runtime_error("cannot open store " + path + ": " + (raw ? sqlite3_errmsg(raw) : "out of memory"));
   try {
     prepare_open_store(path);
   } catch (...) {
-    // No destructor runs for a constructor that throws (a newer schema, a read-only file):
-    // without this the connection and the checkpoint thread (std::terminate) would be left.
-    close_after_failed_open();
+    // No destructor runs for a constructor that throws (a newer schema, a read-only file).
+    // The members close themselves (statements, then the connection), but a joinable
+    // checkpoint thread would be std::terminate.
+    stop_checkpointer();
     throw;
   }
 }
 
-void Store::close_after_failed_open() noexcept {
-  if (checkpoint_thread_.joinable()) {
-    {
-      std::lock_guard<std::mutex> lock(checkpoint_mu_);
-      stopping_ = true;
-    }
-    checkpoint_cv_.notify_one();
-    checkpoint_thread_.join();
+void Store::stop_checkpointer() noexcept {
+  if (!checkpoint_thread_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(checkpoint_mu_);
+    stopping_ = true;
   }
-  finalize_statements();
-  sqlite3_close(db_);
-  db_ = nullptr;
+  checkpoint_cv_.notify_one();
+  checkpoint_thread_.join();
 }
 
 void Store::prepare_open_store(const std::string& path) {
-  sqlite3_busy_timeout(db_, 5000);
+  sqlite3_busy_timeout(db_.get(), 5000);
   exec("PRAGMA journal_mode=WAL");
   exec("PRAGMA synchronous=NORMAL");
   exec("PRAGMA foreign_keys=ON");
   migrate();
   exec("PRAGMA wal_autocheckpoint=0");  // see checkpointer()
   exec("PRAGMA journal_size_limit=67108864");  // the WAL file shrinks back to 64 MiB after a burst
-  sqlite3_wal_hook(db_, &Store::on_wal_commit, this);
+  sqlite3_wal_hook(db_.get(), &Store::on_wal_commit, this);
   checkpoint_thread_ = std::thread(&Store::checkpointer, this, path);
   insert_event_ = prepare("INSERT INTO events(session, seq, ts_ms, kind, payload) VALUES(?,?,?,?,?)");
   read_events_ = prepare(
@@ -141,14 +137,8 @@ Store::~Store() {
   } catch (const std::exception& e) {
     spdlog::error("store: the last batch could not be committed at close, it is lost: {}", e.what());
   }
-  {
-    std::lock_guard<std::mutex> lock(checkpoint_mu_);
-    stopping_ = true;
-  }
-  checkpoint_cv_.notify_one();
-  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
-  finalize_statements();
-  if (sqlite3_close(db_) != SQLITE_OK) spdlog::error("store: close failed: {}", sqlite3_errmsg(db_));
+  stop_checkpointer();
+  // The statements, then the connection, close as members (db_ is declared first).
 }
 
 int Store::on_wal_commit(void* self, sqlite3*, const char*, int pages) {
@@ -164,11 +154,11 @@ int Store::on_wal_commit(void* self, sqlite3*, const char*, int pages) {
 }
 
 void Store::checkpointer(std::string path) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
-    sqlite3_close(db);
-    return;
-  }
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  Connection owned(raw);
+  if (rc != SQLITE_OK) return;
+  sqlite3* db = owned.get();
   sqlite3_busy_timeout(db, 5000);
   // A connection learns the file is in WAL mode on its first read; until then a
   // checkpoint on it is a no-op.
@@ -186,27 +176,21 @@ void Store::checkpointer(std::string path) {
   }
   lock.unlock();
   sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-  sqlite3_close(db);
 }
 
 void Store::exec(const char* sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+  if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : "?";
     sqlite3_free(err);
     throw std::runtime_error(std::string("sqlite: ") + msg);
   }
 }
 
-Statement Store::prepare(const char* sql) { return prepare_statement(db_, sql, SQLITE_PREPARE_PERSISTENT); }
-
-void Store::finalize_statements() noexcept {
-  for (Statement* st : {&insert_event_, &read_events_, &insert_session_, &upsert_session_, &upsert_approval_})
-    st->reset();
-}
+Statement Store::prepare(const char* sql) { return prepare_statement(db_.get(), sql, SQLITE_PREPARE_PERSISTENT); }
 
 int Store::schema_version() {
-  Statement st = prepare_statement(db_, "PRAGMA user_version");
+  Statement st = prepare_statement(db_.get(), "PRAGMA user_version");
   return sqlite3_step(st.get()) == SQLITE_ROW ? sqlite3_column_int(st.get(), 0) : 0;
 }
 
@@ -226,17 +210,17 @@ void Store::migrate() {
 template <class... A>
 int Store::write(const char* sql, const A&... args) {
   begin();
-  Statement st = prepare_statement(db_, sql);
+  Statement st = prepare_statement(db_.get(), sql);
   bind_all(st.get(), 1, args...);
   int rc = sqlite3_step(st.get());
   st.reset();
-  if (rc != SQLITE_DONE) throw std::runtime_error(std::string("sqlite: ") + sqlite3_errmsg(db_));
-  return sqlite3_changes(db_);
+  if (rc != SQLITE_DONE) throw std::runtime_error(std::string("sqlite: ") + sqlite3_errmsg(db_.get()));
+  return sqlite3_changes(db_.get());
 }
 
 template <class... A>
 void Store::read(const char* sql, const std::function<void(sqlite3_stmt*)>& row, const A&... args) {
-  Statement st = prepare_statement(db_, sql);  // finalized also when `row` throws
+  Statement st = prepare_statement(db_.get(), sql);  // finalized also when `row` throws
   bind_all(st.get(), 1, args...);
   while (sqlite3_step(st.get()) == SQLITE_ROW) row(st.get());
 }
@@ -266,7 +250,7 @@ void Store::append_event(std::string_view session, uint64_t seq, int64_t ts_ms, 
   bind_value(st, 4, kind);
   sqlite3_bind_blob(st, 5, payload.data(), static_cast<int>(payload.size()), SQLITE_STATIC);
   if (sqlite3_step(st) != SQLITE_DONE)
-    throw std::runtime_error(std::string("sqlite insert event: ") + sqlite3_errmsg(db_));
+    throw std::runtime_error(std::string("sqlite insert event: ") + sqlite3_errmsg(db_.get()));
 }
 
 size_t Store::read_events(const std::string& session, uint64_t from_seq, uint64_t to_seq, size_t limit,
@@ -311,8 +295,8 @@ bool Store::insert_session(const SessionRow& s) {
   Reset r{insert_session_.get()};
   bind_session(insert_session_.get(), s);
   if (sqlite3_step(insert_session_.get()) != SQLITE_DONE)
-    throw std::runtime_error(std::string("sqlite session: ") + sqlite3_errmsg(db_));
-  return sqlite3_changes(db_) == 1;
+    throw std::runtime_error(std::string("sqlite session: ") + sqlite3_errmsg(db_.get()));
+  return sqlite3_changes(db_.get()) == 1;
 }
 
 void Store::upsert_session(const SessionRow& s) {
@@ -320,14 +304,14 @@ void Store::upsert_session(const SessionRow& s) {
   auto* st = upsert_session_.get();
   Reset r{st};
   bind_session(st, s);
-  if (sqlite3_step(st) != SQLITE_DONE) throw std::runtime_error(std::string("sqlite session: ") + sqlite3_errmsg(db_));
-  if (sqlite3_changes(db_) == 0)
+  if (sqlite3_step(st) != SQLITE_DONE) throw std::runtime_error(std::string("sqlite session: ") + sqlite3_errmsg(db_.get()));
+  if (sqlite3_changes(db_.get()) == 0)
     throw std::runtime_error("session id " + s.id + " already names another session: not replaced");
 }
 
 std::vector<SessionRow> Store::load_sessions() {
   std::vector<SessionRow> out;
-  Statement owned = prepare_statement(db_,
+  Statement owned = prepare_statement(db_.get(),
                                      "SELECT id, created_ms, cwd, model, permission_mode, claude_session_id,"
                                      " claude_started, state, state_reason, last_seq, cost_usd, input_tokens,"
                                      " output_tokens, turns, updated_ms,"
@@ -375,8 +359,8 @@ void Store::upsert_approval(const ApprovalRow& a) {
   bind_value(st, 12, a.created_ms);
   bind_value(st, 13, a.resolved_ms);
   bind_value(st, 14, a.resolved_ms ? a.resolved_ms - a.created_ms : int64_t{0});
-  if (sqlite3_step(st) != SQLITE_DONE) throw std::runtime_error(std::string("sqlite approval: ") + sqlite3_errmsg(db_));
-  if (sqlite3_changes(db_) == 0)
+  if (sqlite3_step(st) != SQLITE_DONE) throw std::runtime_error(std::string("sqlite approval: ") + sqlite3_errmsg(db_.get()));
+  if (sqlite3_changes(db_.get()) == 0)
     throw std::runtime_error("approval id " + a.id + " already names another approval: not replaced");
 }
 
@@ -425,7 +409,7 @@ std::vector<ApprovalRow> Store::list_approvals(bool pending_only, size_t limit) 
 
 int64_t Store::add_prompt(const std::string& session, const std::string& content, int64_t ts_ms) {
   write("INSERT INTO prompts(session, content, state, created_ms) VALUES(?,?,'queued',?)", session, content, ts_ms);
-  return sqlite3_last_insert_rowid(db_);
+  return sqlite3_last_insert_rowid(db_.get());
 }
 
 void Store::set_prompt_state(int64_t id, const std::string& state) {
@@ -446,12 +430,12 @@ std::vector<PromptRow> Store::open_prompts(const std::string& session) {
 
 void Store::kv_set(const std::string& plugin, const std::string& key, std::string_view value) {
   begin();
-  Statement st = prepare_statement(db_, "INSERT OR REPLACE INTO plugin_kv(plugin, key, value) VALUES(?,?,?)");
+  Statement st = prepare_statement(db_.get(), "INSERT OR REPLACE INTO plugin_kv(plugin, key, value) VALUES(?,?,?)");
   bind_value(st.get(), 1, plugin);
   bind_value(st.get(), 2, key);
   sqlite3_bind_blob(st.get(), 3, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
   if (sqlite3_step(st.get()) != SQLITE_DONE)  // was ignored: a failed write looked stored
-    throw std::runtime_error(std::string("sqlite plugin_kv: ") + sqlite3_errmsg(db_));
+    throw std::runtime_error(std::string("sqlite plugin_kv: ") + sqlite3_errmsg(db_.get()));
 }
 
 std::optional<std::string> Store::kv_get(const std::string& plugin, const std::string& key) {

@@ -125,18 +125,17 @@ class Store {
   template <class... A>
   void read(const char* sql, const std::function<void(sqlite3_stmt*)>& row, const A&... args);
   Statement prepare(const char* sql);  // persistent, kept for the connection's life
-  void finalize_statements() noexcept;  // before the connection closes
   void migrate();
-  // The constructor's work after the file is open, and its undoing when that work throws.
+  // The constructor's work after the file is open.
   void prepare_open_store(const std::string& path);
-  void close_after_failed_open() noexcept;
+  void stop_checkpointer() noexcept;  // joins the checkpoint thread (destructor, failed open)
 
   // WAL checkpoints (which fsync) run on a thread with its own connection, so the
   // loop thread never waits for one; the WAL hook tells it when the log has grown.
   void checkpointer(std::string path);
   static int on_wal_commit(void* self, sqlite3*, const char*, int pages);
 
-  sqlite3* db_ = nullptr;
+  Connection db_;  // first member: closed last, after every Statement below
   bool in_tx_ = false;
   std::thread checkpoint_thread_;
   std::mutex checkpoint_mu_;
