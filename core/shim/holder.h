@@ -1,0 +1,116 @@
+// ccmux-shim's one object: claude's parent, the owner of its pipes, the spool writer and the
+// socket server of protocol v1 (core/shim/README.md). Single-threaded: one poll() loop.
+#pragma once
+
+#include "shim/holder_protocol.h"
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <sys/types.h>
+#include <unordered_set>
+#include <vector>
+
+namespace ccmux::shim {
+
+struct HolderOptions {
+  std::string session;
+  std::string spool_dir;    // absolute; created 0700 when missing
+  std::string socket_path;  // absolute; its directory must exist, be ours and be 0700
+  std::string cwd;          // claude's working directory
+  std::vector<std::pair<std::string, std::string>> env;  // overrides of the inherited environment
+  std::vector<std::string> argv;                         // claude's executable (a path) and arguments
+  uint64_t segment_bytes = kDefaultSegmentBytes;
+  int stop_grace_s = 5;
+};
+
+// An owned descriptor (core/runtime's UniqueFd is not ours to include: shim/ calls base/ only).
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(o.release()) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) reset(o.release());
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+  void reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+class Holder {
+ public:
+  explicit Holder(HolderOptions o) : o_(std::move(o)) {}
+  // Spool, socket, claude. "" on success, else why not (nothing is left running).
+  std::string start();
+  pid_t claude_pid() const { return pid_; }
+  // The loop; returns when the holder is done (claude exited and acknowledged, or stopped).
+  int run();
+
+ private:
+  // spool
+  std::string open_segment(uint64_t n);
+  void append_stdout(const char* data, size_t n);
+  bool flush_spool();  // false: the disk refused (retried later; claude's stdout is not read meanwhile)
+  void read_stdout(bool to_eof);
+  void read_stderr();
+  std::string segment_path(uint64_t n) const;
+  // claude
+  void reap();
+  void on_exited(int status);
+  void write_stdin();
+  void kill_group(int sig);
+  // client
+  void accept_client();
+  void read_client();
+  void write_client();
+  void drop_client();
+  void send(std::string_view payload);
+  void handle(std::string_view payload);
+  void handle_stdin(std::string_view bytes);
+  void notify_more();
+  std::string hello() const;
+  bool done() const;
+
+  HolderOptions o_;
+  Fd listen_, client_, sigfd_;
+  Fd in_, out_, err_;
+  pid_t pid_ = -1;
+  int64_t started_ms_ = 0;
+  bool exited_ = false;
+  int status_ = 0;
+  // spool
+  Fd seg_fd_;
+  uint64_t seg_ = 1, seg_size_ = 0, first_seg_ = 1;
+  std::string spool_pending_;  // read from claude, not yet written (disk full)
+  // stdin
+  std::deque<std::string> stdin_q_;
+  size_t stdin_q_bytes_ = 0, stdin_off_ = 0;
+  std::unordered_set<std::string> answered_;
+  std::deque<std::string> answered_order_;
+  // stderr
+  std::string err_ring_;
+  // client
+  FrameReader in_frames_;
+  std::string out_buf_;
+  size_t out_off_ = 0;
+  bool more_outstanding_ = false;
+  // ending
+  bool stop_requested_ = false;
+  bool ack_exit_ = false;
+  int64_t kill_at_ms_ = -1;  // monotonic: SIGKILL claude's group then
+};
+
+}  // namespace ccmux::shim
