@@ -343,22 +343,22 @@ std::string Holder::hello() const {
 }
 
 void Holder::accept_client() {
-  for (;;) {
-    Fd c(accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-    if (!c) return;
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    if (getsockopt(c.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || (cred.uid != geteuid() && cred.uid != 0))
-      continue;  // closed unanswered
-    if (client_) {  // one client at a time; the one connected keeps the holder
-      std::string busy = encode_frame("error busy another client is connected");
-      (void)!::send(c.get(), busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      continue;
-    }
-    client_ = std::move(c);
-    more_outstanding_ = false;  // hello says where the spool ends
-    send(hello());
+  Fd c(accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  if (!c) return;
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (getsockopt(c.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || (cred.uid != geteuid() && cred.uid != 0))
+    return;  // closed unanswered
+  // A restarted ccmuxd connects right after its old connection closed: that EOF is read first.
+  if (client_) read_client();
+  if (client_) {  // one client at a time; the one connected keeps the holder
+    std::string busy = encode_frame("error busy another client is connected");
+    (void)!::send(c.get(), busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    return;
   }
+  client_ = std::move(c);
+  more_outstanding_ = false;  // hello says where the spool ends
+  send(hello());
 }
 
 void Holder::read_client() {
