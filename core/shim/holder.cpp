@@ -1,6 +1,6 @@
 #include "shim/holder.h"
 
-#include "base/version.h"
+#include "version.h"
 
 #include <cerrno>
 #include <csignal>
@@ -389,7 +389,8 @@ void Holder::read_client() {
 }
 
 void Holder::handle_stdin(std::string_view bytes) {
-  if (exited_ || !in_) return send("error exited claude has exited");
+  if (exited_) return send("error exited claude has exited");
+  if (!in_) return send("error stdin-closed claude closed its stdin");
   if (stdin_q_bytes_ + bytes.size() > kMaxStdinQueue) return send("error stdin-full the stdin queue is full");
   // A control_response for a request already answered is dropped, line by line; the others go.
   std::string kept, dropped;

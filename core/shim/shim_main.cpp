@@ -4,7 +4,7 @@
 // Start-up errors go to stderr with exit status 2 (usage) or 1 (spool, socket, claude); once
 // everything is up it writes "ready holder_pid=N claude_pid=N\n" to stdout, then puts
 // /dev/null on its stdin, stdout and stderr and serves until done (exit 0).
-#include "base/version.h"
+#include "version.h"
 #include "shim/holder.h"
 
 #include <cerrno>

@@ -5,6 +5,7 @@
 //   --stderr-bytes N   N bytes of numbered lines to stderr at start
 //   --ignore-term      SIGTERM ignored (stop must come to SIGKILL)
 //   --grandchild FILE  a child in claude's process group writes its pid to FILE and waits
+//   --no-read          never read stdin (waits until killed or alarm)
 // Lines on stdin starting "#fake " are commands: "exit N", "spam N" (N bytes of lines to
 // stdout), "emit FILE". Nothing here waits more than 60 s: alarm(60) ends it whatever happens.
 #include <csignal>
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
   const char *echo = nullptr, *emit = nullptr, *grandchild = nullptr;
   int exit_code = -1;
   long stderr_bytes = 0;
+  bool no_read = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto val = [&] { return i + 1 < argc ? argv[++i] : (_exit(92), nullptr); };
@@ -61,6 +63,7 @@ int main(int argc, char** argv) {
     else if (a == "--stderr-bytes") stderr_bytes = atol(val());
     else if (a == "--ignore-term") signal(SIGTERM, SIG_IGN);
     else if (a == "--grandchild") grandchild = val();
+    else if (a == "--no-read") no_read = true;
   }
   if (grandchild) {
     pid_t p = fork();
@@ -86,6 +89,7 @@ int main(int argc, char** argv) {
     put(2, e.data(), e.size());
   }
   if (exit_code >= 0) return exit_code;
+  if (no_read) pause();
   int echo_fd = echo ? open(echo, O_WRONLY | O_CREAT | O_APPEND, 0600) : -1;
   std::string line;
   char buf[65536];

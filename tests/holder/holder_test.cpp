@@ -467,6 +467,41 @@ TEST(Holder, StdinFramesArriveWholeAndInOrder) {
   EXPECT_TRUE(slurp(echo) == expected);
 }
 
+TEST(Holder, TheStdinQueueIsBoundedAndARefusedFrameIsNotQueued) {
+  Holder h;
+  ASSERT_TRUE(h.start({"--no-read"}));
+  Client c(h.sock);
+  ASSERT_TRUE(c.expect("hello"));
+  std::string sixteen = "stdin " + std::string(16u << 20, 's');
+  for (int i = 0; i < 4; ++i) {  // 64 MiB: the bound itself is allowed
+    ASSERT_TRUE(c.send(sixteen));
+    EXPECT_EQ(c.reply(), "ok") << i;
+  }
+  ASSERT_TRUE(c.send("stdin x"));
+  auto r = c.reply();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->rfind("error stdin-full", 0), 0u) << *r;
+  ASSERT_TRUE(c.send("stderr"));  // the client is still served
+  EXPECT_EQ(c.reply(), "stderr ");
+}
+
+TEST(Holder, SpoolNumberingContinuesAfterWhatIsThere) {
+  Holder h;
+  fs::create_directory(h.spool);
+  spit(h.spool / "3.ndjson", "old\n");
+  spit(h.spool / "2.ndjson", "older\n");
+  spit(h.spool / "notes.txt", "x");
+  ASSERT_TRUE(h.start({}));
+  Client c(h.sock);
+  auto hello = c.expect("hello");
+  ASSERT_TRUE(hello);
+  auto f = fields_of(*hello);
+  EXPECT_EQ(f["first_segment"], "2");
+  EXPECT_EQ(f["segment"], "4");
+  EXPECT_EQ(f["size"], "0");
+  EXPECT_EQ(slurp(h.spool / "3.ndjson"), "old\n");
+}
+
 TEST(Holder, ADuplicateControlResponseIsDroppedAndAnswered) {
   Holder h;
   fs::path echo = h.tmp.dir / "echo";

@@ -15,14 +15,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::set<std::string> kCoreFolders = {"runtime", "storage", "auth",    "approvals", "sessions",
-                                            "plugins", "protocol", "daemon", "config",    "base"};
+const std::set<std::string> kCoreFolders = {"runtime", "storage", "auth",   "approvals", "sessions", "plugins",
+                                            "protocol", "daemon", "config", "base",      "shim"};
 
 // Who may include whom (besides itself and base/, which everyone may use by bare name).
 const std::map<std::string, std::set<std::string>> kMayInclude = {
     {"base", {}},
     {"runtime", {}},
     {"config", {}},
+    // The holder (ccmux-shim) outlives ccmuxd and stays tiny: base/ only.
+    {"shim", {}},
     {"storage", {"runtime"}},
     {"auth", {"storage", "runtime"}},
     {"approvals", {"runtime", "storage"}},
