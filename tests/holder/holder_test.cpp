@@ -27,6 +27,14 @@
 #include <unistd.h>
 #include <vector>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define HOLDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HOLDER_ASAN 1
+#endif
+#endif
+
 namespace fs = std::filesystem;
 using namespace ccmux::shim;
 
@@ -372,7 +380,12 @@ TEST(Holder, HelloOnConnectAndSmallResidentSize) {
   std::printf("[ holder RSS ] idle %ld kB (anon %ld, file %ld), after 1 MB stdin + 2 MB stdout %ld kB (anon %ld)\n",
               idle, anon, file, after, status_kb(h.pid, "RssAnon"));
   EXPECT_GT(idle, 0);
-  EXPECT_LE(idle, 2048);
+#if defined(HOLDER_ASAN)
+  std::printf("[ holder RSS ] AddressSanitizer build: the 2 MB bound is not checked\n");
+#else
+  EXPECT_LE(idle, 2048) << "docs/holder.md: a held session costs at most 2 MB";
+  EXPECT_LE(after, 2048);
+#endif
 }
 
 TEST(Holder, SpoolHoldsExactlyTheBytesClaudeWrote) {
