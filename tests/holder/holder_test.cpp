@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <poll.h>
 #include <spawn.h>
 #include <sstream>
@@ -386,6 +387,38 @@ TEST(Holder, HelloOnConnectAndSmallResidentSize) {
   EXPECT_LE(idle, 2048) << "docs/holder.md: a held session costs at most 2 MB";
   EXPECT_LE(after, 2048);
 #endif
+}
+
+TEST(Holder, ClaudeStartsAsChildProcessStartsIt) {
+  Holder h;
+  fs::create_directory(h.tmp.dir / "work");
+  setenv("NODE_OPTIONS", "--inspect", 1);
+  setenv("HOLDER_TEST_INHERITED", "yes", 1);
+  bool started = h.start({}, {"--cwd", (h.tmp.dir / "work").string(), "--env", "HOLDER_TEST_SET=a=b"});
+  unsetenv("NODE_OPTIONS");
+  unsetenv("HOLDER_TEST_INHERITED");
+  ASSERT_TRUE(started) << h.startup_output;
+  std::string proc = "/proc/" + std::to_string(h.claude_pid);
+  std::string env = slurp(proc + "/environ");
+  std::set<std::string> vars;
+  for (size_t pos = 0, z; (z = env.find('\0', pos)) != std::string::npos; pos = z + 1) vars.insert(env.substr(pos, z - pos));
+  EXPECT_TRUE(vars.count("HOLDER_TEST_INHERITED=yes"));
+  EXPECT_TRUE(vars.count("HOLDER_TEST_SET=a=b"));
+  EXPECT_FALSE(vars.count("NODE_OPTIONS=--inspect"));
+  EXPECT_EQ(fs::read_symlink(proc + "/cwd"), h.tmp.dir / "work");
+  // Nothing of the holder's (socket, spool, signalfd) or of its spawner leaks into claude.
+  std::set<std::string> fds;
+  for (auto& e : fs::directory_iterator(proc + "/fd")) fds.insert(e.path().filename().string());
+  EXPECT_EQ(fds, (std::set<std::string>{"0", "1", "2"}));
+  // The holder blocks and ignores signals for itself; claude starts with none blocked or ignored.
+  std::string status = slurp(proc + "/status");
+  EXPECT_NE(status.find("SigBlk:\t0000000000000000"), std::string::npos) << status;
+  // Signals 32 and 33 are glibc's own (sigfillset leaves them out, so POSIX_SPAWN_SETSIGDEF
+  // cannot reset them); whatever the test runner inherited there is not the holder's doing.
+  size_t ign = status.find("SigIgn:\t");
+  ASSERT_NE(ign, std::string::npos);
+  uint64_t ignored = std::stoull(status.substr(ign + 8, 16), nullptr, 16);
+  EXPECT_EQ(ignored & ~(uint64_t{3} << 31), 0u) << status;
 }
 
 TEST(Holder, SpoolHoldsExactlyTheBytesClaudeWrote) {
