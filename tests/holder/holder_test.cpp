@@ -407,9 +407,13 @@ TEST(Holder, ClaudeStartsAsChildProcessStartsIt) {
   EXPECT_FALSE(vars.count("NODE_OPTIONS=--inspect"));
   EXPECT_EQ(fs::read_symlink(proc + "/cwd"), h.tmp.dir / "work");
   // Nothing of the holder's (socket, spool, signalfd) or of its spawner leaks into claude.
+  // (Waited for: right after exec, the dynamic loader has the fake's libraries open for a moment.)
   std::set<std::string> fds;
-  for (auto& e : fs::directory_iterator(proc + "/fd")) fds.insert(e.path().filename().string());
-  EXPECT_EQ(fds, (std::set<std::string>{"0", "1", "2"}));
+  EXPECT_TRUE(wait_until([&] {
+    fds.clear();
+    for (auto& e : fs::directory_iterator(proc + "/fd")) fds.insert(e.path().filename().string());
+    return fds == std::set<std::string>{"0", "1", "2"};
+  })) << testing::PrintToString(fds);
   // The holder blocks and ignores signals for itself; claude starts with none blocked or ignored.
   std::string status = slurp(proc + "/status");
   EXPECT_NE(status.find("SigBlk:\t0000000000000000"), std::string::npos) << status;
