@@ -736,6 +736,30 @@ TEST(Holder, StopEndsClaudesGroupThenTheHolder) {
   ASSERT_TRUE(h.wait_exit());
 }
 
+TEST(Holder, AckExitBeforeTheExitIsRefusedAndHelloSaysStopping) {
+  Holder h;
+  ASSERT_TRUE(h.start({"--ignore-term"}, {"--stop-grace", "30"}));
+  Client c(h.sock);
+  ASSERT_TRUE(c.expect("hello"));
+  ASSERT_TRUE(c.send("ack-exit"));
+  auto r = c.reply();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->rfind("error not-exited", 0), 0u) << *r;
+  ASSERT_TRUE(c.send("stop"));  // claude ignores SIGTERM: still running within the grace
+  EXPECT_EQ(c.reply(), "ok");
+  c.hang_up();
+  Client again(h.sock);
+  auto hello = again.expect("hello");
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(fields_of(*hello)["stopping"], "1");
+  EXPECT_FALSE(fields_of(*hello).count("exit_status"));
+  ASSERT_TRUE(again.send("signal 9"));
+  EXPECT_EQ(again.reply(), "ok");
+  ASSERT_TRUE(again.expect("exited"));
+  again.hang_up();  // stopping, claude gone, no client: the holder ends by itself
+  ASSERT_TRUE(h.wait_exit());
+}
+
 TEST(Holder, StopWithNoClientLeftEndsTheHolderByItself) {
   Holder h;
   ASSERT_TRUE(h.start({}));
