@@ -67,6 +67,13 @@ std::string ApprovalChain::open(const ApprovalContext& ctx, const std::string& c
     return id;
   }
   PolicyRequest preq{row.tool, input, ctx.session_id, ctx.cwd, ctx.model, req["suggestions"]};
+  if (!unasked) {
+    // Stored while the policies decide, in the transaction of the line that asked: a ccmuxd
+    // that dies before they answer finds it at start and decides it again (issue 13).
+    row.state = "deciding";
+    row.request = req.dump();
+    store_.upsert_approval(row);
+  }
   deciding_[id] = Deciding{std::move(row), std::move(req), std::move(input), std::move(unasked)};
   // The answer may come at once (no policies) or from the policy worker later.
   policies_.evaluate(preq, [this, id](PolicyEngine::Decision d) { after_policies(id, std::move(d)); });
@@ -128,13 +135,13 @@ void ApprovalChain::after_policies(const std::string& id, PolicyEngine::Decision
   ask_humans(std::move(row), dc.input);
 }
 
-void ApprovalChain::ask_humans(ApprovalRow row, const json& input) {
+void ApprovalChain::ask_humans(ApprovalRow row, const json& input, double timeout_s) {
   row.state = "pending";
   store_.upsert_approval(row);
   bus_.publish(row.session, "approval_requested", row.request);
   std::string id = row.id;
   Pending p{row, input, 0};
-  p.timer = loop_.add_timer(timeout_s_, [this, id] {
+  p.timer = loop_.add_timer(timeout_s < 0 ? timeout_s_ : timeout_s, [this, id] {
     auto it = pending_.find(id);
     if (it == pending_.end()) return;
     it->second.timer = 0;
@@ -252,12 +259,29 @@ void ApprovalChain::cancel(const std::string& session, const std::string& claude
   }
 }
 
-void ApprovalChain::close_stale_after_restart() {
-  for (auto& row : store_.list_approvals(true, 100000)) {
-    row.decision = "cancelled";
-    row.decided_by = "ccmuxd";
-    row.reason = "ccmuxd restarted while this was pending; the claude process that asked has ended";
-    resolve(std::move(row), json(), false);
+void ApprovalChain::restore_after_restart(const std::map<std::string, ApprovalContext>& live) {
+  for (auto& row : store_.unresolved_approvals()) {
+    auto ctx = live.find(row.session);
+    if (ctx == live.end()) {
+      row.decision = "cancelled";
+      row.decided_by = "ccmuxd";
+      row.reason = "ccmuxd restarted while this was pending; the claude process that asked has ended";
+      resolve(std::move(row), json(), false);
+      continue;
+    }
+    json req = json::parse(row.request, nullptr, false);
+    if (!req.is_object()) req = json::object();
+    json input = object_or(req, "input");
+    std::string id = row.id;
+    if (row.state == "deciding") {  // the policies had not answered: they decide again
+      PolicyRequest preq{row.tool, input, row.session, ctx->second.cwd, ctx->second.model, array_or(req, "suggestions")};
+      deciding_[id] = Deciding{std::move(row), std::move(req), std::move(input), {}};
+      policies_.evaluate(preq, [this, id](PolicyEngine::Decision d) { after_policies(id, std::move(d)); });
+      continue;
+    }
+    // Asked again: approval_requested once more for every client; the timeout counts from its creation.
+    double left = timeout_s_ - static_cast<double>(now_ms() - row.created_ms) / 1000;
+    ask_humans(std::move(row), input, std::max(0.0, left));
   }
 }
 

@@ -72,9 +72,11 @@ class ApprovalChain {
   void cancel(const std::string& session, const std::string& claude_request_id, const std::string& why,
               const std::string& by = "claude");
 
-  // At startup: approvals left pending by a previous daemon can no longer reach their
-  // claude process; they are closed as cancelled (recorded, with an event).
-  void close_stale_after_restart();
+  // At startup, approvals a previous daemon left open. Those of `live` sessions (their claude
+  // is still running, held: issue 13) are asked again (approval_requested once more, the
+  // timeout counted from their creation) or, when the policies had not answered, decided
+  // again. The others can no longer reach their claude: closed as cancelled (with an event).
+  void restore_after_restart(const std::map<std::string, ApprovalContext>& live);
 
   // Pending for a human, or still being decided by the policies.
   bool has_pending(const std::string& session) const;
@@ -95,7 +97,7 @@ class ApprovalChain {
     std::function<void()> unasked;
   };
   void after_policies(const std::string& id, PolicyEngine::Decision d);
-  void ask_humans(ApprovalRow row, const nlohmann::json& input);
+  void ask_humans(ApprovalRow row, const nlohmann::json& input, double timeout_s = -1);  // -1: the configured one
   void resolve(ApprovalRow row, const nlohmann::json& input_for_claude, bool answer_claude);
   void notify(const std::string& type, const nlohmann::json& approval);
 

@@ -52,6 +52,7 @@ constexpr auto I = ValueType::integer;
 constexpr auto N = ValueType::number;
 constexpr auto L = ValueType::string_list;
 constexpr auto M = ValueType::string_map;
+constexpr auto B = ValueType::boolean;
 // Durations, sizes and counts are never negative; their own lower bounds come on top.
 constexpr double kNonNegative = 0;
 
@@ -86,6 +87,9 @@ const std::map<std::string, std::vector<CoreKey>>& core_keys() {
         {Key("crash_limit", I).def("5").range(1, {}, "must be at least 1 (give up at the first crash)").s,
          [](Config& c, const json& v) { c.crash_limit = v; }},
         {Key("crash_window", N).def("300").range(kNonNegative, {}).s, [](Config& c, const json& v) { c.crash_window_s = v; }},
+        // Issue 13: each claude runs under a ccmux-shim holder and outlives ccmuxd.
+        {Key("hold", B).def("true").s, [](Config& c, const json& v) { c.hold = v; }},
+        {Key("shim", S).s, [](Config& c, const json& v) { c.shim_path = expand_home(v); }},
         // Below 16 KiB a cut event has no room for its shape; above 64 MiB one event could
         // outgrow what clients accept (the socket's 64 MiB message limit, a phone's memory).
         {Key("max_event_bytes", I)

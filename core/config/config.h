@@ -58,6 +58,10 @@ struct Config {
   // Events over this are stored and sent cut, whole in a file (docs/protocol.md): every
   // stored event then fits every client, so a replay always works.
   int64_t max_event_bytes = 8 << 20;
+  // Sessions outlive ccmuxd (issue 13): each claude runs under a ccmux-shim holder; a stop or
+  // restart of ccmuxd leaves them running and the next ccmuxd adopts them.
+  bool hold = true;
+  std::string shim_path;  // empty: ccmux-shim beside ccmuxd
 
   // projects
   std::vector<std::string> project_roots;

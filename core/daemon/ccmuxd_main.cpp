@@ -8,6 +8,7 @@
 #include "protocol/control_server.h"
 #include "runtime/logging.h"
 #include "runtime/unique_fd.h"
+#include "sessions/held_process.h"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -21,7 +22,11 @@
 #include <mutex>
 #include <system_error>
 #include <thread>
+#include <cstring>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -106,6 +111,20 @@ int watchdog_and_signals(Core& core, PluginHost& plugins) {
     }
     core.loop.stop();
   };
+  // SIGTERM/SIGINT (systemctl stop/restart) keep held sessions running for the next ccmuxd;
+  // daemon.shutdown {stop_sessions: true} (ccmuxd --stop-sessions) ends them too.
+  auto begin_stop = [&](bool stop_sessions, const std::string& why) {
+    if (stopping) return;
+    stopping = true;
+    bool keep = core.config.hold && !stop_sessions;
+    spdlog::info("{}: stopping{}", why, keep ? " (held sessions go on)" : " sessions");
+    sd_notify(0, "STOPPING=1");
+    plugins.begin_stopping();
+    // Posted: plugins stop at the top of a loop turn, not inside the supervisor's callback.
+    core.supervisor->shutdown([&] { core.loop.post(finish); }, !keep);
+    core.loop.add_timer(core.config.stop_grace_s + 5, finish);
+  };
+  core.request_shutdown = [&](bool stop_sessions) { begin_stop(stop_sessions, "daemon.shutdown"); };
   core.loop.add_fd(sfd.get(), EPOLLIN, [&](uint32_t) {
     signalfd_siginfo si;
     while (read(sfd.get(), &si, sizeof si) == sizeof si) {
@@ -114,14 +133,7 @@ int watchdog_and_signals(Core& core, PluginHost& plugins) {
         core.reload_policies();
         continue;
       }
-      if (stopping) continue;
-      stopping = true;
-      spdlog::info("signal {}: stopping sessions", si.ssi_signo);
-      sd_notify(0, "STOPPING=1");
-      plugins.begin_stopping();
-      // Posted: plugins stop at the top of a loop turn, not inside the supervisor's callback.
-      core.supervisor->shutdown([&] { core.loop.post(finish); });
-      core.loop.add_timer(core.config.stop_grace_s + 5, finish);
+      begin_stop(false, "signal " + std::to_string(si.ssi_signo));
     }
   });
   uint64_t usec = 0;
@@ -132,21 +144,59 @@ int watchdog_and_signals(Core& core, PluginHost& plugins) {
   }
   sd_notify(0, "READY=1");
   core.loop.run();
+  core.request_shutdown = nullptr;
   core.loop.remove_fd(sfd.get());
   return 0;
 }
 
 }  // namespace
 
+// ccmuxd --stop-sessions: a running daemon is asked (daemon.shutdown, stop_sessions) and
+// waited for; with none, the holders it left are stopped directly.
+int stop_all_sessions(const Config& config) {
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  strncpy(addr.sun_path, config.socket_path.c_str(), sizeof addr.sun_path - 1);
+  if (fd && connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    std::string msg = nlohmann::json{{"type", "hello"}, {"protocol", kProtocolVersion}, {"client", "ccmuxd"}}.dump() +
+                      "\n" +
+                      nlohmann::json{{"id", 1}, {"method", "daemon.shutdown"}, {"params", {{"stop_sessions", true}}}}.dump() +
+                      "\n";
+    if (::send(fd.get(), msg.data(), msg.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(msg.size())) {
+      // The daemon closes the connection when it exits.
+      char buf[4096];
+      double waited = 0, limit = config.stop_grace_s + 30;
+      for (;;) {
+        pollfd p{fd.get(), POLLIN, 0};
+        int r = poll(&p, 1, 200);
+        if (r > 0 && read(fd.get(), buf, sizeof buf) <= 0) break;
+        if ((waited += r > 0 ? 0 : 0.2) > limit) {
+          std::cerr << "ccmuxd --stop-sessions: the daemon did not stop within " << limit << " s\n";
+          return 1;
+        }
+      }
+      std::cout << "ccmuxd stopped with its sessions\n";
+      return 0;
+    }
+  }
+  size_t n = HolderHub::stop_all_in(config.state_dir + "/holders", config.stop_grace_s + 10);
+  std::cout << "no ccmuxd running; stopped " << n << " held session(s)\n";
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (int rc = maybe_run_policy_worker(argc, argv); rc >= 0) return rc;
   if (int rc = maybe_run_policy_test(argc, argv); rc >= 0) return rc;  // for `ccmux policy test`
   CLI::App app{"ccmuxd: host for Claude Code sessions"};
   std::string config_file, check_file;
-  bool version = false;
+  bool version = false, stop_sessions = false;
   app.add_option("--config", config_file, "config file (default: $XDG_CONFIG_HOME/ccmux/config.yaml)");
   app.add_option("--check-config", check_file, "validate a config file (and its policies and plugins), then exit");
   app.add_flag("--version", version, "print the version");
+  app.add_flag("--stop-sessions", stop_sessions,
+               "end every session (claude and its holder) and stop the running ccmuxd; with none running, stop the "
+               "holders it left");
   CLI11_PARSE(app, argc, argv);
   if (version) {
     std::cout << "ccmuxd " << kVersion << " (protocol " << kProtocolVersion << ", SDK " << CCMUX_SDK_VERSION_MAJOR << "."
@@ -168,6 +218,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   setup_logging(core.config.log_level);
+  if (stop_sessions) return stop_all_sessions(core.config);
   std::string claude;
   try {
     claude = resolve_claude_path(core.config);

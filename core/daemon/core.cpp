@@ -62,6 +62,13 @@ void Core::open(const std::string& claude_path) {
   so.restart_backoff_max_s = config.restart_backoff_max_s;
   so.crash_limit = static_cast<size_t>(config.crash_limit);
   so.crash_window_s = config.crash_window_s;
+  so.hold = config.hold;
+  so.holder.shim_path = config.shim_path.empty()
+                            ? (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "ccmux-shim").string()
+                            : config.shim_path;
+  so.holder.holders_dir = config.state_dir + "/holders";
+  so.holder.spool_dir = config.state_dir + "/spool";
+  so.holder.stop_grace_s = config.stop_grace_s;
   supervisor = std::make_unique<Supervisor>(loop, *store, *bus, *approvals, so);
   hooks = std::make_unique<HookBroker>(loop, *approvals, *supervisor);
   tokens = std::make_unique<TokenStore>(*store);

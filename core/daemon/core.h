@@ -37,6 +37,8 @@ struct Core {
   std::unique_ptr<HookBroker> hooks;
   std::unique_ptr<TokenStore> tokens;
   PluginHost* plugins = nullptr;
+  // ccmuxd's main: stop the daemon (daemon.shutdown); `stop_sessions` ends every claude too.
+  std::function<void(bool stop_sessions)> request_shutdown;
   MethodRegistry methods;  // every protocol method: the built-ins (from open()) and plugins'
   std::set<ProtocolClient*> clients;  // every connected protocol client (socket or plugin)
   int64_t started_ms = 0;

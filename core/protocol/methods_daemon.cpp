@@ -63,6 +63,20 @@ void add_daemon_methods(MethodRegistry& r) {
                             "approvals, events, clients, cost_usd, input_tokens, output_tokens, turns, "
                             "claude_rss_bytes, daemon_rss_bytes, state_dir, config}",
                   .handler = [](Call& c, const MethodDone& done) { done(true, status(c.core)); }});
+  add_builtin(r, {.name = "daemon.shutdown",
+                  .trust = Trust::local,
+                  .params = {{.name = "stop_sessions",
+                              .type = ParamType::boolean,
+                              .meaning = "also end every claude (default: held sessions go on, the next ccmuxd adopts them)"}},
+                  .result = "{stopping: true}; the daemon then exits",
+                  .forbidden = "only over the local socket",
+                  .handler = [](Call& c, const MethodDone& done) {
+                    bool stop = c.params.contains("stop_sessions") && c.params["stop_sessions"].is_boolean() &&
+                                c.params["stop_sessions"].get<bool>();
+                    if (!c.core.request_shutdown) throw CommandError("unavailable", "this ccmuxd cannot be stopped this way");
+                    done(true, {{"stopping", true}, {"stop_sessions", stop}});
+                    c.core.loop.post([&core = c.core, stop] { core.request_shutdown(stop); });
+                  }});
   add_builtin(r, {.name = "plugins.list",
                   .result = "{plugins: [{name, state, version, description, sdk, path, methods} | {name, state, error}]}",
                   .handler = [](Call& c, const MethodDone& done) {

@@ -38,10 +38,20 @@ class Process {
   // inside one of the current callbacks.
   virtual void set_callbacks(Callbacks cb) = 0;
   virtual void write(std::string data) = 0;  // queued; written as the pipe allows
+  // Written once the store's open transaction has committed (a held process: after a crash
+  // the same `tag` is sent again and dropped when claude already has it). Plain processes
+  // die with ccmuxd: they write at once.
+  virtual void write_after_commit(const std::string& tag, std::string data) {
+    (void)tag;
+    write(std::move(data));
+  }
   virtual void close_stdin() = 0;            // after the queue drains
   virtual void kill_group(int sig) = 0;
   virtual pid_t pid() const = 0;
   virtual bool running() const = 0;
+  // Held by a ccmux-shim (issue 13): it goes on when ccmuxd stops; its holder's name.
+  virtual bool outlives_daemon() const { return false; }
+  virtual std::string holder_instance() const { return {}; }
 };
 
 // Makes a (not yet spawned) process with these callbacks.

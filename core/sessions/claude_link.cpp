@@ -31,12 +31,12 @@ const char* ClaudeLine::why(std::string_view line) const {
                                          : "line has no 'type' field (a non-empty string)";
 }
 
-void ClaudeLink::send_prompt(const json& content) {
+void ClaudeLink::send_prompt(const json& content, const std::string& tag) {
   json msg = {{"type", "user"},
               {"message", {{"role", "user"}, {"content", content}}},
               {"parent_tool_use_id", nullptr},
               {"session_id", ""}};
-  proc_->write(msg.dump() + "\n");
+  proc_->write_after_commit(tag, msg.dump() + "\n");
 }
 
 void ClaudeLink::send_control(const std::string& subtype, json fields, Done done) {

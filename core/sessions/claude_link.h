@@ -80,8 +80,9 @@ class ClaudeLink {
   void attach(Process* proc) { proc_ = proc; }
   bool running() const { return proc_ && proc_->running(); }
 
-  // A user turn (a string or content blocks).
-  void send_prompt(const nlohmann::json& content);
+  // A user turn (a string or content blocks), written once what is stored now has committed
+  // (a held claude may get it again after a ccmuxd crash under the same `tag`: dropped then).
+  void send_prompt(const nlohmann::json& content, const std::string& tag);
   // A control request of ours; `done` hears claude's response, or at once an error when no
   // process runs.
   void send_control(const std::string& subtype, nlohmann::json fields, Done done);

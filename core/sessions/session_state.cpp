@@ -32,20 +32,23 @@ const std::vector<SessionTransition> kTable = {
     {E::process_failed, {LIVE}, S::failed},
     {E::crashed, {LIVE}, S::restarting},
     {E::gave_up, {LIVE}, S::failed},
-    {E::daemon_restarted, {LIVE, S::queued, S::restarting}, S::exited},
+    // `unadoptable`: a later ccmuxd found its holder gone.
+    {E::daemon_restarted, {LIVE, S::queued, S::restarting, S::unadoptable}, S::exited},
     {E::observed_start, {S::queued, S::restarting, S::parked, S::exited, S::failed}, S::observed},
     {E::observed_end, {S::observed}, S::exited},
+    {E::holder_unadoptable, {LIVE, S::unadoptable}, S::unadoptable},
 };
 #undef LIVE
 #undef RESTARTABLE
 
 constexpr const char* kStateNames[] = {"starting", "idle",   "running", "waiting_approval", "queued",
-                                       "restarting", "parked", "exited",  "failed",           "observed"};
+                                       "restarting", "parked", "exited",  "failed",           "observed",
+                                       "unadoptable"};
 constexpr const char* kEventNames[] = {
     "spawned",        "spawn_failed",   "initialized",    "prompt_sent",      "approval_asked",
     "approval_settled_in_turn", "approval_settled", "turn_ended", "slot_wait",  "stopped",
     "process_parked", "process_exited", "process_failed", "crashed",          "gave_up",
-    "daemon_restarted", "observed_start", "observed_end"};
+    "daemon_restarted", "observed_start", "observed_end", "holder_unadoptable"};
 }  // namespace
 
 const char* to_string(SessionState s) { return kStateNames[static_cast<size_t>(s)]; }

@@ -23,6 +23,7 @@ enum class SessionState {
   exited,            // no process (stopped, ended, or ccmuxd restarted); the next prompt resumes it
   failed,            // could not start, or gave up after repeated crashes
   observed,          // a hand-started claude in a terminal, seen through hooks (no process of ours)
+  unadoptable,       // its claude runs under a holder this ccmuxd cannot speak to (another protocol)
 };
 
 // What happened to the session. Each event leads to one state.
@@ -45,6 +46,7 @@ enum class SessionEvent {
   daemon_restarted,          // found live/queued/restarting by a new ccmuxd        -> exited
   observed_start,            // hooks report it running in a terminal               -> observed
   observed_end,              // hooks report SessionEnd                             -> exited
+  holder_unadoptable,        // found held by a holder of another protocol          -> unadoptable
 };
 
 const char* to_string(SessionState s);

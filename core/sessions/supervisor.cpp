@@ -7,6 +7,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <set>
 #include <sys/wait.h>
 
 namespace ccmux {
@@ -20,8 +21,9 @@ std::string dump_lossy(const json& j) { return j.dump(-1, ' ', false, json::erro
 
 Supervisor::Supervisor(EventLoop& loop, Store& store, EventBus& bus, ApprovalChain& approvals, SupervisorOptions opts)
     : own_clock_(std::make_unique<LoopClock>(loop)),
+      hub_(opts.hold ? std::make_unique<HolderHub>(loop, store, opts.holder) : nullptr),
       clock_(*own_clock_),
-      processes_(ChildProcess::factory(loop)),
+      processes_(hub_ ? hub_->factory() : ChildProcess::factory(loop)),
       store_(store),
       bus_(bus),
       approvals_(approvals),
@@ -37,6 +39,9 @@ Supervisor::Supervisor(Clock& clock, ProcessFactory processes, Store& store, Eve
 }
 
 void Supervisor::init() {
+  // Our control requests' ids must not repeat those of a previous ccmuxd: an adopted claude may
+  // still answer one of those.
+  next_control_ = static_cast<uint64_t>(now_ms()) * 1000;
   approvals_.set_responder([this](const ApprovalRow& row, const json& input) { answer_claude(row, input); });
   approvals_.set_on_asked([this](const ApprovalRow& row) {
     auto it = sessions_.find(row.session);
@@ -143,21 +148,41 @@ void Supervisor::recover() {
     bus_.set_head(row.id, row.last_seq);
     sessions_[row.id] = std::move(s);
   }
-  approvals_.close_stale_after_restart();
+  // Held claudes of the previous ccmuxd go on here: adopted before anything else looks at states.
+  std::map<std::string, ApprovalContext> adopted;
+  if (hub_) {
+    std::set<std::string> known;
+    for (auto& h : store_.load_holders()) {
+      auto it = h.session.empty() ? sessions_.end() : sessions_.find(h.session);
+      if (it != sessions_.end() && adopt_held(*it->second, h)) {
+        adopted[h.session] = {h.session, it->second->row.cwd, it->second->row.model};
+        known.insert(h.instance);
+      } else if (it != sessions_.end() && it->second->state == SessionState::unadoptable) {
+        known.insert(h.instance);  // left alone: another ccmuxd may still finish it
+      } else {
+        store_.holder_delete(h.instance);  // gone, or a warm process nobody took (stopped below)
+      }
+    }
+    size_t stopped = hub_->stop_unknown(known);
+    if (stopped) spdlog::info("stopped {} holder(s) of no session (warm processes, unrecorded starts)", stopped);
+  }
+  approvals_.restore_after_restart(adopted);
   for (auto& [id, s] : sessions_) {
-    if (is_live(s->state)) {
+    bool held = adopted.count(id) > 0;
+    if (!held && (is_live(s->state) || (s->state == SessionState::unadoptable && !hub_))) {
       // Our children saw stdin EOF when the previous daemon died and have finished.
       transition(*s, SessionEvent::daemon_restarted, "ccmuxd restarted; the next prompt resumes the claude session");
       host_event(*s, "session_exited", {{"reason", "ccmuxd restarted"}});
     }
     bool has_queued = false;
     for (auto& p : store_.open_prompts(id)) {
-      if (p.state == "sent") store_.set_prompt_state(p.id, "interrupted");  // its turn died with the old process
-      else has_queued = true;
+      if (p.state == "sent" && !held) store_.set_prompt_state(p.id, "interrupted");  // its turn died with the old process
+      else if (p.state == "queued") has_queued = true;
     }
     if (s->state == SessionState::queued || s->state == SessionState::restarting)
       transition(*s, SessionEvent::daemon_restarted, "ccmuxd restarted; the next prompt resumes the claude session");
-    if (has_queued) start_process(*s);
+    if (held) deliver_next_prompt(*s);
+    else if (has_queued && s->state != SessionState::unadoptable) start_process(*s);
   }
   // The pool warms the projects used last (a restart should not make the next session cold).
   std::vector<const SessionRow*> recent;
@@ -269,6 +294,7 @@ bool Supervisor::has_queued_prompts(const std::string& id) const {
 void Supervisor::resume(const std::string& id) {
   Session& s = get(id);
   if (s.state == SessionState::observed) throw CommandError("observed", id + " runs in a terminal (started by hand)");
+  if (s.state == SessionState::unadoptable) throw CommandError("unadoptable", s.row.state_reason);
   if (s.state == SessionState::failed) economy_->reset_crashes(id);  // a person asked: the crash budget starts over
   if (s.proc && s.stop_requested) s.start_after_exit = true;  // stopping: start again once it has exited
   else start_process(s);
@@ -276,6 +302,7 @@ void Supervisor::resume(const std::string& id) {
 
 int64_t Supervisor::send(const std::string& id, const json& content) {
   Session& s = get(id);
+  if (s.state == SessionState::unadoptable) throw CommandError("unadoptable", s.row.state_reason);
   if (s.state == SessionState::observed)
     throw CommandError("observed", id + " runs in a terminal (started by hand); ccmux watches it and answers its "
                                         "approvals, and can take prompts once it ends");
@@ -295,7 +322,7 @@ void Supervisor::deliver_next_prompt(Session& s) {
   if (!s.proc || !s.proc->running() || !s.initialized || s.turn_running || s.stop_requested) return;
   for (auto& p : store_.open_prompts(s.row.id)) {
     if (p.state != "queued") continue;
-    s.link.send_prompt(json::parse(p.content, nullptr, false));
+    s.link.send_prompt(json::parse(p.content, nullptr, false), "prompt-" + std::to_string(p.id));
     store_.set_prompt_state(p.id, "sent");
     s.current_prompt = p.id;
     s.turn_running = true;
@@ -307,6 +334,9 @@ void Supervisor::deliver_next_prompt(Session& s) {
 }
 
 void Supervisor::on_line(const std::string& id, std::string_view line, size_t capacity) {
+  // Nothing commits while a line is handled: its event, its effects (an approval row, the
+  // prompt it ends) and, for a held claude, the spool position after it commit together.
+  EventBus::Defer defer(bus_);
   // A last resort: whatever a line does to the code below, the other sessions go on.
   try {
     process_line(id, line, capacity);
@@ -484,18 +514,22 @@ json Supervisor::info(const std::string& id) const {
   return session_json(*it->second);
 }
 
-void Supervisor::shutdown(std::function<void()> done) {
+void Supervisor::shutdown(std::function<void()> done, bool stop_sessions) {
   shutdown_done_ = std::move(done);
+  keep_held_ = !stop_sessions;
   economy_->clear_queue();
   economy_->cancel_all_restarts();
   for (auto& [id, s] : sessions_)
-    if (s->proc && s->proc->running()) stop(id);  // recorded as exited ("stopped"); the next prompt resumes it
+    if (s->proc && s->proc->running() && !(keep_held_ && s->proc->outlives_daemon()))
+      stop(id);  // recorded as exited ("stopped"); the next prompt resumes it
   economy_->pool().close_all();  // may finish the shutdown at once
   maybe_finish_shutdown();
 }
 
 void Supervisor::maybe_finish_shutdown() {
-  if (!shutdown_done_ || live_count() > 0 || !economy_->pool().empty()) return;
+  if (!shutdown_done_ || !economy_->pool().empty()) return;
+  for (auto& [id, s] : sessions_)
+    if (s->proc && s->proc->running() && !(keep_held_ && s->proc->outlives_daemon())) return;
   auto done = std::move(shutdown_done_);
   shutdown_done_ = nullptr;
   done();

@@ -13,6 +13,7 @@
 #include "runtime/clock.h"
 #include "runtime/event_loop.h"
 #include "sessions/claude_link.h"
+#include "sessions/held_process.h"
 #include "sessions/session_economy.h"
 #include "sessions/session_state.h"
 #include "sessions/warm_pool.h"
@@ -51,6 +52,9 @@ struct SupervisorOptions {
   double restart_backoff_max_s = 30;
   size_t crash_limit = 5;
   double crash_window_s = 300;
+  // Issue 13: claude runs under a holder (ccmux-shim) and outlives ccmuxd; false: ccmuxd's child.
+  bool hold = true;
+  HolderOptions holder;
 };
 
 class Supervisor : private EconomyHost {
@@ -90,8 +94,11 @@ class Supervisor : private EconomyHost {
   // Live limit, slot queue and warm pool, for status and metrics.
   nlohmann::json economy() const;
 
-  // Graceful stop of every child (stdin EOF, then signals); calls done when all are gone.
-  void shutdown(std::function<void()> done);
+  // ccmuxd stops. `stop_sessions`: every claude is stopped gracefully (stdin EOF, then
+  // signals). Otherwise held sessions go on (the next ccmuxd adopts them) and only claudes
+  // that are ccmuxd's children are stopped. The warm pool is emptied either way. Calls done
+  // when what is to end has ended.
+  void shutdown(std::function<void()> done, bool stop_sessions = true);
 
   // One stdout line as if session's claude had written it (fuzz/ and tests drive the
   // line handling without a process).
@@ -124,6 +131,9 @@ class Supervisor : private EconomyHost {
   Session& get(const std::string& id);
   std::unique_ptr<Session> new_session(const std::string& id);
   void init();
+  static ProcessFactory real_processes(EventLoop& loop, HolderHub* hub);
+  // recover(): a held claude of a previous ccmuxd goes on in this one (false: it cannot).
+  bool adopt_held(Session& s, const HolderRow& holder);
   // Gives `row` an id, stores it and announces it (`session_created` with `created` + the claude session id).
   Session& add_session(SessionRow row, nlohmann::json created);
   // A process for `s` now if a live slot is free, else a place in the visible slot queue.
@@ -166,6 +176,7 @@ class Supervisor : private EconomyHost {
   void restart_due(const std::string& id) override;
 
   std::unique_ptr<LoopClock> own_clock_;  // when the loop's time is used
+  std::unique_ptr<HolderHub> hub_;        // held processes (opts.hold); before the processes it holds
   Clock& clock_;
   ProcessFactory processes_;
   Store& store_;
@@ -176,6 +187,7 @@ class Supervisor : private EconomyHost {
   ClaudeLineReader reader_;
   Clock::TimerId tick_timer_ = 0;
   std::function<void()> shutdown_done_;
+  bool keep_held_ = false;  // a shutdown that leaves held sessions running
   uint64_t next_control_ = 1;
   std::unique_ptr<SessionEconomy> economy_;  // last: its pool's processes call back into the sessions
 };

@@ -5,6 +5,8 @@
 // the state table (through transition), ApprovalChain (cancel on exit), Store, spdlog.
 #include "sessions/supervisor.h"
 
+#include "json_fields.h"
+
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -54,6 +56,7 @@ void Supervisor::spawn(Session& s) {
   s.proc = std::move(proc);
   s.link.attach(s.proc.get());
   s.stderr_tail.clear();
+  if (s.proc->outlives_daemon()) store_.holder_set_session(s.proc->holder_instance(), s.row.id, s.row.cost_usd);
   after_start(s, {{"pid", s.proc->pid()}, {"resume", resume}, {"args", args}});
   spdlog::info("session {}: started claude pid {} in {}{}", s.row.id, s.proc->pid(), s.row.cwd, resume ? " (resume)" : "");
   std::string id = s.row.id;
@@ -75,6 +78,7 @@ void Supervisor::on_initialized(const std::string& id, bool ok, const json& resp
 void Supervisor::adopt(Session& s, WarmPool::Taken warm) {
   s.proc = std::move(warm.proc);
   s.proc->set_callbacks(session_callbacks(s.row.id));
+  if (s.proc->outlives_daemon()) store_.holder_set_session(s.proc->holder_instance(), s.row.id, s.row.cost_usd);
   s.link.attach(s.proc.get());
   s.stderr_tail = std::move(warm.stderr_tail);
   after_start(s, {{"pid", s.proc->pid()}, {"resume", false}, {"args", warm.args}, {"warm", true}, {"warm_age_s", warm.age_s}});
@@ -95,6 +99,64 @@ void Supervisor::adopt(Session& s, WarmPool::Taken warm) {
     if (!it->second->turn_running) transition(*it->second, SessionEvent::initialized);
     deliver_next_prompt(*it->second);
   });
+}
+
+bool Supervisor::adopt_held(Session& s, const HolderRow& holder) {
+  std::string why;
+  bool unadoptable = false;
+  auto proc = hub_->adopt(holder, session_callbacks(s.row.id), why, unadoptable);
+  if (!proc) {
+    if (unadoptable) {
+      spdlog::error("session {}: cannot adopt: {}", s.row.id, why);
+      transition(s, SessionEvent::holder_unadoptable, why);
+      host_event(s, "session_unadoptable", {{"reason", why}, {"holder", holder.instance}});
+    } else {
+      spdlog::warn("session {}: its holder {} is gone ({})", s.row.id, holder.instance, why);
+    }
+    return false;
+  }
+  if (!is_live(s.state)) {  // stored as ended, yet its claude runs: the end was never committed
+    spdlog::warn("session {}: stored {} but its claude (pid {}) still runs: adopted", s.row.id, s.row.state, proc->pid());
+  }
+  s.proc = std::move(proc);
+  s.link.attach(s.proc.get());
+  s.cost_base = holder.cost_base;
+  s.started_at = clock_.now();
+  s.last_activity = clock_.now();
+  if (!is_live(s.state)) transition(s, SessionEvent::spawned, "adopted after a ccmuxd restart");
+  s.initialized = s.state != SessionState::starting;
+  for (auto& p : store_.open_prompts(s.row.id))
+    if (p.state == "sent") {
+      s.current_prompt = p.id;
+      s.turn_running = true;
+      // Maybe never written before the crash: sent again under its tag, dropped if claude has it.
+      s.link.send_prompt(json::parse(p.content, nullptr, false), "prompt-" + std::to_string(p.id));
+    }
+  // Answers decided before the crash may not have reached claude: written again, the holder
+  // drops those claude already has (by request id).
+  for (auto& a : store_.session_approvals(s.row.id, holder.started_ms)) {
+    if (a.state != "resolved" || (a.decision != "allow" && a.decision != "deny")) continue;
+    json response;
+    if (a.decision == "allow") {
+      json in = json::parse(a.updated_input.empty() ? "null" : a.updated_input, nullptr, false);
+      if (!in.is_object()) in = object_or(json::parse(a.request, nullptr, false), "input");
+      response = {{"behavior", "allow"}, {"updatedInput", in}};
+    } else {
+      response = {{"behavior", "deny"}, {"message", a.reason.empty() ? "Denied by " + a.decided_by : a.reason}};
+    }
+    s.link.answer_permission(a.claude_request_id, response);
+  }
+  auto* held = static_cast<HeldProcess*>(s.proc.get());
+  host_event(s, "session_adopted",
+             {{"pid", held->pid()}, {"holder_pid", held->holder_pid()}, {"holder", holder.instance}});
+  spdlog::info("session {}: adopted claude pid {} (holder {} pid {}), spool at {}:{}", s.row.id, held->pid(),
+               holder.instance, held->holder_pid(), holder.segment, holder.offset);
+  if (!s.initialized) {  // the previous ccmuxd's initialize may be answered already: asked again
+    std::string id = s.row.id;
+    s.link.send_control("initialize", json::object(),
+                        [this, id](bool ok, const json& resp) { on_initialized(id, ok, resp); });
+  }
+  return true;
 }
 
 void Supervisor::after_start(Session& s, const json& started_payload) {

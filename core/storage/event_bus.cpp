@@ -36,11 +36,26 @@ uint64_t EventBus::publish(const std::string& session, std::string_view kind, st
   if (cap_ && cap_->over(payload)) payload = cap_->cap(session, seq, std::move(payload));
   store_.append_event(session, seq, ts, kind, payload);
   pending_.push_back({session, seq, ts, std::string(kind), std::move(payload)});
-  if (pending_.size() >= 4096 && !flushing_) flush();  // bound memory on a firehose
+  if (pending_.size() >= 4096 && !flushing_ && defer_ == 0) flush();  // bound memory on a firehose
   return seq;
 }
 
+EventBus::Defer::~Defer() {
+  if (--bus_.defer_ > 0 || !bus_.flush_wanted_) return;
+  bus_.flush_wanted_ = false;
+  try {
+    bus_.flush();
+  } catch (const std::exception& e) {  // the loop's next flush tries again
+    bus_.flush_wanted_ = true;
+    spdlog::error("event bus: deferred commit failed: {}", e.what());
+  }
+}
+
 void EventBus::flush() {
+  if (defer_ > 0) {
+    flush_wanted_ = true;
+    return;
+  }
   if (flushing_) {
     // Called from inside a delivery (e.g. a plugin answering an approval from an event
     // callback): commit now so what follows is stored; delivery happens in the outer loop.

@@ -62,6 +62,20 @@ class EventBus {
   void flush();
   size_t pending() const { return pending_.size(); }
 
+  // While one exists, nothing commits: flush() is remembered and done when the last Defer
+  // ends, and publish() does not flush on its own. The supervisor holds one while it handles
+  // one line of claude's: a transaction then holds all of a line's effects or none (issue 13).
+  class Defer {
+   public:
+    explicit Defer(EventBus& bus) : bus_(bus) { ++bus_.defer_; }
+    ~Defer();
+    Defer(const Defer&) = delete;
+    Defer& operator=(const Defer&) = delete;
+
+   private:
+    EventBus& bus_;
+  };
+
   // session "*" = every session, live only (from_seq ignored). `registered` runs with the
   // new id before the replay starts (a client answers with the id first).
   uint64_t subscribe(const std::string& session, uint64_t from_seq, EventSink* sink,
@@ -100,6 +114,8 @@ class EventBus {
   std::unordered_map<std::string, std::vector<uint64_t>> by_session_;  // "*" for wildcard subs
   uint64_t next_sub_ = 1;
   bool flushing_ = false;
+  int defer_ = 0;
+  bool flush_wanted_ = false;
 };
 
 }  // namespace ccmux

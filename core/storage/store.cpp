@@ -34,6 +34,12 @@ CREATE TABLE plugin_kv(plugin TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT N
 CREATE TABLE tokens(name TEXT PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE, created_ms INTEGER NOT NULL,
   last_used_ms INTEGER NOT NULL DEFAULT 0);
 )sql",
+    // Issue 13: one row per holder (ccmux-shim) and how far its spool has been turned into events.
+    R"sql(
+CREATE TABLE holders(instance TEXT PRIMARY KEY, session TEXT NOT NULL DEFAULT '', spool TEXT NOT NULL,
+  segment INTEGER NOT NULL, offset INTEGER NOT NULL DEFAULT 0, started_ms INTEGER NOT NULL,
+  cost_base REAL NOT NULL DEFAULT 0);
+)sql",
 };
 
 std::string_view col_text(sqlite3_stmt* st, int i) {
@@ -233,10 +239,12 @@ void Store::begin() {
 }
 
 void Store::commit() {
-  if (in_tx_) {
-    in_tx_ = false;
-    exec("COMMIT");
-  }
+  if (!in_tx_) return;
+  // The hook writes into this transaction (the spool positions of the lines whose events it holds).
+  if (before_commit_) before_commit_();
+  in_tx_ = false;
+  exec("COMMIT");
+  if (after_commit_) after_commit_();
 }
 
 void Store::append_event(std::string_view session, uint64_t seq, int64_t ts_ms, std::string_view kind,
@@ -449,9 +457,57 @@ void Store::kv_delete(const std::string& plugin, const std::string& key) {
   write("DELETE FROM plugin_kv WHERE plugin=? AND key=?", plugin, key);
 }
 
+std::vector<ApprovalRow> Store::session_approvals(const std::string& session, int64_t since_ms) {
+  std::string sql = std::string(kApprovalCols) + "WHERE session=? AND created_ms>=? ORDER BY created_ms";
+  std::vector<ApprovalRow> out;
+  read(sql.c_str(), [&](sqlite3_stmt* st) { out.push_back(approval_from(st)); }, session, since_ms);
+  return out;
+}
+
+void Store::holder_insert(const HolderRow& h) {
+  write("INSERT INTO holders(instance, session, spool, segment, offset, started_ms) VALUES(?,?,?,?,?,?)", h.instance,
+        h.session, h.spool, static_cast<int64_t>(h.segment), static_cast<int64_t>(h.offset), h.started_ms);
+}
+
+void Store::holder_set_session(const std::string& instance, const std::string& session, double cost_base) {
+  write("UPDATE holders SET session=?, cost_base=? WHERE instance=?", session, cost_base, instance);
+}
+
+std::vector<ApprovalRow> Store::unresolved_approvals() {
+  std::string sql = std::string(kApprovalCols) + "WHERE state IN ('pending','deciding') ORDER BY created_ms";
+  std::vector<ApprovalRow> out;
+  read(sql.c_str(), [&](sqlite3_stmt* st) { out.push_back(approval_from(st)); });
+  return out;
+}
+
+void Store::holder_set_position(const std::string& instance, uint64_t segment, uint64_t offset) {
+  write("UPDATE holders SET segment=?, offset=? WHERE instance=?", static_cast<int64_t>(segment),
+        static_cast<int64_t>(offset), instance);
+}
+
+void Store::holder_delete(const std::string& instance) { write("DELETE FROM holders WHERE instance=?", instance); }
+
+std::vector<HolderRow> Store::load_holders() {
+  std::vector<HolderRow> out;
+  read("SELECT instance, session, spool, segment, offset, started_ms, cost_base FROM holders", [&](sqlite3_stmt* st) {
+    HolderRow h;
+    h.instance = col_text(st, 0);
+    h.session = col_text(st, 1);
+    h.spool = col_text(st, 2);
+    h.segment = static_cast<uint64_t>(sqlite3_column_int64(st, 3));
+    h.offset = static_cast<uint64_t>(sqlite3_column_int64(st, 4));
+    h.started_ms = sqlite3_column_int64(st, 5);
+    h.cost_base = sqlite3_column_double(st, 6);
+    out.push_back(std::move(h));
+  });
+  return out;
+}
+
 std::map<std::string, int64_t> Store::approval_outcomes() {
   std::map<std::string, int64_t> out;
-  read("SELECT CASE state WHEN 'pending' THEN 'pending' ELSE decision END, count(*) FROM approvals GROUP BY 1",
+  // "deciding": stored while the policies run (issue 13), counted as pending.
+  read("SELECT CASE WHEN state IN ('pending','deciding') THEN 'pending' ELSE decision END, count(*) FROM approvals"
+       " GROUP BY 1",
        [&](sqlite3_stmt* st) { out[std::string(col_text(st, 0))] = sqlite3_column_int64(st, 1); });
   return out;
 }

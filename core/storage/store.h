@@ -54,6 +54,17 @@ struct ApprovalRow {
   bool interrupt = false;  // deny and end the turn (not stored; only travels to claude)
 };
 
+// A holder (ccmux-shim, issue 13) and the spool position up to which its claude's stdout is
+// stored as events: written in the same transaction as those events.
+struct HolderRow {
+  std::string instance;  // its name: socket <holders>/<instance>.sock
+  std::string session;   // "" while it is a warm process no session took
+  std::string spool;     // its spool directory
+  uint64_t segment = 1, offset = 0;
+  int64_t started_ms = 0;
+  double cost_base = 0;  // the session's cost before this claude process (claude counts per process)
+};
+
 struct PromptRow {
   int64_t id = 0;
   std::string session;
@@ -64,7 +75,7 @@ struct PromptRow {
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   explicit Store(const std::string& path);
   ~Store();
@@ -72,6 +83,12 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   void commit();  // ends the open batch transaction, if any
+  // `before` runs inside every transaction just before it commits (it may write into it),
+  // `after` once it has committed. One of each (the supervisor's holders).
+  void set_commit_hooks(std::function<void()> before, std::function<void()> after) {
+    before_commit_ = std::move(before);
+    after_commit_ = std::move(after);
+  }
 
   void append_event(std::string_view session, uint64_t seq, int64_t ts_ms, std::string_view kind,
                     std::string_view payload);
@@ -90,6 +107,16 @@ class Store {
   bool approval_exists(const std::string& id);
   std::optional<ApprovalRow> get_approval(const std::string& id);
   std::vector<ApprovalRow> list_approvals(bool pending_only, size_t limit);
+  // A session's approvals created at or after `since_ms`, oldest first (any state).
+  std::vector<ApprovalRow> session_approvals(const std::string& session, int64_t since_ms);
+  // Pending for a human, or still with the policies ("deciding"), oldest first.
+  std::vector<ApprovalRow> unresolved_approvals();
+
+  void holder_insert(const HolderRow& h);
+  void holder_set_session(const std::string& instance, const std::string& session, double cost_base);
+  void holder_set_position(const std::string& instance, uint64_t segment, uint64_t offset);
+  void holder_delete(const std::string& instance);
+  std::vector<HolderRow> load_holders();
 
   int64_t add_prompt(const std::string& session, const std::string& content, int64_t ts_ms);
   void set_prompt_state(int64_t id, const std::string& state);
@@ -137,6 +164,7 @@ class Store {
 
   Connection db_;  // first member: closed last, after every Statement below
   bool in_tx_ = false;
+  std::function<void()> before_commit_, after_commit_;
   std::thread checkpoint_thread_;
   std::mutex checkpoint_mu_;
   std::condition_variable checkpoint_cv_;

@@ -166,7 +166,7 @@ TEST(ApprovalChain, StalePendingApprovalsAreClosedAfterRestart) {
   f.bus.flush();
   PolicyEngine p{f.loop, PolicyEngine::Options{}};
   ApprovalChain after(f.loop, f.store, f.bus, p, 3600);
-  after.close_stale_after_restart();
+  after.restore_after_restart({});
   auto row = f.store.get_approval(id);
   EXPECT_EQ(row->state, "resolved");
   EXPECT_EQ(row->decision, "cancelled");

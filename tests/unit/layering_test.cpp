@@ -28,7 +28,8 @@ const std::map<std::string, std::set<std::string>> kMayInclude = {
     {"storage", {"runtime"}},
     {"auth", {"storage", "runtime"}},
     {"approvals", {"runtime", "storage"}},
-    {"sessions", {"approvals", "runtime", "storage"}},
+    // sessions/ speaks the holder protocol (shim/holder_protocol.h) to ccmux-shim.
+    {"sessions", {"approvals", "runtime", "storage", "shim"}},
     // The front doors reach everything through the Core, and each other.
     {"protocol", {"daemon", "plugins", "sessions", "approvals", "auth", "storage", "runtime", "config"}},
     {"plugins", {"daemon", "protocol", "sessions", "approvals", "auth", "storage", "runtime", "config"}},
