@@ -28,6 +28,16 @@ void Fd::reset(int fd) {
   fd_ = fd;
 }
 
+void Recent::add(std::string s) {
+  if (contains(s)) return;
+  order_.push_back(std::move(s));
+  set_.insert(order_.back());
+  if (order_.size() > cap_) {
+    set_.erase(order_.front());
+    order_.pop_front();
+  }
+}
+
 namespace {
 
 int64_t now_ms(clockid_t clock) {
@@ -388,10 +398,14 @@ void Holder::read_client() {
   }
 }
 
-void Holder::handle_stdin(std::string_view bytes) {
-  if (exited_) return send("error exited claude has exited");
-  if (!in_) return send("error stdin-closed claude closed its stdin");
-  if (stdin_q_bytes_ + bytes.size() > kMaxStdinQueue) return send("error stdin-full the stdin queue is full");
+bool Holder::handle_stdin(std::string_view bytes) {
+  auto refuse = [&](std::string_view why) {
+    send(why);
+    return false;
+  };
+  if (exited_) return refuse("error exited claude has exited");
+  if (!in_) return refuse("error stdin-closed claude closed its stdin");
+  if (stdin_q_bytes_ + bytes.size() > kMaxStdinQueue) return refuse("error stdin-full the stdin queue is full");
   // A control_response for a request already answered is dropped, line by line; the others go.
   std::string kept, dropped;
   bool any_dropped = false;
@@ -404,17 +418,11 @@ void Holder::handle_stdin(std::string_view bytes) {
     while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.remove_suffix(1);
     bool drop = false;
     if (auto cr = scan_control_response(body)) {
-      std::string id(cr->request_id);
-      if (answered_.count(id)) {
+      if (answered_.contains(cr->request_id)) {
         drop = true;
-        dropped += " " + pct_encode(id) + " " + (cr->behavior.empty() ? "-" : pct_encode(cr->behavior));
+        dropped += " " + pct_encode(cr->request_id) + " " + (cr->behavior.empty() ? "-" : pct_encode(cr->behavior));
       } else {
-        answered_.insert(id);
-        answered_order_.push_back(std::move(id));
-        if (answered_order_.size() > kMaxAnsweredIds) {
-          answered_.erase(answered_order_.front());
-          answered_order_.pop_front();
-        }
+        answered_.add(std::string(cr->request_id));
       }
     }
     if (drop) {
@@ -432,12 +440,29 @@ void Holder::handle_stdin(std::string_view bytes) {
     write_stdin();
   }
   send(any_dropped ? "already_answered" + dropped : "ok");
+  return true;
+}
+
+// "stdin-once <tag> <bytes>": `stdin`, unless a frame with this tag was accepted before (a
+// ccmuxd that crashed re-sends a prompt it may have delivered; the holder knows).
+void Holder::handle_stdin_once(std::string_view rest) {
+  size_t sp = rest.find(' ');
+  if (sp == std::string_view::npos || sp + 1 == rest.size()) return drop_client();
+  std::string_view encoded = rest.substr(0, sp);
+  auto tag = decode_tag(encoded);
+  if (!tag) return drop_client();
+  if (stdin_tags_.contains(*tag)) return send("duplicate " + std::string(encoded));
+  if (handle_stdin(rest.substr(sp + 1))) stdin_tags_.add(std::move(*tag));
 }
 
 void Holder::handle(std::string_view payload) {
   auto [word, rest] = split_command(payload);
   uint64_t a = 0, b = 0;
-  if (word == "stdin" && payload.size() > 6) return handle_stdin(rest);
+  if (word == "stdin" && payload.size() > 6) {
+    handle_stdin(rest);
+    return;
+  }
+  if (word == "stdin-once") return handle_stdin_once(rest);
   if (word == "committed" || word == "read") {
     if (!parse_two_u64(rest, a, b) || a == 0 || a > seg_ || (a == seg_ && b > seg_size_)) return drop_client();
     if (word == "committed") {

@@ -7,7 +7,7 @@
 //   --grandchild FILE  a child in claude's process group writes its pid to FILE and waits
 //   --no-read          never read stdin (waits until killed or alarm)
 // Lines on stdin starting "#fake " are commands: "exit N", "spam N" (N bytes of lines to
-// stdout), "emit FILE". Nothing here waits more than 60 s: alarm(60) ends it whatever happens.
+// stdout), "emit FILE", "wait-for FILE" (read nothing more until FILE exists). Nothing here waits more than 60 s: alarm(60) ends it whatever happens.
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -110,6 +110,8 @@ int main(int argc, char** argv) {
       if (cmd == "exit") return atoi(arg.c_str());
       if (cmd == "spam") spam(static_cast<size_t>(atol(arg.c_str())));
       if (cmd == "emit") emit_file(arg.c_str());
+      if (cmd == "wait-for")
+        while (access(arg.c_str(), F_OK) != 0) usleep(5000);
     }
   }
 }

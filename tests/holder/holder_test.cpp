@@ -344,6 +344,19 @@ TEST(HolderProtocol, ControlResponseScan) {
   EXPECT_EQ(cr->request_id, "d");
 }
 
+TEST(HolderProtocol, StdinOnceTags) {
+  EXPECT_EQ(decode_tag("p-1"), "p-1");
+  EXPECT_EQ(decode_tag("a%20b%25"), "a b%");
+  EXPECT_EQ(decode_tag(pct_encode(std::string(kMaxTagBytes, '\n'))), std::string(kMaxTagBytes, '\n'));
+  EXPECT_FALSE(decode_tag(""));
+  EXPECT_FALSE(decode_tag(std::string(kMaxTagBytes + 1, 't')));
+  EXPECT_FALSE(decode_tag("%G0"));
+  EXPECT_FALSE(decode_tag("ab%4"));
+  EXPECT_FALSE(decode_tag("a=b"));         // '=' is escaped by pct_encode
+  EXPECT_FALSE(decode_tag("a\nb"));        // so is every byte <= 0x20
+  EXPECT_FALSE(decode_tag("caf\xc3\xa9"));  // and >= 0x7f
+}
+
 // ---------- the holder ----------
 
 TEST(Holder, HelloOnConnectAndSmallResidentSize) {
@@ -579,6 +592,164 @@ TEST(Holder, ADuplicateControlResponseIsDroppedAndAnswered) {
   std::string expected = allow + other + "{\"type\":\"user\"}\n#fake end\n";
   EXPECT_TRUE(wait_until([&] { return slurp(echo).size() >= expected.size(); }));
   EXPECT_EQ(slurp(echo), expected);
+}
+
+TEST(Holder, StdinOnceReachesClaudeOnceAndARepeatIsDuplicate) {
+  Holder h;
+  fs::path echo = h.tmp.dir / "echo";
+  ASSERT_TRUE(h.start({"--echo", echo.string()}));
+  Client c(h.sock);
+  ASSERT_TRUE(c.expect("hello"));
+  ASSERT_TRUE(c.send("stdin-once p-1 {\"type\":\"user\",\"n\":1}\n"));
+  EXPECT_EQ(c.reply(), "ok");
+  ASSERT_TRUE(c.send("stdin-once p-1 {\"type\":\"user\",\"n\":1}\n"));  // re-sent after a crash
+  EXPECT_EQ(c.reply(), "duplicate p-1");
+  ASSERT_TRUE(c.send("stdin-once p-1 other bytes, same tag\n"));
+  EXPECT_EQ(c.reply(), "duplicate p-1");
+  // The tag is compared decoded; the reply repeats it as sent.
+  ASSERT_TRUE(c.send("stdin-once " + pct_encode("p 2=x") + " two\n"));
+  EXPECT_EQ(c.reply(), "ok");
+  ASSERT_TRUE(c.send("stdin-once p%202%3Dx two again\n"));
+  EXPECT_EQ(c.reply(), "duplicate p%202%3Dx");
+  // Plain stdin is never de-duplicated by tag.
+  ASSERT_TRUE(c.send("stdin {\"type\":\"user\",\"n\":1}\n"));
+  EXPECT_EQ(c.reply(), "ok");
+  // The control_response de-duplication applies inside a tagged frame as inside `stdin`.
+  std::string allow =
+      R"({"response":{"request_id":"toolu_9","response":{"behavior":"allow"},"subtype":"success"},"type":"control_response"})"
+      "\n";
+  ASSERT_TRUE(c.send("stdin " + allow));
+  EXPECT_EQ(c.reply(), "ok");
+  ASSERT_TRUE(c.send("stdin-once p-3 " + allow + "three\n"));
+  EXPECT_EQ(c.reply(), "already_answered toolu_9 allow");
+  ASSERT_TRUE(c.send("stdin-once p-3 three\n"));  // accepted (a line went through): remembered
+  EXPECT_EQ(c.reply(), "duplicate p-3");
+  std::string expected = "{\"type\":\"user\",\"n\":1}\ntwo\n{\"type\":\"user\",\"n\":1}\n" + allow + "three\n";
+  EXPECT_TRUE(wait_until([&] { return slurp(echo).size() >= expected.size(); }));
+  EXPECT_EQ(slurp(echo), expected);
+}
+
+TEST(Holder, StdinOnceTagsOutliveTheConnection) {
+  Holder h;
+  fs::path echo = h.tmp.dir / "echo";
+  ASSERT_TRUE(h.start({"--echo", echo.string()}));
+  {
+    Client c(h.sock);
+    ASSERT_TRUE(c.expect("hello"));
+    ASSERT_TRUE(c.send("stdin-once prompt-7 hello claude\n"));
+    EXPECT_EQ(c.reply(), "ok");
+  }  // ccmuxd crashed: it does not know whether the prompt arrived
+  Client c(h.sock);
+  ASSERT_TRUE(c.expect("hello"));
+  ASSERT_TRUE(c.send("stdin-once prompt-7 hello claude\n"));
+  EXPECT_EQ(c.reply(), "duplicate prompt-7");
+  ASSERT_TRUE(c.send("stdin #fake end\n"));  // a round trip through claude: the echo is complete after it
+  EXPECT_EQ(c.reply(), "ok");
+  EXPECT_TRUE(wait_until([&] { return slurp(echo).find("#fake end\n") != std::string::npos; }));
+  EXPECT_EQ(slurp(echo), "hello claude\n#fake end\n");
+  // Once claude has exited a known tag is still a duplicate; a new one is refused.
+  ASSERT_TRUE(c.send("stdin #fake exit 0\n"));
+  EXPECT_EQ(c.reply(), "ok");
+  ASSERT_TRUE(c.expect("exited"));
+  ASSERT_TRUE(c.send("stdin-once prompt-7 hello claude\n"));
+  EXPECT_EQ(c.reply(), "duplicate prompt-7");
+  ASSERT_TRUE(c.send("stdin-once prompt-8 hello claude\n"));
+  auto r = c.reply();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->rfind("error exited", 0), 0u) << *r;
+}
+
+TEST(Holder, StdinOnceRemembersTheLast4096Tags) {
+  Holder h;
+  ASSERT_TRUE(h.start({}));
+  Client c(h.sock);
+  ASSERT_TRUE(c.expect("hello"));
+  for (size_t i = 0; i <= kMaxStdinTags; ++i) {  // one more than kept: t-0 is forgotten
+    ASSERT_TRUE(c.send("stdin-once t-" + std::to_string(i) + " x\n"));
+    ASSERT_EQ(c.reply(), "ok") << i;
+  }
+  ASSERT_TRUE(c.send("stdin-once t-1 x\n"));
+  EXPECT_EQ(c.reply(), "duplicate t-1");
+  ASSERT_TRUE(c.send("stdin-once t-" + std::to_string(kMaxStdinTags) + " x\n"));
+  EXPECT_EQ(c.reply(), "duplicate t-" + std::to_string(kMaxStdinTags));
+  ASSERT_TRUE(c.send("stdin-once t-0 x\n"));
+  EXPECT_EQ(c.reply(), "ok");
+}
+
+TEST(Holder, StdinOnceRefusedAsFullIsNotRememberedAndCanBeSentAgain) {
+  Holder h;
+  fs::path echo = h.tmp.dir / "echo", go = h.tmp.dir / "go";
+  ASSERT_TRUE(h.start({"--echo", echo.string()}));
+  Client c(h.sock);
+  ASSERT_TRUE(c.expect("hello"));
+  // claude stops reading; then the queue is filled to its bound (less what the pipe takes).
+  std::string wait_cmd = "#fake wait-for " + go.string() + "\n";
+  ASSERT_TRUE(c.send("stdin " + wait_cmd));
+  EXPECT_EQ(c.reply(), "ok");
+  std::string sixteen = "stdin " + std::string((16u << 20) - 1, 's') + "\n";
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(c.send(sixteen));
+    ASSERT_EQ(c.reply(), "ok") << i;
+  }
+  std::string prompt = std::string(1u << 20, 'p') + "\nthe-prompt\n";
+  for (int i = 0; i < 2; ++i) {  // refused twice: a refused tag is not remembered
+    ASSERT_TRUE(c.send("stdin-once big-1 " + prompt));
+    auto r = c.reply();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->rfind("error stdin-full", 0), 0u) << *r;
+  }
+  spit(go, "");  // claude reads again; the queue drains
+  std::optional<std::string> r;
+  ASSERT_TRUE(wait_until([&] {
+    if (!c.send("stdin-once big-1 " + prompt)) return true;
+    r = c.reply();
+    return !r || r->rfind("error stdin-full", 0) != 0;
+  }));
+  EXPECT_EQ(r, "ok");
+  ASSERT_TRUE(c.send("stdin-once big-1 " + prompt));
+  EXPECT_EQ(c.reply(), "duplicate big-1");
+  size_t total = wait_cmd.size() + 4 * (16u << 20) + prompt.size();
+  EXPECT_TRUE(wait_until([&] { return fs::exists(echo) && fs::file_size(echo) >= total; }));
+  std::string got = slurp(echo);
+  EXPECT_EQ(got.size(), total);
+  size_t first = got.find("the-prompt"), last = got.rfind("the-prompt");
+  EXPECT_NE(first, std::string::npos);
+  EXPECT_EQ(first, last) << "the prompt reached claude more than once";
+}
+
+TEST(Holder, StdinOnceWithABadTagClosesTheClientNotTheHolder) {
+  Holder h;
+  fs::path echo = h.tmp.dir / "echo";
+  ASSERT_TRUE(h.start({"--echo", echo.string()}));
+  std::vector<std::string> bad = {
+      "stdin-once",
+      "stdin-once tag",                                           // no bytes
+      "stdin-once tag ",                                          // empty bytes
+      "stdin-once  x\n",                                          // empty tag
+      "stdin-once " + std::string(kMaxTagBytes + 1, 't') + " x\n",  // too long
+      "stdin-once " + pct_encode(std::string(kMaxTagBytes + 1, ' ')) + " x\n",
+      "stdin-once %zz x\n",  // bad escape
+      "stdin-once ab%4 x\n",
+      "stdin-once a=b x\n",  // a byte pct_encode escapes, raw
+  };
+  for (auto& b : bad) {
+    Client c(h.sock);
+    ASSERT_TRUE(c.expect("hello"));
+    ASSERT_TRUE(c.send(b));
+    EXPECT_TRUE(c.sees_close()) << testing::PrintToString(b);
+    EXPECT_TRUE(alive(h.pid));
+  }
+  Client c(h.sock);
+  ASSERT_TRUE(c.expect("hello"));
+  // The longest tag there is, every byte escaped, is accepted.
+  std::string longest = pct_encode(std::string(kMaxTagBytes, '%'));
+  ASSERT_TRUE(c.send("stdin-once " + longest + " last\n"));
+  EXPECT_EQ(c.reply(), "ok");
+  ASSERT_TRUE(c.send("stdin-once " + longest + " last\n"));
+  EXPECT_EQ(c.reply(), "duplicate " + longest);
+  EXPECT_TRUE(wait_until([&] { return slurp(echo).size() >= 5; }));
+  EXPECT_EQ(slurp(echo), "last\n") << "nothing of a refused frame reached claude";
+  EXPECT_TRUE(alive(h.claude_pid));
 }
 
 TEST(Holder, SegmentsRotateAndCommittedRemovesTheOldOnes) {
