@@ -412,7 +412,10 @@ TEST(Holder, ClaudeStartsAsChildProcessStartsIt) {
   unsetenv("HOLDER_TEST_INHERITED");
   ASSERT_TRUE(started) << h.startup_output;
   std::string proc = "/proc/" + std::to_string(h.claude_pid);
-  std::string env = slurp(proc + "/environ");
+  // Waited for: the kernel lets posix_spawn return once claude's new memory is in place, a moment
+  // before it fills in where the environment is; /proc reads it empty in between.
+  std::string env;
+  EXPECT_TRUE(wait_until([&] { return !(env = slurp(proc + "/environ")).empty(); }));
   std::set<std::string> vars;
   for (size_t pos = 0, z; (z = env.find('\0', pos)) != std::string::npos; pos = z + 1) vars.insert(env.substr(pos, z - pos));
   EXPECT_TRUE(vars.count("HOLDER_TEST_INHERITED=yes"));
