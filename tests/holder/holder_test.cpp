@@ -82,6 +82,18 @@ long status_kb(pid_t pid, const std::string& key = "VmRSS") {
   return -1;
 }
 
+// What the fake's "#fake spam N" writes.
+std::string spam_bytes(size_t n) {
+  std::string out;
+  for (size_t line = 0; out.size() < n; ++line) {
+    std::string l = "{\"n\":" + std::to_string(line) + ",\"pad\":\"";
+    while (l.size() < 97) l += 'x';
+    out += l + "\"}\n";
+  }
+  out.resize(n);
+  return out;
+}
+
 std::map<std::string, std::string> fields_of(const std::string& frame) {
   auto [word, rest] = split_command(frame);
   auto f = parse_fields(rest);
@@ -468,6 +480,29 @@ TEST(Holder, SpoolHoldsExactlyTheBytesClaudeWrote) {
   EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0);
   EXPECT_FALSE(fs::exists(h.sock));
   EXPECT_EQ(h.spool_bytes(), bytes);  // the spool stays for ccmuxd to finish reading
+}
+
+TEST(Holder, EverythingClaudeWroteIsSpooledBeforeExitedIsSent) {
+  // claude writes 4 MB as fast as the pipe takes it and exits at once, a full 1 MiB pipe
+  // behind it: the holder sees the exit with that still unread.
+  Holder h;
+  ASSERT_TRUE(h.start({"--stdout-pipe", "1048576"}, {"--segment-bytes", "1000000"}));
+  Client c(h.sock);
+  ASSERT_TRUE(c.expect("hello"));
+  ASSERT_TRUE(c.send("stdin #fake spam 4000000\n#fake exit 5\n"));
+  auto ex = c.expect("exited");
+  ASSERT_TRUE(ex);
+  std::string spooled = h.spool_bytes();  // read at once: nothing may arrive after `exited`
+  int status = static_cast<int>(*parse_u64(split_command(*ex).rest));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 5);
+  EXPECT_EQ(spooled.size(), 4000000u);
+  EXPECT_TRUE(spooled == spam_bytes(4000000)) << "the spool differs from what claude wrote";
+  for (int n = 1; n <= 4; ++n) EXPECT_EQ(fs::file_size(h.spool / (std::to_string(n) + ".ndjson")), 1000000u) << n;
+  // Read to the end: no `more` follows (the spool was final when `exited` came).
+  ASSERT_TRUE(c.send("read 4 1000000"));
+  EXPECT_EQ(c.next(), "ok");
+  ASSERT_TRUE(c.send("stderr"));
+  EXPECT_EQ(c.next(), "stderr ");
 }
 
 TEST(Holder, SurvivesItsClientAndTellsTheNextOneHowClaudeEnded) {
