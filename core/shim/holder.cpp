@@ -133,6 +133,9 @@ std::string Holder::start() {
   for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, s);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // A spool write past the file size limit fails with EFBIG and is retried like a full disk;
+  // by default SIGXFSZ would end the holder, and claude with it.
+  signal(SIGXFSZ, SIG_IGN);
   sigfd_.reset(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
 
   // claude, exactly as ChildProcess starts it (core/runtime/child_process.cpp).

@@ -20,6 +20,7 @@
 #include <spawn.h>
 #include <sstream>
 #include <string>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -92,6 +93,15 @@ std::string spam_bytes(size_t n) {
   }
   out.resize(n);
   return out;
+}
+
+// The holder's file size limit (RLIMIT_FSIZE) set from outside, as a full disk would refuse
+// its spool writes: soft `bytes`, hard unchanged. RLIM_INFINITY lifts it.
+bool set_fsize_limit(pid_t pid, rlim_t bytes) {
+  rlimit cur{};
+  if (prlimit(pid, RLIMIT_FSIZE, nullptr, &cur) != 0) return false;
+  rlimit lim{std::min(bytes, cur.rlim_max), cur.rlim_max};
+  return prlimit(pid, RLIMIT_FSIZE, &lim, nullptr) == 0;
 }
 
 std::map<std::string, std::string> fields_of(const std::string& frame) {
@@ -503,6 +513,69 @@ TEST(Holder, EverythingClaudeWroteIsSpooledBeforeExitedIsSent) {
   EXPECT_EQ(c.next(), "ok");
   ASSERT_TRUE(c.send("stderr"));
   EXPECT_EQ(c.next(), "stderr ");
+}
+
+TEST(Holder, ASpoolThatRefusesWritesHoldsClaudeBackAndLosesNothing) {
+  Holder h;
+  fs::path echo = h.tmp.dir / "echo";
+  ASSERT_TRUE(h.start({"--echo", echo.string()}));
+  Client c(h.sock);
+  ASSERT_TRUE(c.expect("hello"));
+  ASSERT_TRUE(c.send("stdin #fake spam 100000\n"));
+  EXPECT_EQ(c.reply(), "ok");
+  ASSERT_TRUE(wait_until([&] { return h.spool_bytes().size() == 100000; }));
+  ASSERT_TRUE(c.send("read 1 100000"));
+  EXPECT_EQ(c.reply(), "ok");
+  // The spool may grow to 150000 bytes (one write is cut there), then every write fails
+  // (EFBIG, with SIGXFSZ, which would kill a holder that does not ignore it).
+  ASSERT_TRUE(set_fsize_limit(h.pid, 150000));
+  ASSERT_TRUE(c.send("stdin #fake spam 3000000\n"));
+  EXPECT_EQ(c.reply(), "ok");
+  ASSERT_TRUE(c.send("stdin marker\n"));  // claude reads it only once its 3 MB are written
+  EXPECT_EQ(c.reply(), "ok");
+  EXPECT_EQ(c.expect("more"), "more 1 150000");
+  // Held back for longer than the holder's retry period: claude blocks on its full pipe.
+  int64_t until = ms_now() + 1500;
+  while (ms_now() < until) {
+    auto ended = h.wait_exit(0);  // (a dead holder stays a zombie until reaped: alive() is no test)
+    ASSERT_FALSE(ended) << "the holder ended: wait status " << *ended;
+    ASSERT_EQ(h.spool_bytes().size(), 150000u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(alive(h.claude_pid));
+  EXPECT_EQ(slurp(echo).find("marker"), std::string::npos) << "claude was not held back";
+  ASSERT_TRUE(c.send("read 1 150000"));
+  EXPECT_EQ(c.reply(), "ok");
+  ASSERT_TRUE(set_fsize_limit(h.pid, RLIM_INFINITY));  // the disk has room again
+  EXPECT_TRUE(c.expect("more"));
+  ASSERT_TRUE(wait_until([&] { return h.spool_bytes().size() >= 3100000; }));
+  std::string spooled = h.spool_bytes();
+  EXPECT_EQ(spooled.size(), 3100000u);
+  EXPECT_TRUE(spooled == spam_bytes(100000) + spam_bytes(3000000)) << "bytes lost, doubled or out of order";
+  EXPECT_TRUE(wait_until([&] { return slurp(echo).find("marker\n") != std::string::npos; }));
+}
+
+TEST(Holder, ClaudeExitingWhileTheSpoolRefusesWritesLosesNothing) {
+  // Its last output is in the pipe, unread (the holder does not read while the disk is
+  // behind), when claude exits: the holder takes it before closing the pipe.
+  Holder h;
+  ASSERT_TRUE(h.start({"--stdout-pipe", "1048576"}));
+  Client c(h.sock);
+  ASSERT_TRUE(c.expect("hello"));
+  ASSERT_TRUE(set_fsize_limit(h.pid, 1000));
+  ASSERT_TRUE(c.send("stdin #fake spam 800000\n#fake exit 4\n"));
+  EXPECT_EQ(c.reply(), "ok");
+  auto ex = c.expect("exited");
+  ASSERT_TRUE(ex);
+  EXPECT_EQ(*ex, "exited " + std::to_string(4 << 8));
+  EXPECT_FALSE(h.wait_exit(0));
+  EXPECT_EQ(h.spool_bytes().size(), 1000u);
+  ASSERT_TRUE(set_fsize_limit(h.pid, RLIM_INFINITY));
+  ASSERT_TRUE(wait_until([&] { return h.spool_bytes().size() >= 800000; }));
+  EXPECT_TRUE(h.spool_bytes() == spam_bytes(800000)) << "bytes lost, doubled or out of order";
+  ASSERT_TRUE(c.send("ack-exit"));
+  EXPECT_EQ(c.reply(), "ok");
+  ASSERT_TRUE(h.wait_exit());
 }
 
 TEST(Holder, SurvivesItsClientAndTellsTheNextOneHowClaudeEnded) {
