@@ -344,7 +344,7 @@ void Holder::notify_more() {
 }
 
 std::string Holder::hello() const {
-  std::string h = "hello proto=" + std::to_string(kHolderProtocol) + " version=" + pct_encode(kVersion) +
+  std::string h = "hello proto=" + std::to_string(kHelloProtocol) + " version=" + pct_encode(kVersion) +
                   " session=" + pct_encode(o_.session) + " claude_pid=" + std::to_string(pid_) +
                   " holder_pid=" + std::to_string(getpid()) + " spool=" + pct_encode(o_.spool_dir) +
                   " first_segment=" + std::to_string(first_seg_) + " segment=" + std::to_string(seg_) +

@@ -14,6 +14,14 @@
 
 namespace ccmux::shim {
 
+// The protocol number hello and --version announce: kHolderProtocol, except in the test build
+// ccmux-shim-proto99 (tests/CMakeLists.txt), a holder ccmuxd must find unadoptable.
+#ifdef CCMUX_HOLDER_PROTO_OVERRIDE
+constexpr int kHelloProtocol = CCMUX_HOLDER_PROTO_OVERRIDE;
+#else
+constexpr int kHelloProtocol = kHolderProtocol;
+#endif
+
 struct HolderOptions {
   std::string session;
   std::string spool_dir;    // absolute; created 0700 when missing

@@ -136,8 +136,9 @@ struct Holder {
   int wait_status = -1;
 
   // ccmux-shim [extra options] -- fake [fake args]; true once it said "ready".
-  bool start(const std::vector<std::string>& fake_args, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> a = {SHIM_BIN, "--session", "s-1", "--spool-dir", spool.string(), "--socket", sock.string()};
+  bool start(const std::vector<std::string>& fake_args, const std::vector<std::string>& extra = {},
+             const std::string& shim = SHIM_BIN) {
+    std::vector<std::string> a = {shim, "--session", "s-1", "--spool-dir", spool.string(), "--socket", sock.string()};
     a.insert(a.end(), extra.begin(), extra.end());
     a.push_back("--");
     a.push_back(FAKE_CLAUDE_BIN);
@@ -422,6 +423,27 @@ TEST(Holder, HelloOnConnectAndSmallResidentSize) {
   EXPECT_LE(idle, 2048) << "docs/holder.md: a held session costs at most 2 MB";
   EXPECT_LE(after, 2048);
 #endif
+}
+
+TEST(Holder, TheProto99TestBuildSaysProto99AndOtherwiseServes) {
+  // ccmux-shim-proto99 stands for a holder of another protocol in ccmuxd's tests.
+  Holder h;
+  ASSERT_TRUE(h.start({}, {}, SHIM_PROTO99_BIN)) << h.startup_output;
+  Client c(h.sock);
+  auto hello = c.expect("hello");
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(fields_of(*hello)["proto"], "99");
+  EXPECT_EQ(fields_of(*hello)["claude_pid"], std::to_string(h.claude_pid));
+  ASSERT_TRUE(c.send("stop"));
+  EXPECT_EQ(c.reply(), "ok");
+  c.hang_up();
+  ASSERT_TRUE(h.wait_exit());
+  for (auto [bin, proto] : {std::pair{SHIM_BIN, " holder protocol 1\n"}, std::pair{SHIM_PROTO99_BIN, " holder protocol 99\n"}}) {
+    Holder v;
+    EXPECT_FALSE(v.spawn({bin, "--version"}));  // one line, not "ready"
+    EXPECT_NE(v.startup_output.find(proto), std::string::npos) << bin << ": " << v.startup_output;
+    v.wait_exit();
+  }
 }
 
 TEST(Holder, ClaudeStartsAsChildProcessStartsIt) {
