@@ -28,6 +28,16 @@ void Fd::reset(int fd) {
   fd_ = fd;
 }
 
+void Recent::add(std::string s) {
+  if (contains(s)) return;
+  order_.push_back(std::move(s));
+  set_.insert(order_.back());
+  if (order_.size() > cap_) {
+    set_.erase(order_.front());
+    order_.pop_front();
+  }
+}
+
 namespace {
 
 int64_t now_ms(clockid_t clock) {
@@ -123,6 +133,9 @@ std::string Holder::start() {
   for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, s);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // A spool write past the file size limit fails with EFBIG and is retried like a full disk;
+  // by default SIGXFSZ would end the holder, and claude with it.
+  signal(SIGXFSZ, SIG_IGN);
   sigfd_.reset(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
 
   // claude, exactly as ChildProcess starts it (core/runtime/child_process.cpp).
@@ -331,7 +344,7 @@ void Holder::notify_more() {
 }
 
 std::string Holder::hello() const {
-  std::string h = "hello proto=" + std::to_string(kHolderProtocol) + " version=" + pct_encode(kVersion) +
+  std::string h = "hello proto=" + std::to_string(kHelloProtocol) + " version=" + pct_encode(kVersion) +
                   " session=" + pct_encode(o_.session) + " claude_pid=" + std::to_string(pid_) +
                   " holder_pid=" + std::to_string(getpid()) + " spool=" + pct_encode(o_.spool_dir) +
                   " first_segment=" + std::to_string(first_seg_) + " segment=" + std::to_string(seg_) +
@@ -388,10 +401,14 @@ void Holder::read_client() {
   }
 }
 
-void Holder::handle_stdin(std::string_view bytes) {
-  if (exited_) return send("error exited claude has exited");
-  if (!in_) return send("error stdin-closed claude closed its stdin");
-  if (stdin_q_bytes_ + bytes.size() > kMaxStdinQueue) return send("error stdin-full the stdin queue is full");
+bool Holder::handle_stdin(std::string_view bytes) {
+  auto refuse = [&](std::string_view why) {
+    send(why);
+    return false;
+  };
+  if (exited_) return refuse("error exited claude has exited");
+  if (!in_) return refuse("error stdin-closed claude closed its stdin");
+  if (stdin_q_bytes_ + bytes.size() > kMaxStdinQueue) return refuse("error stdin-full the stdin queue is full");
   // A control_response for a request already answered is dropped, line by line; the others go.
   std::string kept, dropped;
   bool any_dropped = false;
@@ -404,17 +421,11 @@ void Holder::handle_stdin(std::string_view bytes) {
     while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.remove_suffix(1);
     bool drop = false;
     if (auto cr = scan_control_response(body)) {
-      std::string id(cr->request_id);
-      if (answered_.count(id)) {
+      if (answered_.contains(cr->request_id)) {
         drop = true;
-        dropped += " " + pct_encode(id) + " " + (cr->behavior.empty() ? "-" : pct_encode(cr->behavior));
+        dropped += " " + pct_encode(cr->request_id) + " " + (cr->behavior.empty() ? "-" : pct_encode(cr->behavior));
       } else {
-        answered_.insert(id);
-        answered_order_.push_back(std::move(id));
-        if (answered_order_.size() > kMaxAnsweredIds) {
-          answered_.erase(answered_order_.front());
-          answered_order_.pop_front();
-        }
+        answered_.add(std::string(cr->request_id));
       }
     }
     if (drop) {
@@ -432,12 +443,29 @@ void Holder::handle_stdin(std::string_view bytes) {
     write_stdin();
   }
   send(any_dropped ? "already_answered" + dropped : "ok");
+  return true;
+}
+
+// "stdin-once <tag> <bytes>": `stdin`, unless a frame with this tag was accepted before (a
+// ccmuxd that crashed re-sends a prompt it may have delivered; the holder knows).
+void Holder::handle_stdin_once(std::string_view rest) {
+  size_t sp = rest.find(' ');
+  if (sp == std::string_view::npos || sp + 1 == rest.size()) return drop_client();
+  std::string_view encoded = rest.substr(0, sp);
+  auto tag = decode_tag(encoded);
+  if (!tag) return drop_client();
+  if (stdin_tags_.contains(*tag)) return send("duplicate " + std::string(encoded));
+  if (handle_stdin(rest.substr(sp + 1))) stdin_tags_.add(std::move(*tag));
 }
 
 void Holder::handle(std::string_view payload) {
   auto [word, rest] = split_command(payload);
   uint64_t a = 0, b = 0;
-  if (word == "stdin" && payload.size() > 6) return handle_stdin(rest);
+  if (word == "stdin" && payload.size() > 6) {
+    handle_stdin(rest);
+    return;
+  }
+  if (word == "stdin-once") return handle_stdin_once(rest);
   if (word == "committed" || word == "read") {
     if (!parse_two_u64(rest, a, b) || a == 0 || a > seg_ || (a == seg_ && b > seg_size_)) return drop_client();
     if (word == "committed") {

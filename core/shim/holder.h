@@ -7,11 +7,20 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <string_view>
 #include <sys/types.h>
 #include <unordered_set>
 #include <vector>
 
 namespace ccmux::shim {
+
+// The protocol number hello and --version announce: kHolderProtocol, except in the test build
+// ccmux-shim-proto99 (tests/CMakeLists.txt), a holder ccmuxd must find unadoptable.
+#ifdef CCMUX_HOLDER_PROTO_OVERRIDE
+constexpr int kHelloProtocol = CCMUX_HOLDER_PROTO_OVERRIDE;
+#else
+constexpr int kHelloProtocol = kHolderProtocol;
+#endif
 
 struct HolderOptions {
   std::string session;
@@ -50,6 +59,20 @@ class Fd {
   int fd_ = -1;
 };
 
+// The last `cap` strings added, the oldest forgotten first. One copy of each: the set views the
+// deque's strings, which push_back and pop_front never move.
+class Recent {
+ public:
+  explicit Recent(size_t cap) : cap_(cap) {}
+  bool contains(std::string_view s) const { return set_.count(s) != 0; }
+  void add(std::string s);
+
+ private:
+  size_t cap_;
+  std::deque<std::string> order_;
+  std::unordered_set<std::string_view> set_;
+};
+
 class Holder {
  public:
   explicit Holder(HolderOptions o) : o_(std::move(o)) {}
@@ -79,7 +102,8 @@ class Holder {
   void drop_client();
   void send(std::string_view payload);
   void handle(std::string_view payload);
-  void handle_stdin(std::string_view bytes);
+  bool handle_stdin(std::string_view bytes);  // true: accepted (queued, or every line a repeat)
+  void handle_stdin_once(std::string_view rest);
   void notify_more();
   std::string hello() const;
   bool done() const;
@@ -98,8 +122,8 @@ class Holder {
   // stdin
   std::deque<std::string> stdin_q_;
   size_t stdin_q_bytes_ = 0, stdin_off_ = 0;
-  std::unordered_set<std::string> answered_;
-  std::deque<std::string> answered_order_;
+  Recent answered_{kMaxAnsweredIds};  // control_response request ids forwarded
+  Recent stdin_tags_{kMaxStdinTags};  // `stdin-once` tags accepted
   // stderr
   std::string err_ring_;
   // client

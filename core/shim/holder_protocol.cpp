@@ -117,6 +117,14 @@ std::optional<std::string> pct_decode(std::string_view s) {
   return out;
 }
 
+std::optional<std::string> decode_tag(std::string_view encoded) {
+  for (unsigned char c : encoded)
+    if (c <= 0x20 || c >= 0x7f || c == '=') return std::nullopt;
+  auto tag = pct_decode(encoded);
+  if (!tag || tag->empty() || tag->size() > kMaxTagBytes) return std::nullopt;
+  return tag;
+}
+
 std::optional<std::vector<std::pair<std::string, std::string>>> parse_fields(std::string_view s) {
   std::vector<std::pair<std::string, std::string>> out;
   while (!s.empty()) {

@@ -20,6 +20,8 @@ constexpr size_t kMaxStdinQueue = 64u << 20;       // bytes queued to claude's s
 constexpr size_t kStderrRing = 64u << 10;          // claude's last stderr bytes kept
 constexpr uint64_t kDefaultSegmentBytes = 64u << 20;
 constexpr size_t kMaxAnsweredIds = 4096;           // control_response ids remembered (oldest forgotten)
+constexpr size_t kMaxStdinTags = 4096;             // `stdin-once` tags remembered (oldest forgotten)
+constexpr size_t kMaxTagBytes = 256;               // a tag, decoded
 
 // A frame: 4-byte big-endian payload length, then the payload (1..kMaxFrame bytes).
 std::string encode_frame(std::string_view payload);
@@ -58,6 +60,10 @@ bool parse_two_u64(std::string_view s, uint64_t& a, uint64_t& b);
 // Values in key=value fields and ids: bytes <= 0x20, '%', '=' and >= 0x7f as %XX.
 std::string pct_encode(std::string_view s);
 std::optional<std::string> pct_decode(std::string_view s);
+// The tag of `stdin-once <tag> <bytes>`: 1..kMaxTagBytes bytes once decoded, written as
+// pct_encode writes it (no raw byte that pct_encode escapes, so it is one word and the
+// `duplicate <tag>` reply repeats it as sent). nullopt otherwise.
+std::optional<std::string> decode_tag(std::string_view encoded);
 
 // "k=v k=v ..." (values percent-encoded) as pairs; nullopt if a field has no '='.
 std::optional<std::vector<std::pair<std::string, std::string>>> parse_fields(std::string_view s);

@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
       break;
     }
     if (a == "--version") {
-      say(1, std::string("ccmux-shim ") + ccmux::kVersion + " holder protocol " + std::to_string(kHolderProtocol) + "\n");
+      say(1, std::string("ccmux-shim ") + ccmux::kVersion + " holder protocol " + std::to_string(kHelloProtocol) + "\n");
       return 0;
     }
     if (a == "--help" || a == "-h") {

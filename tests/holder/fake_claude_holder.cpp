@@ -6,8 +6,9 @@
 //   --ignore-term      SIGTERM ignored (stop must come to SIGKILL)
 //   --grandchild FILE  a child in claude's process group writes its pid to FILE and waits
 //   --no-read          never read stdin (waits until killed or alarm)
+//   --stdout-pipe N    grow the stdout pipe to N bytes (more output left in it when it exits)
 // Lines on stdin starting "#fake " are commands: "exit N", "spam N" (N bytes of lines to
-// stdout), "emit FILE". Nothing here waits more than 60 s: alarm(60) ends it whatever happens.
+// stdout), "emit FILE", "wait-for FILE" (read nothing more until FILE exists). Nothing here waits more than 60 s: alarm(60) ends it whatever happens.
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -64,6 +65,9 @@ int main(int argc, char** argv) {
     else if (a == "--ignore-term") signal(SIGTERM, SIG_IGN);
     else if (a == "--grandchild") grandchild = val();
     else if (a == "--no-read") no_read = true;
+    else if (a == "--stdout-pipe") {
+      if (fcntl(1, F_SETPIPE_SZ, atoi(val())) < 0) _exit(93);
+    }
   }
   if (grandchild) {
     pid_t p = fork();
@@ -110,6 +114,8 @@ int main(int argc, char** argv) {
       if (cmd == "exit") return atoi(arg.c_str());
       if (cmd == "spam") spam(static_cast<size_t>(atol(arg.c_str())));
       if (cmd == "emit") emit_file(arg.c_str());
+      if (cmd == "wait-for")
+        while (access(arg.c_str(), F_OK) != 0) usleep(5000);
     }
   }
 }

@@ -20,6 +20,7 @@
 #include <spawn.h>
 #include <sstream>
 #include <string>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -82,6 +83,27 @@ long status_kb(pid_t pid, const std::string& key = "VmRSS") {
   return -1;
 }
 
+// What the fake's "#fake spam N" writes.
+std::string spam_bytes(size_t n) {
+  std::string out;
+  for (size_t line = 0; out.size() < n; ++line) {
+    std::string l = "{\"n\":" + std::to_string(line) + ",\"pad\":\"";
+    while (l.size() < 97) l += 'x';
+    out += l + "\"}\n";
+  }
+  out.resize(n);
+  return out;
+}
+
+// The holder's file size limit (RLIMIT_FSIZE) set from outside, as a full disk would refuse
+// its spool writes: soft `bytes`, hard unchanged. RLIM_INFINITY lifts it.
+bool set_fsize_limit(pid_t pid, rlim_t bytes) {
+  rlimit cur{};
+  if (prlimit(pid, RLIMIT_FSIZE, nullptr, &cur) != 0) return false;
+  rlimit lim{std::min(bytes, cur.rlim_max), cur.rlim_max};
+  return prlimit(pid, RLIMIT_FSIZE, &lim, nullptr) == 0;
+}
+
 std::map<std::string, std::string> fields_of(const std::string& frame) {
   auto [word, rest] = split_command(frame);
   auto f = parse_fields(rest);
@@ -114,8 +136,9 @@ struct Holder {
   int wait_status = -1;
 
   // ccmux-shim [extra options] -- fake [fake args]; true once it said "ready".
-  bool start(const std::vector<std::string>& fake_args, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> a = {SHIM_BIN, "--session", "s-1", "--spool-dir", spool.string(), "--socket", sock.string()};
+  bool start(const std::vector<std::string>& fake_args, const std::vector<std::string>& extra = {},
+             const std::string& shim = SHIM_BIN) {
+    std::vector<std::string> a = {shim, "--session", "s-1", "--spool-dir", spool.string(), "--socket", sock.string()};
     a.insert(a.end(), extra.begin(), extra.end());
     a.push_back("--");
     a.push_back(FAKE_CLAUDE_BIN);
@@ -344,6 +367,19 @@ TEST(HolderProtocol, ControlResponseScan) {
   EXPECT_EQ(cr->request_id, "d");
 }
 
+TEST(HolderProtocol, StdinOnceTags) {
+  EXPECT_EQ(decode_tag("p-1"), "p-1");
+  EXPECT_EQ(decode_tag("a%20b%25"), "a b%");
+  EXPECT_EQ(decode_tag(pct_encode(std::string(kMaxTagBytes, '\n'))), std::string(kMaxTagBytes, '\n'));
+  EXPECT_FALSE(decode_tag(""));
+  EXPECT_FALSE(decode_tag(std::string(kMaxTagBytes + 1, 't')));
+  EXPECT_FALSE(decode_tag("%G0"));
+  EXPECT_FALSE(decode_tag("ab%4"));
+  EXPECT_FALSE(decode_tag("a=b"));         // '=' is escaped by pct_encode
+  EXPECT_FALSE(decode_tag("a\nb"));        // so is every byte <= 0x20
+  EXPECT_FALSE(decode_tag("caf\xc3\xa9"));  // and >= 0x7f
+}
+
 // ---------- the holder ----------
 
 TEST(Holder, HelloOnConnectAndSmallResidentSize) {
@@ -389,6 +425,27 @@ TEST(Holder, HelloOnConnectAndSmallResidentSize) {
 #endif
 }
 
+TEST(Holder, TheProto99TestBuildSaysProto99AndOtherwiseServes) {
+  // ccmux-shim-proto99 stands for a holder of another protocol in ccmuxd's tests.
+  Holder h;
+  ASSERT_TRUE(h.start({}, {}, SHIM_PROTO99_BIN)) << h.startup_output;
+  Client c(h.sock);
+  auto hello = c.expect("hello");
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(fields_of(*hello)["proto"], "99");
+  EXPECT_EQ(fields_of(*hello)["claude_pid"], std::to_string(h.claude_pid));
+  ASSERT_TRUE(c.send("stop"));
+  EXPECT_EQ(c.reply(), "ok");
+  c.hang_up();
+  ASSERT_TRUE(h.wait_exit());
+  for (auto [bin, proto] : {std::pair{SHIM_BIN, " holder protocol 1\n"}, std::pair{SHIM_PROTO99_BIN, " holder protocol 99\n"}}) {
+    Holder v;
+    EXPECT_FALSE(v.spawn({bin, "--version"}));  // one line, not "ready"
+    EXPECT_NE(v.startup_output.find(proto), std::string::npos) << bin << ": " << v.startup_output;
+    v.wait_exit();
+  }
+}
+
 TEST(Holder, ClaudeStartsAsChildProcessStartsIt) {
   Holder h;
   fs::create_directory(h.tmp.dir / "work");
@@ -399,7 +456,10 @@ TEST(Holder, ClaudeStartsAsChildProcessStartsIt) {
   unsetenv("HOLDER_TEST_INHERITED");
   ASSERT_TRUE(started) << h.startup_output;
   std::string proc = "/proc/" + std::to_string(h.claude_pid);
-  std::string env = slurp(proc + "/environ");
+  // Waited for: the kernel lets posix_spawn return once claude's new memory is in place, a moment
+  // before it fills in where the environment is; /proc reads it empty in between.
+  std::string env;
+  EXPECT_TRUE(wait_until([&] { return !(env = slurp(proc + "/environ")).empty(); }));
   std::set<std::string> vars;
   for (size_t pos = 0, z; (z = env.find('\0', pos)) != std::string::npos; pos = z + 1) vars.insert(env.substr(pos, z - pos));
   EXPECT_TRUE(vars.count("HOLDER_TEST_INHERITED=yes"));
@@ -452,6 +512,92 @@ TEST(Holder, SpoolHoldsExactlyTheBytesClaudeWrote) {
   EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0);
   EXPECT_FALSE(fs::exists(h.sock));
   EXPECT_EQ(h.spool_bytes(), bytes);  // the spool stays for ccmuxd to finish reading
+}
+
+TEST(Holder, EverythingClaudeWroteIsSpooledBeforeExitedIsSent) {
+  // claude writes 4 MB as fast as the pipe takes it and exits at once, a full 1 MiB pipe
+  // behind it: the holder sees the exit with that still unread.
+  Holder h;
+  ASSERT_TRUE(h.start({"--stdout-pipe", "1048576"}, {"--segment-bytes", "1000000"}));
+  Client c(h.sock);
+  ASSERT_TRUE(c.expect("hello"));
+  ASSERT_TRUE(c.send("stdin #fake spam 4000000\n#fake exit 5\n"));
+  auto ex = c.expect("exited");
+  ASSERT_TRUE(ex);
+  std::string spooled = h.spool_bytes();  // read at once: nothing may arrive after `exited`
+  int status = static_cast<int>(*parse_u64(split_command(*ex).rest));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 5);
+  EXPECT_EQ(spooled.size(), 4000000u);
+  EXPECT_TRUE(spooled == spam_bytes(4000000)) << "the spool differs from what claude wrote";
+  for (int n = 1; n <= 4; ++n) EXPECT_EQ(fs::file_size(h.spool / (std::to_string(n) + ".ndjson")), 1000000u) << n;
+  // Read to the end: no `more` follows (the spool was final when `exited` came).
+  ASSERT_TRUE(c.send("read 4 1000000"));
+  EXPECT_EQ(c.next(), "ok");
+  ASSERT_TRUE(c.send("stderr"));
+  EXPECT_EQ(c.next(), "stderr ");
+}
+
+TEST(Holder, ASpoolThatRefusesWritesHoldsClaudeBackAndLosesNothing) {
+  Holder h;
+  fs::path echo = h.tmp.dir / "echo";
+  ASSERT_TRUE(h.start({"--echo", echo.string()}));
+  Client c(h.sock);
+  ASSERT_TRUE(c.expect("hello"));
+  ASSERT_TRUE(c.send("stdin #fake spam 100000\n"));
+  EXPECT_EQ(c.reply(), "ok");
+  ASSERT_TRUE(wait_until([&] { return h.spool_bytes().size() == 100000; }));
+  ASSERT_TRUE(c.send("read 1 100000"));
+  EXPECT_EQ(c.reply(), "ok");
+  // The spool may grow to 150000 bytes (one write is cut there), then every write fails
+  // (EFBIG, with SIGXFSZ, which would kill a holder that does not ignore it).
+  ASSERT_TRUE(set_fsize_limit(h.pid, 150000));
+  ASSERT_TRUE(c.send("stdin #fake spam 3000000\n"));
+  EXPECT_EQ(c.reply(), "ok");
+  ASSERT_TRUE(c.send("stdin marker\n"));  // claude reads it only once its 3 MB are written
+  EXPECT_EQ(c.reply(), "ok");
+  EXPECT_EQ(c.expect("more"), "more 1 150000");
+  // Held back for longer than the holder's retry period: claude blocks on its full pipe.
+  int64_t until = ms_now() + 1500;
+  while (ms_now() < until) {
+    auto ended = h.wait_exit(0);  // (a dead holder stays a zombie until reaped: alive() is no test)
+    ASSERT_FALSE(ended) << "the holder ended: wait status " << *ended;
+    ASSERT_EQ(h.spool_bytes().size(), 150000u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(alive(h.claude_pid));
+  EXPECT_EQ(slurp(echo).find("marker"), std::string::npos) << "claude was not held back";
+  ASSERT_TRUE(c.send("read 1 150000"));
+  EXPECT_EQ(c.reply(), "ok");
+  ASSERT_TRUE(set_fsize_limit(h.pid, RLIM_INFINITY));  // the disk has room again
+  EXPECT_TRUE(c.expect("more"));
+  ASSERT_TRUE(wait_until([&] { return h.spool_bytes().size() >= 3100000; }));
+  std::string spooled = h.spool_bytes();
+  EXPECT_EQ(spooled.size(), 3100000u);
+  EXPECT_TRUE(spooled == spam_bytes(100000) + spam_bytes(3000000)) << "bytes lost, doubled or out of order";
+  EXPECT_TRUE(wait_until([&] { return slurp(echo).find("marker\n") != std::string::npos; }));
+}
+
+TEST(Holder, ClaudeExitingWhileTheSpoolRefusesWritesLosesNothing) {
+  // Its last output is in the pipe, unread (the holder does not read while the disk is
+  // behind), when claude exits: the holder takes it before closing the pipe.
+  Holder h;
+  ASSERT_TRUE(h.start({"--stdout-pipe", "1048576"}));
+  Client c(h.sock);
+  ASSERT_TRUE(c.expect("hello"));
+  ASSERT_TRUE(set_fsize_limit(h.pid, 1000));
+  ASSERT_TRUE(c.send("stdin #fake spam 800000\n#fake exit 4\n"));
+  EXPECT_EQ(c.reply(), "ok");
+  auto ex = c.expect("exited");
+  ASSERT_TRUE(ex);
+  EXPECT_EQ(*ex, "exited " + std::to_string(4 << 8));
+  EXPECT_FALSE(h.wait_exit(0));
+  EXPECT_EQ(h.spool_bytes().size(), 1000u);
+  ASSERT_TRUE(set_fsize_limit(h.pid, RLIM_INFINITY));
+  ASSERT_TRUE(wait_until([&] { return h.spool_bytes().size() >= 800000; }));
+  EXPECT_TRUE(h.spool_bytes() == spam_bytes(800000)) << "bytes lost, doubled or out of order";
+  ASSERT_TRUE(c.send("ack-exit"));
+  EXPECT_EQ(c.reply(), "ok");
+  ASSERT_TRUE(h.wait_exit());
 }
 
 TEST(Holder, SurvivesItsClientAndTellsTheNextOneHowClaudeEnded) {
@@ -579,6 +725,164 @@ TEST(Holder, ADuplicateControlResponseIsDroppedAndAnswered) {
   std::string expected = allow + other + "{\"type\":\"user\"}\n#fake end\n";
   EXPECT_TRUE(wait_until([&] { return slurp(echo).size() >= expected.size(); }));
   EXPECT_EQ(slurp(echo), expected);
+}
+
+TEST(Holder, StdinOnceReachesClaudeOnceAndARepeatIsDuplicate) {
+  Holder h;
+  fs::path echo = h.tmp.dir / "echo";
+  ASSERT_TRUE(h.start({"--echo", echo.string()}));
+  Client c(h.sock);
+  ASSERT_TRUE(c.expect("hello"));
+  ASSERT_TRUE(c.send("stdin-once p-1 {\"type\":\"user\",\"n\":1}\n"));
+  EXPECT_EQ(c.reply(), "ok");
+  ASSERT_TRUE(c.send("stdin-once p-1 {\"type\":\"user\",\"n\":1}\n"));  // re-sent after a crash
+  EXPECT_EQ(c.reply(), "duplicate p-1");
+  ASSERT_TRUE(c.send("stdin-once p-1 other bytes, same tag\n"));
+  EXPECT_EQ(c.reply(), "duplicate p-1");
+  // The tag is compared decoded; the reply repeats it as sent.
+  ASSERT_TRUE(c.send("stdin-once " + pct_encode("p 2=x") + " two\n"));
+  EXPECT_EQ(c.reply(), "ok");
+  ASSERT_TRUE(c.send("stdin-once p%202%3Dx two again\n"));
+  EXPECT_EQ(c.reply(), "duplicate p%202%3Dx");
+  // Plain stdin is never de-duplicated by tag.
+  ASSERT_TRUE(c.send("stdin {\"type\":\"user\",\"n\":1}\n"));
+  EXPECT_EQ(c.reply(), "ok");
+  // The control_response de-duplication applies inside a tagged frame as inside `stdin`.
+  std::string allow =
+      R"({"response":{"request_id":"toolu_9","response":{"behavior":"allow"},"subtype":"success"},"type":"control_response"})"
+      "\n";
+  ASSERT_TRUE(c.send("stdin " + allow));
+  EXPECT_EQ(c.reply(), "ok");
+  ASSERT_TRUE(c.send("stdin-once p-3 " + allow + "three\n"));
+  EXPECT_EQ(c.reply(), "already_answered toolu_9 allow");
+  ASSERT_TRUE(c.send("stdin-once p-3 three\n"));  // accepted (a line went through): remembered
+  EXPECT_EQ(c.reply(), "duplicate p-3");
+  std::string expected = "{\"type\":\"user\",\"n\":1}\ntwo\n{\"type\":\"user\",\"n\":1}\n" + allow + "three\n";
+  EXPECT_TRUE(wait_until([&] { return slurp(echo).size() >= expected.size(); }));
+  EXPECT_EQ(slurp(echo), expected);
+}
+
+TEST(Holder, StdinOnceTagsOutliveTheConnection) {
+  Holder h;
+  fs::path echo = h.tmp.dir / "echo";
+  ASSERT_TRUE(h.start({"--echo", echo.string()}));
+  {
+    Client c(h.sock);
+    ASSERT_TRUE(c.expect("hello"));
+    ASSERT_TRUE(c.send("stdin-once prompt-7 hello claude\n"));
+    EXPECT_EQ(c.reply(), "ok");
+  }  // ccmuxd crashed: it does not know whether the prompt arrived
+  Client c(h.sock);
+  ASSERT_TRUE(c.expect("hello"));
+  ASSERT_TRUE(c.send("stdin-once prompt-7 hello claude\n"));
+  EXPECT_EQ(c.reply(), "duplicate prompt-7");
+  ASSERT_TRUE(c.send("stdin #fake end\n"));  // a round trip through claude: the echo is complete after it
+  EXPECT_EQ(c.reply(), "ok");
+  EXPECT_TRUE(wait_until([&] { return slurp(echo).find("#fake end\n") != std::string::npos; }));
+  EXPECT_EQ(slurp(echo), "hello claude\n#fake end\n");
+  // Once claude has exited a known tag is still a duplicate; a new one is refused.
+  ASSERT_TRUE(c.send("stdin #fake exit 0\n"));
+  EXPECT_EQ(c.reply(), "ok");
+  ASSERT_TRUE(c.expect("exited"));
+  ASSERT_TRUE(c.send("stdin-once prompt-7 hello claude\n"));
+  EXPECT_EQ(c.reply(), "duplicate prompt-7");
+  ASSERT_TRUE(c.send("stdin-once prompt-8 hello claude\n"));
+  auto r = c.reply();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->rfind("error exited", 0), 0u) << *r;
+}
+
+TEST(Holder, StdinOnceRemembersTheLast4096Tags) {
+  Holder h;
+  ASSERT_TRUE(h.start({}));
+  Client c(h.sock);
+  ASSERT_TRUE(c.expect("hello"));
+  for (size_t i = 0; i <= kMaxStdinTags; ++i) {  // one more than kept: t-0 is forgotten
+    ASSERT_TRUE(c.send("stdin-once t-" + std::to_string(i) + " x\n"));
+    ASSERT_EQ(c.reply(), "ok") << i;
+  }
+  ASSERT_TRUE(c.send("stdin-once t-1 x\n"));
+  EXPECT_EQ(c.reply(), "duplicate t-1");
+  ASSERT_TRUE(c.send("stdin-once t-" + std::to_string(kMaxStdinTags) + " x\n"));
+  EXPECT_EQ(c.reply(), "duplicate t-" + std::to_string(kMaxStdinTags));
+  ASSERT_TRUE(c.send("stdin-once t-0 x\n"));
+  EXPECT_EQ(c.reply(), "ok");
+}
+
+TEST(Holder, StdinOnceRefusedAsFullIsNotRememberedAndCanBeSentAgain) {
+  Holder h;
+  fs::path echo = h.tmp.dir / "echo", go = h.tmp.dir / "go";
+  ASSERT_TRUE(h.start({"--echo", echo.string()}));
+  Client c(h.sock);
+  ASSERT_TRUE(c.expect("hello"));
+  // claude stops reading; then the queue is filled to its bound (less what the pipe takes).
+  std::string wait_cmd = "#fake wait-for " + go.string() + "\n";
+  ASSERT_TRUE(c.send("stdin " + wait_cmd));
+  EXPECT_EQ(c.reply(), "ok");
+  std::string sixteen = "stdin " + std::string((16u << 20) - 1, 's') + "\n";
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(c.send(sixteen));
+    ASSERT_EQ(c.reply(), "ok") << i;
+  }
+  std::string prompt = std::string(1u << 20, 'p') + "\nthe-prompt\n";
+  for (int i = 0; i < 2; ++i) {  // refused twice: a refused tag is not remembered
+    ASSERT_TRUE(c.send("stdin-once big-1 " + prompt));
+    auto r = c.reply();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->rfind("error stdin-full", 0), 0u) << *r;
+  }
+  spit(go, "");  // claude reads again; the queue drains
+  std::optional<std::string> r;
+  ASSERT_TRUE(wait_until([&] {
+    if (!c.send("stdin-once big-1 " + prompt)) return true;
+    r = c.reply();
+    return !r || r->rfind("error stdin-full", 0) != 0;
+  }));
+  EXPECT_EQ(r, "ok");
+  ASSERT_TRUE(c.send("stdin-once big-1 " + prompt));
+  EXPECT_EQ(c.reply(), "duplicate big-1");
+  size_t total = wait_cmd.size() + 4 * (16u << 20) + prompt.size();
+  EXPECT_TRUE(wait_until([&] { return fs::exists(echo) && fs::file_size(echo) >= total; }));
+  std::string got = slurp(echo);
+  EXPECT_EQ(got.size(), total);
+  size_t first = got.find("the-prompt"), last = got.rfind("the-prompt");
+  EXPECT_NE(first, std::string::npos);
+  EXPECT_EQ(first, last) << "the prompt reached claude more than once";
+}
+
+TEST(Holder, StdinOnceWithABadTagClosesTheClientNotTheHolder) {
+  Holder h;
+  fs::path echo = h.tmp.dir / "echo";
+  ASSERT_TRUE(h.start({"--echo", echo.string()}));
+  std::vector<std::string> bad = {
+      "stdin-once",
+      "stdin-once tag",                                           // no bytes
+      "stdin-once tag ",                                          // empty bytes
+      "stdin-once  x\n",                                          // empty tag
+      "stdin-once " + std::string(kMaxTagBytes + 1, 't') + " x\n",  // too long
+      "stdin-once " + pct_encode(std::string(kMaxTagBytes + 1, ' ')) + " x\n",
+      "stdin-once %zz x\n",  // bad escape
+      "stdin-once ab%4 x\n",
+      "stdin-once a=b x\n",  // a byte pct_encode escapes, raw
+  };
+  for (auto& b : bad) {
+    Client c(h.sock);
+    ASSERT_TRUE(c.expect("hello"));
+    ASSERT_TRUE(c.send(b));
+    EXPECT_TRUE(c.sees_close()) << testing::PrintToString(b);
+    EXPECT_TRUE(alive(h.pid));
+  }
+  Client c(h.sock);
+  ASSERT_TRUE(c.expect("hello"));
+  // The longest tag there is, every byte escaped, is accepted.
+  std::string longest = pct_encode(std::string(kMaxTagBytes, '%'));
+  ASSERT_TRUE(c.send("stdin-once " + longest + " last\n"));
+  EXPECT_EQ(c.reply(), "ok");
+  ASSERT_TRUE(c.send("stdin-once " + longest + " last\n"));
+  EXPECT_EQ(c.reply(), "duplicate " + longest);
+  EXPECT_TRUE(wait_until([&] { return slurp(echo).size() >= 5; }));
+  EXPECT_EQ(slurp(echo), "last\n") << "nothing of a refused frame reached claude";
+  EXPECT_TRUE(alive(h.claude_pid));
 }
 
 TEST(Holder, SegmentsRotateAndCommittedRemovesTheOldOnes) {
