@@ -446,6 +446,34 @@ TEST(Holder, TheProto99TestBuildSaysProto99AndOtherwiseServes) {
   }
 }
 
+TEST(Holder, FullSetsOfTagsAndIdsStayWithinTheResidentBound) {
+  // 4096 stdin-once tags and 4096 control_response ids, all of the longest kind, remembered.
+  Holder h;
+  ASSERT_TRUE(h.start({}));
+  Client c(h.sock);
+  ASSERT_TRUE(c.expect("hello"));
+  for (size_t i = 0; i < kMaxStdinTags; ++i) {
+    std::string tag = std::to_string(i) + "-";
+    tag.resize(kMaxTagBytes, 't');
+    ASSERT_TRUE(c.send("stdin-once " + tag + " x\n"));
+    ASSERT_EQ(c.reply(), "ok") << i;
+  }
+  for (size_t i = 0; i < kMaxAnsweredIds; ++i) {
+    std::string id = "toolu_" + std::to_string(i) + "_";
+    id.resize(256, 'i');
+    ASSERT_TRUE(c.send(R"(stdin {"type":"control_response","response":{"request_id":")" + id + "\"}}\n"));
+    ASSERT_EQ(c.reply(), "ok") << i;
+  }
+  ASSERT_TRUE(c.send("stdin-once 0-" + std::string(kMaxTagBytes - 2, 't') + " x\n"));
+  EXPECT_EQ(c.reply(), "duplicate 0-" + std::string(kMaxTagBytes - 2, 't'));
+  long rss = status_kb(h.pid);
+  std::printf("[ holder RSS ] with 4096 tags and 4096 ids of 256 bytes: %ld kB (anon %ld)\n", rss,
+              status_kb(h.pid, "RssAnon"));
+#if !defined(HOLDER_ASAN)
+  EXPECT_LE(rss, 2048) << "docs/holder.md: a held session costs at most 2 MB";
+#endif
+}
+
 TEST(Holder, ClaudeStartsAsChildProcessStartsIt) {
   Holder h;
   fs::create_directory(h.tmp.dir / "work");
