@@ -104,6 +104,16 @@ bool set_fsize_limit(pid_t pid, rlim_t bytes) {
   return prlimit(pid, RLIMIT_FSIZE, &lim, nullptr) == 0;
 }
 
+// True once `pid` ignores SIGTERM (the fake's --ignore-term takes effect a moment after exec;
+// a SIGTERM before that ends it).
+bool ignores_sigterm(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("SigIgn:", 0) == 0) return (std::stoull(line.substr(7), nullptr, 16) >> (SIGTERM - 1)) & 1;
+  return false;
+}
+
 std::map<std::string, std::string> fields_of(const std::string& frame) {
   auto [word, rest] = split_command(frame);
   auto f = parse_fields(rest);
@@ -1071,6 +1081,7 @@ TEST(Holder, StopEndsClaudesGroupThenTheHolder) {
 TEST(Holder, AckExitBeforeTheExitIsRefusedAndHelloSaysStopping) {
   Holder h;
   ASSERT_TRUE(h.start({"--ignore-term"}, {"--stop-grace", "30"}));
+  ASSERT_TRUE(wait_until([&] { return ignores_sigterm(h.claude_pid); }));
   Client c(h.sock);
   ASSERT_TRUE(c.expect("hello"));
   ASSERT_TRUE(c.send("ack-exit"));
