@@ -28,14 +28,34 @@ void Fd::reset(int fd) {
   fd_ = fd;
 }
 
-void Recent::add(std::string s) {
+namespace {
+// FNV-1a over the bytes, then splitmix64's finalizer to spread them over all 64 bits.
+uint64_t hash64(std::string_view s) {
+  uint64_t h = 0xcbf29ce484222325ull ^ s.size();
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  return h ^ (h >> 31);
+}
+}  // namespace
+
+bool Recent::contains(std::string_view s) const {
+  uint64_t h = hash64(s);
+  for (uint64_t x : ring_)
+    if (x == h) return true;
+  return false;
+}
+
+void Recent::add(std::string_view s) {
   if (contains(s)) return;
-  order_.push_back(std::move(s));
-  set_.insert(order_.back());
-  if (order_.size() > cap_) {
-    set_.erase(order_.front());
-    order_.pop_front();
+  if (ring_.size() < cap_) {
+    ring_.push_back(hash64(s));
+    return;
   }
+  ring_[next_] = hash64(s);
+  next_ = (next_ + 1) % cap_;
 }
 
 namespace {
@@ -425,7 +445,7 @@ bool Holder::handle_stdin(std::string_view bytes) {
         drop = true;
         dropped += " " + pct_encode(cr->request_id) + " " + (cr->behavior.empty() ? "-" : pct_encode(cr->behavior));
       } else {
-        answered_.add(std::string(cr->request_id));
+        answered_.add(cr->request_id);
       }
     }
     if (drop) {
@@ -455,7 +475,7 @@ void Holder::handle_stdin_once(std::string_view rest) {
   auto tag = decode_tag(encoded);
   if (!tag) return drop_client();
   if (stdin_tags_.contains(*tag)) return send("duplicate " + std::string(encoded));
-  if (handle_stdin(rest.substr(sp + 1))) stdin_tags_.add(std::move(*tag));
+  if (handle_stdin(rest.substr(sp + 1))) stdin_tags_.add(*tag);
 }
 
 void Holder::handle(std::string_view payload) {

@@ -9,7 +9,6 @@
 #include <string>
 #include <string_view>
 #include <sys/types.h>
-#include <unordered_set>
 #include <vector>
 
 namespace ccmux::shim {
@@ -59,18 +58,20 @@ class Fd {
   int fd_ = -1;
 };
 
-// The last `cap` strings added, the oldest forgotten first. One copy of each: the set views the
-// deque's strings, which push_back and pop_front never move.
+// The last `cap` strings added, the oldest forgotten first, kept as 64-bit hashes in a ring
+// (8 bytes each whatever the string's length: 4096 long ids and tags as strings cost more
+// than the holder's 2 MB). A false match needs two of the 4096 to share a hash (odds about
+// 1e-12); a lookup scans the ring, about a microsecond.
 class Recent {
  public:
   explicit Recent(size_t cap) : cap_(cap) {}
-  bool contains(std::string_view s) const { return set_.count(s) != 0; }
-  void add(std::string s);
+  bool contains(std::string_view s) const;
+  void add(std::string_view s);
 
  private:
   size_t cap_;
-  std::deque<std::string> order_;
-  std::unordered_set<std::string_view> set_;
+  std::vector<uint64_t> ring_;  // grows to cap_, then next_ is overwritten
+  size_t next_ = 0;
 };
 
 class Holder {

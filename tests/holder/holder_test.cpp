@@ -104,6 +104,16 @@ bool set_fsize_limit(pid_t pid, rlim_t bytes) {
   return prlimit(pid, RLIMIT_FSIZE, &lim, nullptr) == 0;
 }
 
+// True once `pid` ignores SIGTERM (the fake's --ignore-term takes effect a moment after exec;
+// a SIGTERM before that ends it).
+bool ignores_sigterm(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("SigIgn:", 0) == 0) return (std::stoull(line.substr(7), nullptr, 16) >> (SIGTERM - 1)) & 1;
+  return false;
+}
+
 std::map<std::string, std::string> fields_of(const std::string& frame) {
   auto [word, rest] = split_command(frame);
   auto f = parse_fields(rest);
@@ -444,6 +454,34 @@ TEST(Holder, TheProto99TestBuildSaysProto99AndOtherwiseServes) {
     EXPECT_NE(v.startup_output.find(proto), std::string::npos) << bin << ": " << v.startup_output;
     v.wait_exit();
   }
+}
+
+TEST(Holder, FullSetsOfTagsAndIdsStayWithinTheResidentBound) {
+  // 4096 stdin-once tags and 4096 control_response ids, all of the longest kind, remembered.
+  Holder h;
+  ASSERT_TRUE(h.start({}));
+  Client c(h.sock);
+  ASSERT_TRUE(c.expect("hello"));
+  for (size_t i = 0; i < kMaxStdinTags; ++i) {
+    std::string tag = std::to_string(i) + "-";
+    tag.resize(kMaxTagBytes, 't');
+    ASSERT_TRUE(c.send("stdin-once " + tag + " x\n"));
+    ASSERT_EQ(c.reply(), "ok") << i;
+  }
+  for (size_t i = 0; i < kMaxAnsweredIds; ++i) {
+    std::string id = "toolu_" + std::to_string(i) + "_";
+    id.resize(256, 'i');
+    ASSERT_TRUE(c.send(R"(stdin {"type":"control_response","response":{"request_id":")" + id + "\"}}\n"));
+    ASSERT_EQ(c.reply(), "ok") << i;
+  }
+  ASSERT_TRUE(c.send("stdin-once 0-" + std::string(kMaxTagBytes - 2, 't') + " x\n"));
+  EXPECT_EQ(c.reply(), "duplicate 0-" + std::string(kMaxTagBytes - 2, 't'));
+  long rss = status_kb(h.pid);
+  std::printf("[ holder RSS ] with 4096 tags and 4096 ids of 256 bytes: %ld kB (anon %ld)\n", rss,
+              status_kb(h.pid, "RssAnon"));
+#if !defined(HOLDER_ASAN)
+  EXPECT_LE(rss, 2048) << "docs/holder.md: a held session costs at most 2 MB";
+#endif
 }
 
 TEST(Holder, ClaudeStartsAsChildProcessStartsIt) {
@@ -1043,6 +1081,7 @@ TEST(Holder, StopEndsClaudesGroupThenTheHolder) {
 TEST(Holder, AckExitBeforeTheExitIsRefusedAndHelloSaysStopping) {
   Holder h;
   ASSERT_TRUE(h.start({"--ignore-term"}, {"--stop-grace", "30"}));
+  ASSERT_TRUE(wait_until([&] { return ignores_sigterm(h.claude_pid); }));
   Client c(h.sock);
   ASSERT_TRUE(c.expect("hello"));
   ASSERT_TRUE(c.send("ack-exit"));
