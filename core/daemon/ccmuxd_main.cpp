@@ -161,7 +161,7 @@ int stop_all_sessions(const Config& config) {
   if (fd && connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
     std::string msg = nlohmann::json{{"type", "hello"}, {"protocol", kProtocolVersion}, {"client", "ccmuxd"}}.dump() +
                       "\n" +
-                      nlohmann::json{{"id", 1}, {"method", "daemon.shutdown"}, {"params", {{"stop_sessions", true}}}}.dump() +
+                      nlohmann::json{{"type", "request"}, {"id", 1}, {"method", "daemon.shutdown"}, {"params", {{"stop_sessions", true}}}}.dump() +
                       "\n";
     if (::send(fd.get(), msg.data(), msg.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(msg.size())) {
       // The daemon closes the connection when it exits.

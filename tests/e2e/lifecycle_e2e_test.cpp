@@ -22,7 +22,18 @@ int wait_pid_gone(pid_t pid, int ms) {
 }
 }  // namespace
 
-TEST_F(E2E, Kill9OfDaemonMidTurnLosesNothingAndSendResumesTheClaudeSession) {
+// claude as ccmuxd's own child (claude.hold: false): what a restart means without holders.
+// The held default is in held_e2e_test.cpp.
+class UnheldE2E : public E2E {
+ protected:
+  void SetUp() override {
+    DaemonOptions o;
+    o.claude_keys = {"hold: false"};
+    start(o);
+  }
+};
+
+TEST_F(UnheldE2E, Kill9OfDaemonMidTurnLosesNothingAndSendResumesTheClaudeSession) {
   std::string id, claude_sid;
   pid_t orphan = 0;
   std::vector<json> seen;
@@ -115,7 +126,7 @@ TEST_F(E2E, InterruptEndsTheTurnAndTheSessionTakesTheNextPrompt) {
   EXPECT_EQ(log.of_kind("session_started").size(), 1u) << "same process throughout";
 }
 
-TEST_F(E2E, StopIsGracefulAndSigtermStopsEverything) {
+TEST_F(UnheldE2E, StopIsGracefulAndSigtermStopsEverything) {
   auto a = daemon->connect();
   std::string one = new_session(*a, "echo: one");
   std::string two = new_session(*a, "echo: two");
@@ -134,7 +145,7 @@ TEST_F(E2E, StopIsGracefulAndSigtermStopsEverything) {
   EXPECT_NE(daemon->log().find("ccmuxd stopped"), std::string::npos);
 }
 
-TEST_F(E2E, AttachReconnectsAfterADaemonRestartWithNoGapAndNoDuplicate) {
+TEST_F(UnheldE2E, AttachReconnectsAfterADaemonRestartWithNoGapAndNoDuplicate) {
   auto a = daemon->connect();
   std::string id = new_session(*a, "echo: before the restart");
   {

@@ -180,7 +180,24 @@ FakeDaemon::FakeDaemon(DaemonOptions o) {
 }
 
 Daemon::~Daemon() {
+  try {
+    stop_sessions();  // no claude or holder of a test outlives it
+  } catch (const std::exception&) {
+  }
+  if (pid_ > 0) terminate();
+}
+
+void Daemon::stop_sessions() {
+  std::string out;
+  run_command({"/usr/bin/timeout", "60", ccmuxd_bin(), "--config", config_path(), "--stop-sessions"}, &out);
   if (pid_ > 0) {
+    for (int i = 0; i < 400; ++i) {
+      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
     terminate();
   }
 }

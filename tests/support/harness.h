@@ -73,7 +73,10 @@ class Daemon {
   ~Daemon();
   void start();
   void kill9();
-  void terminate();  // SIGTERM and wait
+  void terminate();  // SIGTERM and wait (held sessions go on: issue 13)
+  // `ccmuxd --stop-sessions`: the running daemon ends every session and exits; with none
+  // running, the holders it left are stopped. The destructor does this.
+  void stop_sessions();
   std::string socket() const { return dir_ + "/run/ccmuxd.sock"; }
   std::string config_path() const { return dir_ + "/config.yaml"; }
   std::string project() const { return dir_ + "/proj"; }

@@ -25,7 +25,9 @@ bool wait_clients(Client& c, int64_t n) {
 }  // namespace
 
 TEST(CliStream, AttachResumesAtTheNextSeqAfterTheDaemonRestartsNothingMissedNothingTwice) {
-  FakeDaemon f;
+  DaemonOptions unheld;  // the restart ends the session (session_exited): claude is ccmuxd's child
+  unheld.claude_keys = {"hold: false"};
+  FakeDaemon f(unheld);
   std::string id;
   {
     auto c = f.d->connect();

@@ -107,7 +107,9 @@ TEST(ClientLibrary, RequestsGetTheirOwnResponseAndTypedErrors) {
 }
 
 TEST(ClientLibrary, SubscriptionResumesAtTheNextSeqAfterTheDaemonRestarts) {
-  FakeDaemon f;
+  DaemonOptions unheld;  // the restart ends the session (session_exited): claude is ccmuxd's child
+  unheld.claude_keys = {"hold: false"};
+  FakeDaemon f(unheld);
   std::string id = client::Connection(f.d->socket()).request("session.new", {{"cwd", f.d->project()}, {"prompt", "hello"}})["id"];
   std::string socket = f.d->socket();
   client::SubscriptionOptions so;

@@ -14,7 +14,7 @@ TEST(SessionState, NamesAreTheOnesClientsAndTheStoreKnow) {
   std::vector<std::string> names;
   for (auto s : all_session_states()) names.push_back(to_string(s));
   EXPECT_EQ(names, (std::vector<std::string>{"starting", "idle", "running", "waiting_approval", "queued", "restarting",
-                                             "parked", "exited", "failed", "observed"}));
+                                             "parked", "exited", "failed", "observed", "unadoptable"}));
   for (auto s : all_session_states()) EXPECT_EQ(parse_session_state(to_string(s)), s) << to_string(s);
   EXPECT_FALSE(parse_session_state("Idle"));
   EXPECT_FALSE(parse_session_state(""));
@@ -45,9 +45,10 @@ TEST(SessionState, EveryAllowedTransition) {
       {E::process_failed, {S::starting, S::idle, S::running, S::waiting_approval}, S::failed},
       {E::crashed, {S::starting, S::idle, S::running, S::waiting_approval}, S::restarting},
       {E::gave_up, {S::starting, S::idle, S::running, S::waiting_approval}, S::failed},
-      {E::daemon_restarted, {S::starting, S::idle, S::running, S::waiting_approval, S::queued, S::restarting}, S::exited},
+      {E::daemon_restarted, {S::starting, S::idle, S::running, S::waiting_approval, S::queued, S::restarting, S::unadoptable}, S::exited},
       {E::observed_start, {S::queued, S::restarting, S::parked, S::exited, S::failed}, S::observed},
       {E::observed_end, {S::observed}, S::exited},
+      {E::holder_unadoptable, {S::starting, S::idle, S::running, S::waiting_approval, S::unadoptable}, S::unadoptable},
   };
   ASSERT_EQ(expected.size(), all_session_events().size());
   size_t allowed = 0;
