@@ -52,11 +52,21 @@ std::string find_daemon_socket() {
   return user;
 }
 
-std::string self_install_prefix() {
+std::string self_exe() {
   std::error_code ec;
   std::filesystem::path exe = std::filesystem::canonical("/proc/self/exe", ec);
-  if (ec) return "";
-  std::filesystem::path dir = exe.parent_path();
+  return ec ? "" : exe.string();
+}
+
+std::string beside_self(const std::string& name) {
+  std::string exe = self_exe();
+  return exe.empty() ? "" : (std::filesystem::path(exe).parent_path() / name).string();
+}
+
+std::string self_install_prefix() {
+  std::string exe = self_exe();
+  if (exe.empty()) return "";
+  std::filesystem::path dir = std::filesystem::path(exe).parent_path();
   for (auto rel = std::filesystem::path(CCMUX_BINDIR_REL).lexically_normal(); !rel.empty(); rel = rel.parent_path()) {
     if (rel.filename() != dir.filename()) return "";
     dir = dir.parent_path();

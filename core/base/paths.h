@@ -18,4 +18,9 @@ std::string find_daemon_socket();
 // finds its own plugins; the paths compiled in are the fallback.
 std::string self_install_prefix();
 
+// This program's own path (/proc/self/exe, resolved), "" when unknown.
+std::string self_exe();
+// `name` in this program's directory (another ccmux binary installed beside it), "" when unknown.
+std::string beside_self(const std::string& name);
+
 }  // namespace ccmux

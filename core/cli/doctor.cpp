@@ -3,6 +3,7 @@
 #include "doctor.h"
 
 #include "doctor_checks.h"
+#include "paths.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -65,8 +66,7 @@ int doctor_command(const std::string& config_path, const std::string& socket_pat
   o.socket_path = socket_path;
   const char* home = std::getenv("HOME");
   o.home = home ? home : "";
-  std::error_code ec;
-  o.bin_dir = std::filesystem::canonical("/proc/self/exe", ec).parent_path().string();
+  o.bin_dir = std::filesystem::path(self_exe()).parent_path().string();
   o.pinned_claude = CCMUX_PINNED_CLAUDE_VERSION;  // packaging/npm-tools.sh, read by CMake
   std::vector<Finding> findings = run_doctor(o);
   if (json) std::cout << render_json(findings).dump(2) << "\n";

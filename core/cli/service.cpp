@@ -264,8 +264,7 @@ int ServiceCommand::run() {
   o.scope = system_ ? Scope::system : Scope::user;
   o.root = root_.empty() ? "" : fs::absolute(root_).lexically_normal().string();
   while (o.root.size() > 1 && o.root.back() == '/') o.root.pop_back();
-  std::error_code ec;
-  o.self = fs::canonical("/proc/self/exe", ec).string();
+  o.self = self_exe();
   try {
     if (install_->parsed()) return service_install(o);
     if (uninstall_->parsed()) return service_uninstall(o);

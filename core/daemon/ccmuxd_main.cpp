@@ -166,12 +166,12 @@ int stop_all_sessions(const Config& config) {
     if (::send(fd.get(), msg.data(), msg.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(msg.size())) {
       // The daemon closes the connection when it exits.
       char buf[4096];
-      double waited = 0, limit = config.stop_grace_s + 30;
+      const double limit = config.stop_grace_s + 30;
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(limit);
       for (;;) {
         pollfd p{fd.get(), POLLIN, 0};
-        int r = poll(&p, 1, 200);
-        if (r > 0 && read(fd.get(), buf, sizeof buf) <= 0) break;
-        if ((waited += r > 0 ? 0 : 0.2) > limit) {
+        if (poll(&p, 1, 200) > 0 && read(fd.get(), buf, sizeof buf) <= 0) break;
+        if (std::chrono::steady_clock::now() > deadline) {
           std::cerr << "ccmuxd --stop-sessions: the daemon did not stop within " << limit << " s\n";
           return 1;
         }

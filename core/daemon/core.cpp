@@ -1,6 +1,7 @@
 #include "daemon/core.h"
 
 #include "protocol/builtin_methods.h"
+#include "paths.h"
 #include "sessions/hooks.h"
 
 #include "protocol/protocol_client.h"
@@ -63,9 +64,7 @@ void Core::open(const std::string& claude_path) {
   so.crash_limit = static_cast<size_t>(config.crash_limit);
   so.crash_window_s = config.crash_window_s;
   so.hold = config.hold;
-  so.holder.shim_path = config.shim_path.empty()
-                            ? (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "ccmux-shim").string()
-                            : config.shim_path;
+  so.holder.shim_path = config.shim_path.empty() ? beside_self("ccmux-shim") : config.shim_path;
   so.holder.holders_dir = config.state_dir + "/holders";
   so.holder.spool_dir = config.state_dir + "/spool";
   so.holder.stop_grace_s = config.stop_grace_s;

@@ -142,46 +142,19 @@ void ChildProcess::emit(bool is_stdout, std::string_view line, size_t capacity) 
   }
 }
 
-void ChildProcess::read_lines(int fd, LineBuffer& lb, bool is_stdout, bool final) {
-  std::string& buf = lb.buf;
+void ChildProcess::read_lines(int fd, LineSplitter& lines, bool is_stdout, bool final) {
   char chunk[65536];
   for (int rounds = 0; rounds < 16; ++rounds) {  // up to 1 MiB per wake-up keeps other sessions served
     ssize_t n = read(fd, chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    buf.append(chunk, static_cast<size_t>(n));
+    lines.append(chunk, static_cast<size_t>(n));
     if (static_cast<size_t>(n) < sizeof chunk && !final) break;
   }
-  if (lb.skipping) {  // the rest of a cut line: dropped up to its newline, never held
-    size_t nl = buf.find('\n');
-    if (nl == std::string::npos) {
-      buf.clear();
-      lb.scanned = 0;
-      lb.skipping = !final;
-      return;
-    }
-    buf.erase(0, nl + 1);
-    lb.skipping = false;
-  }
-  buf.reserve(buf.size() + 64);  // simdjson padding past any line end
-  size_t start = 0;
-  // Only new bytes are searched: a line arriving in many reads costs one pass, not one per read.
-  for (size_t from = std::min(lb.scanned, buf.size());;) {
-    size_t nl = buf.find('\n', from);
-    if (nl == std::string::npos) break;
-    emit(is_stdout, std::string_view(buf.data() + start, nl - start), buf.capacity() - start);
-    start = from = nl + 1;
-  }
-  buf.erase(0, start);
-  lb.scanned = buf.size();
-  if ((final && !buf.empty()) || buf.size() > kMaxLine) {  // unterminated tail, or a runaway line
-    lb.skipping = !final && buf.size() > kMaxLine;
-    buf.reserve(buf.size() + 64);
-    emit(is_stdout, buf, buf.capacity());
-    buf.clear();
-    lb.scanned = 0;
-  }
-  if (buf.capacity() > (16u << 20) && buf.size() < (1u << 20)) buf.shrink_to_fit();  // a big line is over
+  lines.split(final, [&](std::string_view line, size_t capacity) {
+    emit(is_stdout, line, capacity);
+    return true;
+  });
 }
 
 void ChildProcess::on_stdout(uint32_t events) {

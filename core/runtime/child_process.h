@@ -1,10 +1,10 @@
 // One supervised child (claude): own process group, non-blocking stdin/stdout/stderr
-// pipes on the event loop, exit seen through a pidfd. Lines have no size limit
-// short of kMaxLine (claude's init and tool results can be megabytes); a longer one is
-// delivered cut at that size (line.size() > kMaxLine says so) and its rest dropped.
+// pipes on the event loop, exit seen through a pidfd. Lines are cut as LineSplitter says
+// (no size limit short of kMaxLine; a longer one is delivered cut, its rest dropped).
 #pragma once
 
 #include "runtime/event_loop.h"
+#include "runtime/line_splitter.h"
 #include "runtime/unique_fd.h"
 
 #include <functional>
@@ -21,7 +21,7 @@ namespace ccmux {
 // scripted stand-in in tests of the session economy (no process, no sleeping).
 class Process {
  public:
-  static constexpr size_t kMaxLine = 256u << 20;
+  static constexpr size_t kMaxLine = LineSplitter::kMaxLine;
 
   struct Callbacks {
     // `padded_capacity` bytes are readable from line.data() (>= line.size() + 64), for simdjson.
@@ -81,12 +81,7 @@ class ChildProcess final : public Process {
   void on_stderr(uint32_t events);
   void on_stdin_writable();
   void on_pidfd();
-  struct LineBuffer {
-    std::string buf;
-    size_t scanned = 0;     // bytes of buf already searched for a newline
-    bool skipping = false;  // dropping the rest of a line cut at kMaxLine
-  };
-  void read_lines(int fd, LineBuffer& lb, bool is_stdout, bool final);
+  void read_lines(int fd, LineSplitter& lines, bool is_stdout, bool final);
   void emit(bool is_stdout, std::string_view line, size_t capacity);
   void close_fd(UniqueFd& fd);  // removed from the loop, then closed
 
@@ -96,7 +91,7 @@ class ChildProcess final : public Process {
   UniqueFd in_, out_, err_, pidfd_;
   bool exited_ = false;
   bool close_after_write_ = false;
-  LineBuffer outbuf_, errbuf_;
+  LineSplitter outbuf_, errbuf_;
   std::string pending_write_;
   size_t write_off_ = 0;
 };

@@ -95,6 +95,32 @@ UniqueFd connect_holder(const std::string& path, std::string& error) {
   return fd;
 }
 
+// One whole frame on a socket of a short exchange (not a loop connection, which queues in out_).
+bool send_frame(int fd, std::string_view payload, int flags = 0) {
+  std::string frame = shim::encode_frame(payload);
+  return ::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL | flags) == static_cast<ssize_t>(frame.size());
+}
+
+// fn(instance, path) for each "<instance>.sock" in `dir`.
+template <class Fn>
+void for_each_holder_socket(const std::string& dir, Fn fn) {
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.size() <= 5 || name.compare(name.size() - 5, 5, ".sock") != 0) continue;
+    fn(name.substr(0, name.size() - 5), e.path().string());
+  }
+}
+
+// A holder frame saying claude has exited: `exited`, or a hello carrying exit_status.
+bool announces_exit(std::string_view frame) {
+  auto cmd = shim::split_command(frame);
+  if (cmd.word == "exited") return true;
+  if (cmd.word != "hello") return false;
+  auto fields = shim::parse_fields(cmd.rest);
+  return fields && std::any_of(fields->begin(), fields->end(), [](auto& kv) { return kv.first == "exit_status"; });
+}
+
 bool ensure_private_dir(const std::string& dir, std::string& error) {
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -151,17 +177,14 @@ void HolderHub::after_commit() {
   std::vector<HeldProcess*> procs(live_.begin(), live_.end());
   for (HeldProcess* p : procs) {
     if (!live_.count(p)) continue;  // destroyed by an earlier one's callbacks
-    p->committed_ = p->stored_;
-    if (p->committed_.seg > p->committed_seg_told_ && p->connected_) {
-      // Segments wholly below are no longer needed: the holder unlinks them.
-      p->send("committed " + std::to_string(p->committed_.seg) + " " + std::to_string(p->committed_.off));
-      p->expect_.push_back(HeldProcess::Expect::reply);
-      p->committed_seg_told_ = p->committed_.seg;
+    // stored_ is what just committed. Segments wholly below it are no longer needed: the holder unlinks them.
+    if (p->stored_.seg > p->committed_seg_told_ && p->connected_) {
+      p->request("committed " + std::to_string(p->stored_.seg) + " " + std::to_string(p->stored_.off));
+      p->committed_seg_told_ = p->stored_.seg;
     }
     for (auto& [tag, bytes] : p->after_commit_) {
       if (!p->connected_) break;
-      p->send("stdin-once " + shim::pct_encode(tag) + " " + bytes);
-      p->expect_.push_back(HeldProcess::Expect::reply);
+      p->request("stdin-once " + shim::pct_encode(tag) + " " + bytes);
     }
     p->after_commit_.clear();
   }
@@ -169,11 +192,8 @@ void HolderHub::after_commit() {
   auto retiring = std::move(retiring_);
   retiring_.clear();
   for (auto& r : retiring) {
-    if (r.conn) {
-      std::string frame = shim::encode_frame("ack-exit");
-      if (::send(r.conn.get(), frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-        spdlog::debug("holder {}: ack-exit not sent: {}", r.instance, strerror(errno));
-    }
+    if (r.conn && !send_frame(r.conn.get(), "ack-exit", MSG_DONTWAIT))
+      spdlog::debug("holder {}: ack-exit not sent: {}", r.instance, strerror(errno));
     std::error_code ec;
     fs::remove_all(r.spool, ec);
     store_.holder_delete(r.instance);  // joins the next transaction
@@ -187,13 +207,9 @@ std::unique_ptr<HeldProcess> HolderHub::adopt(const HolderRow& row, Process::Cal
   p->instance_ = row.instance;
   p->spool_ = row.spool;
   p->started_ms_ = row.started_ms;
-  p->read_ = p->consumed_ = p->stored_ = p->committed_ = {row.segment, row.offset};
+  p->read_ = p->consumed_ = p->stored_ = {row.segment, row.offset};
   p->committed_seg_told_ = row.segment;
-  int proto = 0;
-  if (!p->connect_and_hello(opts_.holders_dir + "/" + row.instance + ".sock", why, proto)) {
-    if (proto != 0) unadoptable = true;
-    return nullptr;
-  }
+  if (!p->connect_and_hello(opts_.holders_dir + "/" + row.instance + ".sock", why, &unadoptable)) return nullptr;
   return p;
 }
 
@@ -201,22 +217,18 @@ size_t HolderHub::stop_unknown(const std::set<std::string>& known) {
   size_t stopped = 0;
   std::error_code ec;
   std::set<std::string> sockets;
-  for (auto& e : fs::directory_iterator(opts_.holders_dir, ec)) {
-    std::string name = e.path().filename().string();
-    if (name.size() < 6 || name.compare(name.size() - 5, 5, ".sock") != 0) continue;
-    std::string instance = name.substr(0, name.size() - 5);
+  for_each_holder_socket(opts_.holders_dir, [&](const std::string& instance, const std::string& path) {
     sockets.insert(instance);
-    if (known.count(instance)) continue;
+    if (known.count(instance)) return;
     std::string err;
-    UniqueFd fd = connect_holder(e.path().string(), err);
+    UniqueFd fd = connect_holder(path, err);
     if (!fd) {  // nobody listens: a holder that died (or a reboot): the name is free again
-      fs::remove(e.path(), ec);
-      continue;
+      fs::remove(path, ec);
+      return;
     }
-    std::string frame = shim::encode_frame("stop");
-    if (::send(fd.get(), frame.data(), frame.size(), MSG_NOSIGNAL) > 0) ++stopped;
+    if (send_frame(fd.get(), "stop")) ++stopped;
     spdlog::info("holder {}: no session of ours: told to stop", instance);
-  }
+  });
   for (auto& e : fs::directory_iterator(opts_.spool_dir, ec)) {
     std::string instance = e.path().filename().string();
     if (!known.count(instance) && !sockets.count(instance)) fs::remove_all(e.path(), ec);
@@ -225,24 +237,18 @@ size_t HolderHub::stop_unknown(const std::set<std::string>& known) {
 }
 
 size_t HolderHub::stop_all_in(const std::string& holders_dir, double wait_s) {
-  std::vector<std::pair<std::string, UniqueFd>> conns;
-  std::error_code ec;
-  for (auto& e : fs::directory_iterator(holders_dir, ec)) {
-    std::string path = e.path().string();
-    if (path.size() < 5 || path.compare(path.size() - 5, 5, ".sock") != 0) continue;
+  std::vector<UniqueFd> conns;
+  for_each_holder_socket(holders_dir, [&](const std::string&, const std::string& path) {
     std::string err;
     UniqueFd fd = connect_holder(path, err);
-    if (!fd) {
-      fs::remove(path, ec);
-      continue;
-    }
-    std::string frame = shim::encode_frame("stop");
-    if (::send(fd.get(), frame.data(), frame.size(), MSG_NOSIGNAL) > 0) conns.emplace_back(path, std::move(fd));
-  }
+    std::error_code ec;
+    if (!fd) fs::remove(path, ec);
+    else if (send_frame(fd.get(), "stop")) conns.push_back(std::move(fd));
+  });
   // Each holder ends once claude has exited and the exit is acknowledged: acknowledge every
-  // `exited` (the sessions' state is corrected by the next ccmuxd: no holder left, exited).
+  // exit (the sessions' state is corrected by the next ccmuxd: no holder left, exited).
   double deadline = mono_now() + wait_s;
-  for (auto& [path, fd] : conns) {
+  for (auto& fd : conns) {
     shim::FrameReader r;
     char buf[65536];
     bool done = false;
@@ -253,12 +259,10 @@ size_t HolderHub::stop_all_in(const std::string& holders_dir, double wait_s) {
       if (n <= 0) break;  // the holder ended
       r.feed(buf, static_cast<size_t>(n));
       std::string_view p;
-      while (r.next(p) == shim::FrameReader::Status::kFrame) {
-        if (shim::split_command(p).word == "exited" || p.find(" exit_status=") != std::string_view::npos) {
-          std::string ack = shim::encode_frame("ack-exit");
-          ::send(fd.get(), ack.data(), ack.size(), MSG_NOSIGNAL);
-          done = true;
-        }
+      while (!done && r.next(p) == shim::FrameReader::Status::kFrame) {
+        if (!announces_exit(p)) continue;
+        send_frame(fd.get(), "ack-exit");
+        done = true;
       }
     }
   }
@@ -292,8 +296,8 @@ bool HeldProcess::spawn(const std::string& exe, const std::vector<std::string>& 
     return fs::exists(o.holders_dir + "/" + id + ".sock") || fs::exists(o.spool_dir + "/" + id);
   });
   spool_ = o.spool_dir + "/" + instance_;
-  socket_path_ = o.holders_dir + "/" + instance_ + ".sock";
-  std::vector<std::string> argv_s = {o.shim_path, "--session", instance_, "--spool-dir", spool_, "--socket", socket_path_,
+  const std::string socket_path = o.holders_dir + "/" + instance_ + ".sock";
+  std::vector<std::string> argv_s = {o.shim_path, "--session", instance_, "--spool-dir", spool_, "--socket", socket_path,
                                      "--cwd", cwd, "--stop-grace",
                                      std::to_string(static_cast<int>(std::ceil(std::clamp(o.stop_grace_s, 0.0, 3600.0))))};
   for (auto& [k, v] : env_overrides) argv_s.insert(argv_s.end(), {"--env", k + "=" + v});
@@ -338,11 +342,9 @@ bool HeldProcess::spawn(const std::string& exe, const std::vector<std::string>& 
   double deadline = mono_now() + o.start_timeout_s;
   for (char c; line.size() < 4096;) {
     int left = static_cast<int>((deadline - mono_now()) * 1000);
+    if (left <= 0) break;
     pollfd pfd{rd.get(), POLLIN, 0};
-    if (left <= 0 || poll(&pfd, 1, left) <= 0) {
-      if (left <= 0) break;
-      continue;
-    }
+    if (poll(&pfd, 1, left) <= 0) continue;
     ssize_t n = ::read(rd.get(), &c, 1);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0 || c == '\n') break;
@@ -354,8 +356,7 @@ bool HeldProcess::spawn(const std::string& exe, const std::vector<std::string>& 
     kill(pid, SIGKILL);
     return false;
   }
-  int proto = 0;
-  if (!connect_and_hello(socket_path_, error, proto)) {
+  if (!connect_and_hello(socket_path, error)) {
     kill(pid, SIGTERM);  // = stop: it ends claude
     return false;
   }
@@ -364,8 +365,7 @@ bool HeldProcess::spawn(const std::string& exe, const std::vector<std::string>& 
   return true;
 }
 
-bool HeldProcess::connect_and_hello(const std::string& socket_path, std::string& error, int& proto) {
-  socket_path_ = socket_path;
+bool HeldProcess::connect_and_hello(const std::string& socket_path, std::string& error, bool* unadoptable) {
   UniqueFd fd = connect_holder(socket_path, error);
   if (!fd) return false;
   std::string hello;
@@ -382,20 +382,18 @@ bool HeldProcess::connect_and_hello(const std::string& socket_path, std::string&
     return it == f.end() ? std::nullopt : shim::parse_u64(it->second);
   };
   auto p = num("proto");
-  proto = p ? static_cast<int>(std::min<uint64_t>(*p, 1u << 20)) : -1;
   if (!p || *p < kMinHolderProtocol || *p > kMaxHolderProtocol) {
+    if (unadoptable) *unadoptable = true;
     error = "its holder speaks protocol " + (p ? std::to_string(*p) : std::string("?")) + " (holder " +
             (f.count("version") ? f["version"] : "?") + "); this ccmuxd speaks " + std::to_string(kMinHolderProtocol) +
             ".." + std::to_string(kMaxHolderProtocol) + ": finish or stop the session with the ccmuxd that started it";
     return false;
   }
-  proto = 0;  // spoken: failures below are not "unadoptable"
   auto cpid = num("claude_pid"), hpid = num("holder_pid"), first = num("first_segment");
-  if (!cpid || !hpid || !first || f["session"] != instance_ || (!spool_.empty() && f["spool"] != spool_)) {
+  if (!cpid || !hpid || !first || f["session"] != instance_ || f["spool"] != spool_) {
     error = "the holder's hello does not match " + instance_ + ": " + hello.substr(0, 300);
     return false;
   }
-  if (spool_.empty()) spool_ = f["spool"];
   claude_pid_ = static_cast<pid_t>(*cpid);
   holder_pid_ = static_cast<pid_t>(*hpid);
   claude_pidfd_.reset(pidfd_open(claude_pid_));
@@ -404,7 +402,6 @@ bool HeldProcess::connect_and_hello(const std::string& socket_path, std::string&
                   instance_, *first, read_.seg, read_.off);
     read_ = consumed_ = {*first, 0};
   }
-  if (read_.seg == 1 && read_.off == 0 && *first > 1) read_ = consumed_ = stored_ = committed_ = {*first, 0};
   conn_ = std::move(fd);
   int fl = fcntl(conn_.get(), F_GETFL);
   fcntl(conn_.get(), F_SETFL, fl | O_NONBLOCK);
@@ -425,9 +422,10 @@ bool HeldProcess::connect_and_hello(const std::string& socket_path, std::string&
   return true;
 }
 
-void HeldProcess::send(std::string_view payload) {
+void HeldProcess::request(std::string_view payload, Expect reply) {
   if (!connected_) return;
   out_ += shim::encode_frame(payload);
+  expect_.push_back(reply);  // every request gets exactly one reply, in order
   flush_out();
 }
 
@@ -440,20 +438,21 @@ void HeldProcess::flush_out() {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) {
-      hub_.loop_.modify_fd(conn_.get(), EPOLLIN | EPOLLOUT);
+      if (!waiting_writable_) hub_.loop_.modify_fd(conn_.get(), EPOLLIN | EPOLLOUT);
+      waiting_writable_ = true;
       return;
     }
     return holder_lost(std::string("write to the holder: ") + strerror(errno));
   }
   out_.clear();
   out_off_ = 0;
-  hub_.loop_.modify_fd(conn_.get(), EPOLLIN);
+  if (waiting_writable_) hub_.loop_.modify_fd(conn_.get(), EPOLLIN);
+  waiting_writable_ = false;
 }
 
 void HeldProcess::write(std::string data) {
   if (!running()) return;
-  send("stdin " + data);
-  expect_.push_back(Expect::reply);
+  request("stdin " + data);
 }
 
 void HeldProcess::write_after_commit(const std::string& tag, std::string data) {
@@ -464,14 +463,12 @@ void HeldProcess::write_after_commit(const std::string& tag, std::string data) {
 void HeldProcess::close_stdin() {
   // Protocol v1 has no stdin EOF: `stop` is claude's SIGTERM (its graceful end), then SIGKILL.
   if (!running()) return;
-  send("stop");
-  expect_.push_back(Expect::reply);
+  request("stop");
 }
 
 void HeldProcess::kill_group(int sig) {
   if (!running()) return;
-  send("signal " + std::to_string(sig));
-  expect_.push_back(Expect::reply);
+  request("signal " + std::to_string(sig));
 }
 
 void HeldProcess::on_socket(uint32_t events) {
@@ -539,17 +536,13 @@ void HeldProcess::handle_frame(std::string_view payload) {
 void HeldProcess::read_spool(bool final) {
   char chunk[65536];
   size_t budget = final ? SIZE_MAX : kReadBudget;
-  bool more_left = false;
   std::weak_ptr<int> alive(alive_);
   for (;;) {
     if (!seg_fd_) {
       seg_fd_.reset(open(segment_path(read_.seg).c_str(), O_RDONLY | O_CLOEXEC));
       if (!seg_fd_) break;  // not created yet (nothing written)
     }
-    if (budget == 0) {
-      more_left = true;
-      break;
-    }
+    if (budget == 0) break;  // the holder sends `more` again at once: the spool goes further
     ssize_t n = pread(seg_fd_.get(), chunk, std::min(sizeof chunk, budget), static_cast<off_t>(read_.off));
     if (n < 0 && errno == EINTR) continue;
     if (n > 0) {
@@ -572,57 +565,27 @@ void HeldProcess::read_spool(bool final) {
   if (final) split(nullptr, 0, true);
   if (alive.expired()) return;
   if (connected_ && !final) {
-    send("read " + std::to_string(read_.seg) + " " + std::to_string(read_.off));
-    expect_.push_back(Expect::reply);
+    request("read " + std::to_string(read_.seg) + " " + std::to_string(read_.off));
   }
-  (void)more_left;  // the holder sends `more` again at once when the spool goes further
 }
 
-// Lines of claude's stdout as ChildProcess::read_lines cuts them, with the spool position
-// after each: set before the line is handed over, so a commit holds a line's events and the
-// position after it, or neither (the supervisor defers commits while it handles a line).
+// Lines of claude's stdout, each with the spool position after it: set before the line is
+// handed over, so a commit holds a line's events and the position after it, or neither (the
+// supervisor defers commits while it handles a line). `data` starts at read_ (the caller
+// advances read_ afterwards) and is all in one segment; every line handed over now ends in it.
 void HeldProcess::split(const char* data, size_t n, bool final) {
-  const size_t old = buf_.size();  // bytes before this chunk: already scanned, no newline among them
-  buf_.append(data ? data : "", n);
-  const Pos base = read_;  // chunk byte k is at (base.seg, base.off + k); the caller advances read_ after
-  auto after = [&](size_t i) { return Pos{base.seg, base.off + (i - old) + 1}; };  // i >= old
-  size_t start = 0;
-  if (skipping_) {  // the rest of a cut line (buf_ was emptied at the cut): dropped up to its newline
-    size_t nl = buf_.find('\n');
-    if (nl == std::string::npos) {
-      buf_.clear();
-      scanned_ = 0;
-      skipping_ = !final;
-      consumed_ = {base.seg, base.off + n};
-      return;
-    }
-    consumed_ = after(nl);
-    start = nl + 1;
-    skipping_ = false;
-  }
-  buf_.reserve(buf_.size() + 64);  // simdjson padding past any line end
+  const uint64_t chunk_start = lines_.appended();
+  const Pos base = read_;
+  auto position = [&] { return Pos{base.seg, base.off + (lines_.consumed() - chunk_start)}; };
+  if (n) lines_.append(data, n);
   std::weak_ptr<int> alive(alive_);
-  for (size_t from = std::max(start, std::min(scanned_, buf_.size()));;) {
-    size_t nl = buf_.find('\n', from);
-    if (nl == std::string::npos) break;
-    consumed_ = after(nl);
-    emit(std::string_view(buf_.data() + start, nl - start), buf_.capacity() - start);
-    if (alive.expired()) return;
-    start = from = nl + 1;
-  }
-  buf_.erase(0, start);
-  scanned_ = buf_.size();
-  if ((final && !buf_.empty()) || buf_.size() > kMaxLine) {  // unterminated tail, or a runaway line
-    skipping_ = !final && buf_.size() > kMaxLine;
-    consumed_ = {base.seg, base.off + n};
-    std::string line = std::move(buf_);
-    buf_.clear();
-    scanned_ = 0;
-    line.reserve(line.size() + 64);
-    emit(line, line.capacity());
-    if (alive.expired()) return;
-  }
-  if (buf_.capacity() > (16u << 20) && buf_.size() < (1u << 20)) buf_.shrink_to_fit();
+  bool owner_alive = lines_.split(final, [&](std::string_view line, size_t capacity) {
+    consumed_ = position();
+    emit(line, capacity);
+    return !alive.expired();
+  });
+  // Bytes dropped without a line (the rest of a cut one) are consumed too.
+  if (owner_alive && lines_.consumed() >= chunk_start) consumed_ = position();
 }
 
 void HeldProcess::emit(std::string_view line, size_t capacity) {
@@ -637,8 +600,7 @@ void HeldProcess::on_claude_exited(int status) {
   read_spool(true);  // after `exited` the spool is final
   if (alive.expired()) return;
   if (connected_) {
-    send("stderr");
-    expect_.push_back(Expect::stderr_bytes);  // report_exit() when it comes
+    request("stderr", Expect::stderr_bytes);  // report_exit() when it comes
   } else {
     report_exit();
   }

@@ -10,6 +10,7 @@
 
 #include "runtime/child_process.h"
 #include "runtime/event_loop.h"
+#include "runtime/line_splitter.h"
 #include "runtime/unique_fd.h"
 #include "shim/holder_protocol.h"
 #include "storage/store.h"
@@ -112,11 +113,12 @@ class HeldProcess final : public Process {
   };
   enum class Expect { reply, stderr_bytes };
 
-  // Connects to the socket and reads the hello (blocking, bounded). Sets error on failure.
-  bool connect_and_hello(const std::string& socket_path, std::string& error, int& proto);
+  // Connects to the socket and reads the hello (blocking, bounded). Sets error on failure, and
+  // *unadoptable when the holder answered but speaks a protocol outside ours.
+  bool connect_and_hello(const std::string& socket_path, std::string& error, bool* unadoptable = nullptr);
   void on_socket(uint32_t events);
   void handle_frame(std::string_view payload);
-  void send(std::string_view payload);
+  void request(std::string_view payload, Expect reply = Expect::reply);
   void flush_out();
   void read_spool(bool final);
   void split(const char* data, size_t n, bool final);
@@ -128,7 +130,7 @@ class HeldProcess final : public Process {
 
   HolderHub& hub_;
   Callbacks cb_;
-  std::string instance_, spool_, socket_path_;
+  std::string instance_, spool_;
   pid_t holder_pid_ = -1, claude_pid_ = -1;
   UniqueFd claude_pidfd_;  // to kill claude safely (no pid reuse) when its holder died
   int64_t started_ms_ = 0;
@@ -137,18 +139,16 @@ class HeldProcess final : public Process {
   shim::FrameReader frames_;
   std::string out_;
   size_t out_off_ = 0;
+  bool waiting_writable_ = false;  // EPOLLOUT asked for
   std::deque<Expect> expect_;
   std::vector<std::pair<std::string, std::string>> after_commit_;  // tag, bytes
 
-  // Spool reading: the segment open now and how far it is read; the line being assembled.
+  // Spool reading: the segment open now and how far it is read; the lines being cut.
   UniqueFd seg_fd_;
   Pos read_;
-  std::string buf_;
-  size_t scanned_ = 0;
-  bool skipping_ = false;
+  LineSplitter lines_;
   Pos consumed_;      // after the last line handed over (its events are in the open transaction)
-  Pos stored_;        // written into the open transaction
-  Pos committed_;     // committed
+  Pos stored_;        // written into the open transaction (after the commit: committed)
   uint64_t committed_seg_told_ = 0;
 
   bool exit_seen_ = false;  // the holder said `exited` (or was lost)

@@ -405,18 +405,18 @@ void Supervisor::process_line(const std::string& id, std::string_view line, size
   }
 }
 
+json Supervisor::permission_response(const ApprovalRow& row, const json& input) {
+  if (row.decision == "allow") return {{"behavior", "allow"}, {"updatedInput", input.is_object() ? input : json::object()}};
+  json response = {{"behavior", "deny"}, {"message", row.reason.empty() ? "Denied by " + row.decided_by : row.reason}};
+  if (row.interrupt) response["interrupt"] = true;
+  return response;
+}
+
 void Supervisor::answer_claude(const ApprovalRow& row, const json& input) {
   auto it = sessions_.find(row.session);
   if (it == sessions_.end()) return;
   Session& s = *it->second;
-  json response;
-  if (row.decision == "allow") {
-    response = {{"behavior", "allow"}, {"updatedInput", input.is_object() ? input : json::object()}};
-  } else {
-    response = {{"behavior", "deny"}, {"message", row.reason.empty() ? "Denied by " + row.decided_by : row.reason}};
-    if (row.interrupt) response["interrupt"] = true;
-  }
-  s.link.answer_permission(row.claude_request_id, response);
+  s.link.answer_permission(row.claude_request_id, permission_response(row, input));
   s.last_activity = clock_.now();
   if (!approvals_.has_pending(s.row.id) && s.state == SessionState::waiting_approval)
     transition(s, s.turn_running ? SessionEvent::approval_settled_in_turn : SessionEvent::approval_settled);
@@ -520,16 +520,19 @@ void Supervisor::shutdown(std::function<void()> done, bool stop_sessions) {
   economy_->clear_queue();
   economy_->cancel_all_restarts();
   for (auto& [id, s] : sessions_)
-    if (s->proc && s->proc->running() && !(keep_held_ && s->proc->outlives_daemon()))
-      stop(id);  // recorded as exited ("stopped"); the next prompt resumes it
+    if (ends_with_daemon(*s)) stop(id);  // recorded as exited ("stopped"); the next prompt resumes it
   economy_->pool().close_all();  // may finish the shutdown at once
   maybe_finish_shutdown();
+}
+
+bool Supervisor::ends_with_daemon(const Session& s) const {
+  return s.proc && s.proc->running() && !(keep_held_ && s.proc->outlives_daemon());
 }
 
 void Supervisor::maybe_finish_shutdown() {
   if (!shutdown_done_ || !economy_->pool().empty()) return;
   for (auto& [id, s] : sessions_)
-    if (s->proc && s->proc->running() && !(keep_held_ && s->proc->outlives_daemon())) return;
+    if (ends_with_daemon(*s)) return;
   auto done = std::move(shutdown_done_);
   shutdown_done_ = nullptr;
   done();

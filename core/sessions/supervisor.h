@@ -163,6 +163,10 @@ class Supervisor : private EconomyHost {
   void check_hangs();
   void maybe_finish_shutdown();
   void answer_claude(const ApprovalRow& row, const nlohmann::json& input);
+  // What claude is told for a decided approval (behavior allow + updatedInput, or deny + message).
+  static nlohmann::json permission_response(const ApprovalRow& row, const nlohmann::json& input);
+  // A running process that this shutdown waits for (all of them, or those not held when held ones go on).
+  bool ends_with_daemon(const Session& s) const;
   nlohmann::json session_json(const Session& s) const;
   void host_event(Session& s, const std::string& kind, const nlohmann::json& payload);
 

@@ -104,7 +104,7 @@ void Supervisor::adopt(Session& s, WarmPool::Taken warm) {
 bool Supervisor::adopt_held(Session& s, const HolderRow& holder) {
   std::string why;
   bool unadoptable = false;
-  auto proc = hub_->adopt(holder, session_callbacks(s.row.id), why, unadoptable);
+  std::unique_ptr<HeldProcess> proc = hub_->adopt(holder, session_callbacks(s.row.id), why, unadoptable);
   if (!proc) {
     if (unadoptable) {
       spdlog::error("session {}: cannot adopt: {}", s.row.id, why);
@@ -118,6 +118,7 @@ bool Supervisor::adopt_held(Session& s, const HolderRow& holder) {
   if (!is_live(s.state)) {  // stored as ended, yet its claude runs: the end was never committed
     spdlog::warn("session {}: stored {} but its claude (pid {}) still runs: adopted", s.row.id, s.row.state, proc->pid());
   }
+  const pid_t claude_pid = proc->pid(), holder_pid = proc->holder_pid();
   s.proc = std::move(proc);
   s.link.attach(s.proc.get());
   s.cost_base = holder.cost_base;
@@ -136,21 +137,13 @@ bool Supervisor::adopt_held(Session& s, const HolderRow& holder) {
   // drops those claude already has (by request id).
   for (auto& a : store_.session_approvals(s.row.id, holder.started_ms)) {
     if (a.state != "resolved" || (a.decision != "allow" && a.decision != "deny")) continue;
-    json response;
-    if (a.decision == "allow") {
-      json in = json::parse(a.updated_input.empty() ? "null" : a.updated_input, nullptr, false);
-      if (!in.is_object()) in = object_or(json::parse(a.request, nullptr, false), "input");
-      response = {{"behavior", "allow"}, {"updatedInput", in}};
-    } else {
-      response = {{"behavior", "deny"}, {"message", a.reason.empty() ? "Denied by " + a.decided_by : a.reason}};
-    }
-    s.link.answer_permission(a.claude_request_id, response);
+    json input = json::parse(a.updated_input.empty() ? "null" : a.updated_input, nullptr, false);
+    if (!input.is_object()) input = object_or(json::parse(a.request, nullptr, false), "input");
+    s.link.answer_permission(a.claude_request_id, permission_response(a, input));
   }
-  auto* held = static_cast<HeldProcess*>(s.proc.get());
-  host_event(s, "session_adopted",
-             {{"pid", held->pid()}, {"holder_pid", held->holder_pid()}, {"holder", holder.instance}});
-  spdlog::info("session {}: adopted claude pid {} (holder {} pid {}), spool at {}:{}", s.row.id, held->pid(),
-               holder.instance, held->holder_pid(), holder.segment, holder.offset);
+  host_event(s, "session_adopted", {{"pid", claude_pid}, {"holder_pid", holder_pid}, {"holder", holder.instance}});
+  spdlog::info("session {}: adopted claude pid {} (holder {} pid {}), spool at {}:{}", s.row.id, claude_pid,
+               holder.instance, holder_pid, holder.segment, holder.offset);
   if (!s.initialized) {  // the previous ccmuxd's initialize may be answered already: asked again
     std::string id = s.row.id;
     s.link.send_control("initialize", json::object(),

@@ -2,6 +2,7 @@
 // link it), so this execs the ccmuxd beside ccmux (else on PATH), which runs the script in the
 // same policy worker it uses for real decisions and prints the decision.
 #include "commands.h"
+#include "paths.h"
 #include "run_program.h"
 
 #include <cerrno>
@@ -19,9 +20,7 @@ struct Options {
 };
 
 std::string find_ccmuxd() {
-  std::error_code ec;
-  auto self = std::filesystem::canonical("/proc/self/exe", ec);
-  std::string beside = ec ? "" : self.parent_path().string() + "/ccmuxd";
+  std::string beside = beside_self("ccmuxd");
   if (!beside.empty() && access(beside.c_str(), X_OK) == 0) return beside;
   return find_on_path("ccmuxd");
 }
