@@ -195,3 +195,14 @@ TEST(Config, StartTimeoutKeyItsDefaultAndItsErrors) {
   EnvGuard e("CCMUX_CLAUDE_START_TIMEOUT", "45");
   EXPECT_EQ(parse_config("claude:\n  start_timeout: 7.5\n", "test.yaml").start_timeout_s, 45);
 }
+
+TEST(Config, HoldAndShimKeysTheirDefaultsAndTheirErrors) {
+  Config d = parse_config("{}", "test.yaml");
+  EXPECT_TRUE(d.hold);  // sessions outlive ccmuxd unless told otherwise
+  EXPECT_EQ(d.shim_path, "");
+  Config c = parse_config("claude:\n  hold: false\n  shim: /opt/ccmux/ccmux-shim\n", "test.yaml");
+  EXPECT_FALSE(c.hold);
+  EXPECT_EQ(c.shim_path, "/opt/ccmux/ccmux-shim");
+  EXPECT_EQ(error_of("claude:\n  hold: maybe\n"), "test.yaml:2:9: key 'claude.hold': expected true or false, got 'maybe'");
+  EXPECT_EQ(error_of("claude:\n  shim: [a]\n"), "test.yaml:2:9: key 'claude.shim': expected a string");
+}
