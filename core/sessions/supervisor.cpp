@@ -49,20 +49,8 @@ void Supervisor::init() {
     if (it != sessions_.end() && it->second->proc && it->second->proc->running())
       transition(*it->second, SessionEvent::approval_asked);
   });
-  if (opts_.max_live == 0)
-    opts_.max_live = default_max_live(read_meminfo().total, opts_.memory_reserve, opts_.claude_rss_estimate);
-  opts_.crash_limit = std::max<size_t>(1, opts_.crash_limit);
-  EconomyOptions eo;
-  eo.max_live = opts_.max_live;
-  eo.park_after_s = opts_.park_after_s;
-  eo.restart_backoff_s = opts_.restart_backoff_s;
-  eo.restart_backoff_max_s = opts_.restart_backoff_max_s;
-  eo.crash_limit = opts_.crash_limit;
-  eo.crash_window_s = opts_.crash_window_s;
-  eo.pool.capacity = opts_.warm_pool;
-  eo.pool.memory_reserve = opts_.memory_reserve;
-  eo.pool.per_process = opts_.claude_rss_estimate;
-  eo.pool.idle_ttl_s = opts_.warm_pool_idle_s;
+  EconomyOptions& eo = opts_.economy;
+  if (eo.max_live == 0) eo.max_live = default_max_live(read_meminfo().total, eo.pool.memory_reserve, eo.pool.per_process);
   eo.pool.start_timeout_s = opts_.start_timeout_s;
   economy_ = std::make_unique<SessionEconomy>(
       clock_, eo, static_cast<EconomyHost&>(*this), processes_,
@@ -74,11 +62,11 @@ void Supervisor::init() {
       [this] { maybe_finish_shutdown(); });
   // The tick notices hangs and idle sessions; it must run several times within either limit.
   double shortest = opts_.idle_timeout_s;
-  if (opts_.park_after_s > 0) shortest = std::min(shortest, opts_.park_after_s);
+  if (eo.park_after_s > 0) shortest = std::min(shortest, eo.park_after_s);
   if (opts_.start_timeout_s > 0) shortest = std::min(shortest, opts_.start_timeout_s);
   tick_timer_ = clock_.every(std::max(0.2, std::min(1.0, shortest / 4)), [this] { tick(); });
-  spdlog::info("sessions: at most {} live claude processes, parked after {} s idle, warm pool {}", opts_.max_live,
-               opts_.park_after_s, opts_.warm_pool);
+  spdlog::info("sessions: at most {} live claude processes, parked after {} s idle, warm pool {}", eo.max_live,
+               eo.park_after_s, eo.pool.capacity);
 }
 
 Supervisor::~Supervisor() {
@@ -189,7 +177,7 @@ void Supervisor::recover() {
   for (auto& [id, s] : sessions_)
     if (s->state != SessionState::observed) recent.push_back(&s->row);
   std::sort(recent.begin(), recent.end(), [](auto* a, auto* b) { return a->created_ms > b->created_ms; });
-  for (size_t i = std::min(recent.size(), opts_.warm_pool); i-- > 0;)
+  for (size_t i = std::min(recent.size(), opts_.economy.pool.capacity); i-- > 0;)
     if (std::filesystem::is_directory(recent[i]->cwd))
       economy_->pool().note_used({recent[i]->cwd, recent[i]->model, recent[i]->permission_mode},
                        static_cast<double>(now_ms() - recent[i]->created_ms) / 1000);
@@ -220,7 +208,7 @@ std::string Supervisor::create(const std::string& cwd_in, const json& prompt, co
   row.permission_mode = pm;
   WarmKey key{cwd, row.model, pm};
   std::optional<WarmPool::Taken> warm;
-  if (processes() < opts_.max_live) warm = economy_->pool().take(key);  // a warm process is used only within the limit
+  if (processes() < opts_.economy.max_live) warm = economy_->pool().take(key);  // a warm process is used only within the limit
   economy_->pool().note_used(key);
   row.claude_session_id = warm ? warm->claude_session_id : new_uuid_v4();
   row.state = to_string(SessionState::starting);

@@ -38,20 +38,12 @@ struct SupervisorOptions {
   std::map<std::string, std::string> env;
   std::string default_model;
   double idle_timeout_s = 600;
-  double start_timeout_s = 120;  // 0: never
+  double start_timeout_s = 120;  // 0: never (warm processes too: the pool gets it)
   double stop_grace_s = 5;
   std::vector<std::string> project_roots;
-  // Session economy (issue 5): see config.h for what each one means.
-  double park_after_s = 600;  // 0: never park
-  size_t max_live = 0;        // 0: from the machine's RAM
-  size_t warm_pool = 0;
-  double warm_pool_idle_s = 3600;
-  int64_t memory_reserve = 1LL << 30;
-  int64_t claude_rss_estimate = 350LL << 20;
-  double restart_backoff_s = 0.5;
-  double restart_backoff_max_s = 30;
-  size_t crash_limit = 5;
-  double crash_window_s = 300;
+  // Session economy (issue 5): live limit, parking, crash backoff, warm pool (see config.h for
+  // what each one means). max_live 0: from the machine's RAM; no warm pool unless asked.
+  EconomyOptions economy{.max_live = 0, .pool = {}};
   // Issue 13: claude runs under a holder (ccmux-shim) and outlives ccmuxd; false: ccmuxd's child.
   bool hold = true;
   HolderOptions holder;

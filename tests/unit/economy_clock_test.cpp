@@ -312,7 +312,7 @@ struct Daemonless {
     SupervisorOptions o;
     o.claude_path = "claude";
     o.project_roots = {dir.path};
-    o.max_live = 8;
+    o.economy.max_live = 8;
     if (tune) tune(o);
     sup = std::make_unique<Supervisor>(clock, FakeClaude::factory(clock, script), store, bus, chain, o);
   }
@@ -343,7 +343,7 @@ struct Daemonless {
 }  // namespace
 
 TEST(EconomyClock, SupervisorParksAnIdleSessionAfterParkAfterAndTheNextPromptResumesIt) {
-  Daemonless d([](SupervisorOptions& o) { o.park_after_s = 0.5; });
+  Daemonless d([](SupervisorOptions& o) { o.economy.park_after_s = 0.5; });
   std::string id = d.create("first");
   d.settle();
   ASSERT_EQ(d.events(id, "result").size(), 1u) << d.info(id);
@@ -371,7 +371,7 @@ TEST(EconomyClock, SupervisorParksAnIdleSessionAfterParkAfterAndTheNextPromptRes
 }
 
 TEST(EconomyClock, SupervisorNeverParksASessionWithAPendingApproval) {
-  Daemonless d([](SupervisorOptions& o) { o.park_after_s = 0.3; });
+  Daemonless d([](SupervisorOptions& o) { o.economy.park_after_s = 0.3; });
   std::string id = d.create("ask me");
   d.settle();
   ASSERT_EQ(d.events(id, "approval_requested").size(), 1u) << d.info(id);
@@ -385,7 +385,7 @@ TEST(EconomyClock, SupervisorNeverParksASessionWithAPendingApproval) {
 }
 
 TEST(EconomyClock, SupervisorRestartsACrashAfterExactlyTheBackoffAndKeepsTheSession) {
-  Daemonless d([](SupervisorOptions& o) { o.restart_backoff_s = 0.3; });
+  Daemonless d([](SupervisorOptions& o) { o.economy.restart_backoff_s = 0.3; });
   std::string id = d.create("crash now");
   d.settle();
   auto crashes = d.events(id, "session_crashed");
@@ -408,10 +408,10 @@ TEST(EconomyClock, SupervisorRestartsACrashAfterExactlyTheBackoffAndKeepsTheSess
 
 TEST(EconomyClock, SupervisorCrashLoopBacksOffDoublingAndGivesUpWithTheLastStderrLines) {
   Daemonless d([](SupervisorOptions& o) {
-    o.restart_backoff_s = 0.2;
-    o.restart_backoff_max_s = 10;
-    o.crash_limit = 3;
-    o.crash_window_s = 60;
+    o.economy.restart_backoff_s = 0.2;
+    o.economy.restart_backoff_max_s = 10;
+    o.economy.crash_limit = 3;
+    o.economy.crash_window_s = 60;
   });
   d.script->exit_at_start = 3;
   d.script->start_stderr = {"loading config", "fatal: simulated start-up crash"};
@@ -446,7 +446,7 @@ TEST(EconomyClock, SupervisorCrashLoopBacksOffDoublingAndGivesUpWithTheLastStder
 }
 
 TEST(EconomyClock, SupervisorStopDuringTheCrashBackoffEndsTheSessionForGood) {
-  Daemonless d([](SupervisorOptions& o) { o.restart_backoff_s = 1; });
+  Daemonless d([](SupervisorOptions& o) { o.economy.restart_backoff_s = 1; });
   d.script->exit_at_start = 0;
   std::string id = d.create("hello");
   d.settle();
@@ -462,7 +462,7 @@ TEST(EconomyClock, SupervisorStopDuringTheCrashBackoffEndsTheSessionForGood) {
 }
 
 TEST(EconomyClock, SupervisorLiveLimitParksTheLeastRecentlyUsedIdleSession) {
-  Daemonless d([](SupervisorOptions& o) { o.max_live = 2; });
+  Daemonless d([](SupervisorOptions& o) { o.economy.max_live = 2; });
   std::string one = d.create("one");
   d.advance(1);
   std::string two = d.create("two");
@@ -499,7 +499,7 @@ TEST(EconomyClock, SupervisorRefusesATransitionTheTableDoesNotAllow) {
 TEST(EconomyClock, SupervisorEndsAndRestartsAHungClaude) {
   Daemonless d([](SupervisorOptions& o) {
     o.idle_timeout_s = 1;
-    o.restart_backoff_s = 0.2;
+    o.economy.restart_backoff_s = 0.2;
   });
   std::string id = d.create("hang please");
   d.settle();
@@ -518,9 +518,9 @@ TEST(EconomyClock, SupervisorEndsAndRestartsAHungClaude) {
 
 TEST(EconomyClock, SupervisorBacksOffAndFailsAClaudeThatExitsZeroAtOnce) {
   Daemonless d([](SupervisorOptions& o) {
-    o.restart_backoff_s = 0.2;
-    o.crash_limit = 3;
-    o.crash_window_s = 60;
+    o.economy.restart_backoff_s = 0.2;
+    o.economy.crash_limit = 3;
+    o.economy.crash_window_s = 60;
   });
   d.script->exit_at_start = 0;
   d.script->start_stderr = {"fake claude: start-up mode exit0"};
@@ -547,7 +547,7 @@ TEST(EconomyClock, SupervisorBacksOffAndFailsAClaudeThatExitsZeroAtOnce) {
 }
 
 TEST(EconomyClock, SupervisorRestartsAClaudeThatExitsZeroDuringATurnLikeACrash) {
-  Daemonless d([](SupervisorOptions& o) { o.restart_backoff_s = 0.2; });
+  Daemonless d([](SupervisorOptions& o) { o.economy.restart_backoff_s = 0.2; });
   std::string id = d.create("quit now");
   d.settle();
   ASSERT_EQ(d.events(id, "session_crashed").size(), 1u);
