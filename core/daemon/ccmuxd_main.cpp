@@ -7,7 +7,7 @@
 #include "plugins/plugin_host.h"
 #include "protocol/control_server.h"
 #include "runtime/logging.h"
-#include "runtime/unique_fd.h"
+#include "unique_fd.h"
 #include "sessions/held_process.h"
 
 #include <CLI/CLI.hpp>

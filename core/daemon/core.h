@@ -7,7 +7,7 @@
 #include "auth/tokens.h"
 #include "config/config.h"
 #include "protocol/method_registry.h"
-#include "runtime/unique_fd.h"
+#include "unique_fd.h"
 #include "runtime/event_loop.h"
 #include "sessions/hooks.h"
 #include "sessions/supervisor.h"

@@ -4,7 +4,7 @@
 
 #include "daemon/core.h"
 #include "protocol/protocol_client.h"
-#include "runtime/unique_fd.h"
+#include "unique_fd.h"
 
 #include <map>
 #include <memory>

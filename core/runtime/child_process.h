@@ -5,7 +5,7 @@
 
 #include "runtime/event_loop.h"
 #include "runtime/line_splitter.h"
-#include "runtime/unique_fd.h"
+#include "unique_fd.h"
 
 #include <functional>
 #include <map>

@@ -2,7 +2,7 @@
 // and "before sleep" hooks (where the event bus commits its batch: group commit).
 #pragma once
 
-#include "runtime/unique_fd.h"
+#include "unique_fd.h"
 
 #include <cstdint>
 #include <functional>

@@ -11,7 +11,7 @@
 #include "runtime/child_process.h"
 #include "runtime/event_loop.h"
 #include "runtime/line_splitter.h"
-#include "runtime/unique_fd.h"
+#include "unique_fd.h"
 #include "shim/holder_protocol.h"
 #include "storage/store.h"
 

@@ -23,11 +23,6 @@ extern char** environ;
 
 namespace ccmux::shim {
 
-void Fd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
 namespace {
 // FNV-1a over the bytes, then splitmix64's finalizer to spread them over all 64 bits.
 uint64_t hash64(std::string_view s) {
@@ -68,14 +63,6 @@ int64_t now_ms(clockid_t clock) {
 
 std::string errno_text(const std::string& what) { return what + ": " + strerror(errno); }
 
-bool make_pipe(Fd& r, Fd& w) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return false;
-  r.reset(p[0]);
-  w.reset(p[1]);
-  return true;
-}
-
 void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
 // "<n>.ndjson" with n >= 1 and no leading zero.
@@ -93,7 +80,7 @@ std::optional<uint64_t> segment_number(const char* name) {
 std::string Holder::segment_path(uint64_t n) const { return o_.spool_dir + "/" + std::to_string(n) + ".ndjson"; }
 
 std::string Holder::open_segment(uint64_t n) {
-  Fd fd(::open(segment_path(n).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
+  UniqueFd fd(::open(segment_path(n).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd) return errno_text("cannot open " + segment_path(n));
   struct stat st{};
   fstat(fd.get(), &st);
@@ -159,7 +146,7 @@ std::string Holder::start() {
   sigfd_.reset(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
 
   // claude, exactly as ChildProcess starts it (core/runtime/child_process.cpp).
-  Fd in_child, out_child, err_child;
+  UniqueFd in_child, out_child, err_child;
   if (!make_pipe(in_child, in_) || !make_pipe(out_, out_child) || !make_pipe(err_, err_child)) {
     unlink(o_.socket_path.c_str());
     return errno_text("pipe");
@@ -376,7 +363,7 @@ std::string Holder::hello() const {
 }
 
 void Holder::accept_client() {
-  Fd c(accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  UniqueFd c(accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
   if (!c) return;
   ucred cred{};
   socklen_t len = sizeof cred;
@@ -535,7 +522,7 @@ int Holder::run() {
   while (!done()) {
     enum { kListen, kClient, kOut, kErr, kIn, kSig, kCount };
     pollfd p[kCount];
-    auto set = [&](int i, const Fd& fd, short ev) { p[i] = {fd ? fd.get() : -1, ev, 0}; };
+    auto set = [&](int i, const UniqueFd& fd, short ev) { p[i] = {fd ? fd.get() : -1, ev, 0}; };
     set(kListen, listen_, POLLIN);
     short cev = (out_buf_.size() - out_off_ > (1u << 20) ? 0 : POLLIN) | (out_off_ < out_buf_.size() ? POLLOUT : 0);
     set(kClient, client_, cev);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "shim/holder_protocol.h"
+#include "unique_fd.h"
 
 #include <cstdint>
 #include <deque>
@@ -32,31 +33,6 @@ struct HolderOptions {
   int stop_grace_s = 5;
 };
 
-// An owned descriptor (core/runtime's UniqueFd is not ours to include: shim/ calls base/ only).
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(o.release()) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) reset(o.release());
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  int release() {
-    int f = fd_;
-    fd_ = -1;
-    return f;
-  }
-  void reset(int fd = -1);
-
- private:
-  int fd_ = -1;
-};
 
 // The last `cap` strings added, the oldest forgotten first, kept as 64-bit hashes in a ring
 // (8 bytes each whatever the string's length: 4096 long ids and tags as strings cost more
@@ -110,14 +86,14 @@ class Holder {
   bool done() const;
 
   HolderOptions o_;
-  Fd listen_, client_, sigfd_;
-  Fd in_, out_, err_;
+  UniqueFd listen_, client_, sigfd_;
+  UniqueFd in_, out_, err_;
   pid_t pid_ = -1;
   int64_t started_ms_ = 0;
   bool exited_ = false;
   int status_ = 0;
   // spool
-  Fd seg_fd_;
+  UniqueFd seg_fd_;
   uint64_t seg_ = 1, seg_size_ = 0, first_seg_ = 1;
   std::string spool_pending_;  // read from claude, not yet written (disk full)
   // stdin

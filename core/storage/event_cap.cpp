@@ -1,6 +1,6 @@
 #include "storage/event_cap.h"
 
-#include "runtime/unique_fd.h"
+#include "unique_fd.h"
 #include "sha256.h"
 
 #include <nlohmann/json.hpp>

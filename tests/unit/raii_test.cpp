@@ -1,6 +1,6 @@
-// The owned handles of core/runtime/unique_fd.h and core/storage/sqlite_handles.h: what they
+// The owned handles of core/base/unique_fd.h and core/storage/sqlite_handles.h: what they
 // hold is released exactly once, also when the code between acquiring and handing over throws.
-#include "runtime/unique_fd.h"
+#include "unique_fd.h"
 #include "storage/sqlite_handles.h"
 
 #include <gtest/gtest.h>
