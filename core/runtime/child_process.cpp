@@ -1,16 +1,16 @@
 #include "runtime/child_process.h"
 
+#include "claude_spawn.h"
+
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char** environ;
 
 namespace ccmux {
 namespace {
@@ -43,43 +43,9 @@ bool ChildProcess::spawn(const std::string& exe, const std::vector<std::string>&
     error = std::string("pipe: ") + strerror(errno);
     return false;
   }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in_child.get(), 0);
-  posix_spawn_file_actions_adddup2(&fa, out_child.get(), 1);
-  posix_spawn_file_actions_adddup2(&fa, err_child.get(), 2);
-  posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setpgroup(&attr, 0);  // own process group: signals reach claude's children too
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);  // the daemon blocks signals for signalfd; the child must not inherit that
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-  std::map<std::string, std::string> env;
-  for (char** e = environ; *e; ++e) {
-    std::string kv(*e);
-    auto eq = kv.find('=');
-    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  for (auto& [k, v] : env_overrides) env[k] = v;
-  env.erase("NODE_OPTIONS");  // as the official SDK does: user flags here break the CLI
-  std::vector<std::string> env_strings;
-  for (auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp, argv;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_strings = {exe};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  for (auto& s : argv_strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
-
-  int rc = posix_spawn(&pid_, exe.c_str(), &fa, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
+  std::vector<std::string> argv = {exe};
+  argv.insert(argv.end(), args.begin(), args.end());
+  int rc = spawn_in_own_group(argv, cwd, env_overrides, in_child.get(), out_child.get(), err_child.get(), pid_);
   if (rc != 0) {
     pid_ = -1;
     error = "cannot start " + exe + " in " + cwd + ": " + strerror(rc);

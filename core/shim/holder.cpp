@@ -1,5 +1,6 @@
 #include "shim/holder.h"
 
+#include "claude_spawn.h"
 #include "version.h"
 
 #include <cerrno>
@@ -9,7 +10,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <spawn.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -19,7 +19,6 @@
 
 #include <map>
 
-extern char** environ;
 
 namespace ccmux::shim {
 
@@ -145,45 +144,15 @@ std::string Holder::start() {
   signal(SIGXFSZ, SIG_IGN);
   sigfd_.reset(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
 
-  // claude, exactly as ChildProcess starts it (core/runtime/child_process.cpp).
+  // claude, as ChildProcess starts it (base/claude_spawn.h).
   UniqueFd in_child, out_child, err_child;
   if (!make_pipe(in_child, in_) || !make_pipe(out_, out_child) || !make_pipe(err_, err_child)) {
     unlink(o_.socket_path.c_str());
     return errno_text("pipe");
   }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in_child.get(), 0);
-  posix_spawn_file_actions_adddup2(&fa, out_child.get(), 1);
-  posix_spawn_file_actions_adddup2(&fa, err_child.get(), 2);
-  if (!o_.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, o_.cwd.c_str());
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::map<std::string, std::string> env;
-  for (char** e = environ; *e; ++e) {
-    std::string_view kv(*e);
-    auto eq = kv.find('=');
-    if (eq != std::string_view::npos) env[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
-  }
-  for (auto& [k, v] : o_.env) env[k] = v;
-  env.erase("NODE_OPTIONS");  // as ChildProcess and the official SDK do
-  std::vector<std::string> env_strings;
-  for (auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp, argv;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  for (auto& s : o_.argv) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  rc = posix_spawn(&pid_, o_.argv[0].c_str(), &fa, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
+  std::map<std::string, std::string> env_overrides;
+  for (auto& [k, v] : o_.env) env_overrides[k] = v;  // a later --env K=V wins
+  rc = spawn_in_own_group(o_.argv, o_.cwd, env_overrides, in_child.get(), out_child.get(), err_child.get(), pid_);
   if (rc != 0) {
     pid_ = -1;
     unlink(o_.socket_path.c_str());
