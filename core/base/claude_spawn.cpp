@@ -10,7 +10,8 @@ extern char** environ;
 namespace ccmux {
 
 int spawn_in_own_group(const std::vector<std::string>& argv_in, const std::string& cwd,
-                       const std::map<std::string, std::string>& env_overrides, int in, int out, int err, pid_t& pid) {
+                       const std::map<std::string, std::string>& env_overrides, int in, int out, int err, pid_t& pid,
+                       bool new_session) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, in, 0);
@@ -25,7 +26,8 @@ int spawn_in_own_group(const std::vector<std::string>& argv_in, const std::strin
   sigfillset(&all);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr, (new_session ? POSIX_SPAWN_SETSID : POSIX_SPAWN_SETPGROUP) | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
 
   std::map<std::string, std::string> env;
   for (char** e = environ; *e; ++e) {

@@ -1,5 +1,6 @@
 #include "sessions/held_process.h"
 
+#include "claude_spawn.h"
 #include "util.h"
 
 #include <spdlog/spdlog.h>
@@ -13,7 +14,6 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <poll.h>
-#include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -21,8 +21,6 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char** environ;
 
 namespace ccmux {
 
@@ -304,33 +302,14 @@ bool HeldProcess::spawn(const std::string& exe, const std::vector<std::string>& 
   argv_s.push_back("--");
   argv_s.push_back(exe);
   argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& s : argv_s) argv.push_back(s.data());
-  argv.push_back(nullptr);
-
-  UniqueFd rd, wr;
-  if (!make_pipe(rd, wr)) {
+  UniqueFd rd, wr, devnull(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!make_pipe(rd, wr) || !devnull) {
     error = std::string("pipe: ") + strerror(errno);
     return false;
   }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, wr.get(), 1);
-  posix_spawn_file_actions_adddup2(&fa, wr.get(), 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  // Its own session: a signal to ccmuxd's group or a closing terminal does not reach it.
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  // Its own session (and group): a signal to ccmuxd's group or a closing terminal does not reach it.
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, o.shim_path.c_str(), &fa, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
+  int rc = spawn_in_own_group(argv_s, "", {}, devnull.get(), wr.get(), wr.get(), pid, /*new_session=*/true);
   wr.reset();
   if (rc != 0) {
     error = "cannot start " + o.shim_path + ": " + strerror(rc);
