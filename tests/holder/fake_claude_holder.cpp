@@ -17,6 +17,8 @@
 #include <string>
 #include <unistd.h>
 
+#include "spam_bytes.h"
+
 namespace {
 
 void put(int fd, const char* p, size_t n) {
@@ -37,13 +39,7 @@ void emit_file(const char* path) {
 }
 
 void spam(size_t n) {
-  std::string out;
-  for (size_t line = 0; out.size() < n; ++line) {
-    std::string l = "{\"n\":" + std::to_string(line) + ",\"pad\":\"";
-    while (l.size() < 97) l += 'x';
-    out += l + "\"}\n";
-  }
-  out.resize(n);
+  std::string out = spam_bytes(n);
   put(1, out.data(), out.size());
 }
 

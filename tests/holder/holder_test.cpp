@@ -2,6 +2,7 @@
 // (fake_claude_holder.cpp), spoken to over its socket with the protocol's own codec. Every
 // wait is bounded (kWait); nothing sleeps for a fixed time.
 #include "shim/holder_protocol.h"
+#include "spam_bytes.h"
 
 #include <gtest/gtest.h>
 
@@ -83,17 +84,6 @@ long status_kb(pid_t pid, const std::string& key = "VmRSS") {
   return -1;
 }
 
-// What the fake's "#fake spam N" writes.
-std::string spam_bytes(size_t n) {
-  std::string out;
-  for (size_t line = 0; out.size() < n; ++line) {
-    std::string l = "{\"n\":" + std::to_string(line) + ",\"pad\":\"";
-    while (l.size() < 97) l += 'x';
-    out += l + "\"}\n";
-  }
-  out.resize(n);
-  return out;
-}
 
 // The holder's file size limit (RLIMIT_FSIZE) set from outside, as a full disk would refuse
 // its spool writes: soft `bytes`, hard unchanged. RLIM_INFINITY lifts it.
