@@ -203,6 +203,10 @@ class Daemon:
             os.killpg(self.proc.pid, signal.SIGKILL)
         if self.proc:
             self.proc.wait()
+            # Its sessions outlive it (claude.hold): with no daemon running, this stops the
+            # holders it left, so the next probe starts clean and nothing outlives the run.
+            subprocess.run([self.args.ccmuxd, "--config", self.config, "--stop-sessions"], env=self.env(),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
 
     def terminate(self, timeout=20):
         """SIGTERM; True when it exited within timeout (else it is killed)."""

@@ -194,7 +194,6 @@ void HolderHub::after_commit() {
       spdlog::debug("holder {}: ack-exit not sent: {}", r.instance, strerror(errno));
     std::error_code ec;
     fs::remove_all(r.spool, ec);
-    store_.holder_delete(r.instance);  // joins the next transaction
   }
 }
 
@@ -276,8 +275,14 @@ HeldProcess::~HeldProcess() {
   hub_.live_.erase(this);
   if (conn_) hub_.loop_.remove_fd(conn_.get());
   if (exit_reported_ && !instance_.empty()) {
-    // Acknowledged after the commit that holds the exit: a crash before it finds the holder
-    // still there, reports the exit again from the hello and loses nothing.
+    // The row goes in the transaction that holds the exit (and so makes sure there is one to
+    // commit); the holder is acknowledged once it has committed. A crash before that finds the
+    // row and the holder still there, reports the exit again from the hello and loses nothing.
+    try {
+      hub_.store_.holder_delete(instance_);
+    } catch (const std::exception& e) {
+      spdlog::error("holder {}: its row could not be deleted: {}", instance_, e.what());
+    }
     hub_.retiring_.push_back({connected_ ? std::move(conn_) : UniqueFd(), instance_, spool_});
   }
   // Otherwise: detached. The holder keeps claude and its spool for the next ccmuxd.
