@@ -597,9 +597,11 @@ TEST(Holder, ASpoolThatRefusesWritesHoldsClaudeBackAndLosesNothing) {
   ASSERT_TRUE(set_fsize_limit(h.pid, 150000));
   ASSERT_TRUE(c.send("stdin #fake spam 3000000\n"));
   EXPECT_EQ(c.reply(), "ok");
-  ASSERT_TRUE(c.send("stdin marker\n"));  // claude reads it only once its 3 MB are written
-  EXPECT_EQ(c.reply(), "ok");
   EXPECT_EQ(c.expect("more"), "more 1 150000");
+  // Sent once claude is inside its 3 MB write (sent with the spam line, one read() of the fake
+  // could take both and echo the marker at once): claude reads it only once those are written.
+  ASSERT_TRUE(c.send("stdin marker\n"));
+  EXPECT_EQ(c.reply(), "ok");
   // Held back for longer than the holder's retry period: claude blocks on its full pipe.
   int64_t until = ms_now() + 1500;
   while (ms_now() < until) {
