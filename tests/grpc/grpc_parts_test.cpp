@@ -99,6 +99,12 @@ TEST(GrpcMap, PromptsBecomeTextOrContentBlocks) {
 
 TEST(GrpcMap, ClientJsonIsBoundedAndCheckedBeforeTheDaemonSeesIt) {
   EXPECT_THROW(json_bytes(std::string(100000, '['), "params_json"), BadRequest);  // a depth bomb, not a crash
+  // Under the daemon's 256 with room for the request around it: the daemon answers a too-deep
+  // message with an error that has no id, which would leave the call waiting.
+  std::string deep = std::string(250, '[') + std::string(250, ']');
+  EXPECT_THROW(json_bytes(deep, "params_json"), BadRequest);
+  std::string fine = std::string(200, '[') + std::string(200, ']');
+  EXPECT_EQ(json_bytes(fine, "params_json").size(), 1u);
   EXPECT_THROW(json_bytes("{\"a\":", "params_json"), BadRequest);
   EXPECT_EQ(json_bytes("", "params_json"), json::object());
   v1::AnswerRequest r;
@@ -229,6 +235,18 @@ TEST(GrpcOutbox, AFailedWriteEndsTheStreamAsCancelled) {
   box.write_done(false);
   EXPECT_EQ(t.finished, std::vector<grpc::StatusCode>{grpc::StatusCode::CANCELLED});
   EXPECT_EQ(t.written, std::vector<uint64_t>{1});
+}
+
+TEST(GrpcOutbox, AClientThatNeverReadsIsEndedPastTheCapNotGrownWithoutBound) {
+  FakeTarget t;
+  Outbox<v1::Event> box(t, 1000, 10000);
+  size_t pushed = 0;
+  while (box.push(ev(pushed + 1, 1000))) ASSERT_LT(++pushed, 100u);
+  EXPECT_EQ(pushed, 9u);              // 9 x ~1 KB fit under 10 KB, the 10th does not
+  EXPECT_TRUE(t.finished.empty());    // write 1 is still in flight
+  box.write_done(true);
+  EXPECT_EQ(t.finished, std::vector<grpc::StatusCode>{grpc::StatusCode::RESOURCE_EXHAUSTED});
+  EXPECT_EQ(box.queued_bytes(), 0u);
 }
 
 TEST(GrpcOutbox, ManyThreadsPushingAndEndingFinishExactlyOnce) {

@@ -112,6 +112,15 @@ void DaemonClient::on_message(std::string_view m) {
     return;
   }
   if (type == "hello") return;
+  if (type == "error") {  // not an answer to a request: nothing waits for it, but say so
+    factory_.host().warn("transport-grpc: ccmuxd refused a message: " + msg.value("code", "?") + ": " +
+                         msg.value("message", ""));
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return;
+  }
   if (sink_) sink_(m);
 }
 

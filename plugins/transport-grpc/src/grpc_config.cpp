@@ -22,8 +22,9 @@ const ccmux_config_spec kConfigKeys[] = {
     K::integer("auth_max_failures", "failed authentications per address within auth_window_s before refusing").def("5").range(1, 1000000),
     K::integer("auth_window_s", "rate-limit window in seconds").def("60").range(1, 86400 * 7),
     K::integer("send_queue_bytes", "per-stream send queue; half full pauses the stream's events").def("1048576").range(4096, 4294967296.0),
-    // A phone photo as raw bytes fits.
-    K::integer("max_message_bytes", "largest message a client may send").def("16777216").range(1024, 64 << 20),
+    // A phone photo as raw bytes fits. At most 32 MiB: an image goes to the daemon as base64
+    // (4/3 larger), which must stay under the protocol's 64 MiB per message.
+    K::integer("max_message_bytes", "largest message a client may send").def("16777216").range(1024, 32 << 20),
 };
 const size_t kConfigKeyCount = sizeof(kConfigKeys) / sizeof(kConfigKeys[0]);
 

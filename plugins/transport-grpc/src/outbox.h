@@ -31,24 +31,41 @@ class Outbox {
     virtual void do_finish(const grpc::Status& s) = 0;
     virtual void set_ready(bool ready) = 0;
   };
-  Outbox(Target& t, size_t high_water) : t_(t), high_(high_water) {}
+  // `max_queued`: past it the stream is ended (the protocol's 256 MiB).
+  Outbox(Target& t, size_t high_water, size_t max_queued = size_t{256} << 20)
+      : t_(t), high_(high_water), max_(max_queued) {}
 
   // Any thread. False once the stream is ending (the message is dropped).
   bool push(Msg&& m) {
     const Msg* w = nullptr;
     bool pause = false;
+    std::optional<grpc::Status> f;
+    bool overflow = false;
     {
       std::lock_guard lock(mu_);
       if (ending_) return false;
       size_t n = m.ByteSizeLong();
-      q_.emplace_back(std::move(m), n);
-      bytes_ += n;
-      if (!paused_ && bytes_ > high_ / 2) paused_ = pause = true;
-      if (!writing_) {
-        writing_ = true;
-        ++starting_;
-        w = &q_.front().first;
+      if (bytes_ + n > max_) {
+        overflow = true;
+        // Replies and approvals are not paused: a client that sends requests and never reads
+        // is ended here, as the protocol ends one that lets 256 MiB pile up.
+        ending_ = true;
+        final_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "the client does not read: over 256 MiB queued");
+        f = take_finish();
+      } else {
+        q_.emplace_back(std::move(m), n);
+        bytes_ += n;
+        if (!paused_ && bytes_ > high_ / 2) paused_ = pause = true;
+        if (!writing_) {
+          writing_ = true;
+          ++starting_;
+          w = &q_.front().first;
+        }
       }
+    }
+    if (overflow) {
+      if (f) t_.do_finish(*f);  // else when the write in flight completes
+      return false;
     }
     if (pause) t_.set_ready(false);
     if (w) start_write(w);
@@ -146,6 +163,7 @@ class Outbox {
 
   Target& t_;
   const size_t high_;
+  const size_t max_;
   mutable std::mutex mu_;
   std::deque<std::pair<Msg, size_t>> q_;
   size_t bytes_ = 0;

@@ -140,8 +140,11 @@ ApprovalMessage read_approval_message(std::string_view message, v1::PendingAppro
 
 json json_bytes(const std::string& bytes, const char* field, json empty) {
   if (bytes.empty()) return empty;
+  // A few levels under the daemon's own limit: the request wraps this value (params,
+  // params.prompt, params.updated_input), and a message the daemon finds too deep is answered
+  // with an error that carries no request id.
   std::string why;
-  json v = ccmux::sdk::parse_json_bounded(bytes, &why);
+  json v = ccmux::sdk::parse_json_bounded(bytes, &why, ccmux::sdk::kMaxJsonDepth - 8);
   if (v.is_discarded()) throw BadRequest(std::string("field '") + field + "' must hold one JSON value: " + why);
   return v;
 }
