@@ -113,7 +113,6 @@ Host read_entry(const YAML::Node& entry, size_t index, const std::string& file) 
     config_fail(file, value_of(entry, "address").Mark(), path + ".address",
                 "expected host:port with a port from 1 to 65535 (e.g. 10.0.0.5:8420, [::1]:8420), got '" + h.address + "'");
   h.transport = v["transport"] == "grpc" ? HostTransport::grpc : HostTransport::ws;
-  h.tls = v.contains("tls") ? v["tls"].get<bool>() : !is_loopback(h.hostname);
   std::string dir = fs::path(file).parent_path().string();
   for (auto [field, out] : {std::pair{"ca", &h.ca}, std::pair{"cert", &h.cert}, std::pair{"key", &h.key},
                             std::pair{"token_file", &h.token_file}}) {
@@ -121,6 +120,8 @@ Host read_entry(const YAML::Node& entry, size_t index, const std::string& file) 
     *out = expand(v[field], dir);
     if (out->empty()) config_fail(file, value_of(entry, field).Mark(), path + "." + field, "is empty");
   }
+  // Plain text only where nothing leaves the machine, and never with a client certificate (mTLS is TLS).
+  h.tls = v.contains("tls") ? v["tls"].get<bool>() : !is_loopback(h.hostname) || !h.cert.empty();
   h.where = where(file, entry.Mark());
   if (!h.token_file.empty()) h.token_file_where = where(file, value_of(entry, "token_file").Mark());
 

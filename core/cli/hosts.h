@@ -16,7 +16,7 @@ struct Host {
   std::string hostname;  // "10.0.0.5", "::1" (no brackets)
   int port = 0;
   HostTransport transport = HostTransport::ws;
-  bool tls = true;  // ws: wss; grpc: TLS. Default: true unless the address is loopback
+  bool tls = true;  // ws: wss; grpc: TLS. Default: true unless the address is loopback (and no cert)
   // Paths with "~/" expanded and relative ones taken from the hosts file's folder; "" = absent.
   std::string ca, cert, key, token_file;
   // "file:line:col" of the entry and of its token_file value, for messages about them later.

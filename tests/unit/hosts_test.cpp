@@ -73,9 +73,12 @@ TEST(Hosts, AGoodFileGivesEachMachineWithDefaultsAndExpandedPaths) {
              "  - name: lan-box.2\n"
              "    address: localhost:1\n"
              "    tls: true\n"
-             "    token_file: /abs/tok\n");
+             "    token_file: /abs/tok\n"
+             "  - name: lo\n"
+             "    address: 127.0.0.1:8420\n"
+             "    token_file: t\n");
   HostsFile f = load_hosts(t.path + "/hosts.yaml");
-  ASSERT_EQ(f.hosts.size(), 3u);
+  ASSERT_EQ(f.hosts.size(), 4u);
   const Host& b = f.hosts[0];
   EXPECT_EQ(b.name, "buildbox");
   EXPECT_EQ(b.hostname, "10.0.0.5");
@@ -90,13 +93,14 @@ TEST(Hosts, AGoodFileGivesEachMachineWithDefaultsAndExpandedPaths) {
   EXPECT_EQ(h.hostname, "::1");
   EXPECT_EQ(h.port, 9000);
   EXPECT_EQ(h.transport, HostTransport::grpc);
-  EXPECT_FALSE(h.tls) << "loopback: plain by default";
+  EXPECT_TRUE(h.tls) << "loopback, but a client certificate: mTLS is TLS";
   EXPECT_EQ(h.cert, "/etc/c.crt");
   EXPECT_EQ(h.key, "/etc/c.key");
   EXPECT_TRUE(f.hosts[2].tls) << "an explicit tls: true on loopback stays";
+  EXPECT_FALSE(f.hosts[3].tls) << "loopback: plain by default";
   EXPECT_EQ(f.find("here"), &f.hosts[1]);
   EXPECT_EQ(f.find("nope"), nullptr);
-  EXPECT_EQ(f.names(), "buildbox, here, lan-box.2");
+  EXPECT_EQ(f.names(), "buildbox, here, lan-box.2, lo");
 }
 
 TEST(Hosts, AnEmptyFileOrEmptyListHasNoMachines) {
@@ -120,7 +124,7 @@ TEST(Hosts, EveryErrorNamesItsFileLineAndColumn) {
   EXPECT_EQ(error_of("hosts:\n  - buildbox\n"), "hosts.yaml:2:5: key 'hosts[0]': expected a map with at least 'name' and 'address'");
   // Unknown key, at the key.
   EXPECT_EQ(error_of("hosts:\n" + ws_entry("a", "    colour: red\n")),
-            "hosts.yaml:5:5: key 'hosts.a.colour': unknown key (known: address, ca, cert, key, name, token_file, tls, transport)");
+            "hosts.yaml:5:5: key 'hosts.a.colour': unknown key (known: address, ca, cert, key, name, tls, token_file, transport)");
   // Wrong types, at the value.
   EXPECT_EQ(error_of("hosts:\n" + ws_entry("a", "    tls: maybe\n")),
             "hosts.yaml:5:10: key 'hosts.a.tls': expected true or false, got 'maybe'");
