@@ -184,6 +184,33 @@ TEST_F(Hosts, AllHostsListsEveryMachineAndReportsTheStoppedOne) {
   EXPECT_NE(out.find("ccmux: b: down"), std::string::npos) << out;
 }
 
+TEST_F(Hosts, AllHostsGivesUpOnAMachineThatNeverAnswersAndListsTheOthers) {
+  // A port that takes TCP connections (the kernel's backlog) but never answers the upgrade:
+  // a machine hung, or a firewall that lets the SYN through.
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  ASSERT_EQ(::listen(fd, 16), 0);
+  socklen_t len = sizeof sa;
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len), 0);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  std::string hosts = read_file(cfg() + "/ccmux/hosts.yaml");
+  write_file(cfg() + "/ccmux/hosts.yaml", hosts + "  - name: hung\n    address: 127.0.0.1:" + std::to_string(ntohs(sa.sin_port)) +
+                                              "\n    token_file: a.token\n");
+  std::string on_a = new_session(*a, "one");
+  std::string out;
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(ccmux({"ls", "--all-hosts", "--timeout", "1"}, &out), 0) << out;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5)) << "waited for the hung machine";
+  EXPECT_NE(out.find("\na            " + on_a), std::string::npos) << out;
+  EXPECT_NE(out.find("ccmux: hung: down (no answer within 1 s)"), std::string::npos) << out;
+}
+
 TEST_F(Hosts, AttachOverHostResumesFromTheNextSeqWhenTheMachineRestarts) {
   std::string id = new_session(*a, "one two three");
   {
