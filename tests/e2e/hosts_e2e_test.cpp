@@ -68,7 +68,7 @@ struct Machine {
   }
 };
 
-class Hosts : public ::testing::Test {
+class HostsE2E : public ::testing::Test {
  protected:
   void SetUp() override {
     std::filesystem::create_directories(cfg() + "/ccmux");
@@ -111,7 +111,7 @@ class Hosts : public ::testing::Test {
   std::unique_ptr<Machine> a, b;
 };
 
-TEST_F(Hosts, LsRunAndApproveReachTheNamedMachineOnly) {
+TEST_F(HostsE2E, LsRunAndApproveReachTheNamedMachineOnly) {
   auto watch_a = a->f.d->connect(true);
   std::string on_a = new_session(*a, "ask me");
   EventLog log_a(*watch_a, on_a);
@@ -146,7 +146,7 @@ TEST_F(Hosts, LsRunAndApproveReachTheNamedMachineOnly) {
   EXPECT_EQ(audit[0]["decided_by"], "cli");
 }
 
-TEST_F(Hosts, AllHostsListsEveryMachineAndReportsTheStoppedOne) {
+TEST_F(HostsE2E, AllHostsListsEveryMachineAndReportsTheStoppedOne) {
   std::string on_a = new_session(*a, "one");
   std::string on_b = new_session(*b, "two");
   std::string out;
@@ -184,7 +184,7 @@ TEST_F(Hosts, AllHostsListsEveryMachineAndReportsTheStoppedOne) {
   EXPECT_NE(out.find("ccmux: b: down"), std::string::npos) << out;
 }
 
-TEST_F(Hosts, AllHostsGivesUpOnAMachineThatNeverAnswersAndListsTheOthers) {
+TEST_F(HostsE2E, AllHostsGivesUpOnAMachineThatNeverAnswersAndListsTheOthers) {
   // A port that takes TCP connections (the kernel's backlog) but never answers the upgrade:
   // a machine hung, or a firewall that lets the SYN through.
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -211,7 +211,7 @@ TEST_F(Hosts, AllHostsGivesUpOnAMachineThatNeverAnswersAndListsTheOthers) {
   EXPECT_NE(out.find("ccmux: hung: down (no answer within 1 s)"), std::string::npos) << out;
 }
 
-TEST_F(Hosts, AttachOverHostResumesFromTheNextSeqWhenTheMachineRestarts) {
+TEST_F(HostsE2E, AttachOverHostResumesFromTheNextSeqWhenTheMachineRestarts) {
   std::string id = new_session(*a, "one two three");
   {
     auto c = a->f.d->connect();
