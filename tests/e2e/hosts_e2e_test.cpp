@@ -143,7 +143,8 @@ TEST_F(HostsE2E, LsRunAndApproveReachTheNamedMachineOnly) {
   json audit = a->f.d->connect()->request("approvals.list", {{"all", true}})["approvals"];
   ASSERT_EQ(audit.size(), 1u) << audit;
   EXPECT_EQ(audit[0]["decision"], "allow");
-  EXPECT_EQ(audit[0]["decided_by"], "cli");
+  // Answered through a's transport-ws with the token hosts.yaml names ("laptop"), by the CLI.
+  EXPECT_EQ(audit[0]["decided_by"], "client:plugin:transport-ws:ws:laptop@127.0.0.1:cli");
 }
 
 TEST_F(HostsE2E, AllHostsListsEveryMachineAndReportsTheStoppedOne) {
