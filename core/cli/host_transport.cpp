@@ -14,6 +14,7 @@ std::unique_ptr<client::Transport> open_ws_transport(const Host& h, int timeout_
   o.ca_file = h.ca;
   o.token = read_token_file(h);
   o.timeout_ms = timeout_ms;
+  o.connect_timeout_ms = timeout_ms;
   return client::WsTransport::connect(o);
 }
 

@@ -39,8 +39,19 @@ SectionSchema entry_schema(const std::string& path) {
   KeySchema transport = key("transport", ValueType::string);
   transport.choices = {"grpc", "ws"};
   transport.default_yaml = "ws";
-  s.keys = {name, address, transport, key("tls", ValueType::boolean), key("ca", ValueType::string),
-            key("cert", ValueType::string), key("key", ValueType::string), key("token_file", ValueType::string)};
+  KeySchema timeout = key("timeout", ValueType::number);
+  timeout.min = 0.1;
+  timeout.max = 3600;
+  timeout.default_yaml = "10";
+  s.keys = {name,
+            address,
+            transport,
+            key("tls", ValueType::boolean),
+            key("ca", ValueType::string),
+            key("cert", ValueType::string),
+            key("key", ValueType::string),
+            key("token_file", ValueType::string),
+            timeout};
   return s;
 }
 
@@ -113,6 +124,7 @@ Host read_entry(const YAML::Node& entry, size_t index, const std::string& file) 
     config_fail(file, value_of(entry, "address").Mark(), path + ".address",
                 "expected host:port with a port from 1 to 65535 (e.g. 10.0.0.5:8420, [::1]:8420), got '" + h.address + "'");
   h.transport = v["transport"] == "grpc" ? HostTransport::grpc : HostTransport::ws;
+  h.timeout_ms = static_cast<int>(v["timeout"].get<double>() * 1000);
   std::string dir = fs::path(file).parent_path().string();
   for (auto [field, out] : {std::pair{"ca", &h.ca}, std::pair{"cert", &h.cert}, std::pair{"key", &h.key},
                             std::pair{"token_file", &h.token_file}}) {

@@ -134,6 +134,9 @@ TEST_F(HostsE2E, LsRunAndApproveReachTheNamedMachineOnly) {
   EXPECT_NE(out.find(on_b[0]["id"].get<std::string>()), std::string::npos) << out;
   EXPECT_EQ(a->f.d->connect()->request("session.list")["sessions"].size(), 1u) << "run on b started nothing on a";
 
+  ASSERT_EQ(ccmux({"--host", "a", "status"}, &out), 0) << out;
+  EXPECT_NE(out.find("sessions   1: "), std::string::npos) << out;
+  EXPECT_NE(out.find("approvals  1 pending"), std::string::npos) << out;
   ASSERT_EQ(ccmux({"--host", "a", "approvals"}, &out), 0) << out;
   EXPECT_NE(out.find(approval), std::string::npos) << out;
   ASSERT_EQ(ccmux({"--host", "b", "approve", approval}, &out), 1) << "b has no such approval:\n" << out;
@@ -202,14 +205,26 @@ TEST_F(HostsE2E, AllHostsGivesUpOnAMachineThatNeverAnswersAndListsTheOthers) {
   } closer{fd};
   std::string hosts = read_file(cfg() + "/ccmux/hosts.yaml");
   write_file(cfg() + "/ccmux/hosts.yaml", hosts + "  - name: hung\n    address: 127.0.0.1:" + std::to_string(ntohs(sa.sin_port)) +
-                                              "\n    token_file: a.token\n");
+                                              "\n    token_file: a.token\n    timeout: 1\n");
   std::string on_a = new_session(*a, "one");
   std::string out;
   auto t0 = std::chrono::steady_clock::now();
   ASSERT_EQ(ccmux({"ls", "--all-hosts", "--timeout", "1"}, &out), 0) << out;
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5)) << "waited for the hung machine";
   EXPECT_NE(out.find("\na            " + on_a), std::string::npos) << out;
-  EXPECT_NE(out.find("ccmux: hung: down (no answer within 1 s)"), std::string::npos) << out;
+  EXPECT_NE(out.find("ccmux: hung: down (WebSocket handshake with ws://127.0.0.1:" + std::to_string(ntohs(sa.sin_port)) +
+                     "/ws: no answer within 1 s)"),
+            std::string::npos)
+      << out;
+
+  // Asked alone, the hung machine is given up after its own `timeout`: unreachable, exit 2.
+  t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(ccmux({"--host", "hung", "ls"}, &out), 2) << out;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5)) << "waited for the hung machine";
+  EXPECT_NE(out.find("ccmux: host 'hung': WebSocket handshake with ws://127.0.0.1:" + std::to_string(ntohs(sa.sin_port)) +
+                     "/ws: no answer within 1 s"),
+            std::string::npos)
+      << out;
 }
 
 TEST_F(HostsE2E, AttachOverHostResumesFromTheNextSeqWhenTheMachineRestarts) {

@@ -76,6 +76,7 @@ TEST(Hosts, AGoodFileGivesEachMachineWithDefaultsAndExpandedPaths) {
              "    token_file: /abs/tok\n"
              "  - name: lo\n"
              "    address: 127.0.0.1:8420\n"
+             "    timeout: 2.5\n"
              "    token_file: t\n");
   HostsFile f = load_hosts(t.path + "/hosts.yaml");
   ASSERT_EQ(f.hosts.size(), 4u);
@@ -98,6 +99,8 @@ TEST(Hosts, AGoodFileGivesEachMachineWithDefaultsAndExpandedPaths) {
   EXPECT_EQ(h.key, "/etc/c.key");
   EXPECT_TRUE(f.hosts[2].tls) << "an explicit tls: true on loopback stays";
   EXPECT_FALSE(f.hosts[3].tls) << "loopback: plain by default";
+  EXPECT_EQ(b.timeout_ms, 10000) << "the default";
+  EXPECT_EQ(f.hosts[3].timeout_ms, 2500);
   EXPECT_EQ(f.find("here"), &f.hosts[1]);
   EXPECT_EQ(f.find("nope"), nullptr);
   EXPECT_EQ(f.names(), "buildbox, here, lan-box.2, lo");
@@ -124,7 +127,7 @@ TEST(Hosts, EveryErrorNamesItsFileLineAndColumn) {
   EXPECT_EQ(error_of("hosts:\n  - buildbox\n"), "hosts.yaml:2:5: key 'hosts[0]': expected a map with at least 'name' and 'address'");
   // Unknown key, at the key.
   EXPECT_EQ(error_of("hosts:\n" + ws_entry("a", "    colour: red\n")),
-            "hosts.yaml:5:5: key 'hosts.a.colour': unknown key (known: address, ca, cert, key, name, tls, token_file, transport)");
+            "hosts.yaml:5:5: key 'hosts.a.colour': unknown key (known: address, ca, cert, key, name, timeout, tls, token_file, transport)");
   // Wrong types, at the value.
   EXPECT_EQ(error_of("hosts:\n" + ws_entry("a", "    tls: maybe\n")),
             "hosts.yaml:5:10: key 'hosts.a.tls': expected true or false, got 'maybe'");
@@ -139,6 +142,9 @@ TEST(Hosts, EveryErrorNamesItsFileLineAndColumn) {
   EXPECT_EQ(error_of("hosts:\n" + ws_entry("a") + ws_entry("b") + ws_entry("a")),
             "hosts.yaml:8:11: key 'hosts.a.name': duplicate name (first at line 2)");
   EXPECT_EQ(error_of("hosts:\n" + ws_entry("a", "    address: 10.0.0.1:1\n")), "hosts.yaml:5:5: key 'hosts.a.address': duplicate key");
+  EXPECT_EQ(error_of("hosts:\n" + ws_entry("a", "    timeout: 0\n")), "hosts.yaml:5:14: key 'hosts.a.timeout': must be from 0.1 to 3600, got 0");
+  EXPECT_EQ(error_of("hosts:\n" + ws_entry("a", "    timeout: 10s\n")),
+            "hosts.yaml:5:14: key 'hosts.a.timeout': expected a non-negative number, got '10s'");
   // Bad transport, at the value.
   EXPECT_EQ(error_of("hosts:\n" + ws_entry("a", "    transport: http\n")),
             "hosts.yaml:5:16: key 'hosts.a.transport': bad value 'http' (expected one of: grpc, ws)");

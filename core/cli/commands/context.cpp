@@ -7,7 +7,7 @@
 namespace ccmux::cli {
 
 std::unique_ptr<client::Connection> Context::connect(bool watch_approvals) const {
-  if (host) return connect_host(*host, watch_approvals, 10000);
+  if (host) return connect_host(*host, watch_approvals, host->timeout_ms);
   return std::make_unique<client::Connection>(socket_path, watch_approvals);
 }
 
