@@ -80,18 +80,17 @@ int list_all_hosts(const std::string& local_socket, const std::string& hosts_pat
   board->answers.resize(targets.size());
   board->pending = targets.size();
   int timeout_ms = static_cast<int>(timeout_s * 1000);
+  std::vector<std::thread> threads;
   for (size_t i = 0; i < targets.size(); ++i) {
     board->answers[i].name = targets[i] ? targets[i]->name : "local";
-    // Detached: a machine whose TCP connect hangs (an address that drops packets) must not
-    // hold the others' answers; the wait below gives up on it.
-    std::thread([board, i, host = targets[i], local_socket, timeout_ms] {
+    threads.emplace_back([board, i, host = targets[i], local_socket, timeout_ms] {
       Answer a = ask(host ? host->name : "local", host, local_socket, timeout_ms);
       std::lock_guard lock(board->m);
       a.done = true;
       board->answers[i] = std::move(a);
       --board->pending;
       board->cv.notify_all();
-    }).detach();
+    });
   }
   std::vector<Answer> answers;
   bool stragglers;
@@ -101,6 +100,12 @@ int list_all_hosts(const std::string& local_socket, const std::string& hosts_pat
     board->cv.wait_for(lock, std::chrono::milliseconds(timeout_ms + 500), [&] { return board->pending == 0; });
     stragglers = board->pending > 0;
     answers = board->answers;
+  }
+  // The ones that answered are joined; one still stuck (a DNS lookup, which no timeout of ours
+  // bounds) must not hold the others' answers: left behind, see the end.
+  for (size_t i = 0; i < threads.size(); ++i) {
+    if (answers[i].done) threads[i].join();
+    else threads[i].detach();
   }
 
   json all = json::array();

@@ -143,6 +143,10 @@ TEST_F(HostsE2E, LsRunAndApproveReachTheNamedMachineOnly) {
   ASSERT_EQ(ccmux({"--host", "a", "approve", approval}, &out), 0) << out;
   EXPECT_NE(out.find(approval + ": allow"), std::string::npos) << out;
   ASSERT_TRUE(log_a.wait_kind("result", 20000)) << "the approved turn did not finish on a";
+  ASSERT_EQ(ccmux({"--host", "a", "send", on_a, "and then"}, &out), 0) << out;
+  ASSERT_TRUE(log_a.wait_for([&](const json&) { return log_a.of_kind("result").size() == 2; }, 20000))
+      << "the prompt sent through --host did not run on a";
+  EXPECT_EQ(log_a.of_kind("result")[1]["payload"]["result"], "and then");
   json audit = a->f.d->connect()->request("approvals.list", {{"all", true}})["approvals"];
   ASSERT_EQ(audit.size(), 1u) << audit;
   EXPECT_EQ(audit[0]["decision"], "allow");
