@@ -35,6 +35,7 @@ int certs_init(CertRequest req) {
 void add_cert_commands(Commands& c) {
   auto req = std::make_shared<CertRequest>();
   auto* certs = c.group("certs", "TLS certificates for remote transports");
+  c.local_only(certs, "certificates are made on the machine that serves them; run it there");
   auto* init = c.add(certs, "init", "make a local CA and a server certificate signed by it (mbedTLS)",
                      [req] { return certs_init(*req); });
   init->add_option("--dir", req->dir, "output folder (default: tls/ beside the config file)");
