@@ -137,8 +137,10 @@ struct GrpcTransport::Impl {
   std::string version, identity;
 
   std::mutex mu;  // everything below, shared with the reader thread
-  std::condition_variable cv;
+  std::condition_variable cv;    // a message came, or the stream ended
+  std::condition_variable room;  // the inbox has room again
   std::deque<std::string> inbox;
+  size_t inbox_bytes = 0;
   std::map<uint64_t, json> ids;  // our call id -> the caller's JSON id
   uint64_t next_id = 1;
   bool hello_done = false;
@@ -146,8 +148,15 @@ struct GrpcTransport::Impl {
   std::string why;
   std::mutex write_mu;  // one Write at a time; Finish not during a Write
 
-  void push(std::string m) {
-    std::lock_guard lk(mu);
+  // `from_stream`: a message read from the stream. While the inbox holds inbox_bytes the reader
+  // waits, gRPC's flow control stops the server's writes, and the daemon pauses this stream
+  // and replays what it missed from its store later: a caller that does not receive costs
+  // bounded memory and loses nothing. Local answers never wait (the caller's own thread).
+  void push(std::string m, bool from_stream = false) {
+    std::unique_lock lk(mu);
+    if (from_stream) room.wait(lk, [&] { return inbox_bytes < opts.inbox_bytes || ended; });
+    if (ended) return;
+    inbox_bytes += m.size();
     inbox.push_back(std::move(m));
     uint64_t one = 1;
     (void)!::write(efd, &one, sizeof one);
@@ -162,6 +171,7 @@ struct GrpcTransport::Impl {
     uint64_t one = 1;
     (void)!::write(efd, &one, sizeof one);  // stays readable: receive() will throw
     cv.notify_all();
+    room.notify_all();
   }
 
   void read_loop() {
@@ -177,13 +187,13 @@ struct GrpcTransport::Impl {
             id = std::move(it->second);
             ids.erase(it);
           }
-          push(grpcmap::response_text(id, m.reply()));
+          push(grpcmap::response_text(id, m.reply()), true);
           break;
         }
-        case v1::ServerMessage::kEvent: push(grpcmap::event_text(m.event())); break;
-        case v1::ServerMessage::kApprovalRequested: push(grpcmap::approval_text("approval_requested", m.approval_requested())); break;
-        case v1::ServerMessage::kApprovalResolved: push(grpcmap::approval_text("approval_resolved", m.approval_resolved())); break;
-        case v1::ServerMessage::kApprovalsPending: push(grpcmap::pending_text(m.approvals_pending())); break;
+        case v1::ServerMessage::kEvent: push(grpcmap::event_text(m.event()), true); break;
+        case v1::ServerMessage::kApprovalRequested: push(grpcmap::approval_text("approval_requested", m.approval_requested()), true); break;
+        case v1::ServerMessage::kApprovalResolved: push(grpcmap::approval_text("approval_resolved", m.approval_resolved()), true); break;
+        case v1::ServerMessage::kApprovalsPending: push(grpcmap::pending_text(m.approvals_pending()), true); break;
         default: break;  // `subscribed` answers ClientMessage.subscribe, which we never send
       }
       m.Clear();
@@ -306,6 +316,7 @@ void GrpcTransport::close() {
   if (I.reader.joinable()) I.reader.join();
   std::lock_guard lk(I.mu);
   I.inbox.clear();
+  I.inbox_bytes = 0;
 }
 
 void GrpcTransport::send(std::string_view message) {
@@ -333,11 +344,18 @@ std::optional<std::string> GrpcTransport::receive(Deadline deadline) {
   if (I.inbox.empty()) throw Disconnected(I.why);
   std::string m = std::move(I.inbox.front());
   I.inbox.pop_front();
+  I.inbox_bytes -= m.size();
+  I.room.notify_all();
   if (I.inbox.empty() && !I.ended) {
     uint64_t n;
     (void)!::read(I.efd, &n, sizeof n);  // not readable again until the next message
   }
   return m;
+}
+
+size_t GrpcTransport::buffered_bytes() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->inbox_bytes;
 }
 
 bool GrpcTransport::has_buffered() {

@@ -14,6 +14,7 @@
 #include <poll.h>
 
 #include <filesystem>
+#include <thread>
 
 using namespace ccmux;
 using namespace ccmux::test;
@@ -30,13 +31,14 @@ class GrpcClient : public E2E {
     req.dns_names = {"localhost"};
     req.ips = {"127.0.0.1"};
     make_local_ca_and_server_cert(req);
-    DaemonOptions o;
+    DaemonOptions o = base_options();
     o.extra_yaml = "plugins:\n  - name: transport-grpc\n    search_dir: " + build_dir() + "/plugins\n    required: true\n" +
                    "    port: " + std::to_string(port) + "\n    tls_cert: " + tls + "/server.crt\n    tls_key: " + tls +
                    "/server.key\n    client_ca: " + tls + "/ca.crt\n";
     start(o);
     token = daemon->connect()->request("token.create", {{"name", "laptop"}})["token"];
   }
+  virtual DaemonOptions base_options() const { return {}; }
   client::GrpcOptions options() const {
     client::GrpcOptions o;
     o.address = "localhost:" + std::to_string(port);
@@ -286,6 +288,72 @@ TEST_F(GrpcClient, AStreamThatBreaksIsDisconnectedAndWakesPoll) {
   ASSERT_EQ(poll(&p, 1, 10000), 1) << "the broken stream did not wake poll()";
   EXPECT_THROW(c->next(client::deadline_in(10000)), client::Disconnected);
   EXPECT_THROW(c->request("ping"), client::Disconnected);
+}
+
+// The scripted fake claude: big and many events, fast.
+class GrpcClientFakeClaude : public GrpcClient {
+ protected:
+  DaemonOptions base_options() const override {
+    DaemonOptions o;
+    o.claude_path = fake_claude_path();
+    return o;
+  }
+  // The session's events from seq 1 through its result, over `c` (already subscribed).
+  static std::vector<client::Event> until_result(client::Subscription& sub) {
+    std::vector<client::Event> out;
+    for (;;) {
+      auto ev = sub.next(client::deadline_in(30000));
+      if (!ev) break;
+      out.push_back(std::move(*ev));
+      if (out.back().kind() == "result") break;
+    }
+    return out;
+  }
+};
+
+TEST_F(GrpcClientFakeClaude, AnEventOverGrpcsDefault4MiBMessageLimitArrivesWhole) {
+  auto local = daemon->connect();
+  std::string id = local->request("session.new", {{"cwd", daemon->project()}, {"prompt", "bigline please"}})["id"];
+  client::SubscriptionOptions so;
+  so.session = id;
+  so.reconnect = false;
+  client::Subscription sub([&] { return connect(); }, nullptr, so);
+  auto got = until_result(sub);
+  ASSERT_FALSE(got.empty());
+  ASSERT_EQ(got.back().kind(), "result");
+  size_t big = 0;
+  for (auto& e : got)
+    if (e.kind() == "assistant") big = e.payload()["message"]["content"][0]["text"].get<std::string>().size();
+  EXPECT_EQ(big, 5u << 20);
+}
+
+TEST_F(GrpcClientFakeClaude, ACallerThatStopsReceivingHoldsBoundedMemoryAndLosesNothing) {
+  auto local = daemon->connect();
+  std::string id = local->request("session.new", {{"cwd", daemon->project()}, {"prompt", "flood 40 512"}})["id"];
+  EventLog log(*local, id);
+  ASSERT_TRUE(log.wait_kind("result", 60000));  // 40 events of 512 KiB stored: 20 MiB to replay
+
+  auto o = options();
+  o.inbox_bytes = 1u << 20;
+  auto t = client::GrpcTransport::connect(o);
+  auto* transport = t.get();
+  auto c = std::make_unique<client::Connection>(std::move(t));
+  c->request("subscribe", {{"session", id}, {"from_seq", 1}});
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // not receiving
+  size_t held = transport->buffered_bytes();
+  EXPECT_GE(held, 512u << 10) << "nothing arrived while we did not read";
+  EXPECT_LE(held, (1u << 20) + (600u << 10)) << "the inbox grew past its bound";
+
+  client::SubscriptionOptions so;
+  so.session = id;
+  so.reconnect = false;
+  client::Subscription sub([&] { return connect(); }, std::move(c), so);
+  auto got = until_result(sub);
+  ASSERT_EQ(got.size(), log.events().size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].seq, i + 1) << "gap or duplicate";
+    EXPECT_EQ(got[i].msg["payload"], log.events()[i]["payload"]) << "event " << i + 1;
+  }
 }
 
 }  // namespace

@@ -24,6 +24,10 @@ struct GrpcOptions {
   std::string server_name;  // TLS: the name to check the server's certificate against instead
                             // of the address's host (a certificate made for "localhost")
   int timeout_ms = 10000;   // for Machine.Info at connect
+  // Messages received but not yet taken by receive() are held up to this many bytes (plus one
+  // message); then reading stops, and the daemon pauses the stream and replays from its store
+  // what it held back once we read again (transport-grpc's send_queue_bytes): nothing is lost.
+  size_t inbox_bytes = 64u << 20;
 };
 
 class GrpcTransport : public Transport {
@@ -43,6 +47,7 @@ class GrpcTransport : public Transport {
   int wait_fd() const override;  // an eventfd, readable while a message is queued or the stream ended
   std::string endpoint() const override;  // "grpcs://host:port" (TLS) or "grpc://host:port"
 
+  size_t buffered_bytes() const;       // held for receive() now (bounded by inbox_bytes)
   std::string server_version() const;  // Machine.Info's version
   std::string identity() const;        // who the server authenticated us as (Machine.Info)
 
