@@ -268,6 +268,40 @@ TEST_F(GrpcClient, RefusedConnectionsSayWhy) {
   EXPECT_EQ(down.reason, client::ConnectFailure::not_running) << down.what();
 }
 
+// mTLS: the client certificate reaches the server. One signed by the machine's CA but never
+// issued (`ccmux certs issue` records the ones it makes) is checked and refused by name; one
+// from another CA is refused by TLS itself.
+TEST_F(GrpcClient, AClientCertificateIsPresentedAndCheckedByTheServer) {
+  auto sign = [&](const std::string& ca_dir, const std::string& name) {
+    std::string key = dir.path + "/" + name + ".key", csr = dir.path + "/" + name + ".csr", crt = dir.path + "/" + name + ".crt";
+    std::string out;
+    EXPECT_EQ(run_command({"/usr/bin/openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                           key, "-subj", "/CN=" + name, "-out", csr}, &out), 0) << out;
+    EXPECT_EQ(run_command({"/usr/bin/openssl", "x509", "-req", "-in", csr, "-CA", ca_dir + "/ca.crt", "-CAkey", ca_dir + "/ca.key",
+                           "-set_serial", "4242", "-days", "30", "-out", crt}, &out), 0) << out;
+    return std::make_pair(crt, key);
+  };
+  auto o = options();
+  o.token.clear();
+  std::tie(o.cert_file, o.key_file) = sign(tls, "desk");
+  auto unknown = refusal(o);
+  EXPECT_EQ(unknown.reason, client::ConnectFailure::handshake) << unknown.what();
+  EXPECT_NE(std::string(unknown.what()).find("UNAUTHENTICATED: client certificate"), std::string::npos) << unknown.what();
+
+  CertRequest other;
+  other.dir = dir.path + "/other-ca";
+  other.dns_names = {"localhost"};
+  make_local_ca_and_server_cert(other);
+  std::tie(o.cert_file, o.key_file) = sign(other.dir, "stranger");
+  auto stranger = refusal(o);
+  EXPECT_EQ(stranger.reason, client::ConnectFailure::handshake) << stranger.what();
+  EXPECT_EQ(std::string(stranger.what()).find("UNAUTHENTICATED"), std::string::npos) << "TLS let it through: " << stranger.what();
+
+  o.key_file.clear();
+  auto half = refusal(o);
+  EXPECT_EQ(half.reason, client::ConnectFailure::other) << half.what();
+}
+
 TEST_F(GrpcClient, AStreamThatBreaksIsDisconnectedAndWakesPoll) {
   auto c = connect();
   int fd = c->fd();
