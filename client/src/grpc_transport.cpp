@@ -275,6 +275,12 @@ std::unique_ptr<GrpcTransport> GrpcTransport::connect(const GrpcOptions& o) {
   // Our own connection, not one shared with other channels of this process: a transport
   // made after a daemon restart must not inherit a dead subchannel's backoff.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  // A peer that vanished without a FIN (laptop asleep, Wi-Fi gone) would leave Read() waiting
+  // forever. Pings every 5.5 min: a server with gRPC's defaults (ours) refuses pings closer
+  // than 5 min apart as abuse (GOAWAY too_many_pings); unlimited while the stream is idle.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 330000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   I.channel = grpc::CreateCustomChannel(o.address, credentials(o), args);
   auto authorize = [&](grpc::ClientContext& ctx) {
     if (!o.token.empty()) ctx.AddMetadata("authorization", "Bearer " + o.token);

@@ -10,7 +10,7 @@ namespace {
 
 using nlohmann::json;
 
-TEST(GrpcMap, EventTextKeepsTheDaemonsFieldOrderAndEscapesStrings) {
+TEST(GrpcClientMap, EventTextKeepsTheDaemonsFieldOrderAndEscapesStrings) {
   v1::Event e;
   e.set_subscription(3);
   e.set_session("s-\"odd\"\n");
@@ -22,7 +22,7 @@ TEST(GrpcMap, EventTextKeepsTheDaemonsFieldOrderAndEscapesStrings) {
                            R"("kind":"stream_event","payload":{"b":1,"a":[1,2]}})");
 }
 
-TEST(GrpcMap, RepliesBecomeResponsesWithTheCallersId) {
+TEST(GrpcClientMap, RepliesBecomeResponsesWithTheCallersId) {
   v1::Reply r;
   r.set_result_json(R"({"pong":true})");
   EXPECT_EQ(response_text(json("a-1"), r), R"({"id":"a-1","result":{"pong":true},"type":"response"})");
@@ -39,7 +39,7 @@ TEST(GrpcMap, RepliesBecomeResponsesWithTheCallersId) {
             R"({"error":{"code":"not_found","message":"no session s-1"},"id":9,"type":"response"})");
 }
 
-TEST(GrpcMap, ApprovalMessagesUseTheWholeObjectOrItsTypedFields) {
+TEST(GrpcClientMap, ApprovalMessagesUseTheWholeObjectOrItsTypedFields) {
   v1::Approval a;
   a.set_id("a-1");
   a.set_session("s-1");
@@ -57,7 +57,7 @@ TEST(GrpcMap, ApprovalMessagesUseTheWholeObjectOrItsTypedFields) {
   EXPECT_EQ(pending["pending"][1]["session"], "s-1");
 }
 
-TEST(GrpcMap, HelloIsTheDaemonsOwnOrItsProtocolMismatch) {
+TEST(GrpcClientMap, HelloIsTheDaemonsOwnOrItsProtocolMismatch) {
   EXPECT_EQ(hello_text(1, 1, "0.1.0"), R"({"protocol":1,"server":"ccmuxd/0.1.0 via grpc","type":"hello"})");
   auto old_server = json::parse(hello_text(1, 0, "0.0.1"));
   EXPECT_EQ(old_server["type"], "error");
