@@ -1,7 +1,7 @@
 // How messages reach ccmuxd. A transport moves whole JSON messages in order, both ways, and
-// knows nothing of requests, hello or events (Connection does). Unix socket today
-// (unix_transport.h), WebSocket (ws_transport.h); a gRPC stream or a multi-host router
-// implements the same interface.
+// knows nothing of requests, hello or events (Connection does): the Unix socket
+// (unix_transport.h), WebSocket (ws_transport.h), a gRPC stream (grpc_transport.h); a
+// multi-host router would implement the same interface.
 #pragma once
 
 #include "ccmux/client/errors.h"
