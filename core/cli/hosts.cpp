@@ -51,6 +51,7 @@ SectionSchema entry_schema(const std::string& path) {
             key("cert", ValueType::string),
             key("key", ValueType::string),
             key("token_file", ValueType::string),
+            key("server_name", ValueType::string),
             timeout};
   return s;
 }
@@ -125,6 +126,7 @@ Host read_entry(const YAML::Node& entry, size_t index, const std::string& file) 
                 "expected host:port with a port from 1 to 65535 (e.g. 10.0.0.5:8420, [::1]:8420), got '" + h.address + "'");
   h.transport = v["transport"] == "grpc" ? HostTransport::grpc : HostTransport::ws;
   h.timeout_ms = static_cast<int>(v["timeout"].get<double>() * 1000);
+  if (v.contains("server_name")) h.server_name = v["server_name"];
   std::string dir = fs::path(file).parent_path().string();
   for (auto [field, out] : {std::pair{"ca", &h.ca}, std::pair{"cert", &h.cert}, std::pair{"key", &h.key},
                             std::pair{"token_file", &h.token_file}}) {

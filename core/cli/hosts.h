@@ -19,6 +19,7 @@ struct Host {
   bool tls = true;  // ws: wss; grpc: TLS. Default: true unless the address is loopback (and no cert)
   // Paths with "~/" expanded and relative ones taken from the hosts file's folder; "" = absent.
   std::string ca, cert, key, token_file;
+  std::string server_name;  // grpc: check the server's certificate against this name (not the address's)
   int timeout_ms = 10000;  // `timeout` (s): for each step that waits on the machine (connect, login, hello)
   // "file:line:col" of the entry and of its token_file value, for messages about them later.
   std::string where, token_file_where;
