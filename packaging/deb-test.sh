@@ -108,7 +108,9 @@ python3 "$src/tests/fake_api/fake_messages_api.py" 0 >"$work/api.port" 2>"$work/
 api_pid=$!
 wait_for 20 grep -q '^PORT ' "$work/api.port" || fail "the fake Messages API did not start"
 api_port="$(sed -n 's/^PORT //p' "$work/api.port")"
-ws_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+ws_port="$(free_port)"
+grpc_port="$(free_port)"
 mkdir -p /root/.config/ccmux /root/proj
 # Plugins by name only: ccmuxd must find them under /usr/lib (the tree was built for /usr/local).
 cat >/root/.config/ccmux/config.yaml <<EOF
@@ -122,6 +124,10 @@ plugins:
   - name: transport-ws
     required: true
     port: $ws_port
+  - name: transport-grpc         # gRPC's libraries come from the package's Depends
+    required: true
+    plaintext: true
+    port: $grpc_port
 EOF
 ccmuxd --check-config /root/.config/ccmux/config.yaml >"$work/check.log" 2>&1 ||
   { cat "$work/check.log" >&2; fail "ccmuxd --check-config"; }
@@ -130,7 +136,7 @@ env ANTHROPIC_BASE_URL="http://127.0.0.1:$api_port" ANTHROPIC_API_KEY=dummy-test
 daemon_pid=$!
 wait_for 30 ccmux status || fail "ccmuxd did not answer 'ccmux status' within 30 s"
 plugins="$(ccmux plugins)"
-for p in approval transport-ws; do
+for p in approval transport-ws transport-grpc; do
   grep -Eq "^${p}[[:space:]]+running[[:space:]].*/usr/lib/ccmux/plugins/lib${p}\.so$" <<<"$plugins" ||
     fail "plugin $p is not loaded from /usr/lib/ccmux/plugins: $plugins"
 done

@@ -27,10 +27,12 @@ APT_PACKAGES=(
   libyaml-cpp-dev liblua5.4-dev libsqlite3-dev libboost-dev libmbedtls-dev
   nlohmann-json3-dev libsimdjson-dev libcli11-dev libsystemd-dev libspdlog-dev systemd
   libwebsockets-dev libssl-dev libcurl4-openssl-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
 )
 # Only for the tests: GoogleTest, python3 for the fake servers (Messages API, Telegram, MCP),
-# Debian's chromium for the page test (driven by playwright-core; no browser download).
-TEST_APT_PACKAGES=(libgtest-dev python3 chromium)
+# Debian's chromium for the page test (driven by playwright-core; no browser download),
+# python3-grpcio for the gRPC clients nobody on the C++ side wrote (tests/grpc).
+TEST_APT_PACKAGES=(libgtest-dev python3 chromium python3-grpcio python3-protobuf)
 
 install_apt() {
   local missing=() p

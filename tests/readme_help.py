@@ -5,7 +5,7 @@ pages, so --help has to match the README.
 
 usage: readme_help.py README CCMUX CCMUXD
 """
-import re, subprocess, sys
+import os, re, subprocess, sys
 
 readme, ccmux, ccmuxd = sys.argv[1:4]
 text = open(readme, encoding="utf-8").read()
@@ -49,8 +49,18 @@ for line in lines:
         w = words(seg)
         if not w:
             continue
+        checked_seg = seg
         if w[0] in ("ccmux", "ccmuxd"):
             binary, w, base = (ccmux if w[0] == "ccmux" else ccmuxd), w[1:], []
+            # global options before the subcommand ("ccmux --host NAME ls"): in the top-level --help
+            while w and w[0].startswith("--"):
+                checked += 1
+                if not re.search(r"(^|[\s,])" + re.escape(w[0]) + r"\b", help_of(binary, []) or "", re.M):
+                    problems.append(f"{line}: {w[0]} is not in `{os.path.basename(binary)} --help`")
+                checked_seg = checked_seg.replace(w[0], "", 1)
+                w = w[1:]
+                if w and not w[0].startswith("-") and w[0] not in subcommands(binary, []):
+                    w = w[1:]  # the option's value
         elif parent is not None:
             binary, base = parent                 # "token create x | list": list is token's
         else:
@@ -74,7 +84,7 @@ for line in lines:
         if h is None:
             problems.append(f"{line}: `{shown} --help` fails")
             continue
-        for flag in re.findall(r"--[a-z][a-z0-9-]*", seg):
+        for flag in re.findall(r"--[a-z][a-z0-9-]*", checked_seg):
             checked += 1
             if not re.search(r"(^|[\s,])" + re.escape(flag) + r"\b", h, re.M):
                 problems.append(f"{line}: {flag} is not in `{shown} --help`")

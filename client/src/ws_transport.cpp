@@ -11,7 +11,9 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <deque>
+#include <optional>
 
 namespace ccmux::client {
 
@@ -66,12 +68,45 @@ struct WsTransport::Impl {
 
 WsTransport::WsTransport(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
+namespace {
+
+// Runs one asynchronous step of the connect (`start` is given its completion handler) until it
+// completes or `deadline` passes. A peer that takes the TCP connection and then says nothing
+// (a hung machine, a port behind a filter) would otherwise block the synchronous call forever.
+// Throws system_error: the step's error, or timed_out (the socket is closed then).
+template <class Start>
+void step(asio::io_context& ioc, tcp::socket& sock, Deadline deadline, Start start) {
+  std::optional<boost::system::error_code> done;
+  start([&done](boost::system::error_code ec, auto&&...) { done = ec; });
+  ioc.restart();
+  while (!done && (deadline == kForever ? ioc.run_one() : ioc.run_one_until(deadline)) > 0) {
+  }
+  if (!done) {
+    boost::system::error_code ignored;
+    sock.close(ignored);  // the step ends with operation_aborted; its handler must run before `done` goes
+    ioc.restart();
+    while (!done && ioc.run_one() > 0) {
+    }
+    throw boost::system::system_error(asio::error::timed_out);
+  }
+  if (*done) throw boost::system::system_error(*done);
+}
+
+std::string within(int ms) {
+  char b[48];
+  std::snprintf(b, sizeof b, "no answer within %g s", ms / 1000.0);
+  return b;
+}
+
+}  // namespace
+
 std::unique_ptr<WsTransport> WsTransport::connect(const WsOptions& o) {
   auto impl = std::make_unique<Impl>();
   auto& I = *impl;
   std::string hostport = o.host + ":" + std::to_string(o.port);
   I.url = (o.tls ? "wss://" : "ws://") + hostport + o.path;
   tcp::socket sock(I.ioc);
+  Deadline deadline = deadline_in(o.connect_timeout_ms);
   try {
     tcp::resolver resolver(I.ioc);
     auto endpoints = resolver.resolve(o.host, std::to_string(o.port));
@@ -81,14 +116,21 @@ std::unique_ptr<WsTransport> WsTransport::connect(const WsOptions& o) {
       sock.open(e.endpoint().protocol());
       if (o.recv_buffer > 0) sock.set_option(asio::socket_base::receive_buffer_size(o.recv_buffer));
       if (!o.bind_address.empty()) sock.bind(tcp::endpoint(asio::ip::make_address(o.bind_address), 0));
-      sock.connect(e.endpoint(), ec);
-      if (!ec) break;
+      try {
+        step(I.ioc, sock, deadline, [&](auto handler) { sock.async_connect(e.endpoint(), handler); });
+        ec = {};
+        break;
+      } catch (const boost::system::system_error& err) {
+        ec = err.code();
+        if (ec == asio::error::timed_out) break;  // the time is up for the other addresses too
+      }
     }
     if (ec) throw boost::system::system_error(ec);
   } catch (const boost::system::system_error& e) {
     bool down = e.code() == asio::error::connection_refused || e.code() == asio::error::host_not_found;
-    throw ConnectError(down ? ConnectFailure::not_running : ConnectFailure::other,
-                       "cannot reach ccmuxd at " + I.url + ": " + e.code().message());
+    bool slow = e.code() == asio::error::timed_out;
+    throw ConnectError(down ? ConnectFailure::not_running : slow ? ConnectFailure::no_answer : ConnectFailure::other,
+                       "cannot reach ccmuxd at " + I.url + ": " + (slow ? within(o.connect_timeout_ms) : e.code().message()));
   }
   try {
     auto decorate = [&](auto& ws) {
@@ -104,14 +146,17 @@ std::unique_ptr<WsTransport> WsTransport::connect(const WsOptions& o) {
       I.tls = std::make_unique<Impl::Tls>(std::move(sock), I.ssl);
       decorate(*I.tls);
       I.tls->next_layer().set_verify_callback(asio::ssl::host_name_verification(o.host));
-      I.tls->next_layer().handshake(asio::ssl::stream_base::client);
-      I.tls->handshake(hostport, o.path);
+      step(I.ioc, I.socket(), deadline,
+           [&](auto handler) { I.tls->next_layer().async_handshake(asio::ssl::stream_base::client, handler); });
+      step(I.ioc, I.socket(), deadline, [&](auto handler) { I.tls->async_handshake(hostport, o.path, handler); });
     } else {
       I.plain = std::make_unique<Impl::Plain>(std::move(sock));
       decorate(*I.plain);
-      I.plain->handshake(hostport, o.path);
+      step(I.ioc, I.socket(), deadline, [&](auto handler) { I.plain->async_handshake(hostport, o.path, handler); });
     }
   } catch (const boost::system::system_error& e) {
+    if (e.code() == asio::error::timed_out)
+      throw ConnectError(ConnectFailure::no_answer, "WebSocket handshake with " + I.url + ": " + within(o.connect_timeout_ms));
     throw ConnectError(ConnectFailure::handshake, "WebSocket handshake with " + I.url + " failed: " + e.code().message());
   }
   std::unique_ptr<WsTransport> t(new WsTransport(std::move(impl)));

@@ -3,9 +3,10 @@
 //
 // Exit codes: 0 success; 1 the turn ended in error (is_error), was stopped by a deny,
 // or the daemon refused the request; 2 the daemon is unreachable or speaks another
-// protocol; 3 the session failed or exited before its turn finished; parser usage
+// protocol; 1 also for a bad hosts.yaml or token file (--host); 3 the session failed or exited before its turn finished; parser usage
 // errors keep CLI11's codes (non-zero).
 #include "commands/commands.h"
+#include "config/config_schema.h"
 #include "hook_command.h"
 #include "paths.h"
 
@@ -27,7 +28,9 @@ int main(int argc, char** argv) {
   CLI::App app{"ccmux: drive Claude Code sessions hosted by ccmuxd"};
   app.require_subcommand(1);
   cli::Context ctx;
-  app.add_option("--socket", ctx.socket_path, "ccmuxd socket (default: $CCMUX_DAEMON_SOCKET, then the XDG/system path)");
+  auto* socket = app.add_option("--socket", ctx.socket_path, "ccmuxd socket (default: $CCMUX_DAEMON_SOCKET, then the XDG/system path)");
+  app.add_option("--host", ctx.host_name, "another machine of ~/.config/ccmux/hosts.yaml: the command goes there")
+      ->excludes(socket);
 
   cli::Commands commands(app, ctx);
   cli::add_run_attach_commands(commands);
@@ -44,6 +47,16 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (ctx.socket_path.empty()) ctx.socket_path = find_daemon_socket();
   try {
+    if (!ctx.host_name.empty()) {
+      cli::HostsFile hosts = cli::load_hosts(cli::default_hosts_path());
+      const cli::Host* h = hosts.find(ctx.host_name);
+      if (!h) {
+        std::cerr << "ccmux: no host '" << ctx.host_name << "' in " << hosts.path
+                  << (hosts.hosts.empty() ? std::string(" (it lists none)") : " (it lists: " + hosts.names() + ")") << "\n";
+        return 1;
+      }
+      ctx.host = *h;
+    }
     int rc = commands.run();
     return rc < 0 ? 0 : rc;
   } catch (const client::Unreachable& e) {
@@ -51,6 +64,9 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const client::RequestFailed& e) {
     std::cerr << "ccmux: " << e.code << ": " << e.what() << "\n";
+    return 1;
+  } catch (const ConfigError& e) {  // hosts.yaml, or a token file it names
+    std::cerr << "ccmux: " << e.what() << "\n";
     return 1;
   }
 }

@@ -116,6 +116,7 @@ void add_cert_commands(Commands& c) {
   const Context& ctx = c.ctx();
   auto req = std::make_shared<CertRequest>();
   auto* certs = c.group("certs", "TLS certificates for remote transports");
+  c.local_only(certs, "certificates are made on the machine that serves them; run it there");
   auto* init = c.add(certs, "init", "make a local CA and a server certificate signed by it (mbedTLS)",
                      [req] { return certs_init(*req); });
   init->add_option("--dir", req->dir, "output folder (default: tls/ beside the config file)");

@@ -3,12 +3,15 @@
 // the one the command line chose.
 #pragma once
 
+#include "hosts.h"
+
 #include <ccmux/client/connection.h>
 
 #include <CLI/CLI.hpp>
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,11 +21,17 @@ namespace ccmux::cli {
 // What every command may use: the global options, final once the command line is parsed.
 struct Context {
   std::string socket_path;  // --socket, else $CCMUX_DAEMON_SOCKET, else the XDG/system path
-  // A connection to ccmuxd (hello done). Throws client::Unreachable (exit code 2).
-  std::unique_ptr<client::Connection> connect(bool watch_approvals = false) const {
-    return std::make_unique<client::Connection>(socket_path, watch_approvals);
-  }
+  std::string host_name;    // --host NAME: a machine of hosts.yaml instead of the local socket
+  std::optional<Host> host;  // that entry, once main() has read hosts.yaml
+  // A connection to ccmuxd (hello done): the host's transport with --host, else the local
+  // socket. Throws client::Unreachable (exit code 2), ConfigError (a refused token file).
+  std::unique_ptr<client::Connection> connect(bool watch_approvals = false) const;
+  bool remote() const { return host.has_value(); }
 };
+
+// The cwd of `run`/`new`: --cwd, else the current folder; "" (said on stderr) when --host
+// is given without --cwd.
+std::string session_cwd(const Context& ctx, const std::string& cwd);
 
 // An action returns the process exit code (see main.cpp).
 using Action = std::function<int()>;
@@ -46,17 +55,17 @@ class Commands {
     sc->require_subcommand(1);
     return sc;
   }
+  // `sc` (a command or a whole group) acts on this machine itself: with --host it is refused
+  // with `why` instead of run.
+  void local_only(CLI::App* sc, std::string why) { local_only_.emplace_back(sc, std::move(why)); }
   // The chosen command's exit code; -1 when none of these was chosen.
-  int run() const {
-    for (auto& [sc, action] : actions_)
-      if (sc->parsed()) return action();
-    return -1;
-  }
+  int run() const;
 
  private:
   CLI::App& app_;
   Context& ctx_;
   std::vector<std::pair<CLI::App*, Action>> actions_;
+  std::vector<std::pair<CLI::App*, std::string>> local_only_;
 };
 
 // Option values live as long as the parser: each group keeps them in a shared struct that

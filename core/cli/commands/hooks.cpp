@@ -49,6 +49,8 @@ void add_hook_commands(Commands& c) {
   hook->add_option("--wait", o->hook_wait, "PermissionRequest: seconds to wait for an answer from another client (0: none)");
 
   auto* hooks = c.group("hooks", "Claude Code hooks for sessions started by hand");
+  c.local_only(hook, "Claude Code runs the hook on its own machine, against that machine's ccmuxd");
+  c.local_only(hooks, "hooks go into this machine's Claude Code settings, for its own ccmuxd; run it on the other machine");
   auto* install = c.add(hooks, "install", "add ccmux's hooks to ~/.claude/settings.json (idempotent, keeps a backup)",
                         [o] { return guarded([&] { return hooks_install(hooks_options(*o)); }); });
   auto* uninstall = c.add(hooks, "uninstall", "remove only ccmux's hooks (restores the file when nothing else changed)",

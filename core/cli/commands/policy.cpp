@@ -48,6 +48,7 @@ int policy_test(const Options& o) {
 void add_policy_commands(Commands& c) {
   auto* policy = c.group("policy", "policy tools");
   auto o = std::make_shared<Options>();
+  c.local_only(policy, "policy test runs the script here with no daemon; copy the script and run it there");
   auto* test = c.add(policy, "test", "dry-run a Lua policy script", [o] { return policy_test(*o); });
   test->add_option("file", o->file)->required();
   test->add_option("--tool", o->tool)->required();

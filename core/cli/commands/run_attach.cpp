@@ -6,7 +6,6 @@
 
 #include <ccmux/client/subscription.h>
 
-#include <filesystem>
 #include <iostream>
 #include <poll.h>
 #include <unistd.h>
@@ -141,8 +140,9 @@ void add_run_attach_commands(Commands& c) {
   const Context& ctx = c.ctx();
   auto ro = std::make_shared<RunOptions>();
   auto* run = c.add(nullptr, "run", "start a session with a prompt, stream it, answer approvals here", [ro, &ctx] {
+    std::string cwd = session_cwd(ctx, ro->cwd);
+    if (cwd.empty()) return 1;
     auto conn = ctx.connect();
-    std::string cwd = ro->cwd.empty() ? std::filesystem::current_path().string() : ro->cwd;
     json s = conn->request("session.new", {{"cwd", cwd}, {"prompt", ro->prompt}, {"model", ro->model},
                                            {"permission_mode", ro->mode}});
     std::string id = s["id"];

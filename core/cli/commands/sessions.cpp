@@ -1,5 +1,7 @@
 // `ccmux new|ls|send|stop|resume|interrupt|mode|payload`: one request each about sessions.
+#include "all_hosts.h"
 #include "commands.h"
+#include "session_table.h"
 
 #include <mbedtls/base64.h>
 
@@ -12,22 +14,6 @@ namespace ccmux::cli {
 using nlohmann::json;
 
 namespace {
-
-void print_sessions(const json& sessions) {
-  printf("%-12s %-17s %-8s %-6s %-7s %-9s %s\n", "ID", "STATE", "COST", "TURNS", "MEM", "APPROVAL", "CWD");
-  for (auto& s : sessions) {
-    char cost[32], mem[32];
-    snprintf(cost, sizeof cost, "$%.4f", s.value("cost_usd", 0.0));
-    int64_t rss = s.value("rss_bytes", int64_t{0});
-    if (rss > 0) snprintf(mem, sizeof mem, "%lldM", static_cast<long long>(rss >> 20));
-    else snprintf(mem, sizeof mem, "-");
-    std::string state = s.value("state", "");
-    if (int64_t pos = s.value("slot_queue_position", int64_t{0}); pos > 0) state += " #" + std::to_string(pos);
-    printf("%-12s %-17s %-8s %-6lld %-7s %-9s %s\n", s.value("id", "").c_str(), state.c_str(), cost,
-           static_cast<long long>(s.value("turns", 0)), mem, s.value("pending_approvals", false) ? "pending" : "-",
-           s.value("cwd", "").c_str());
-  }
-}
 
 // The whole payload of an event stored cut, in pieces: it can be bigger than any one message.
 int print_payload(client::Connection& c, const std::string& session, uint64_t seq) {
@@ -46,10 +32,25 @@ int print_payload(client::Connection& c, const std::string& session, uint64_t se
   return 0;
 }
 
+}  // namespace
+
+// --cwd, else this folder; with --host a folder there, so --cwd is required (a local path means
+// nothing on the other machine). "" after saying so.
+std::string session_cwd(const Context& ctx, const std::string& cwd) {
+  if (!cwd.empty()) return cwd;
+  if (!ctx.remote()) return std::filesystem::current_path().string();
+  std::cerr << "ccmux: with --host, --cwd names the project folder on " << ctx.host->name
+            << " (this machine's current folder means nothing there)\n";
+  return "";
+}
+
+namespace {
+
 struct Options {
   std::string cwd, model, mode, prompt, session;
   uint64_t seq = 0;
-  bool json_out = false;
+  bool json_out = false, all_hosts = false;
+  double timeout_s = 5;
 };
 
 }  // namespace
@@ -59,7 +60,8 @@ void add_session_commands(Commands& c) {
   auto o = std::make_shared<Options>();
 
   auto* nw = c.add(nullptr, "new", "start a session (optionally with a first prompt); prints its id", [o, &ctx] {
-    std::string cwd = o->cwd.empty() ? std::filesystem::current_path().string() : o->cwd;
+    std::string cwd = session_cwd(ctx, o->cwd);
+    if (cwd.empty()) return 1;
     json params = {{"cwd", cwd}, {"model", o->model}, {"permission_mode", o->mode}};
     if (!o->prompt.empty()) params["prompt"] = o->prompt;
     std::cout << ctx.connect()->request("session.new", params)["id"].get<std::string>() << "\n";
@@ -71,12 +73,23 @@ void add_session_commands(Commands& c) {
   nw->add_option("prompt", o->prompt, "first prompt");
 
   auto* ls = c.add(nullptr, "ls", "list sessions", [o, &ctx] {
+    if (o->all_hosts) {
+      if (ctx.remote()) {
+        std::cerr << "ccmux: ls --all-hosts asks every machine of hosts.yaml; drop --host\n";
+        return 1;
+      }
+      return list_all_hosts(ctx.socket_path, default_hosts_path(), o->json_out, o->timeout_s);
+    }
     json r = ctx.connect()->request("session.list");
     if (o->json_out) std::cout << r["sessions"].dump(2) << "\n";
     else print_sessions(r["sessions"]);
     return 0;
   });
   ls->add_flag("--json", o->json_out, "print JSON");
+  ls->add_flag("--all-hosts", o->all_hosts,
+               "every machine of ~/.config/ccmux/hosts.yaml and the local ccmuxd (when running), with a HOST column");
+  ls->add_option("--timeout", o->timeout_s, "--all-hosts: seconds to wait for each machine (default 5)")
+      ->check(CLI::Range(0.1, 600.0));
 
   auto* send = c.add(nullptr, "send", "queue a prompt for a session (resumes it if it ended)", [o, &ctx] {
     json r = ctx.connect()->request("session.send", {{"session", o->session}, {"prompt", o->prompt}});

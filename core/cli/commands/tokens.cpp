@@ -23,6 +23,7 @@ void add_token_commands(Commands& c) {
   const Context& ctx = c.ctx();
   auto name = std::make_shared<std::string>();
   auto* token = c.group("token", "client tokens for remote transports");
+  c.local_only(token, "tokens are made and revoked on the machine itself (ccmuxd refuses token.* from remote clients); run it there");
   c.add(token, "create", "make a token (printed once; only its SHA-256 is stored)", [name, &ctx] {
      json r = ctx.connect()->request("token.create", {{"name", *name}});
      std::cout << r["token"].get<std::string>() << "\n";

@@ -22,12 +22,15 @@ struct WsOptions {
   int recv_buffer = 0;       // SO_RCVBUF before connecting (0: system default)
   std::string bind_address;  // local address to connect from (empty: any)
   int timeout_ms = 10000;    // for the token's answer
+  // For the TCP connect and the TLS and WebSocket handshakes together (negative: none).
+  int connect_timeout_ms = 10000;
 };
 
 class WsTransport : public Transport {
  public:
   // Connects, completes the (TLS and) WebSocket handshake and, with a token, its auth step.
-  // Throws ConnectError (not_running: nothing listens; handshake: TLS, upgrade or token refused).
+  // Throws ConnectError (not_running: nothing listens; handshake: TLS, upgrade or token refused;
+  // no_answer: the connect or a handshake took over connect_timeout_ms).
   static std::unique_ptr<WsTransport> connect(const WsOptions& o);
   ~WsTransport() override;
 

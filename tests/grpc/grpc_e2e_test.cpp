@@ -1,0 +1,174 @@
+// transport-grpc end to end: ccmuxd with the plugin, the real claude CLI, the fake Messages
+// API, and clients nobody on the C++ side wrote (tests/grpc/*.py on Debian's python3-grpcio
+// with stubs generated from our .proto files in the test).
+#include "e2e.h"
+#include "ws_client.h"
+
+#include "cli/certs.h"
+
+#include "ccmux/v1/events.grpc.pb.h"
+#include "ccmux/v1/machine.grpc.pb.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <filesystem>
+
+using namespace ccmux;
+using namespace ccmux::test;
+
+namespace {
+
+std::string py() { return "/usr/bin/python3"; }  // the interpreter python3-grpcio belongs to
+
+class GrpcE2E : public E2E {
+ protected:
+  void SetUp() override {
+    port = free_tcp_port();
+    tls = dir.path + "/tls";
+    CertRequest req;
+    req.dir = tls;
+    req.dns_names = {"localhost"};
+    req.ips = {"127.0.0.1"};
+    make_local_ca_and_server_cert(req);
+  }
+  // The plugin's entry: TLS with the machine's CA for client certificates, plus `more`.
+  void start_with(const std::string& more = "") {
+    DaemonOptions o;
+    o.extra_yaml = "plugins:\n  - name: transport-grpc\n    search_dir: " + build_dir() + "/plugins\n    required: true\n" +
+                   "    port: " + std::to_string(port) + "\n    tls_cert: " + tls + "/server.crt\n    tls_key: " + tls +
+                   "/server.key\n    client_ca: " + tls + "/ca.crt\n" + more;
+    start(o);
+  }
+  std::vector<std::string> client_env(const std::vector<std::string>& creds) {
+    std::vector<std::string> env = {"CCMUX_GRPC_ADDR=127.0.0.1:" + std::to_string(port), "CCMUX_PROJECT=" + daemon->project(),
+                                    "CCMUX_GRPC_CA=" + tls + "/ca.crt", "HOME=" + dir.path};
+    env.insert(env.end(), creds.begin(), creds.end());
+    return env;
+  }
+  std::string addr() const { return "127.0.0.1:" + std::to_string(port); }
+  // TLS to the daemon (its server certificate is for localhost), with an optional client pair.
+  std::shared_ptr<grpc::Channel> channel(const std::string& cert = "", const std::string& key = "") {
+    grpc::SslCredentialsOptions o;
+    o.pem_root_certs = read_file(tls + "/ca.crt");
+    if (!cert.empty()) {
+      o.pem_cert_chain = read_file(cert);
+      o.pem_private_key = read_file(key);
+    }
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("localhost");
+    return grpc::CreateCustomChannel(addr(), grpc::SslCredentials(o), args);
+  }
+  // Machine.Info with an optional bearer token: the status says whether the call got in.
+  grpc::Status info(const std::shared_ptr<grpc::Channel>& ch, const std::string& token = "", std::string* identity = nullptr) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+    ccmux::v1::InfoResponse resp;
+    auto st = ccmux::v1::Machine::NewStub(ch)->Info(&ctx, ccmux::v1::InfoRequest(), &resp);
+    if (identity) *identity = resp.identity();
+    return st;
+  }
+  int port = 0;
+  std::string tls;
+};
+
+TEST_F(GrpcE2E, PythonClientWithATokenOverTlsRunsAWholeSession) {
+  start_with();
+  std::string token = daemon->connect()->request("token.create", {{"name", "pyclient"}})["token"];
+  std::string out;
+  int rc = run_command({py(), source_dir() + "/tests/grpc/session_client.py"}, &out, client_env({"CCMUX_GRPC_TOKEN=" + token}));
+  std::cout << out;
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("GRPC CLIENT PASSED"), std::string::npos) << out;
+  // The approved command ran in the project, and the picture reached the API as an image block.
+  EXPECT_EQ(read_file(daemon->project() + "/grpc.txt"), "approved-over-grpc\n");
+  std::string requests = read_file(dir.path + "/api-requests.ndjson");
+  EXPECT_NE(requests.find("\"type\": \"image\""), std::string::npos) << requests.substr(0, 2000);
+  // The answer is recorded as coming from this token over gRPC.
+  auto audit = daemon->connect()->request("approvals.list", {{"all", true}})["approvals"];
+  bool by_grpc = false;
+  for (auto& a : audit) by_grpc = by_grpc || a.value("decided_by", "").find("grpc:token:pyclient@127.0.0.1") != std::string::npos;
+  EXPECT_TRUE(by_grpc) << audit.dump(2);
+}
+
+TEST_F(GrpcE2E, NoCredentialsABadTokenAndAnotherCasCertificateAreRefused) {
+  start_with();
+  std::string token = daemon->connect()->request("token.create", {{"name", "good"}})["token"];
+  std::string identity;
+  ASSERT_TRUE(info(channel(), token, &identity).ok());
+  EXPECT_EQ(identity, "token:good");
+  auto none = info(channel());
+  EXPECT_EQ(none.error_code(), grpc::StatusCode::UNAUTHENTICATED) << none.error_message();
+  EXPECT_NE(none.error_message().find("no client certificate and no bearer token"), std::string::npos) << none.error_message();
+  auto bad = info(channel(), "ccmux_not-a-token");
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::UNAUTHENTICATED) << bad.error_message();
+  // A certificate from another CA: TLS itself refuses it (the handshake fails).
+  CertRequest other;
+  other.dir = dir.path + "/other-ca";
+  other.dns_names = {"laptop"};
+  make_local_ca_and_server_cert(other);
+  auto foreign = info(channel(other.dir + "/server.crt", other.dir + "/server.key"), token);
+  EXPECT_EQ(foreign.error_code(), grpc::StatusCode::UNAVAILABLE) << foreign.error_message();
+  // The refusals are logged with the address, never with the token.
+  std::string log = daemon->log();
+  EXPECT_NE(log.find("refused 127.0.0.1: bad token"), std::string::npos) << log;
+  EXPECT_EQ(log.find("ccmux_not-a-token"), std::string::npos);
+}
+
+TEST_F(GrpcE2E, FailedAuthenticationsAreRateLimitedPerAddress) {
+  start_with("    auth_max_failures: 3\n    auth_window_s: 60\n");
+  std::string token = daemon->connect()->request("token.create", {{"name", "good"}})["token"];
+  auto ch = channel();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(info(ch, "ccmux_wrong").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  auto limited = info(ch, token);  // even a good token, until the window passes
+  EXPECT_EQ(limited.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << limited.error_message();
+  EXPECT_NE(limited.error_message().find("too many failed authentications from 127.0.0.1"), std::string::npos);
+}
+
+TEST_F(GrpcE2E, RevokingATokenEndsItsLiveStreamsAndRefusesItsNextCall) {
+  start_with();
+  auto local = daemon->connect();
+  std::string token = local->request("token.create", {{"name", "phone"}})["token"];
+  std::string session = new_session(*local, "echo: before the revocation");
+  auto ch = channel();
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + token);
+  ccmux::v1::SubscribeRequest req;
+  req.set_session(session);
+  req.set_from_seq(1);
+  auto stream = ccmux::v1::Events::NewStub(ch)->Subscribe(&ctx, req);
+  ccmux::v1::SubscribeUpdate u;
+  ASSERT_TRUE(stream->Read(&u));
+  ASSERT_TRUE(u.has_subscribed());
+  local->request("token.revoke", {{"name", "phone"}});
+  auto t0 = std::chrono::steady_clock::now();
+  while (stream->Read(&u)) {  // the replayed events, then the end
+    ASSERT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10)) << "the stream was not ended";
+  }
+  auto st = stream->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED) << st.error_message();
+  EXPECT_NE(st.error_message().find("'phone' was revoked"), std::string::npos) << st.error_message();
+  EXPECT_EQ(info(ch, token).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(GrpcE2E, PlainTextIsRefusedOffLoopbackAndServedOnLoopbackWithAToken) {
+  DaemonOptions o;
+  o.extra_yaml = "plugins:\n  - name: transport-grpc\n    search_dir: " + build_dir() +
+                 "/plugins\n    required: true\n    listen: 0.0.0.0\n    plaintext: true\n    port: " + std::to_string(port) + "\n";
+  try {
+    Daemon d(dir.path + "/open", api.base_url(), o);
+    FAIL() << "ccmuxd served plain-text gRPC on 0.0.0.0";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("plaintext is allowed on a loopback address only"), std::string::npos) << e.what();
+  }
+  o.extra_yaml = "plugins:\n  - name: transport-grpc\n    search_dir: " + build_dir() +
+                 "/plugins\n    required: true\n    plaintext: true\n    port: " + std::to_string(port) + "\n";
+  start(o);
+  std::string token = daemon->connect()->request("token.create", {{"name", "local"}})["token"];
+  auto ch = grpc::CreateChannel(addr(), grpc::InsecureChannelCredentials());
+  EXPECT_TRUE(info(ch, token).ok());
+  EXPECT_EQ(info(ch).error_code(), grpc::StatusCode::UNAUTHENTICATED);  // loopback is not a free pass
+}
+
+}  // namespace
