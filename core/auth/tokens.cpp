@@ -67,8 +67,7 @@ std::vector<TokenInfo> TokenStore::list() {
 bool TokenStore::revoke(const std::string& name) {
   bool existed = store_.token_delete(name);
   store_.commit();
-  if (existed)
-    for (auto& [owner, fn] : listeners_) fn(name);
+  if (existed) listeners_.notify(name);
   return existed;
 }
 

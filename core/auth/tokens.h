@@ -2,10 +2,10 @@
 // (mbedTLS). `ccmux token create|list|revoke` manages them over the local socket.
 #pragma once
 
+#include "auth/name_listeners.h"
 #include "sha256.h"  // sha256_hex: token hashes
 #include "storage/store.h"
 
-#include <algorithm>
 #include <functional>
 #include <optional>
 #include <string>
@@ -37,20 +37,15 @@ class TokenStore {
   std::optional<std::string> authenticate(std::string_view token);
 
   // `owner` (a plugin name) lets remove_listeners() drop them when that plugin goes away.
-  void on_revoked(std::function<void(const std::string& name)> fn, const std::string& owner = "") {
-    listeners_.emplace_back(owner, std::move(fn));
-  }
-  void remove_listeners(const std::string& owner) {
-    listeners_.erase(std::remove_if(listeners_.begin(), listeners_.end(), [&](auto& l) { return l.first == owner; }),
-                     listeners_.end());
-  }
+  void on_revoked(NameListeners::Fn fn, const std::string& owner = "") { listeners_.add(std::move(fn), owner); }
+  void remove_listeners(const std::string& owner) { listeners_.remove(owner); }
 
  private:
   std::string random_token();
   Store& store_;
   struct Rng;
   Rng* rng_;
-  std::vector<std::pair<std::string, std::function<void(const std::string&)>>> listeners_;
+  NameListeners listeners_;
 };
 
 }  // namespace ccmux

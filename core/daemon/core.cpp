@@ -71,6 +71,7 @@ void Core::open(const std::string& claude_path) {
   supervisor = std::make_unique<Supervisor>(loop, *store, *bus, *approvals, so);
   hooks = std::make_unique<HookBroker>(loop, *approvals, *supervisor);
   tokens = std::make_unique<TokenStore>(*store);
+  certs = std::make_unique<ClientCertStore>(*store, machine_ca_dir(config));
   add_builtin_methods(methods);
   loop.add_before_sleep([this] { bus->flush(); });
   started_ms = now_ms();
@@ -81,6 +82,11 @@ void Core::reload_policies() {
     for (auto& e : errors) spdlog::error("policy reload: {} (keeping the previous version)", e);
     spdlog::info("policies reloaded: {} configured, {} errors", policies->size(), errors.size());
   });
+}
+
+std::string machine_ca_dir(const Config& config) {
+  std::string file = config.source.empty() ? default_config_path() : config.source;
+  return std::filesystem::absolute(file).parent_path().string() + "/tls";
 }
 
 PolicyEngine::Options policy_options(const Config& config) {

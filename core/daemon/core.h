@@ -4,6 +4,7 @@
 
 #include "approvals/approval_chain.h"
 #include "approvals/policy_engine.h"
+#include "auth/client_certs.h"
 #include "auth/tokens.h"
 #include "config/config.h"
 #include "protocol/method_registry.h"
@@ -36,6 +37,7 @@ struct Core {
   std::unique_ptr<Supervisor> supervisor;
   std::unique_ptr<HookBroker> hooks;
   std::unique_ptr<TokenStore> tokens;
+  std::unique_ptr<ClientCertStore> certs;  // device certificates signed by the machine's CA (cert.*)
   PluginHost* plugins = nullptr;
   // ccmuxd's main: stop the daemon (daemon.shutdown); `stop_sessions` ends every claude too.
   std::function<void(bool stop_sessions)> request_shutdown;
@@ -48,6 +50,10 @@ struct Core {
   // Re-reads the policy scripts (SIGHUP); a broken script keeps its previous version.
   void reload_policies();
 };
+
+// Where `ccmux certs init` put the machine's CA: tls/ beside the config file read (or the
+// default config path when none was). `ccmux doctor` looks in the same place.
+std::string machine_ca_dir(const Config& config);
 
 // The policy engine's settings from the config (approval.lua_*).
 PolicyEngine::Options policy_options(const Config& config);

@@ -380,6 +380,33 @@ int api_register_revocation_listener(void* host, ccmux_value_fn fn, void* user) 
   return ran ? 0 : p->refused;
 }
 
+int api_authenticate_certificate(void* host, const char* fingerprint, size_t len, char* name, size_t name_len) {
+  auto* p = self(host);
+  std::optional<std::string> who;
+  std::string fp(fingerprint ? fingerprint : "", fingerprint ? len : 0);
+  bool checked = false;
+  if (!p->on_loop([&] { checked = p->guarded("authenticate_certificate", [&] { who = p->core->certs->authenticate(fp); }); },
+                  true))
+    return p->refused;
+  if (!checked || !who) return -1;
+  if (name && name_len) {
+    size_t n = std::min(name_len - 1, who->size());
+    std::memcpy(name, who->data(), n);
+    name[n] = 0;
+  }
+  return 0;
+}
+
+int api_register_certificate_revocation_listener(void* host, ccmux_value_fn fn, void* user) {
+  auto* p = self(host);
+  if (!fn) return -1;
+  bool ran = p->on_loop([p, fn, user] {
+    p->core->certs->revocation_listeners().add([fn, user](const std::string& name) { fn(user, name.data(), name.size()); },
+                                               p->name);
+  }, true);
+  return ran ? 0 : p->refused;
+}
+
 int api_register_method(void* host, const char* method, ccmux_method_fn fn, void* user) {
   auto* p = self(host);
   if (!fn || !method || !*method) return -1;
@@ -447,6 +474,7 @@ void PluginHost::forget(const std::string& plugin) {
   core_.methods.remove_plugin(plugin);
   core_.approvals->remove_owned_by(plugin);
   core_.tokens->remove_listeners(plugin);
+  core_.certs->revocation_listeners().remove(plugin);
 }
 
 namespace {
@@ -586,6 +614,8 @@ void PluginHost::start_all() {
       p->api.register_method = api_register_method;
       p->api.timer_start = api_timer_start;
       p->api.timer_cancel = api_timer_cancel;
+      p->api.authenticate_certificate = api_authenticate_certificate;
+      p->api.register_certificate_revocation_listener = api_register_certificate_revocation_listener;
       p->daemon_stopping = &stopping_;
       std::string cfg = p->config.dump();
       char err[1024] = {0};

@@ -12,11 +12,13 @@ namespace ccmux {
 void add_daemon_methods(MethodRegistry& r);    // ping, status, plugins.list, methods.list, token.*
 void add_session_methods(MethodRegistry& r);   // projects.list, session.*, subscribe, unsubscribe, event.payload
 void add_approval_methods(MethodRegistry& r);  // approvals.list, approval.answer, hook.event
+void add_cert_methods(MethodRegistry& r);      // cert.issue, cert.list, cert.revoke
 
 inline void add_builtin_methods(MethodRegistry& r) {
   add_daemon_methods(r);
   add_session_methods(r);
   add_approval_methods(r);
+  add_cert_methods(r);
 }
 
 // A built-in name twice is a programming error, found at start-up.

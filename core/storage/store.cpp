@@ -40,6 +40,14 @@ CREATE TABLE holders(instance TEXT PRIMARY KEY, session TEXT NOT NULL DEFAULT ''
   segment INTEGER NOT NULL, offset INTEGER NOT NULL DEFAULT 0, started_ms INTEGER NOT NULL,
   cost_base REAL NOT NULL DEFAULT 0);
 )sql",
+    // Issue 14: client certificates `cert.issue` signed (never their keys). A revoked row stays
+    // (listed with revoked_ms); only one unrevoked certificate per name.
+    R"sql(
+CREATE TABLE client_certs(serial TEXT PRIMARY KEY, name TEXT NOT NULL, fingerprint TEXT NOT NULL UNIQUE,
+  created_ms INTEGER NOT NULL, not_after_ms INTEGER NOT NULL, last_used_ms INTEGER NOT NULL DEFAULT 0,
+  revoked_ms INTEGER NOT NULL DEFAULT 0);
+CREATE UNIQUE INDEX client_certs_live_name ON client_certs(name) WHERE revoked_ms = 0;
+)sql",
 };
 
 std::string_view col_text(sqlite3_stmt* st, int i) {
@@ -534,6 +542,49 @@ std::optional<std::string> Store::token_find(const std::string& hash) {
 
 void Store::token_touch(const std::string& name, int64_t ts_ms) {
   write("UPDATE tokens SET last_used_ms=? WHERE name=?", ts_ms, name);
+}
+
+void Store::cert_insert(const CertRow& c) {
+  write("INSERT INTO client_certs(serial, name, fingerprint, created_ms, not_after_ms) VALUES(?,?,?,?,?)", c.serial,
+        c.name, c.fingerprint, c.created_ms, c.not_after_ms);
+}
+
+namespace {
+constexpr const char* kCertColumns =
+    "SELECT serial, name, fingerprint, created_ms, not_after_ms, last_used_ms, revoked_ms FROM client_certs";
+Store::CertRow cert_row(sqlite3_stmt* st) {
+  return {std::string(col_text(st, 0)), std::string(col_text(st, 1)), std::string(col_text(st, 2)),
+          sqlite3_column_int64(st, 3),  sqlite3_column_int64(st, 4),  sqlite3_column_int64(st, 5),
+          sqlite3_column_int64(st, 6)};
+}
+}  // namespace
+
+std::vector<Store::CertRow> Store::cert_list() {
+  std::vector<CertRow> out;
+  read((std::string(kCertColumns) + " ORDER BY created_ms, name").c_str(),
+       [&](sqlite3_stmt* st) { out.push_back(cert_row(st)); });
+  return out;
+}
+
+std::optional<Store::CertRow> Store::cert_find(const std::string& fingerprint) {
+  std::optional<CertRow> out;
+  read((std::string(kCertColumns) + " WHERE fingerprint=?").c_str(), [&](sqlite3_stmt* st) { out = cert_row(st); },
+       fingerprint);
+  return out;
+}
+
+bool Store::cert_name_live(const std::string& name) {
+  bool live = false;
+  read("SELECT 1 FROM client_certs WHERE name=? AND revoked_ms=0", [&](sqlite3_stmt*) { live = true; }, name);
+  return live;
+}
+
+bool Store::cert_revoke(const std::string& name, int64_t ts_ms) {
+  return write("UPDATE client_certs SET revoked_ms=? WHERE name=? AND revoked_ms=0", ts_ms, name) > 0;
+}
+
+void Store::cert_touch(const std::string& serial, int64_t ts_ms) {
+  write("UPDATE client_certs SET last_used_ms=? WHERE serial=?", ts_ms, serial);
 }
 
 }  // namespace ccmux

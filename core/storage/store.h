@@ -75,7 +75,7 @@ struct PromptRow {
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   explicit Store(const std::string& path);
   ~Store();
@@ -136,6 +136,23 @@ class Store {
   bool token_delete(const std::string& name);
   std::optional<std::string> token_find(const std::string& hash);  // name
   void token_touch(const std::string& name, int64_t ts_ms);
+
+  // Client certificates (auth/client_certs.h): what was signed, never the key.
+  struct CertRow {
+    std::string serial;       // lowercase hex
+    std::string name;         // the CN
+    std::string fingerprint;  // SHA-256 of the DER, lowercase hex
+    int64_t created_ms = 0;
+    int64_t not_after_ms = 0;
+    int64_t last_used_ms = 0;
+    int64_t revoked_ms = 0;  // 0: not revoked
+  };
+  void cert_insert(const CertRow& c);
+  std::vector<CertRow> cert_list();  // oldest first, revoked ones too
+  std::optional<CertRow> cert_find(const std::string& fingerprint);
+  bool cert_name_live(const std::string& name);  // an unrevoked certificate has this name
+  bool cert_revoke(const std::string& name, int64_t ts_ms);  // false: none unrevoked
+  void cert_touch(const std::string& serial, int64_t ts_ms);
 
   // decision -> count over every resolved approval ("pending" for open ones).
   std::map<std::string, int64_t> approval_outcomes();

@@ -152,6 +152,43 @@ TEST_F(GrpcE2E, RevokingATokenEndsItsLiveStreamsAndRefusesItsNextCall) {
   EXPECT_EQ(info(ch, token).error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
+// SDK 1.5 end to end: a device certificate from `ccmux certs issue` (signed by the CA of
+// tls/ beside the config, which the plugin's client_ca also names) gets in over mTLS, and
+// `ccmux certs revoke` ends its live stream and refuses its next call.
+TEST_F(GrpcE2E, ACertificateFromCcmuxCertsIssueGetsInUntilRevoked) {
+  start_with();
+  std::string out;
+  const std::string sock = "--socket=" + daemon->socket(), dev = dir.path + "/laptop";
+  ASSERT_EQ(run_command({ccmux_bin(), sock, "certs", "issue", "laptop", "--out", dev, "--p12-password", "pw"}, &out), 0) << out;
+  auto ch = channel(dev + "/laptop.crt", dev + "/laptop.key");
+  std::string identity;
+  auto st = info(ch, "", &identity);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(identity, "certificate:laptop");
+  EXPECT_GT(daemon->connect()->request("cert.list")["certs"][0]["last_used_ms"].get<int64_t>(), 0);
+
+  auto local = daemon->connect();
+  std::string session = new_session(*local, "echo: before the revocation");
+  grpc::ClientContext ctx;
+  ccmux::v1::SubscribeRequest req;
+  req.set_session(session);
+  req.set_from_seq(1);
+  auto stream = ccmux::v1::Events::NewStub(ch)->Subscribe(&ctx, req);
+  ccmux::v1::SubscribeUpdate u;
+  ASSERT_TRUE(stream->Read(&u));
+  ASSERT_TRUE(u.has_subscribed());
+  ASSERT_EQ(run_command({ccmux_bin(), sock, "certs", "revoke", "laptop"}, &out), 0) << out;
+  auto t0 = std::chrono::steady_clock::now();
+  while (stream->Read(&u)) {
+    ASSERT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10)) << "the stream was not ended";
+  }
+  auto end = stream->Finish();
+  EXPECT_EQ(end.error_code(), grpc::StatusCode::UNAUTHENTICATED) << end.error_message();
+  EXPECT_NE(end.error_message().find("'laptop' was revoked"), std::string::npos) << end.error_message();
+  auto again = info(ch);
+  EXPECT_EQ(again.error_code(), grpc::StatusCode::UNAUTHENTICATED) << again.error_message();
+}
+
 TEST_F(GrpcE2E, PlainTextIsRefusedOffLoopbackAndServedOnLoopbackWithAToken) {
   DaemonOptions o;
   o.extra_yaml = "plugins:\n  - name: transport-grpc\n    search_dir: " + build_dir() +

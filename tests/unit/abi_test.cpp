@@ -57,3 +57,37 @@ TEST(Abi, TheSdk13CopyIsTheReleased13Header) {
                                           "#define CCMUX_ABI_FINGERPRINT 0x0ULL");
   EXPECT_EQ(fnv1a(zeroed), 0xf69e6595484f0b3dULL);
 }
+
+TEST(Abi, TheSdk14CopyIsTheReleased14Header) {
+  std::string v14 = read_file(source_dir() + "/tests/abi/plugin_abi_1_4.h");
+  EXPECT_NE(v14.find("#define CCMUX_SDK_VERSION_MINOR 4\n"), std::string::npos);
+  std::string zeroed = std::regex_replace(v14, std::regex("#define CCMUX_ABI_FINGERPRINT 0x[0-9A-Fa-f]+ULL"),
+                                          "#define CCMUX_ABI_FINGERPRINT 0x0ULL");
+  EXPECT_EQ(fnv1a(zeroed), 0xae9542a776b202d9ULL);
+}
+
+namespace {
+// The text of `typedef struct NAME { … }` up to (not including) its closing brace.
+std::string struct_body(const std::string& header, const std::string& name) {
+  size_t from = header.find("typedef struct " + name + " {");
+  size_t to = header.find("} " + name + ";", from);
+  return from == std::string::npos || to == std::string::npos ? "" : header.substr(from, to - from);
+}
+}  // namespace
+
+TEST(Abi, Sdk15OnlyAppendsToTheHostTable) {
+  // A 1.4 plugin reads the table through its own, shorter declaration: every 1.4 field must be
+  // where it was, word for word, and the 1.5 functions after the last of them.
+  std::string v14 = struct_body(read_file(source_dir() + "/tests/abi/plugin_abi_1_4.h"), "ccmux_host_api");
+  std::string now = struct_body(header(), "ccmux_host_api");
+  ASSERT_FALSE(v14.empty());
+  EXPECT_EQ(now.rfind(v14, 0), 0u) << "the SDK 1.4 host table is not a prefix of the current one";
+  EXPECT_NE(now.find("SDK 1.5", v14.size()), std::string::npos);
+  EXPECT_EQ(offsetof(ccmux_host_api, authenticate_certificate), offsetof(ccmux_host_api, timer_cancel) + sizeof(void*));
+  EXPECT_EQ(offsetof(ccmux_host_api, register_certificate_revocation_listener),
+            offsetof(ccmux_host_api, authenticate_certificate) + sizeof(void*));
+  EXPECT_EQ(sizeof(ccmux_host_api), offsetof(ccmux_host_api, register_certificate_revocation_listener) + sizeof(void*));
+  // The plugin's descriptor did not change in 1.5.
+  EXPECT_EQ(struct_body(read_file(source_dir() + "/tests/abi/plugin_abi_1_4.h"), "ccmux_plugin_descriptor"),
+            struct_body(header(), "ccmux_plugin_descriptor"));
+}

@@ -55,11 +55,12 @@ TEST(Methods, ListDescribesEveryBuiltinOnceWithTrustTypedParamsAndResult) {
       "ping", "status", "projects.list", "session.new", "session.list", "session.get", "session.send", "session.stop",
       "session.resume", "session.interrupt", "session.mode", "subscribe", "unsubscribe", "approvals.list",
       "approval.answer", "token.create", "token.list", "token.revoke", "plugins.list", "hook.event", "event.payload", "daemon.shutdown",
-      "methods.list"};
+      "methods.list", "cert.issue", "cert.list", "cert.revoke"};
   std::set<std::string> names;
   for (auto& [name, m] : methods) names.insert(name);
   EXPECT_EQ(names, builtin);
-  const std::set<std::string> local_only = {"token.create", "token.list", "token.revoke", "hook.event", "daemon.shutdown"};
+  const std::set<std::string> local_only = {"token.create", "token.list", "token.revoke", "hook.event", "daemon.shutdown",
+                                            "cert.issue", "cert.list", "cert.revoke"};
   for (auto& [name, m] : methods) {
     EXPECT_EQ(m["trust"], local_only.count(name) ? "local" : "any") << name;
     EXPECT_FALSE(m.value("result", "").empty()) << name;

@@ -25,6 +25,8 @@ struct FakeHost {
   std::vector<Reg<ccmux_provider_fn>> providers;
   std::vector<Reg<ccmux_message_fn>> channels;
   std::vector<Reg<ccmux_value_fn>> revocation_listeners;
+  std::vector<Reg<ccmux_value_fn>> cert_revocation_listeners;
+  std::vector<std::string> fingerprints_asked;
   std::map<std::string, Reg<ccmux_method_fn>> methods;
   std::vector<Reg<ccmux_task_fn>> posted;
   struct Timer {
@@ -116,6 +118,16 @@ struct FakeHost {
       of(h).cancelled.push_back(id);
       of(h).timers.erase(id);
     };
+    api.authenticate_certificate = [](void* h, const char* fp, size_t len, char* name, size_t name_len) {
+      of(h).fingerprints_asked.emplace_back(fp, len);
+      if (std::string(fp, len) != std::string(64, 'a')) return CCMUX_ERR;
+      std::snprintf(name, name_len, "laptop");
+      return CCMUX_OK;
+    };
+    api.register_certificate_revocation_listener = [](void* h, ccmux_value_fn fn, void* user) {
+      of(h).cert_revocation_listeners.push_back({fn, user});
+      return 0;
+    };
     // An older host's table has nothing past its size: make any use of those slots crash.
     auto* raw = reinterpret_cast<char*>(&api);
     for (size_t off = table_size; off + sizeof(void*) <= sizeof api; off += sizeof(void*))
@@ -155,6 +167,7 @@ class ThrowsEverywhere : public ccmux::Plugin {
     host.register_escalation_channel("ch", [](std::string_view) { throw std::runtime_error("channel"); });
     host.register_approval_provider("pr", [](std::string_view) -> ccmux::Verdict { throw std::runtime_error("provider"); });
     host.on_token_revoked([](const std::string& name) { throw std::runtime_error("revoked " + name); });
+    host.on_certificate_revoked([](const std::string& name) { throw std::runtime_error("cert revoked " + name); });
     host.register_method("x.fail", [](const ccmux::Host::Call&) -> std::string { throw std::runtime_error("method"); });
     host.register_method("x.refuse", [](const ccmux::Host::Call&) -> std::string {
       throw ccmux::MethodError("forbidden", "no");
@@ -198,6 +211,7 @@ TEST(PluginWrapper, AnExceptionFromEveryCallbackIsLoggedThroughTheHostNotSwallow
   Decided d;
   h.providers[0].fn(h.providers[0].user, "{}", 2, decide, &d);
   h.revocation_listeners[0].fn(h.revocation_listeners[0].user, "phone", 5);
+  h.cert_revocation_listeners[0].fn(h.cert_revocation_listeners[0].user, "laptop", 6);
   Answer a;
   h.methods["x.fail"].fn(h.methods["x.fail"].user, "{}", 2, "client:1", 1, respond, &a);
   h.run_posted();
@@ -210,6 +224,7 @@ TEST(PluginWrapper, AnExceptionFromEveryCallbackIsLoggedThroughTheHostNotSwallow
   EXPECT_TRUE(h.logged(e + "approval provider: provider"));
   EXPECT_EQ(d.calls, 0);  // no verdict: no opinion
   EXPECT_TRUE(h.logged(e + "token revocation handler: revoked phone"));
+  EXPECT_TRUE(h.logged(e + "certificate revocation handler: cert revoked laptop"));
   EXPECT_TRUE(h.logged(e + "method handler: method"));
   EXPECT_EQ(a.calls, 1);
   EXPECT_EQ(a.ok, 0);
@@ -300,6 +315,13 @@ TEST(PluginWrapper, APostTheHostRefusesIsFreedAtOnce) {
 }
 
 TEST(PluginWrapper, AnOlderHostTableHidesWhatItLacks) {
+  FakeHost v14(offsetof(ccmux_host_api, authenticate_certificate));  // ends before the 1.5 functions
+  ccmux::Host h14(&v14.api);
+  EXPECT_EQ(h14.authenticate_certificate(std::string(64, 'a')), std::nullopt);
+  EXPECT_FALSE(h14.on_certificate_revoked([](const std::string&) {}));
+  EXPECT_TRUE(v14.fingerprints_asked.empty());
+  EXPECT_NE(h14.after(std::chrono::milliseconds(1), [] {}), 0u);
+
   FakeHost v13(offsetof(ccmux_host_api, timer_start));  // ends before the 1.4 functions
   ccmux::Host h13(&v13.api);
   EXPECT_EQ(h13.after(std::chrono::milliseconds(1), [] {}), 0u);
@@ -312,11 +334,28 @@ TEST(PluginWrapper, AnOlderHostTableHidesWhatItLacks) {
   EXPECT_FALSE(h10.on_token_revoked([](const std::string&) {}));
   EXPECT_FALSE(h10.client_set_ready(1, true));
   EXPECT_FALSE(h10.register_method("a.b", [](const ccmux::Host::Call&) { return std::string("{}"); }));
+  EXPECT_EQ(h10.authenticate_certificate(std::string(64, 'a')), std::nullopt);
+  EXPECT_FALSE(h10.on_certificate_revoked([](const std::string&) {}));
 
   FakeHost now;
   ccmux::Host h(&now.api);
   EXPECT_EQ(h.authenticate("good"), "phone");
   EXPECT_EQ(h.authenticate("bad"), std::nullopt);
+}
+
+TEST(PluginWrapper, CertificateCallsPassTheFingerprintAndDeliverRevokedNames) {
+  FakeHost fake;
+  ccmux::Host h(&fake.api);
+  const std::string fp(64, 'a');
+  EXPECT_EQ(h.authenticate_certificate(fp), "laptop");
+  EXPECT_EQ(h.authenticate_certificate(std::string(64, 'b')), std::nullopt);
+  EXPECT_EQ(fake.fingerprints_asked, (std::vector<std::string>{fp, std::string(64, 'b')}));
+  std::vector<std::string> heard;
+  ASSERT_TRUE(h.on_certificate_revoked([&](const std::string& n) { heard.push_back(n); }));
+  ASSERT_EQ(fake.cert_revocation_listeners.size(), 1u);
+  EXPECT_TRUE(fake.revocation_listeners.empty()) << "certificate revocations have their own listener";
+  fake.cert_revocation_listeners[0].fn(fake.cert_revocation_listeners[0].user, "laptop-x", 6);
+  EXPECT_EQ(heard, std::vector<std::string>{"laptop"});
 }
 
 TEST(PluginWrapper, HostHandleUndoesSubscriptionsAndClientsWhenDestroyed) {

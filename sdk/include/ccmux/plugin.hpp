@@ -232,6 +232,27 @@ class Host {
     return api_->register_revocation_listener(api_->host, &Host::on_revoked, revocation_handlers_.back().get()) == 0;
   }
 
+  // SDK 1.5: the name of a client certificate issued by `ccmux certs issue` that is neither
+  // revoked nor expired, found by its fingerprint: SHA-256 over the certificate's DER as 64
+  // hex digits (lowercase canonical; case ignored). nullopt otherwise, and on a host older
+  // than 1.5. Check the TLS chain to the machine's CA yourself; this adds "still honoured".
+  std::optional<std::string> authenticate_certificate(std::string_view der_sha256_hex) {
+    if (!has(offsetof(ccmux_host_api, authenticate_certificate))) return std::nullopt;
+    char name[128];
+    if (api_->authenticate_certificate(api_->host, der_sha256_hex.data(), der_sha256_hex.size(), name, sizeof name) != 0)
+      return std::nullopt;
+    return std::string(name);
+  }
+  // SDK 1.5: `handler` gets the name of each revoked client certificate. False on a host
+  // older than 1.5.
+  bool on_certificate_revoked(RevocationHandler handler) {
+    if (!has(offsetof(ccmux_host_api, register_certificate_revocation_listener))) return false;
+    revocation_handlers_.push_back(
+        std::make_unique<Callback<RevocationHandler>>(Callback<RevocationHandler>{this, std::move(handler)}));
+    return api_->register_certificate_revocation_listener(api_->host, &Host::on_cert_revoked,
+                                                          revocation_handlers_.back().get()) == 0;
+  }
+
   // SDK 1.3: serves the protocol method `name`. The handler gets the params (a JSON object
   // as text) and the caller, and returns the result; throw MethodError for an error reply.
   struct Call {
@@ -376,6 +397,14 @@ class Host {
       cb->fn(std::string(name, len));
     } catch (...) {
       cb->host->log_exception("token revocation handler");
+    }
+  }
+  static void on_cert_revoked(void* user, const char* name, size_t len) noexcept {
+    auto* cb = static_cast<Callback<RevocationHandler>*>(user);
+    try {
+      cb->fn(std::string(name, len));
+    } catch (...) {
+      cb->host->log_exception("certificate revocation handler");
     }
   }
   static void on_method(void* user, const char* params, size_t len, const char* caller, int trusted,

@@ -37,9 +37,9 @@ extern "C" {
 #endif
 
 #define CCMUX_SDK_VERSION_MAJOR 1
-#define CCMUX_SDK_VERSION_MINOR 4
+#define CCMUX_SDK_VERSION_MINOR 5
 /* FNV-1a 64 of this file with this line's value replaced by 0 (see tests/abi). */
-#define CCMUX_ABI_FINGERPRINT 0xae9542a776b202d9ULL
+#define CCMUX_ABI_FINGERPRINT 0xbb9c32b721a20860ULL
 
 /* Name of the exported entry point (a Boost.DLL alias). */
 #define CCMUX_PLUGIN_ENTRY_NAME "ccmux_plugin_entry_v1"
@@ -237,6 +237,22 @@ typedef struct ccmux_host_api {
    * before the loop takes it, and a task post()ed after timer_cancel runs after it took
    * effect (the place to free `user`). Unknown and ended ids are ignored. Never blocks. */
   void (*timer_cancel)(void* host, uint64_t timer);
+
+  /* ---- SDK 1.5 ---- */
+
+  /* Checks a client certificate issued by `ccmux certs issue` (signed by the machine's CA),
+   * named by its fingerprint: SHA-256 over the certificate's DER, as 64 hex digits
+   * (`fingerprint_hex`, `len` bytes, read during the call; lowercase is the canonical form,
+   * case is ignored). Checking the TLS chain is the transport's; this says whether ccmuxd
+   * issued that certificate and still honours it. On success writes the certificate's name
+   * (NUL-terminated, cut to name_len) into `name` and returns CCMUX_OK; CCMUX_ERR for an
+   * unknown, revoked or expired certificate, CCMUX_ERR_STOPPING once stopping. Blocks.
+   * Records the time of use (at most one write a minute per certificate). */
+  int (*authenticate_certificate)(void* host, const char* fingerprint_hex, size_t len, char* name, size_t name_len);
+  /* fn receives the name of each client certificate revoked from now on (`ccmux certs
+   * revoke`), so a transport can close the connections that presented it. fn/user are kept
+   * until the plugin stops. Returns CCMUX_OK, CCMUX_ERR (no fn) or CCMUX_ERR_STOPPING. Blocks. */
+  int (*register_certificate_revocation_listener)(void* host, ccmux_value_fn fn, void* user);
 } ccmux_host_api;
 
 /* What the plugin exports. The descriptor and everything it points to (strings, keys)
