@@ -349,7 +349,7 @@ TEST_F(GrpcAttack, BytesThatAreNotGrpcAreDroppedAndTheDaemonServesOn) {
 TEST_F(GrpcAttack, SigtermWithStreamsOpenCallsWaitingAndAStalledHandshakeEndsCallsAndExitsInTime) {
   start_flooded("flood 100 64");
   auto ch = channel();
-  auto events = v1::Events::NewStub(ch);
+  auto events = v1::Events::NewStub(stingy_channel());  // writes to the non-readers stall
   // Streams that never read, streams that read, Connect streams with calls outstanding.
   std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
   std::vector<std::unique_ptr<grpc::ClientReader<v1::SubscribeUpdate>>> subs;

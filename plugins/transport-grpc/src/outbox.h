@@ -6,10 +6,15 @@
 // held across those calls: `starting_` counts ops being started, and Finish waits until
 // none is being started and no write is in flight — whoever clears the last one finishes.
 //
+// A write to a client that stopped reading never completes, so an end decided then (a
+// revocation, the 256 MiB cap) would wait forever: the target is told (finish_deferred) and
+// may cancel the call, which fails that write and lets Finish happen.
+//
 // Flow control: past half of `high_water` queued bytes the daemon is told to pause this
 // stream's subscription events (SDK client_set_ready); under a quarter it resumes, and the
 // daemon replays what was missed from the store. A slow reader costs bounded memory and
-// never stalls other streams or loses events.
+// never stalls other streams or loses events. The pause and resume calls are made in the
+// order of the state they report (ready_mu_), so a late pause cannot outlive its resume.
 #pragma once
 
 #include <grpcpp/support/status.h>
@@ -30,6 +35,8 @@ class Outbox {
     virtual void do_write(const Msg* m) = 0;
     virtual void do_finish(const grpc::Status& s) = 0;
     virtual void set_ready(bool ready) = 0;
+    // The stream is ending but a write is in flight (called once, no lock held).
+    virtual void finish_deferred() {}
   };
   // `max_queued`: past it the stream is ended (the protocol's 256 MiB).
   Outbox(Target& t, size_t high_water, size_t max_queued = size_t{256} << 20)
@@ -40,7 +47,7 @@ class Outbox {
     const Msg* w = nullptr;
     bool pause = false;
     std::optional<grpc::Status> f;
-    bool overflow = false;
+    bool overflow = false, deferred = false;
     {
       std::lock_guard lock(mu_);
       if (ending_) return false;
@@ -50,8 +57,11 @@ class Outbox {
         // Replies and approvals are not paused: a client that sends requests and never reads
         // is ended here, as the protocol ends one that lets 256 MiB pile up.
         ending_ = true;
+        draining_ = false;
         final_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "the client does not read: over 256 MiB queued");
+        drop_queued();
         f = take_finish();
+        deferred = !f && take_deferred();
       } else {
         q_.emplace_back(std::move(m), n);
         bytes_ += n;
@@ -65,9 +75,10 @@ class Outbox {
     }
     if (overflow) {
       if (f) t_.do_finish(*f);  // else when the write in flight completes
+      if (deferred) t_.finish_deferred();
       return false;
     }
-    if (pause) t_.set_ready(false);
+    if (pause) sync_ready();
     if (w) start_write(w);
     return true;
   }
@@ -83,11 +94,12 @@ class Outbox {
         bytes_ -= q_.front().second;
         q_.pop_front();
       }
-      if (!ok && !ending_) {
+      if (!ok && (!ending_ || draining_)) {
         ending_ = true;
+        draining_ = false;
         final_ = grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
       }
-      if (ending_) {
+      if (ending_ && !(draining_ && !q_.empty())) {
         writing_ = false;
         q_.clear();
         bytes_ = 0;
@@ -103,7 +115,7 @@ class Outbox {
         resume = true;
       }
     }
-    if (resume) t_.set_ready(true);
+    if (resume) sync_ready();
     if (w) start_write(w);
     if (f) t_.do_finish(*f);
   }
@@ -112,10 +124,30 @@ class Outbox {
   // completes. Queued messages are dropped. Any thread.
   void end(const grpc::Status& s) {
     std::optional<grpc::Status> f;
+    bool deferred = false;
+    {
+      std::lock_guard lock(mu_);
+      if (ending_ && !draining_) return;
+      final_ = s;  // also over a drain's status: what it owed the client is dropped now
+      ending_ = true;
+      draining_ = false;
+      drop_queued();
+      f = take_finish();
+      deferred = !f && take_deferred();
+    }
+    if (f) t_.do_finish(*f);
+    if (deferred) t_.finish_deferred();
+  }
+
+  // Ends the stream with `s` once everything queued is written; nothing new is taken. For a
+  // client that is done sending: the replies it is owed still reach it. end() cuts it short.
+  void end_when_drained(const grpc::Status& s) {
+    std::optional<grpc::Status> f;
     {
       std::lock_guard lock(mu_);
       if (ending_) return;
       ending_ = true;
+      draining_ = true;
       final_ = s;
       f = take_finish();
     }
@@ -134,6 +166,10 @@ class Outbox {
   bool ending() const {
     std::lock_guard lock(mu_);
     return ending_;
+  }
+  bool finished() const {
+    std::lock_guard lock(mu_);
+    return finished_;
   }
   size_t queued_bytes() const {
     std::lock_guard lock(mu_);
@@ -160,6 +196,31 @@ class Outbox {
     finished_ = true;
     return final_;
   }
+  // Under mu_: true once, when the end waits for a write in flight.
+  bool take_deferred() {
+    if (!writing_ || deferred_) return false;
+    deferred_ = true;
+    return true;
+  }
+  // Under mu_: drops what is queued, except the message gRPC is writing.
+  void drop_queued() {
+    size_t keep = writing_ && !q_.empty() ? 1 : 0;
+    while (q_.size() > keep) q_.pop_back();
+    bytes_ = keep ? q_.front().second : 0;
+  }
+  // Tells the target the current pause state, if it changed since it was last told. Serial
+  // (ready_mu_): whoever calls last reads the latest state, so the last call made is right.
+  void sync_ready() {
+    std::lock_guard r(ready_mu_);  // recursive: on the loop, a resume replays events into push()
+    bool ready;
+    {
+      std::lock_guard lock(mu_);
+      ready = !paused_;
+    }
+    if (ready == told_ready_) return;
+    told_ready_ = ready;
+    t_.set_ready(ready);
+  }
 
   Target& t_;
   const size_t high_;
@@ -169,7 +230,11 @@ class Outbox {
   size_t bytes_ = 0;
   int starting_ = 0;
   bool writing_ = false, paused_ = false, ending_ = false, finished_ = false;
+  bool draining_ = false;  // ending, but what is queued is still written
+  bool deferred_ = false;  // finish_deferred was called
   grpc::Status final_;
+  std::recursive_mutex ready_mu_;  // serialises set_ready calls; taken before mu_, never inside it
+  bool told_ready_ = true;
 };
 
 }  // namespace ccmux::grpcx
