@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -431,6 +432,40 @@ TEST_F(GrpcAttack, SigtermWithStreamsOpenCallsWaitingAndAStalledHandshakeEndsCal
   close(silent);
   std::string log = daemon->log();
   EXPECT_EQ(log.find("did not stop within"), std::string::npos) << log.substr(log.size() > 4000 ? log.size() - 4000 : 0);
+}
+
+TEST_F(GrpcAttack, WhileCcmuxdStopsAGoodTokenIsToldUnavailableNotThatItIsBad) {
+  // A claude that lingers after its stdin closes keeps ccmuxd in its stopping phase (sessions
+  // ending, plugins still up) for seconds: the window a phone reconnecting during a restart hits.
+  std::string lingering = dir.path + "/lingering-claude";
+  write_file(lingering, "#!/bin/sh\ntrap '' TERM\n/usr/bin/python3 " + fake_claude_path() + " \"$@\"\nsleep 4\n");
+  chmod(lingering.c_str(), 0755);
+  DaemonOptions o = fake_claude();
+  o.claude_path = lingering;
+  start_with("    auth_max_failures: 3\n", o);
+  local = daemon->connect();
+  token = local->request("token.create", {{"name", "phone"}})["token"];
+  session = new_session(*local, "hello");
+  EventLog log(*local, session);
+  ASSERT_TRUE(log.wait_kind("result", 60000));
+  auto ch = channel();
+  ASSERT_TRUE(info(ch, token).ok());
+  local->request("daemon.shutdown", {{"stop_sessions", true}});
+  std::map<grpc::StatusCode, int> seen;
+  std::string unauthenticated;
+  auto t0 = Clock::now();
+  while (Clock::now() - t0 < 30s && alive(daemon->pid())) {
+    auto st = info(ch, token);
+    ++seen[st.error_code()];
+    if (st.error_code() == grpc::StatusCode::UNAUTHENTICATED || st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED)
+      unauthenticated = st.error_message();
+    std::this_thread::sleep_for(100ms);
+  }
+  for (auto& [code, n] : seen) std::cout << "status " << code << ": " << n << " call(s)\n";
+  EXPECT_GT(seen[grpc::StatusCode::UNAVAILABLE], 2) << "the stopping phase was not seen";
+  EXPECT_TRUE(unauthenticated.empty()) << "a good token was refused while ccmuxd stopped: " << unauthenticated;
+  std::string dlog = daemon->log();
+  EXPECT_EQ(dlog.find("refused 127.0.0.1: bad token"), std::string::npos) << "logged as a bad token";
 }
 
 }  // namespace
