@@ -343,8 +343,28 @@ TEST_F(GrpcAttack, BytesThatAreNotGrpcAreDroppedAndTheDaemonServesOn) {
     EXPECT_TRUE(closed_after(fd, junk, 10s)) << "the server kept a connection that sent junk open";
     close(fd);
   }
-  EXPECT_TRUE(info(channel(), token).ok());
+  // A bearer token of 1 MB, and a flood of bad ones: refused, rate-limited, nothing more.
+  auto ch = channel();
+  EXPECT_FALSE(info(ch, std::string(1 << 20, 'x')).ok());
+  for (int i = 0; i < 50; ++i) EXPECT_FALSE(info(ch, "ccmux_bad-" + std::to_string(i)).ok());
+  EXPECT_EQ(info(ch, token).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);  // this address, for now
   EXPECT_TRUE(alive(daemon->pid()));
+  EXPECT_TRUE(local->request("status").contains("pid"));
+}
+
+TEST_F(GrpcAttack, AStalledTlsHandshakeIsDroppedWithinSeconds) {
+  start_flooded("hello");
+  // The first bytes of a ClientHello, then nothing: each such connection holds a descriptor
+  // of ccmuxd's (and an unauthenticated peer can open many), so it must not be kept for long.
+  int fd = tcp_connect(port);
+  ASSERT_GE(fd, 0);
+  auto t0 = Clock::now();
+  EXPECT_TRUE(closed_after(fd, std::string("\x16\x03\x01\x02\x00\x01", 6), 30s)) << "still open after 30 s";
+  double took = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::cout << "a stalled handshake was dropped after " << took << " s\n";
+  EXPECT_LT(took, 15.0);
+  close(fd);
+  EXPECT_TRUE(info(channel(), token).ok());
 }
 
 TEST_F(GrpcAttack, SigtermWithStreamsOpenCallsWaitingAndAStalledHandshakeEndsCallsAndExitsInTime) {
