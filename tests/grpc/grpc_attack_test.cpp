@@ -488,4 +488,89 @@ TEST_F(GrpcAttack, WhileCcmuxdStopsAGoodTokenIsToldUnavailableNotThatItIsBad) {
   EXPECT_EQ(dlog.find("refused 127.0.0.1: bad token"), std::string::npos) << "logged as a bad token";
 }
 
+TEST_F(GrpcAttack, AClientThatNeverReadsAFirehoseCostsBoundedMemoryAndStallsNoOtherStream) {
+  start_flooded("hello");
+  long rss_before = rss_kb(daemon->pid());
+  // Ten streams on every session, live, that never read; one that reads everything.
+  auto stingy = v1::Events::NewStub(stingy_channel());
+  std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::SubscribeUpdate>>> idle;
+  for (int i = 0; i < 10; ++i) {
+    ctxs.push_back(std::make_unique<grpc::ClientContext>());
+    auth(*ctxs.back());
+    v1::SubscribeRequest req;
+    req.set_session("*");
+    idle.push_back(stingy->Subscribe(ctxs.back().get(), req));
+  }
+  grpc::ClientContext rctx;
+  auth(rctx);
+  v1::SubscribeRequest all;
+  all.set_session("*");
+  auto reader = v1::Events::NewStub(big_channel())->Subscribe(&rctx, all);
+  v1::SubscribeUpdate u;
+  ASSERT_TRUE(reader->Read(&u));
+  ASSERT_TRUE(u.has_subscribed());
+  std::this_thread::sleep_for(500ms);  // every idle stream is subscribed before the firehose
+  std::string firehose = new_session(*local, "flood 400 64");  // ~26 MB of events, live
+  uint64_t last = 0;
+  size_t bytes = 0;
+  long rss_peak = 0;
+  auto t0 = Clock::now();
+  while (reader->Read(&u)) {
+    ASSERT_LT(Clock::now() - t0, 120s) << "the reading stream stalled at seq " << last;
+    if (!u.has_event() || u.event().session() != firehose) continue;
+    EXPECT_EQ(u.event().seq(), last + 1) << "a gap or a duplicate";
+    last = u.event().seq();
+    bytes += u.event().payload().size();
+    if (last % 50 == 0) rss_peak = std::max(rss_peak, rss_kb(daemon->pid()));
+    if (u.event().kind() == "result") break;
+  }
+  std::cout << "read " << last << " events (" << bytes / 1024 << " kB) beside 10 idle streams; ccmuxd RSS "
+            << rss_before << " kB before, " << rss_peak << " kB at most\n";
+  EXPECT_GT(bytes, size_t{25} << 20);
+  // Each idle stream holds at most its send queue (1 MiB by default) and gRPC's windows.
+  EXPECT_LT(rss_peak - rss_before, 150 * 1024);
+  rctx.TryCancel();
+  for (auto& c : ctxs) c->TryCancel();
+}
+
+TEST_F(GrpcAttack, UnaryCallsInFlightWhenTheirTokenIsRevokedAllFinish) {
+  start_flooded("hello");
+  auto ch = channel();
+  std::atomic<bool> revoked{false};
+  std::atomic<int> ok_after{0}, calls{0};
+  std::vector<std::thread> th;
+  for (int t = 0; t < 6; ++t)
+    th.emplace_back([&, t] {
+      auto sessions = v1::Sessions::NewStub(ch);
+      auto machine = v1::Machine::NewStub(ch);
+      for (int i = 0; i < 300; ++i) {
+        grpc::ClientContext c;
+        auth(c);
+        c.set_deadline(std::chrono::system_clock::now() + 30s);
+        grpc::Status st;
+        if (t % 2) {
+          v1::ListSessionsResponse r;
+          st = sessions->List(&c, v1::ListSessionsRequest(), &r);
+        } else {
+          v1::InfoResponse r;
+          st = machine->Info(&c, v1::InfoRequest(), &r);
+        }
+        ++calls;
+        EXPECT_NE(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << "a call hung";
+        bool after = revoked.load();
+        if (after && st.ok()) ++ok_after;
+        if (after && !st.ok()) break;
+      }
+    });
+  std::this_thread::sleep_for(300ms);
+  local->request("token.revoke", {{"name", "attacker"}});
+  revoked = true;
+  for (auto& x : th) x.join();
+  std::cout << calls.load() << " calls, " << ok_after.load() << " answered OK after the revocation returned\n";
+  EXPECT_LE(ok_after.load(), 12);  // at most the ones authenticated just before it
+  EXPECT_EQ(info(ch, token).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(alive(daemon->pid()));
+}
+
 }  // namespace
