@@ -355,3 +355,27 @@ TEST(GrpcOutbox, PauseAndResumeReachTheDaemonInTheOrderOfTheStateTheyReport) {
   ASSERT_FALSE(t.calls.empty());
   EXPECT_TRUE(t.calls.back()) << "the last word to the daemon was 'pause' for an empty queue";
 }
+
+TEST(GrpcOutbox, StreamsThatDoNotReadShareOneBoundAndAReaderUnderItsOwnQueueIsSpared) {
+  QueueBudget budget(20000);
+  FakeTarget a, b, c;
+  Outbox<v1::Event> hog(a, 2000, size_t{256} << 20, &budget), slow(b, 2000, size_t{256} << 20, &budget),
+      fine(c, 2000, size_t{256} << 20, &budget);
+  size_t pushed = 0;
+  while (hog.push(ev(pushed + 1, 1000))) ASSERT_LT(++pushed, 100u);
+  EXPECT_LE(pushed, 20u);  // stopped by the shared bound
+  EXPECT_EQ(a.finished.size(), 0u);  // its write 1 is in flight
+  EXPECT_EQ(a.deferred, 1);
+  EXPECT_LE(budget.used.load(), 2000u);  // the hog's queue was freed but for its write in flight
+  for (int i = 0; i < 15; ++i) ASSERT_TRUE(slow.push(ev(i + 1, 1000))) << i;  // the room the hog left
+  ASSERT_TRUE(fine.push(ev(1, 500)));  // the bound is full, but this stream is under its own queue
+  size_t more = 0;
+  while (slow.push(ev(100 + more, 1000))) ASSERT_LT(++more, 100u);
+  EXPECT_EQ(b.deferred, 1);
+  EXPECT_TRUE(fine.push(ev(2, 500)));
+  hog.write_done(false);
+  slow.write_done(true);
+  fine.write_done(true);
+  fine.write_done(true);
+  EXPECT_EQ(budget.used.load(), 0u);  // everything written or dropped gives its bytes back
+}

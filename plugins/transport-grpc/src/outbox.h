@@ -19,6 +19,7 @@
 
 #include <grpcpp/support/status.h>
 
+#include <atomic>
 #include <cstddef>
 #include <deque>
 #include <mutex>
@@ -26,6 +27,15 @@
 #include <utility>
 
 namespace ccmux::grpcx {
+
+// Bytes queued by all of the server's streams. Live events of every session ("*"), replies
+// and approvals are not paused by flow control; without a shared bound, N streams that do
+// not read could hold N x 256 MiB.
+struct QueueBudget {
+  explicit QueueBudget(size_t l) : limit(l) {}
+  const size_t limit;
+  std::atomic<size_t> used{0};
+};
 
 template <class Msg>
 class Outbox {
@@ -39,8 +49,10 @@ class Outbox {
     virtual void finish_deferred() {}
   };
   // `max_queued`: past it the stream is ended (the protocol's 256 MiB).
-  Outbox(Target& t, size_t high_water, size_t max_queued = size_t{256} << 20)
-      : t_(t), high_(high_water), max_(max_queued) {}
+  // `shared`: past its limit, a stream over its own high water is ended too.
+  Outbox(Target& t, size_t high_water, size_t max_queued = size_t{256} << 20, QueueBudget* shared = nullptr)
+      : t_(t), high_(high_water), max_(max_queued), shared_(shared) {}
+  ~Outbox() { account(0); }
 
   // Any thread. False once the stream is ending (the message is dropped).
   bool push(Msg&& m) {
@@ -52,19 +64,22 @@ class Outbox {
       std::lock_guard lock(mu_);
       if (ending_) return false;
       size_t n = m.ByteSizeLong();
-      if (bytes_ + n > max_) {
+      bool over_shared = shared_ && bytes_ + n > high_ && shared_->used.load() + n > shared_->limit;
+      if (bytes_ + n > max_ || over_shared) {
         overflow = true;
         // Replies and approvals are not paused: a client that sends requests and never reads
         // is ended here, as the protocol ends one that lets 256 MiB pile up.
         ending_ = true;
         draining_ = false;
-        final_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "the client does not read: over 256 MiB queued");
+        final_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              over_shared ? "the client does not read: ccmuxd's gRPC send queues are full"
+                                          : "the client does not read: over 256 MiB queued");
         drop_queued();
         f = take_finish();
         deferred = !f && take_deferred();
       } else {
         q_.emplace_back(std::move(m), n);
-        bytes_ += n;
+        account(bytes_ + n);
         if (!paused_ && bytes_ > high_ / 2) paused_ = pause = true;
         if (!writing_) {
           writing_ = true;
@@ -91,7 +106,7 @@ class Outbox {
     {
       std::lock_guard lock(mu_);
       if (!q_.empty()) {
-        bytes_ -= q_.front().second;
+        account(bytes_ - q_.front().second);
         q_.pop_front();
       }
       if (!ok && (!ending_ || draining_)) {
@@ -102,7 +117,7 @@ class Outbox {
       if (ending_ && !(draining_ && !q_.empty())) {
         writing_ = false;
         q_.clear();
-        bytes_ = 0;
+        account(0);
         f = take_finish();
       } else if (!q_.empty()) {
         ++starting_;
@@ -206,7 +221,15 @@ class Outbox {
   void drop_queued() {
     size_t keep = writing_ && !q_.empty() ? 1 : 0;
     while (q_.size() > keep) q_.pop_back();
-    bytes_ = keep ? q_.front().second : 0;
+    account(keep ? q_.front().second : 0);
+  }
+  // Under mu_ (or in the destructor): this stream now queues `bytes`; the budget follows.
+  void account(size_t bytes) {
+    if (shared_ && bytes != bytes_) {
+      if (bytes > bytes_) shared_->used += bytes - bytes_;
+      else shared_->used -= bytes_ - bytes;
+    }
+    bytes_ = bytes;
   }
   // Tells the target the current pause state, if it changed since it was last told. Serial
   // (ready_mu_): whoever calls last reads the latest state, so the last call made is right.
@@ -225,6 +248,7 @@ class Outbox {
   Target& t_;
   const size_t high_;
   const size_t max_;
+  QueueBudget* const shared_;
   mutable std::mutex mu_;
   std::deque<std::pair<Msg, size_t>> q_;
   size_t bytes_ = 0;

@@ -24,9 +24,13 @@ template <class Msg>
 class StreamCore final : public LiveStream, public Outbox<Msg>::Target, public std::enable_shared_from_this<StreamCore<Msg>> {
  public:
   // `cancel` cancels the call (ServerContext::TryCancel); it is not called after detach().
-  StreamCore(ccmux::Host& host, size_t high_water, std::function<void(const Msg*)> write,
-             std::function<void(const grpc::Status&)> finish, std::function<void()> cancel)
-      : outbox(*this, high_water), host_(host), write_(std::move(write)), finish_(std::move(finish)), cancel_(std::move(cancel)) {}
+  StreamCore(GrpcServer& srv, std::function<void(const Msg*)> write, std::function<void(const grpc::Status&)> finish,
+             std::function<void()> cancel)
+      : outbox(*this, srv.config().send_queue_bytes, size_t{256} << 20, &srv.queue_budget()),
+        host_(srv.host()),
+        write_(std::move(write)),
+        finish_(std::move(finish)),
+        cancel_(std::move(cancel)) {}
 
   const Identity& identity() const override { return who; }
   void end(const grpc::Status& s) override { outbox.end(s); }
