@@ -3,6 +3,7 @@
 #include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
 
+#include <cstddef>
 #include <cstdio>
 
 namespace ccmux::grpcx {
@@ -91,6 +92,7 @@ std::variant<Identity, grpc::Status> PeerAuth::check(const grpc::CallbackServerC
     // The raw call: once ccmuxd is stopping it refuses every token (CCMUX_ERR_STOPPING), and a
     // good one must not be told it is bad (a client would drop it) nor count as a failure.
     const ccmux_host_api* api = host_.raw();
+    if (api->struct_size < offsetof(ccmux_host_api, authenticate) + sizeof(void*)) return refuse(id.address, "bad token");
     char name[128];
     int rc = api->authenticate(api->host, token.data(), token.size(), name, sizeof name);
     if (rc == CCMUX_ERR_STOPPING) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "ccmuxd is stopping");
