@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -178,12 +180,14 @@ struct FakeTarget : Outbox<v1::Event>::Target {
   std::vector<grpc::StatusCode> finished;
   std::vector<bool> ready_calls;
   int in_flight = 0;
+  int deferred = 0;
   void do_write(const v1::Event* m) override {
     written.push_back(m->seq());
     ++in_flight;
   }
   void do_finish(const grpc::Status& s) override { finished.push_back(s.error_code()); }
   void set_ready(bool r) override { ready_calls.push_back(r); }
+  void finish_deferred() override { ++deferred; }
 };
 
 v1::Event ev(uint64_t seq, size_t bytes = 10) {
@@ -269,4 +273,109 @@ TEST(GrpcOutbox, ManyThreadsPushingAndEndingFinishExactlyOnce) {
     for (auto& x : th) x.join();
     EXPECT_EQ(t.finishes.load(), 1) << "round " << round;
   }
+}
+
+TEST(GrpcOutbox, AHalfClosedStreamWritesWhatItOwesThenFinishes) {
+  FakeTarget t;
+  Outbox<v1::Event> box(t, 1 << 20);
+  box.push(ev(1));
+  box.push(ev(2));
+  box.push(ev(3));
+  box.end_when_drained(grpc::Status::OK);
+  EXPECT_FALSE(box.push(ev(4)));  // nothing new once the end is decided
+  box.write_done(true);
+  box.write_done(true);
+  EXPECT_TRUE(t.finished.empty());
+  box.write_done(true);
+  EXPECT_EQ(t.written, (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(t.finished, std::vector<grpc::StatusCode>{grpc::StatusCode::OK});
+}
+
+TEST(GrpcOutbox, AnEndDuringADrainDropsTheRestAndSaysWhy) {
+  FakeTarget t;
+  Outbox<v1::Event> box(t, 1 << 20);
+  box.push(ev(1));
+  box.push(ev(2));
+  box.end_when_drained(grpc::Status::OK);
+  box.end(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "revoked"));
+  EXPECT_EQ(box.queued_bytes(), ev(1).ByteSizeLong());  // only the write in flight is kept
+  box.write_done(true);
+  EXPECT_EQ(t.written, std::vector<uint64_t>{1});
+  EXPECT_EQ(t.finished, std::vector<grpc::StatusCode>{grpc::StatusCode::UNAUTHENTICATED});
+}
+
+TEST(GrpcOutbox, AnEndStuckBehindAWriteIsReportedOnceSoTheCallCanBeCancelled) {
+  FakeTarget idle;
+  Outbox<v1::Event> quiet(idle, 1 << 20);
+  quiet.end(grpc::Status::OK);  // nothing in flight: finished at once, nothing to report
+  EXPECT_EQ(idle.finished.size(), 1u);
+  EXPECT_EQ(idle.deferred, 0);
+  FakeTarget t;
+  Outbox<v1::Event> box(t, 1000, 10000);
+  size_t pushed = 0;
+  while (box.push(ev(pushed + 1, 1000))) ASSERT_LT(++pushed, 100u);
+  EXPECT_EQ(t.deferred, 1);  // the cap's end waits for write 1, which a non-reader never takes
+  EXPECT_EQ(box.queued_bytes(), ev(1, 1000).ByteSizeLong());  // the rest is freed at once
+  box.end(grpc::Status::OK);
+  EXPECT_EQ(t.deferred, 1);
+  EXPECT_FALSE(box.finished());
+  box.write_done(false);  // what a cancel does to the write in flight
+  EXPECT_TRUE(box.finished());
+  EXPECT_EQ(t.finished, std::vector<grpc::StatusCode>{grpc::StatusCode::RESOURCE_EXHAUSTED});
+}
+
+TEST(GrpcOutbox, PauseAndResumeReachTheDaemonInTheOrderOfTheStateTheyReport) {
+  // One thread's push crosses half full and is about to say "pause" when it is preempted;
+  // meanwhile another thread's writes drain the queue and say "resume". The pause must not
+  // land last: the daemon would hold events back from a stream that is no longer paused.
+  struct SlowPause : Outbox<v1::Event>::Target {
+    std::mutex mu;
+    std::vector<bool> calls;
+    std::atomic<bool> pausing{false}, drained{false};
+    void do_write(const v1::Event*) override {}
+    void do_finish(const grpc::Status&) override {}
+    void set_ready(bool ready) override {
+      if (!ready && !pausing.exchange(true)) {
+        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+        while (!drained && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      std::lock_guard lock(mu);
+      calls.push_back(ready);
+    }
+  } t;
+  Outbox<v1::Event> box(t, 1000);
+  box.push(ev(1, 100));  // in flight
+  std::thread pusher([&] { box.push(ev(2, 600)); });  // past half: pauses (slowly)
+  while (!t.pausing) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  box.write_done(true);  // 1 done, 2 in flight
+  box.write_done(true);  // 2 done: empty, so resume
+  t.drained = true;
+  pusher.join();
+  std::lock_guard lock(t.mu);
+  ASSERT_FALSE(t.calls.empty());
+  EXPECT_TRUE(t.calls.back()) << "the last word to the daemon was 'pause' for an empty queue";
+}
+
+TEST(GrpcOutbox, StreamsThatDoNotReadShareOneBoundAndAReaderUnderItsOwnQueueIsSpared) {
+  QueueBudget budget(20000);
+  FakeTarget a, b, c;
+  Outbox<v1::Event> hog(a, 2000, size_t{256} << 20, &budget), slow(b, 2000, size_t{256} << 20, &budget),
+      fine(c, 2000, size_t{256} << 20, &budget);
+  size_t pushed = 0;
+  while (hog.push(ev(pushed + 1, 1000))) ASSERT_LT(++pushed, 100u);
+  EXPECT_LE(pushed, 20u);  // stopped by the shared bound
+  EXPECT_EQ(a.finished.size(), 0u);  // its write 1 is in flight
+  EXPECT_EQ(a.deferred, 1);
+  EXPECT_LE(budget.used.load(), 2000u);  // the hog's queue was freed but for its write in flight
+  for (int i = 0; i < 15; ++i) ASSERT_TRUE(slow.push(ev(i + 1, 1000))) << i;  // the room the hog left
+  ASSERT_TRUE(fine.push(ev(1, 500)));  // the bound is full, but this stream is under its own queue
+  size_t more = 0;
+  while (slow.push(ev(100 + more, 1000))) ASSERT_LT(++more, 100u);
+  EXPECT_EQ(b.deferred, 1);
+  EXPECT_TRUE(fine.push(ev(2, 500)));
+  hog.write_done(false);
+  slow.write_done(true);
+  fine.write_done(true);
+  fine.write_done(true);
+  EXPECT_EQ(budget.used.load(), 0u);  // everything written or dropped gives its bytes back
 }

@@ -29,8 +29,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::ApprovalUpdate> {
  public:
   WatchReactor(GrpcServer& srv, CallbackServerContext* ctx) : srv_(srv) {
     core_ = std::make_shared<Core>(
-        srv.config().send_queue_bytes, [this](const v1::ApprovalUpdate* m) { StartWrite(m); },
-        [this](const grpc::Status& s) { Finish(s); });
+        srv, [this](const v1::ApprovalUpdate* m) { StartWrite(m); },
+        [this](const grpc::Status& s) { Finish(s); }, [ctx] { ctx->TryCancel(); });
     if (!admit(srv, ctx, core_)) return;
     std::weak_ptr<Core> weak = core_;
     // watch_approvals in the hello: the pending list first, then every change.

@@ -6,6 +6,7 @@
 #include "ccmux/v1/events.grpc.pb.h"
 
 #include <algorithm>
+#include <atomic>
 
 namespace ccmux::grpcx {
 namespace {
@@ -28,8 +29,8 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeUpda
  public:
   SubscribeReactor(GrpcServer& srv, CallbackServerContext* ctx, const v1::SubscribeRequest* req) : srv_(srv) {
     core_ = std::make_shared<Core>(
-        srv.config().send_queue_bytes, [this](const v1::SubscribeUpdate* m) { StartWrite(m); },
-        [this](const grpc::Status& s) { Finish(s); });
+        srv, [this](const v1::SubscribeUpdate* m) { StartWrite(m); },
+        [this](const grpc::Status& s) { Finish(s); }, [ctx] { ctx->TryCancel(); });
     if (!admit(srv, ctx, core_)) return;
     std::weak_ptr<Core> weak = core_;
     auto client = DaemonClient::open(srv.clients(), core_->who.client_name, false, [weak](std::string_view m) {
@@ -63,14 +64,31 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeUpda
   std::shared_ptr<Core> core_;
 };
 
+// Replies a Connect client is owed. Once it is done sending (half-close), the stream ends
+// when the last of them is queued and written — not at once, which would drop them.
+class Owed {
+ public:
+  void add() { ++n_; }
+  // True once, when the client is done sending and nothing is owed.
+  bool settle() { return --n_ == 0 && done_ && !ended_.exchange(true); }
+  bool client_done() {
+    done_ = true;
+    return n_ == 0 && !ended_.exchange(true);
+  }
+
+ private:
+  std::atomic<long> n_{0};
+  std::atomic<bool> done_{false}, ended_{false};
+};
+
 class ConnectReactor final : public grpc::ServerBidiReactor<v1::ClientMessage, v1::ServerMessage> {
   using Core = StreamCore<v1::ServerMessage>;
 
  public:
   ConnectReactor(GrpcServer& srv, CallbackServerContext* ctx) : srv_(srv) {
     core_ = std::make_shared<Core>(
-        srv.config().send_queue_bytes, [this](const v1::ServerMessage* m) { StartWrite(m); },
-        [this](const grpc::Status& s) { Finish(s); });
+        srv, [this](const v1::ServerMessage* m) { StartWrite(m); },
+        [this](const grpc::Status& s) { Finish(s); }, [ctx] { ctx->TryCancel(); });
     if (!admit(srv, ctx, core_)) return;
     client_ = open_client(false);
     if (!client_) {
@@ -80,7 +98,10 @@ class ConnectReactor final : public grpc::ServerBidiReactor<v1::ClientMessage, v
     read_next();
   }
   void OnReadDone(bool ok) override {
-    if (!ok) return core_->end(grpc::Status::OK);  // the client is done sending
+    if (!ok) {  // the client is done sending (or gone: then OnCancel ends the stream)
+      if (owed_->client_done()) core_->outbox.end_when_drained(grpc::Status::OK);
+      return;
+    }
     v1::ClientMessage msg = std::move(in_);
     in_.Clear();
     dispatch(msg);
@@ -137,7 +158,8 @@ class ConnectReactor final : public grpc::ServerBidiReactor<v1::ClientMessage, v
   // the stream with the request's id.
   void forward(uint64_t id, const std::string& method, const json& params, bool subscribed = false) {
     std::weak_ptr<Core> weak = core_;
-    bool sent = client_->call(method, params, [weak, id, subscribed](const json* r, const ProtocolError* e) {
+    owed_->add();
+    bool sent = client_->call(method, params, [weak, owed = owed_, id, subscribed](const json* r, const ProtocolError* e) {
       auto core = weak.lock();
       if (!core) return;
       v1::ServerMessage out;
@@ -147,17 +169,21 @@ class ConnectReactor final : public grpc::ServerBidiReactor<v1::ClientMessage, v
         reply->mutable_error()->set_code(e->code);
         reply->mutable_error()->set_message(e->message);
         core->outbox.push(std::move(out));
-        return;
+      } else {
+        reply->set_result_json(r->dump());
+        core->outbox.push(std::move(out));
+        if (subscribed) {
+          v1::ServerMessage s;
+          fill_subscribed(*r, s.mutable_subscribed());
+          core->outbox.push(std::move(s));
+        }
       }
-      reply->set_result_json(r->dump());
-      core->outbox.push(std::move(out));
-      if (subscribed) {
-        v1::ServerMessage s;
-        fill_subscribed(*r, s.mutable_subscribed());
-        core->outbox.push(std::move(s));
-      }
+      if (owed->settle()) core->outbox.end_when_drained(grpc::Status::OK);
     });
-    if (!sent) reply_error(id, "unavailable", "ccmuxd is stopping");
+    if (!sent) {
+      reply_error(id, "unavailable", "ccmuxd is stopping");
+      if (owed_->settle()) core_->outbox.end_when_drained(grpc::Status::OK);
+    }
   }
 
   void dispatch(const v1::ClientMessage& m) {
@@ -202,6 +228,7 @@ class ConnectReactor final : public grpc::ServerBidiReactor<v1::ClientMessage, v
   GrpcServer& srv_;
   std::shared_ptr<Core> core_;
   std::shared_ptr<DaemonClient> client_;
+  std::shared_ptr<Owed> owed_ = std::make_shared<Owed>();
   bool watching_ = false;
   v1::ClientMessage in_;
 };

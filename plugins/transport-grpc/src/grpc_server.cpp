@@ -58,6 +58,9 @@ void GrpcServer::start() {
   builder.AddListeningPort(host + ":" + std::to_string(cfg_.port), credentials(cfg_), &bound);
   builder.SetMaxReceiveMessageSize(static_cast<int>(cfg_.max_message_bytes));
   builder.SetMaxSendMessageSize(-1);  // events are bounded by the store (claude.max_event_bytes)
+  // A connection that stalls in its TLS handshake holds one of ccmuxd's descriptors for
+  // nothing: dropped after 10 s (gRPC's default is 120 s), ample for a phone on a bad network.
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, 10000);
   for (auto& s : services_) builder.RegisterService(s.get());
   server_ = builder.BuildAndStart();
   if (!server_ || bound == 0)

@@ -6,6 +6,7 @@
 
 #include "daemon_client.h"
 #include "grpc_config.h"
+#include "outbox.h"
 #include "peer_auth.h"
 
 #include <ccmux/plugin.hpp>
@@ -45,6 +46,7 @@ class GrpcServer {
   ClientFactory& clients() { return clients_; }
   PeerAuth& auth() { return auth_; }
   bool stopping() const { return stopping_.load(); }
+  QueueBudget& queue_budget() { return queue_budget_; }
 
   // The in-daemon client unary calls of this identity share (nullptr when stopping).
   std::shared_ptr<DaemonClient> unary_client(const Identity& who);
@@ -60,6 +62,8 @@ class GrpcServer {
   ClientFactory clients_;
   PeerAuth auth_;
   std::atomic<bool> stopping_{false};
+  // What all streams may queue beyond their own send_queue_bytes (outbox.h).
+  QueueBudget queue_budget_{size_t{128} << 20};
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<grpc::Server> server_;
   std::mutex mu_;

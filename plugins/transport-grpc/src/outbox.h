@@ -6,14 +6,20 @@
 // held across those calls: `starting_` counts ops being started, and Finish waits until
 // none is being started and no write is in flight — whoever clears the last one finishes.
 //
+// A write to a client that stopped reading never completes, so an end decided then (a
+// revocation, the 256 MiB cap) would wait forever: the target is told (finish_deferred) and
+// may cancel the call, which fails that write and lets Finish happen.
+//
 // Flow control: past half of `high_water` queued bytes the daemon is told to pause this
 // stream's subscription events (SDK client_set_ready); under a quarter it resumes, and the
 // daemon replays what was missed from the store. A slow reader costs bounded memory and
-// never stalls other streams or loses events.
+// never stalls other streams or loses events. The pause and resume calls are made in the
+// order of the state they report (ready_mu_), so a late pause cannot outlive its resume.
 #pragma once
 
 #include <grpcpp/support/status.h>
 
+#include <atomic>
 #include <cstddef>
 #include <deque>
 #include <mutex>
@@ -21,6 +27,15 @@
 #include <utility>
 
 namespace ccmux::grpcx {
+
+// Bytes queued by all of the server's streams. Live events of every session ("*"), replies
+// and approvals are not paused by flow control; without a shared bound, N streams that do
+// not read could hold N x 256 MiB.
+struct QueueBudget {
+  explicit QueueBudget(size_t l) : limit(l) {}
+  const size_t limit;
+  std::atomic<size_t> used{0};
+};
 
 template <class Msg>
 class Outbox {
@@ -30,31 +45,41 @@ class Outbox {
     virtual void do_write(const Msg* m) = 0;
     virtual void do_finish(const grpc::Status& s) = 0;
     virtual void set_ready(bool ready) = 0;
+    // The stream is ending but a write is in flight (called once, no lock held).
+    virtual void finish_deferred() {}
   };
   // `max_queued`: past it the stream is ended (the protocol's 256 MiB).
-  Outbox(Target& t, size_t high_water, size_t max_queued = size_t{256} << 20)
-      : t_(t), high_(high_water), max_(max_queued) {}
+  // `shared`: past its limit, a stream over its own high water is ended too.
+  Outbox(Target& t, size_t high_water, size_t max_queued = size_t{256} << 20, QueueBudget* shared = nullptr)
+      : t_(t), high_(high_water), max_(max_queued), shared_(shared) {}
+  ~Outbox() { account(0); }
 
   // Any thread. False once the stream is ending (the message is dropped).
   bool push(Msg&& m) {
     const Msg* w = nullptr;
     bool pause = false;
     std::optional<grpc::Status> f;
-    bool overflow = false;
+    bool overflow = false, deferred = false;
     {
       std::lock_guard lock(mu_);
       if (ending_) return false;
       size_t n = m.ByteSizeLong();
-      if (bytes_ + n > max_) {
+      bool over_shared = shared_ && bytes_ + n > high_ && shared_->used.load() + n > shared_->limit;
+      if (bytes_ + n > max_ || over_shared) {
         overflow = true;
         // Replies and approvals are not paused: a client that sends requests and never reads
         // is ended here, as the protocol ends one that lets 256 MiB pile up.
         ending_ = true;
-        final_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "the client does not read: over 256 MiB queued");
+        draining_ = false;
+        final_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              over_shared ? "the client does not read: ccmuxd's gRPC send queues are full"
+                                          : "the client does not read: over 256 MiB queued");
+        drop_queued();
         f = take_finish();
+        deferred = !f && take_deferred();
       } else {
         q_.emplace_back(std::move(m), n);
-        bytes_ += n;
+        account(bytes_ + n);
         if (!paused_ && bytes_ > high_ / 2) paused_ = pause = true;
         if (!writing_) {
           writing_ = true;
@@ -65,9 +90,10 @@ class Outbox {
     }
     if (overflow) {
       if (f) t_.do_finish(*f);  // else when the write in flight completes
+      if (deferred) t_.finish_deferred();
       return false;
     }
-    if (pause) t_.set_ready(false);
+    if (pause) sync_ready();
     if (w) start_write(w);
     return true;
   }
@@ -80,17 +106,18 @@ class Outbox {
     {
       std::lock_guard lock(mu_);
       if (!q_.empty()) {
-        bytes_ -= q_.front().second;
+        account(bytes_ - q_.front().second);
         q_.pop_front();
       }
-      if (!ok && !ending_) {
+      if (!ok && (!ending_ || draining_)) {
         ending_ = true;
+        draining_ = false;
         final_ = grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
       }
-      if (ending_) {
+      if (ending_ && !(draining_ && !q_.empty())) {
         writing_ = false;
         q_.clear();
-        bytes_ = 0;
+        account(0);
         f = take_finish();
       } else if (!q_.empty()) {
         ++starting_;
@@ -103,7 +130,7 @@ class Outbox {
         resume = true;
       }
     }
-    if (resume) t_.set_ready(true);
+    if (resume) sync_ready();
     if (w) start_write(w);
     if (f) t_.do_finish(*f);
   }
@@ -112,10 +139,30 @@ class Outbox {
   // completes. Queued messages are dropped. Any thread.
   void end(const grpc::Status& s) {
     std::optional<grpc::Status> f;
+    bool deferred = false;
+    {
+      std::lock_guard lock(mu_);
+      if (ending_ && !draining_) return;
+      final_ = s;  // also over a drain's status: what it owed the client is dropped now
+      ending_ = true;
+      draining_ = false;
+      drop_queued();
+      f = take_finish();
+      deferred = !f && take_deferred();
+    }
+    if (f) t_.do_finish(*f);
+    if (deferred) t_.finish_deferred();
+  }
+
+  // Ends the stream with `s` once everything queued is written; nothing new is taken. For a
+  // client that is done sending: the replies it is owed still reach it. end() cuts it short.
+  void end_when_drained(const grpc::Status& s) {
+    std::optional<grpc::Status> f;
     {
       std::lock_guard lock(mu_);
       if (ending_) return;
       ending_ = true;
+      draining_ = true;
       final_ = s;
       f = take_finish();
     }
@@ -134,6 +181,10 @@ class Outbox {
   bool ending() const {
     std::lock_guard lock(mu_);
     return ending_;
+  }
+  bool finished() const {
+    std::lock_guard lock(mu_);
+    return finished_;
   }
   size_t queued_bytes() const {
     std::lock_guard lock(mu_);
@@ -160,16 +211,54 @@ class Outbox {
     finished_ = true;
     return final_;
   }
+  // Under mu_: true once, when the end waits for a write in flight.
+  bool take_deferred() {
+    if (!writing_ || deferred_) return false;
+    deferred_ = true;
+    return true;
+  }
+  // Under mu_: drops what is queued, except the message gRPC is writing.
+  void drop_queued() {
+    size_t keep = writing_ && !q_.empty() ? 1 : 0;
+    while (q_.size() > keep) q_.pop_back();
+    account(keep ? q_.front().second : 0);
+  }
+  // Under mu_ (or in the destructor): this stream now queues `bytes`; the budget follows.
+  void account(size_t bytes) {
+    if (shared_ && bytes != bytes_) {
+      if (bytes > bytes_) shared_->used += bytes - bytes_;
+      else shared_->used -= bytes_ - bytes;
+    }
+    bytes_ = bytes;
+  }
+  // Tells the target the current pause state, if it changed since it was last told. Serial
+  // (ready_mu_): whoever calls last reads the latest state, so the last call made is right.
+  void sync_ready() {
+    std::lock_guard r(ready_mu_);  // recursive: on the loop, a resume replays events into push()
+    bool ready;
+    {
+      std::lock_guard lock(mu_);
+      ready = !paused_;
+    }
+    if (ready == told_ready_) return;
+    told_ready_ = ready;
+    t_.set_ready(ready);
+  }
 
   Target& t_;
   const size_t high_;
   const size_t max_;
+  QueueBudget* const shared_;
   mutable std::mutex mu_;
   std::deque<std::pair<Msg, size_t>> q_;
   size_t bytes_ = 0;
   int starting_ = 0;
   bool writing_ = false, paused_ = false, ending_ = false, finished_ = false;
+  bool draining_ = false;  // ending, but what is queued is still written
+  bool deferred_ = false;  // finish_deferred was called
   grpc::Status final_;
+  std::recursive_mutex ready_mu_;  // serialises set_ready calls; taken before mu_, never inside it
+  bool told_ready_ = true;
 };
 
 }  // namespace ccmux::grpcx

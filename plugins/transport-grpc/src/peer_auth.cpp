@@ -3,6 +3,7 @@
 #include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
 
+#include <cstddef>
 #include <cstdio>
 
 namespace ccmux::grpcx {
@@ -88,9 +89,15 @@ std::variant<Identity, grpc::Status> PeerAuth::check(const grpc::CallbackServerC
     if (token.empty()) return refuse(id.address, "no client certificate and no bearer token");
     if (!cfg_.tokens) return refuse(id.address, "tokens are not accepted here (tokens: false): use a client certificate");
     if (!tls && !cfg_.plaintext) return refuse(id.address, "a token needs TLS");
-    auto name = host_.authenticate(token);
-    if (!name) return refuse(id.address, "bad token");
-    id.name = *name;
+    // The raw call: once ccmuxd is stopping it refuses every token (CCMUX_ERR_STOPPING), and a
+    // good one must not be told it is bad (a client would drop it) nor count as a failure.
+    const ccmux_host_api* api = host_.raw();
+    if (api->struct_size < offsetof(ccmux_host_api, authenticate) + sizeof(void*)) return refuse(id.address, "bad token");
+    char name[128];
+    int rc = api->authenticate(api->host, token.data(), token.size(), name, sizeof name);
+    if (rc == CCMUX_ERR_STOPPING) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "ccmuxd is stopping");
+    if (rc != CCMUX_OK) return refuse(id.address, "bad token");
+    id.name = name;
     id.kind = "token";
   }
   {

@@ -8,6 +8,7 @@
 #include "outbox.h"
 #include "proto_map.h"
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -15,11 +16,21 @@
 
 namespace ccmux::grpcx {
 
+// How long an ended stream waits for a write its client does not take (it stopped reading)
+// before the call is cancelled: long enough for a reading client to get the real status.
+inline constexpr std::chrono::seconds kStuckWriteGrace{5};
+
 template <class Msg>
-class StreamCore final : public LiveStream, public Outbox<Msg>::Target {
+class StreamCore final : public LiveStream, public Outbox<Msg>::Target, public std::enable_shared_from_this<StreamCore<Msg>> {
  public:
-  StreamCore(size_t high_water, std::function<void(const Msg*)> write, std::function<void(const grpc::Status&)> finish)
-      : outbox(*this, high_water), write_(std::move(write)), finish_(std::move(finish)) {}
+  // `cancel` cancels the call (ServerContext::TryCancel); it is not called after detach().
+  StreamCore(GrpcServer& srv, std::function<void(const Msg*)> write, std::function<void(const grpc::Status&)> finish,
+             std::function<void()> cancel)
+      : outbox(*this, srv.config().send_queue_bytes, size_t{256} << 20, &srv.queue_budget()),
+        host_(srv.host()),
+        write_(std::move(write)),
+        finish_(std::move(finish)),
+        cancel_(std::move(cancel)) {}
 
   const Identity& identity() const override { return who; }
   void end(const grpc::Status& s) override { outbox.end(s); }
@@ -28,14 +39,30 @@ class StreamCore final : public LiveStream, public Outbox<Msg>::Target {
   void set_ready(bool ready) override {
     for (auto& c : snapshot()) c->set_ready(ready);
   }
+  // The end waits for a write in flight: if the client has not taken it within the grace,
+  // it never will (it stopped reading) — cancelling fails that write, and Finish follows.
+  void finish_deferred() override {
+    std::weak_ptr<StreamCore> weak = this->shared_from_this();
+    host_.after(kStuckWriteGrace, [weak] {
+      if (auto c = weak.lock(); c && !c->outbox.finished()) c->cancel();
+    });
+  }
   void add_client(std::shared_ptr<DaemonClient> c) {
     std::lock_guard lock(mu_);
     clients_.push_back(std::move(c));
   }
   // At OnDone: the daemon stops sending (clients closed); the stream leaves the list.
   void detach(GrpcServer& srv) {
+    {
+      std::lock_guard lock(cancel_mu_);
+      detached_ = true;  // the call's context is freed after OnDone
+    }
     for (auto& c : snapshot()) c->close();
     srv.remove_stream(this);
+  }
+  void cancel() {
+    std::lock_guard lock(cancel_mu_);
+    if (!detached_) cancel_();
   }
 
   Identity who;  // set by admit() before any message can arrive, then only read
@@ -47,10 +74,16 @@ class StreamCore final : public LiveStream, public Outbox<Msg>::Target {
     return clients_;
   }
 
+  ccmux::Host& host_;
   std::mutex mu_;
+  // Held across TryCancel, so OnDone cannot free the context meanwhile. Recursive: should
+  // gRPC run OnDone inline inside TryCancel, its detach() takes it again on this thread.
+  std::recursive_mutex cancel_mu_;
+  bool detached_ = false;
   std::vector<std::shared_ptr<DaemonClient>> clients_;
   std::function<void(const Msg*)> write_;
   std::function<void(const grpc::Status&)> finish_;
+  std::function<void()> cancel_;
 };
 
 // Authenticates a new stream and registers it; false (stream ended with the reason) when
