@@ -2,6 +2,8 @@
 // API, and clients nobody on the C++ side wrote (tests/grpc/*.py on Debian's python3-grpcio
 // with stubs generated from our .proto files in the test).
 #include "grpc_fixture.h"
+
+#include "auth/cert_signer.h"
 #include "ws_client.h"
 
 #include "ccmux/v1/events.grpc.pb.h"
@@ -17,23 +19,60 @@ using namespace ccmux::test;
 
 namespace {
 
+// The whole session over mTLS with a device certificate from `ccmux certs issue`.
+TEST_F(GrpcE2E, PythonClientWithADeviceCertificateRunsAWholeSession) {
+  start_with();
+  std::string out;
+  const std::string dev = dir.path + "/laptop";
+  ASSERT_EQ(run_command({ccmux_bin(), "--socket=" + daemon->socket(), "certs", "issue", "laptop", "--out", dev,
+                         "--p12-password", "pw"},
+                        &out),
+            0)
+      << out;
+  int rc = run_command({py(), source_dir() + "/tests/grpc/session_client.py"}, &out,
+                       client_env({"CCMUX_GRPC_CERT=" + dev + "/laptop.crt", "CCMUX_GRPC_KEY=" + dev + "/laptop.key"}));
+  std::cout << out;
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("GRPC CLIENT PASSED"), std::string::npos) << out;
+  EXPECT_NE(out.find("as certificate:laptop"), std::string::npos) << out;
+  // The approved command ran in the project, and the picture reached the API as an image block.
+  EXPECT_EQ(read_file(daemon->project() + "/grpc.txt"), "approved-over-grpc\n");
+  std::string requests = read_file(dir.path + "/api-requests.ndjson");
+  EXPECT_NE(requests.find("\"type\": \"image\""), std::string::npos) << requests.substr(0, 2000);
+  // The answers are recorded as coming from this device over gRPC.
+  auto audit = daemon->connect()->request("approvals.list", {{"all", true}})["approvals"];
+  int by_device = 0;
+  for (auto& a : audit) by_device += a.value("decided_by", "").find("grpc:certificate:laptop@127.0.0.1") != std::string::npos;
+  EXPECT_EQ(by_device, 2) << audit.dump(2);  // the Bash approval and the question
+}
+
+// The same client with a token over TLS, for programs that cannot hold a certificate.
 TEST_F(GrpcE2E, PythonClientWithATokenOverTlsRunsAWholeSession) {
   start_with();
   std::string token = daemon->connect()->request("token.create", {{"name", "pyclient"}})["token"];
   std::string out;
   int rc = run_command({py(), source_dir() + "/tests/grpc/session_client.py"}, &out, client_env({"CCMUX_GRPC_TOKEN=" + token}));
-  std::cout << out;
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("GRPC CLIENT PASSED"), std::string::npos) << out;
-  // The approved command ran in the project, and the picture reached the API as an image block.
-  EXPECT_EQ(read_file(daemon->project() + "/grpc.txt"), "approved-over-grpc\n");
-  std::string requests = read_file(dir.path + "/api-requests.ndjson");
-  EXPECT_NE(requests.find("\"type\": \"image\""), std::string::npos) << requests.substr(0, 2000);
-  // The answer is recorded as coming from this token over gRPC.
-  auto audit = daemon->connect()->request("approvals.list", {{"all", true}})["approvals"];
-  bool by_grpc = false;
-  for (auto& a : audit) by_grpc = by_grpc || a.value("decided_by", "").find("grpc:token:pyclient@127.0.0.1") != std::string::npos;
-  EXPECT_TRUE(by_grpc) << audit.dump(2);
+  EXPECT_NE(out.find("as token:pyclient"), std::string::npos) << out;
+}
+
+// An expired certificate signed by the machine's CA is refused by TLS itself (the handshake
+// fails: UNAVAILABLE); a current one from the same CA that was never issued gets through TLS and
+// is refused by name (UNAUTHENTICATED) — the difference shows which check refused the first.
+TEST_F(GrpcE2E, AnExpiredCertificateIsRefusedByTls) {
+  start_with();
+  auto write_pair = [&](const SignedClientCert& c, const std::string& stem) {
+    write_file(stem + ".crt", c.cert_pem);
+    write_file(stem + ".key", c.key_pem);
+  };
+  write_pair(sign_client_cert(tls, "old-laptop", 1, time(nullptr) - 900L * 86400), dir.path + "/expired");
+  write_pair(sign_client_cert(tls, "stray", 30, time(nullptr)), dir.path + "/stray");
+  auto expired = info(channel(dir.path + "/expired.crt", dir.path + "/expired.key"));
+  EXPECT_EQ(expired.error_code(), grpc::StatusCode::UNAVAILABLE) << expired.error_message();
+  auto stray = info(channel(dir.path + "/stray.crt", dir.path + "/stray.key"));
+  EXPECT_EQ(stray.error_code(), grpc::StatusCode::UNAUTHENTICATED) << stray.error_message();
+  EXPECT_NE(stray.error_message().find("is unknown or revoked"), std::string::npos) << stray.error_message();
 }
 
 TEST_F(GrpcE2E, NoCredentialsABadTokenAndAnotherCasCertificateAreRefused) {

@@ -127,7 +127,7 @@ TEST(Hosts, EveryErrorNamesItsFileLineAndColumn) {
   EXPECT_EQ(error_of("hosts:\n  - buildbox\n"), "hosts.yaml:2:5: key 'hosts[0]': expected a map with at least 'name' and 'address'");
   // Unknown key, at the key.
   EXPECT_EQ(error_of("hosts:\n" + ws_entry("a", "    colour: red\n")),
-            "hosts.yaml:5:5: key 'hosts.a.colour': unknown key (known: address, ca, cert, key, name, timeout, tls, token_file, transport)");
+            "hosts.yaml:5:5: key 'hosts.a.colour': unknown key (known: address, ca, cert, key, name, server_name, timeout, tls, token_file, transport)");
   // Wrong types, at the value.
   EXPECT_EQ(error_of("hosts:\n" + ws_entry("a", "    tls: maybe\n")),
             "hosts.yaml:5:10: key 'hosts.a.tls': expected true or false, got 'maybe'");

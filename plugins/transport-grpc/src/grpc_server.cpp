@@ -66,9 +66,7 @@ void GrpcServer::start() {
   if (!server_ || bound == 0)
     throw std::runtime_error("transport-grpc: cannot listen on " + host + ":" + std::to_string(cfg_.port));
   host_.on_token_revoked([this](const std::string& name) { on_revoked("token", name); });
-#if CCMUX_SDK_VERSION_MINOR >= 5
   host_.on_certificate_revoked([this](const std::string& name) { on_revoked("certificate", name); });
-#endif
   host_.info("transport-grpc: listening on " + host + ":" + std::to_string(bound) +
              (cfg_.plaintext ? " (plain text, loopback)"
                              : cfg_.client_ca.empty() ? " (TLS, tokens)"

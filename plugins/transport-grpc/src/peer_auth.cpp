@@ -71,13 +71,15 @@ std::variant<Identity, grpc::Status> PeerAuth::check(const grpc::CallbackServerC
     auto fp = certificate_fingerprint(pem, &expired);
     if (!fp) return refuse(id.address, "client certificate does not parse");
     if (expired) return refuse(id.address, "client certificate expired");
-#if CCMUX_SDK_VERSION_MINOR >= 5
-    auto name = host_.authenticate_certificate(*fp);
-#else
-    std::optional<std::string> name;
-#endif
-    if (!name) return refuse(id.address, "client certificate " + fp->substr(0, 16) + "… is unknown or revoked");
-    id.name = *name;
+    // The raw call, as for tokens below: a stopping ccmuxd is not a revoked certificate.
+    const ccmux_host_api* api = host_.raw();
+    if (api->struct_size < offsetof(ccmux_host_api, authenticate_certificate) + sizeof(void*))
+      return refuse(id.address, "this ccmuxd (SDK < 1.5) cannot check client certificates");
+    char name[128];
+    int rc = api->authenticate_certificate(api->host, fp->data(), fp->size(), name, sizeof name);
+    if (rc == CCMUX_ERR_STOPPING) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "ccmuxd is stopping");
+    if (rc != CCMUX_OK) return refuse(id.address, "client certificate " + fp->substr(0, 16) + "… is unknown or revoked");
+    id.name = name;
     id.kind = "certificate";
   } else {
     std::string token;
