@@ -2,7 +2,9 @@
 // a user message, then, depending on FIREHOSE_MODE:
 //   stream     write FIREHOSE_EVENTS stream_event lines as fast as it can, then a result
 //   approvals  send FIREHOSE_APPROVALS can_use_tool requests one at a time and time each
-//              until its control_response arrives; the result carries the latencies
+//              until its control_response arrives; the result carries the latencies and
+//              the steady-clock time each response was read (`arrived_ns`: a client that
+//              notes when it answered gets answer -> claude, on the same clock)
 //   idle       answer each prompt with a result (for the many-idle-sessions figure)
 //   paced      write FIREHOSE_EVENTS stream_event lines at FIREHOSE_RATE per second, each
 //              carrying the steady-clock time it was written ("token <ns>"): latency benches
@@ -79,7 +81,7 @@ int main(int argc, char** argv) {
       }
       emit(result(sid, {{"result", "paced"}}));
     } else if (mode == "approvals") {
-      std::vector<int64_t> lat;
+      std::vector<int64_t> lat, arrived;
       for (long i = 0; i < approvals; ++i) {
         std::string rid = "req-" + std::to_string(i);
         json req = {{"type", "control_request"},
@@ -93,9 +95,10 @@ int main(int argc, char** argv) {
         while (std::getline(std::cin, line)) {
           if (line.find(rid) != std::string::npos && line.find("control_response") != std::string::npos) break;
         }
-        lat.push_back(now_ns() - t0);
+        arrived.push_back(now_ns());
+        lat.push_back(arrived.back() - t0);
       }
-      emit(result(sid, {{"result", "approvals"}, {"latencies_ns", lat}}));
+      emit(result(sid, {{"result", "approvals"}, {"latencies_ns", lat}, {"arrived_ns", arrived}}));
     } else {
       emit(result(sid, {{"result", "idle"}}));
     }
