@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   static char buf[1 << 20];
   setvbuf(stdout, buf, _IOFBF, sizeof buf);
   std::string line;
+  int approval_turn = 0;
   while (std::getline(std::cin, line)) {
     json msg = json::parse(line, nullptr, false);
     if (msg.value("type", "") == "control_request") {
@@ -82,18 +83,21 @@ int main(int argc, char** argv) {
       emit(result(sid, {{"result", "paced"}}));
     } else if (mode == "approvals") {
       std::vector<int64_t> lat, arrived;
+      // Ids differ from turn to turn: the holder writes one answer per request id, ever.
+      ++approval_turn;
+      const std::string turn = std::to_string(approval_turn) + "_";
       for (long i = 0; i < approvals; ++i) {
-        std::string rid = "req-" + std::to_string(i);
+        std::string rid = "req-" + turn + std::to_string(i);
         json req = {{"type", "control_request"},
                     {"request_id", rid},
                     {"request",
                      {{"subtype", "can_use_tool"}, {"tool_name", "Read"}, {"input", {{"file_path", "README.md"}}},
-                      {"permission_suggestions", json::array()}, {"tool_use_id", "toolu_" + std::to_string(i)}}}};
+                      {"permission_suggestions", json::array()}, {"tool_use_id", "toolu_" + turn + std::to_string(i)}}}};
         int64_t t0 = now_ns();
         emit(req.dump());
         fflush(stdout);
         while (std::getline(std::cin, line)) {
-          if (line.find(rid) != std::string::npos && line.find("control_response") != std::string::npos) break;
+          if (line.find("\"" + rid + "\"") != std::string::npos && line.find("control_response") != std::string::npos) break;
         }
         arrived.push_back(now_ns());
         lat.push_back(arrived.back() - t0);

@@ -90,6 +90,7 @@ double grpc_replay_once(const GrpcTarget& t, const std::string& session, uint64_
   auto stub = v1::Events::NewStub(ch);
   grpc::ClientContext ctx;
   authorize(ctx, t);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(300));
   v1::SubscribeRequest req;
   req.set_session(session);
   req.set_from_seq(1);
@@ -221,11 +222,12 @@ void bench_fanout(long events, int clients, const GrpcMode& m, bool with_ws) {
 
 // ---- Connect round trip ----
 
-// The index i of the firehose's request "toolu_i" from an approval's JSON (-1: not ours).
+// The index i of the firehose's request "toolu_<turn>_<i>" from an approval's JSON (-1: not ours).
 int tool_index(const std::string& approval_json) {
   auto a = nlohmann::json::parse(approval_json, nullptr, false);
   std::string id = a.is_object() ? a.value("tool_use_id", "") : "";
-  return id.rfind("toolu_", 0) == 0 ? std::atoi(id.c_str() + 6) : -1;
+  auto us = id.rfind('_');
+  return id.rfind("toolu_", 0) == 0 && us != std::string::npos ? std::atoi(id.c_str() + us + 1) : -1;
 }
 
 // The result of the firehose's turn `turn` (1-based): its `arrived_ns` per request.
@@ -255,13 +257,16 @@ std::vector<int64_t> answer_over_connect(BenchDaemon& bd, const GrpcTarget& t, l
   auto stub = v1::Events::NewStub(bench_channel(t));
   grpc::ClientContext ctx;
   authorize(ctx, t);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(300));  // never a hang
   auto stream = stub->Connect(&ctx);
   v1::ClientMessage watch;
   watch.set_id(1);
   watch.mutable_watch_approvals();
-  stream->Write(watch);
+  bool wrote = stream->Write(watch);
+  if (getenv("GRPC_BENCH_DEBUG")) fprintf(stderr, "connect: watch written: %d\n", wrote);
   v1::ServerMessage in;
   while (stream->Read(&in) && !in.has_approvals_pending()) {
+    if (getenv("GRPC_BENCH_DEBUG")) fprintf(stderr, "connect: first messages: %s\n", in.ShortDebugString().c_str());
   }
   bd.local->request("session.send", {{"session", bd.session}, {"prompt", "go"}});
   long done = 0;
@@ -269,6 +274,7 @@ std::vector<int64_t> answer_over_connect(BenchDaemon& bd, const GrpcTarget& t, l
   while (done < n && stream->Read(&in)) {
     if (!in.has_approval_requested()) continue;
     int i = tool_index(in.approval_requested().json());
+    if (getenv("GRPC_BENCH_DEBUG")) fprintf(stderr, "connect: approval %s tool %d\n", in.approval_requested().id().c_str(), i);
     v1::ClientMessage a;
     a.set_id(next_id++);
     a.mutable_answer()->set_id(in.approval_requested().id());
@@ -290,6 +296,7 @@ std::vector<int64_t> answer_over_unary(BenchDaemon& bd, const GrpcTarget& t, lon
   auto stub = v1::Approvals::NewStub(ch);
   grpc::ClientContext ctx;
   authorize(ctx, t);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(300));
   auto watch = stub->Watch(&ctx, v1::WatchApprovalsRequest());
   v1::ApprovalUpdate u;
   while (watch->Read(&u) && !u.has_pending()) {
@@ -349,13 +356,14 @@ void bench_connect(long n, const GrpcMode& m) {
   // Two rounds of each, interleaved, so a noisy minute falls on all of them.
   RoundTrip connect, local, unary;
   int turn = 0;
+  auto add = [&](RoundTrip& to, const std::vector<int64_t>& answered) {
+    auto r = collect(answered, arrivals(bd, ++turn));  // after the answers: the turn's result
+    to.us.insert(to.us.end(), r.us.begin(), r.us.end());
+  };
   for (int round = 0; round < 2; ++round) {
-    auto c = collect(answer_over_connect(bd, t, n), arrivals(bd, ++turn));
-    connect.us.insert(connect.us.end(), c.us.begin(), c.us.end());
-    auto l = collect(answer_over_local(bd, n), arrivals(bd, ++turn));
-    local.us.insert(local.us.end(), l.us.begin(), l.us.end());
-    auto u = collect(answer_over_unary(bd, t, n), arrivals(bd, ++turn));
-    unary.us.insert(unary.us.end(), u.us.begin(), u.us.end());
+    add(connect, answer_over_connect(bd, t, n));
+    add(local, answer_over_local(bd, n));
+    add(unary, answer_over_unary(bd, t, n));
   }
   printf("connect: approval answer sent by the client -> its control_response read by claude (policy: ask; %s):\n",
          m.name().c_str());
@@ -383,17 +391,23 @@ int main(int argc, char** argv) {
     else if (a == "--tls") tls = true;
   }
   auto want = [&](const char* n) { return only.empty() || only == n; };
+  setvbuf(stdout, nullptr, _IOLBF, 0);  // each figure shows as soon as it is measured
   printf("ccmux transport-grpc bench (%u cores; clients, daemon and baselines share them)\n",
          std::thread::hardware_concurrency());
-  TempDir t;
-  GrpcMode plain = make_mode(false, t);
-  if (want("replay")) bench_replay(replay_events, plain);
-  if (want("fanout")) bench_fanout(events, clients, plain, true);
-  if (want("connect")) bench_connect(approvals, plain);
-  if (tls) {
-    GrpcMode secure = make_mode(true, t);
-    if (want("replay")) bench_replay(replay_events, secure);
-    if (want("fanout")) bench_fanout(events, clients, secure, true);
+  try {  // an error unwinds: the daemons stop with their sessions
+    TempDir t;
+    GrpcMode plain = make_mode(false, t);
+    if (want("replay")) bench_replay(replay_events, plain);
+    if (want("fanout")) bench_fanout(events, clients, plain, true);
+    if (want("connect")) bench_connect(approvals, plain);
+    if (tls) {
+      GrpcMode secure = make_mode(true, t);
+      if (want("replay")) bench_replay(replay_events, secure);
+      if (want("fanout")) bench_fanout(events, clients, secure, true);
+    }
+  } catch (const std::exception& e) {
+    fprintf(stderr, "ccmux_grpc_bench: %s\n", e.what());
+    return 1;
   }
   return 0;
 }
