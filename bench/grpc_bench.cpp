@@ -14,6 +14,7 @@
 #include "bench_support.h"
 #include "grpc_swarm.h"
 #include "harness.h"
+#include "raw_grpc_server.h"
 #include "ws_swarm.h"
 
 #include "ccmux/v1/approvals.grpc.pb.h"
@@ -83,6 +84,8 @@ void stream_turn(BenchDaemon& bd, int turns_before) {
 
 // ---- replay ----
 
+constexpr size_t kPayloadBytes = 330;  // the firehose's stream_event lines
+
 // Connect, subscribe from seq 1, read until `head` events arrived; seconds.
 double grpc_replay_once(const GrpcTarget& t, const std::string& session, uint64_t head) {
   auto t0 = Clock::now();
@@ -101,8 +104,10 @@ double grpc_replay_once(const GrpcTarget& t, const std::string& session, uint64_
     if (u.has_event()) ++got;
   double s = secs(t0, Clock::now());
   ctx.TryCancel();
-  reader->Finish();
-  if (got < head) fprintf(stderr, "grpc replay: only %llu of %llu events\n", (unsigned long long)got, (unsigned long long)head);
+  grpc::Status st = reader->Finish();
+  if (got < head)
+    fprintf(stderr, "grpc replay: only %llu of %llu events (%d %s)\n", (unsigned long long)got, (unsigned long long)head,
+            st.error_code(), st.error_message().c_str());
   return s;
 }
 
@@ -142,12 +147,18 @@ void bench_replay(long events, const GrpcMode& m) {
     g_cpu.push_back(c1 - c0);
     w_cpu.push_back(c2 - c1);
   }
+  // The floor: a bare gRPC server writing as many ready-made messages of the same size.
+  std::vector<double> raw;
+  {
+    RawGrpcServer bare(static_cast<long>(head), kPayloadBytes);
+    for (int run = 0; run < 3; ++run) raw.push_back(grpc_replay_once({bare.address(), "", ""}, "", head));
+  }
   printf("replay %llu stored events from seq 1 to one client (connect + subscribe + all events, median of 3): %s %.0f ms "
-         "(runs %.0f/%.0f/%.0f; ccmuxd CPU %.0f ms) | WebSocket %.0f ms (ccmuxd CPU %.0f ms) | local socket %.0f ms  "
-         "[%s/WebSocket = %.2fx]\n",
+         "(runs %.0f/%.0f/%.0f; ccmuxd CPU %.0f ms) | WebSocket %.0f ms (ccmuxd CPU %.0f ms) | local socket %.0f ms | "
+         "bare gRPC server, same number of %zu-byte messages, plain text: %.0f ms  [%s/WebSocket = %.2fx]\n",
          static_cast<unsigned long long>(head), m.name().c_str(), median(g) * 1000, g[0] * 1000, g[1] * 1000, g[2] * 1000,
-         median(g_cpu) * 1000, median(w) * 1000, median(w_cpu) * 1000, median(l) * 1000, m.name().c_str(),
-         median(g) / median(w));
+         median(g_cpu) * 1000, median(w) * 1000, median(w_cpu) * 1000, median(l) * 1000, kPayloadBytes,
+         median(raw) * 1000, m.name().c_str(), median(g) / median(w));
 }
 
 // ---- fan-out ----
@@ -209,6 +220,20 @@ void bench_fanout(long events, int clients, const GrpcMode& m, bool with_ws) {
     });
     return s;
   });
+  // The floor: a bare gRPC server writing `events` ready-made messages to each stream.
+  double raw_rate = 0;
+  {
+    RawGrpcServer bare(events, kPayloadBytes);
+    std::atomic<long> got{0};
+    auto t0 = Clock::now();
+    {
+      GrpcSwarm raw({bare.address(), "", ""}, clients, v1::SubscribeRequest(), [&](int, const v1::SubscribeUpdate& u) {
+        if (u.has_event()) ++got;
+      });
+      wait_until([&] { return got.load() >= want; }, 600);
+      raw_rate = static_cast<double>(got.load()) / secs(t0, Clock::now());
+    }
+  }
   printf("fanout %ld events x %d %s streams (Events.Subscribe, one connection each): %.0f deliveries/s (%.2f s, %ld/%ld), "
          "ccmuxd CPU %.2f us/delivery, bench clients %.2f us/delivery",
          events, clients, m.name().c_str(), g.rate, g.secs, g.delivered, want, g.daemon_us, g.client_us);
@@ -217,7 +242,7 @@ void bench_fanout(long events, int clients, const GrpcMode& m, bool with_ws) {
            "[%s/WebSocket = %.2fx, ccmuxd CPU %.2fx]",
            clients, ws.rate, ws.secs, ws.daemon_us, ws.client_us, m.name().c_str(), g.rate / ws.rate,
            g.daemon_us / ws.daemon_us);
-  printf("\n");
+  printf(" | bare gRPC server, same number of messages to %d plain-text streams: %.0f/s\n", clients, raw_rate);
 }
 
 // ---- Connect round trip ----
@@ -376,7 +401,7 @@ void bench_connect(long n, const GrpcMode& m) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  long events = 50000, replay_events = 100000, approvals = 250;
+  long events = 5000, replay_events = 100000, approvals = 250;
   int clients = 100;
   bool tls = false;
   std::string only;

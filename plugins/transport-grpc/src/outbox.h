@@ -44,7 +44,8 @@ class Outbox {
     virtual ~Target() = default;
     // more: another message is queued behind this one, so gRPC may hold this one
     // (WriteOptions::set_buffer_hint) and send both with one syscall; the last one of a burst
-    // is flushed at once.
+    // is flushed at once. A stream's first write is never hinted (it starts alone): gRPC 1.51
+    // holds a hinted first write, which carries the headers, until a flush.
     virtual void do_write(const Msg* m, bool more) = 0;
     virtual void do_finish(const grpc::Status& s) = 0;
     virtual void set_ready(bool ready) = 0;
