@@ -7,7 +7,8 @@
 //   connect: an approval answered over Events.Connect -> its control_response read by claude,
 //            median and p99, vs the same answer over the local socket (and Approvals.Answer).
 // gRPC is plain text on loopback with a token (--tls: the replay and fan-out over TLS too, in a
-// second daemon). Prints figures; never fails on a time.
+// second daemon). A bare gRPC server sending as many ready-made messages is the floor beside
+// replay and fan-out. Prints figures; never fails on a time.
 // Usage: ccmux_grpc_bench [--events N] [--clients C] [--replay-events N] [--approvals N]
 //                         [--only replay|fanout|connect] [--tls]
 #include "bench_daemon.h"
