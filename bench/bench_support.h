@@ -56,8 +56,10 @@ inline double process_cpu_s(pid_t pid) {
 // Polls session.get until `state`; throws after `timeout_s`.
 inline void wait_for_state(ccmux::Client& c, const std::string& id, const std::string& state, double timeout_s = 60) {
   auto t0 = Clock::now();
-  while (c.request("session.get", {{"session", id}})["state"] != state) {
-    if (secs(t0, Clock::now()) > timeout_s) throw std::runtime_error("session " + id + " never became " + state);
+  std::string now;
+  while ((now = c.request("session.get", {{"session", id}})["state"]) != state) {
+    if (secs(t0, Clock::now()) > timeout_s)
+      throw std::runtime_error("session " + id + " never became " + state + " (still " + now + ")");
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
 }

@@ -2,7 +2,9 @@
 // a user message, then, depending on FIREHOSE_MODE:
 //   stream     write FIREHOSE_EVENTS stream_event lines as fast as it can, then a result
 //   approvals  send FIREHOSE_APPROVALS can_use_tool requests one at a time and time each
-//              until its control_response arrives; the result carries the latencies
+//              until its control_response arrives; the result carries the latencies and
+//              the steady-clock time each response was read (`arrived_ns`: a client that
+//              notes when it answered gets answer -> claude, on the same clock)
 //   idle       answer each prompt with a result (for the many-idle-sessions figure)
 //   paced      write FIREHOSE_EVENTS stream_event lines at FIREHOSE_RATE per second, each
 //              carrying the steady-clock time it was written ("token <ns>"): latency benches
@@ -45,6 +47,7 @@ int main(int argc, char** argv) {
   static char buf[1 << 20];
   setvbuf(stdout, buf, _IOFBF, sizeof buf);
   std::string line;
+  int approval_turn = 0;
   while (std::getline(std::cin, line)) {
     json msg = json::parse(line, nullptr, false);
     if (msg.value("type", "") == "control_request") {
@@ -79,23 +82,27 @@ int main(int argc, char** argv) {
       }
       emit(result(sid, {{"result", "paced"}}));
     } else if (mode == "approvals") {
-      std::vector<int64_t> lat;
+      std::vector<int64_t> lat, arrived;
+      // Ids differ from turn to turn: the holder writes one answer per request id, ever.
+      ++approval_turn;
+      const std::string turn = std::to_string(approval_turn) + "_";
       for (long i = 0; i < approvals; ++i) {
-        std::string rid = "req-" + std::to_string(i);
+        std::string rid = "req-" + turn + std::to_string(i);
         json req = {{"type", "control_request"},
                     {"request_id", rid},
                     {"request",
                      {{"subtype", "can_use_tool"}, {"tool_name", "Read"}, {"input", {{"file_path", "README.md"}}},
-                      {"permission_suggestions", json::array()}, {"tool_use_id", "toolu_" + std::to_string(i)}}}};
+                      {"permission_suggestions", json::array()}, {"tool_use_id", "toolu_" + turn + std::to_string(i)}}}};
         int64_t t0 = now_ns();
         emit(req.dump());
         fflush(stdout);
         while (std::getline(std::cin, line)) {
-          if (line.find(rid) != std::string::npos && line.find("control_response") != std::string::npos) break;
+          if (line.find("\"" + rid + "\"") != std::string::npos && line.find("control_response") != std::string::npos) break;
         }
-        lat.push_back(now_ns() - t0);
+        arrived.push_back(now_ns());
+        lat.push_back(arrived.back() - t0);
       }
-      emit(result(sid, {{"result", "approvals"}, {"latencies_ns", lat}}));
+      emit(result(sid, {{"result", "approvals"}, {"latencies_ns", lat}, {"arrived_ns", arrived}}));
     } else {
       emit(result(sid, {{"result", "idle"}}));
     }

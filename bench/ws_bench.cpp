@@ -5,6 +5,7 @@
 //            raw libwebsockets echo round trip;
 //   replay:  100k stored events to one WebSocket client from seq 1, vs the local socket.
 // Prints figures; never fails on a time. Usage: ccmux_ws_bench [--events N] [--clients C]
+#include "bench_daemon.h"
 #include "bench_support.h"
 #include "harness.h"
 #include "ws_client.h"
@@ -24,45 +25,15 @@ using namespace ccmux::bench;
 
 namespace {
 
-int64_t now_ns() { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); }
-bool wait_until(const std::function<bool()>& f, double timeout_s) {
-  auto end = Clock::now() + std::chrono::duration<double>(timeout_s);
-  while (Clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  return f();
-}
-
 // A ccmuxd with transport-ws whose "claude" is the firehose in `mode`.
-struct WsDaemon {
-  TempDir t;
-  int port = free_tcp_port();
-  std::unique_ptr<Daemon> d;
-  std::unique_ptr<Client> local;
-  std::string token, session;
-  WsDaemon(const std::vector<std::pair<std::string, std::string>>& env) {
-    DaemonOptions o;
-    o.log_level = "info";
-    o.claude_path = build_dir() + "/bench/fake_claude_firehose";
-    o.claude_env = env;
-    o.extra_yaml = "plugins:\n  - name: transport-ws\n    search_dir: " + build_dir() + "/plugins\n    required: true\n    port: " +
-                   std::to_string(port) +
-                   "\n    max_connections: 1000\n    max_connections_per_address: 1000\n";  // every client is 127.0.0.1
-    d = std::make_unique<Daemon>(t.path + "/d", "http://127.0.0.1:9", o);
-    local = d->connect();
-    token = local->request("token.create", {{"name", "bench"}})["token"];
-    session = local->request("session.new", {{"cwd", d->project()}})["id"];
-    wait_state("idle");
+struct WsDaemon : BenchDaemon {
+  explicit WsDaemon(const std::vector<std::pair<std::string, std::string>>& env) : BenchDaemon(options(env)) {}
+  static BenchDaemonOptions options(const std::vector<std::pair<std::string, std::string>>& env) {
+    BenchDaemonOptions o;
+    o.firehose_env = env;
+    return o;
   }
-  void wait_state(const std::string& state) {
-    wait_until([&] { return local->request("session.get", {{"session", session}})["state"] == state; }, 60);
-  }
-  uint64_t head() { return local->request("session.get", {{"session", session}})["last_seq"]; }
-  std::vector<std::string> opening(uint64_t from_seq) const {
-    return {json{{"type", "auth"}, {"token", token}}.dump(), R"({"type":"hello","protocol":1})",
-            json{{"type", "request"}, {"id", 1}, {"method", "subscribe"}, {"params", {{"session", session}, {"from_seq", from_seq}}}}.dump()};
-  }
+  std::vector<std::string> opening(uint64_t from_seq) const { return ws_opening(from_seq); }
 };
 
 long peak_rss_kb(pid_t pid) { return proc_status_kb(pid, "VmHWM"); }  // the most the daemon held at once

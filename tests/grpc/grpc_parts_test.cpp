@@ -179,10 +179,12 @@ struct FakeTarget : Outbox<v1::Event>::Target {
   std::vector<uint64_t> written;
   std::vector<grpc::StatusCode> finished;
   std::vector<bool> ready_calls;
+  std::vector<bool> more;  // per write: another message was queued behind it
   int in_flight = 0;
   int deferred = 0;
-  void do_write(const v1::Event* m) override {
+  void do_write(const v1::Event* m, bool more_queued) override {
     written.push_back(m->seq());
+    more.push_back(more_queued);
     ++in_flight;
   }
   void do_finish(const grpc::Status& s) override { finished.push_back(s.error_code()); }
@@ -215,6 +217,22 @@ TEST(GrpcOutbox, OneWriteAtATimeInOrderAndPausedPastHalfFull) {
   EXPECT_EQ(t.ready_calls, (std::vector<bool>{false, true}));  // under a quarter: resumed
   EXPECT_EQ(box.queued_bytes(), 0u);
   EXPECT_TRUE(t.finished.empty());
+}
+
+// A write with more queued behind it may be held by gRPC (buffer_hint) and sent with the next
+// in one syscall; the last of a burst must go out at once, or it would wait for the next event.
+TEST(GrpcOutbox, WritesWithMoreQueuedMayBeBufferedAndTheLastOfABurstIsFlushed) {
+  FakeTarget t;
+  Outbox<v1::Event> box(t, 1 << 20);
+  box.push(ev(1));  // alone: flushed
+  box.push(ev(2));
+  box.push(ev(3));
+  box.write_done(true);  // 2 starts with 3 behind it
+  box.write_done(true);  // 3 is the last
+  box.write_done(true);
+  box.push(ev(4));
+  EXPECT_EQ(t.written, (std::vector<uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(t.more, (std::vector<bool>{false, true, false, false}));
 }
 
 TEST(GrpcOutbox, FinishWaitsForTheWriteInFlightAndHappensOnce) {
@@ -258,7 +276,7 @@ TEST(GrpcOutbox, ManyThreadsPushingAndEndingFinishExactlyOnce) {
     struct CountingTarget : Outbox<v1::Event>::Target {
       std::atomic<int> finishes{0};
       Outbox<v1::Event>* box = nullptr;
-      void do_write(const v1::Event*) override { box->write_done(true); }  // completes inline, as gRPC may
+      void do_write(const v1::Event*, bool) override { box->write_done(true); }  // completes inline, as gRPC may
       void do_finish(const grpc::Status&) override { ++finishes; }
       void set_ready(bool) override {}
     } t;
@@ -332,7 +350,7 @@ TEST(GrpcOutbox, PauseAndResumeReachTheDaemonInTheOrderOfTheStateTheyReport) {
     std::mutex mu;
     std::vector<bool> calls;
     std::atomic<bool> pausing{false}, drained{false};
-    void do_write(const v1::Event*) override {}
+    void do_write(const v1::Event*, bool) override {}
     void do_finish(const grpc::Status&) override {}
     void set_ready(bool ready) override {
       if (!ready && !pausing.exchange(true)) {

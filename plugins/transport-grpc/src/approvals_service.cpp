@@ -29,7 +29,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::ApprovalUpdate> {
  public:
   WatchReactor(GrpcServer& srv, CallbackServerContext* ctx) : srv_(srv) {
     core_ = std::make_shared<Core>(
-        srv, [this](const v1::ApprovalUpdate* m) { StartWrite(m); },
+        srv, [this](const v1::ApprovalUpdate* m, bool more) { StartWrite(m, write_options(more)); },
         [this](const grpc::Status& s) { Finish(s); }, [ctx] { ctx->TryCancel(); });
     if (!admit(srv, ctx, core_)) return;
     std::weak_ptr<Core> weak = core_;

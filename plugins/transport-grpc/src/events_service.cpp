@@ -29,7 +29,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeUpda
  public:
   SubscribeReactor(GrpcServer& srv, CallbackServerContext* ctx, const v1::SubscribeRequest* req) : srv_(srv) {
     core_ = std::make_shared<Core>(
-        srv, [this](const v1::SubscribeUpdate* m) { StartWrite(m); },
+        srv, [this](const v1::SubscribeUpdate* m, bool more) { StartWrite(m, write_options(more)); },
         [this](const grpc::Status& s) { Finish(s); }, [ctx] { ctx->TryCancel(); });
     if (!admit(srv, ctx, core_)) return;
     std::weak_ptr<Core> weak = core_;
@@ -87,7 +87,7 @@ class ConnectReactor final : public grpc::ServerBidiReactor<v1::ClientMessage, v
  public:
   ConnectReactor(GrpcServer& srv, CallbackServerContext* ctx) : srv_(srv) {
     core_ = std::make_shared<Core>(
-        srv, [this](const v1::ServerMessage* m) { StartWrite(m); },
+        srv, [this](const v1::ServerMessage* m, bool more) { StartWrite(m, write_options(more)); },
         [this](const grpc::Status& s) { Finish(s); }, [ctx] { ctx->TryCancel(); });
     if (!admit(srv, ctx, core_)) return;
     client_ = open_client(false);

@@ -42,7 +42,11 @@ class Outbox {
  public:
   struct Target {
     virtual ~Target() = default;
-    virtual void do_write(const Msg* m) = 0;
+    // more: another message is queued behind this one, so gRPC may hold this one
+    // (WriteOptions::set_buffer_hint) and send both with one syscall; the last one of a burst
+    // is flushed at once. A stream's first write is never hinted (it starts alone): gRPC 1.51
+    // holds a hinted first write, which carries the headers, until a flush.
+    virtual void do_write(const Msg* m, bool more) = 0;
     virtual void do_finish(const grpc::Status& s) = 0;
     virtual void set_ready(bool ready) = 0;
     // The stream is ending but a write is in flight (called once, no lock held).
@@ -57,7 +61,7 @@ class Outbox {
   // Any thread. False once the stream is ending (the message is dropped).
   bool push(Msg&& m) {
     const Msg* w = nullptr;
-    bool pause = false;
+    bool pause = false, more = false;
     std::optional<grpc::Status> f;
     bool overflow = false, deferred = false;
     {
@@ -85,6 +89,7 @@ class Outbox {
           writing_ = true;
           ++starting_;
           w = &q_.front().first;
+          more = q_.size() > 1;
         }
       }
     }
@@ -94,14 +99,14 @@ class Outbox {
       return false;
     }
     if (pause) sync_ready();
-    if (w) start_write(w);
+    if (w) start_write(w, more);
     return true;
   }
 
   // From OnWriteDone.
   void write_done(bool ok) {
     const Msg* w = nullptr;
-    bool resume = false;
+    bool resume = false, more = false;
     std::optional<grpc::Status> f;
     {
       std::lock_guard lock(mu_);
@@ -122,6 +127,7 @@ class Outbox {
       } else if (!q_.empty()) {
         ++starting_;
         w = &q_.front().first;
+        more = q_.size() > 1;
       } else {
         writing_ = false;
       }
@@ -131,7 +137,7 @@ class Outbox {
       }
     }
     if (resume) sync_ready();
-    if (w) start_write(w);
+    if (w) start_write(w, more);
     if (f) t_.do_finish(*f);
   }
 
@@ -192,8 +198,8 @@ class Outbox {
   }
 
  private:
-  void start_write(const Msg* w) {
-    t_.do_write(w);
+  void start_write(const Msg* w, bool more) {
+    t_.do_write(w, more);
     op_started();
   }
   void op_started() {

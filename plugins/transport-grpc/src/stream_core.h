@@ -8,6 +8,8 @@
 #include "outbox.h"
 #include "proto_map.h"
 
+#include <grpcpp/impl/call_op_set.h>  // grpc::WriteOptions
+
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -24,7 +26,7 @@ template <class Msg>
 class StreamCore final : public LiveStream, public Outbox<Msg>::Target, public std::enable_shared_from_this<StreamCore<Msg>> {
  public:
   // `cancel` cancels the call (ServerContext::TryCancel); it is not called after detach().
-  StreamCore(GrpcServer& srv, std::function<void(const Msg*)> write, std::function<void(const grpc::Status&)> finish,
+  StreamCore(GrpcServer& srv, std::function<void(const Msg*, bool more)> write, std::function<void(const grpc::Status&)> finish,
              std::function<void()> cancel)
       : outbox(*this, srv.config().send_queue_bytes, size_t{256} << 20, &srv.queue_budget()),
         host_(srv.host()),
@@ -34,7 +36,7 @@ class StreamCore final : public LiveStream, public Outbox<Msg>::Target, public s
 
   const Identity& identity() const override { return who; }
   void end(const grpc::Status& s) override { outbox.end(s); }
-  void do_write(const Msg* m) override { write_(m); }
+  void do_write(const Msg* m, bool more) override { write_(m, more); }
   void do_finish(const grpc::Status& s) override { finish_(s); }
   void set_ready(bool ready) override {
     for (auto& c : snapshot()) c->set_ready(ready);
@@ -81,7 +83,7 @@ class StreamCore final : public LiveStream, public Outbox<Msg>::Target, public s
   std::recursive_mutex cancel_mu_;
   bool detached_ = false;
   std::vector<std::shared_ptr<DaemonClient>> clients_;
-  std::function<void(const Msg*)> write_;
+  std::function<void(const Msg*, bool)> write_;
   std::function<void(const grpc::Status&)> finish_;
   std::function<void()> cancel_;
 };
@@ -102,6 +104,15 @@ bool admit(GrpcServer& srv, grpc::CallbackServerContext* ctx, const std::shared_
   core->who = std::get<Identity>(std::move(who));
   srv.add_stream(core);
   return true;
+}
+
+// A write with more queued behind it is only buffered: a burst of events leaves in a few
+// large writes instead of one syscall each (gRPC flushes at the first write without the hint,
+// when its buffer fills, or at Finish).
+inline grpc::WriteOptions write_options(bool more) {
+  grpc::WriteOptions o;
+  if (more) o.set_buffer_hint();
+  return o;
 }
 
 inline grpc::Status stream_error(const ProtocolError& e) {
