@@ -2,6 +2,7 @@
 
 #include <ccmux/json_bounds.hpp>
 #include <mbedtls/base64.h>
+#include <simdjson.h>
 
 #include <cstring>
 
@@ -105,17 +106,44 @@ bool parse_event(std::string_view message, v1::Event* out) {
   static constexpr std::string_view kKey = R"(,"payload":)";
   size_t at = message.find(kKey);
   if (at == std::string_view::npos || message.size() < at + kKey.size() + 2 || message.back() != '}') return false;
-  std::string head(message.substr(0, at));
-  head += '}';
-  json h = ccmux::sdk::parse_json_bounded(head, nullptr, 4);
-  if (!h.is_object() || h.value("type", "") != "event") return false;
-  auto seq = h.find("seq");
-  if (seq == h.end() || !seq->is_number_unsigned()) return false;
-  out->set_session(str(h, "session"));
-  out->set_kind(str(h, "kind"));
-  out->set_seq(seq->get<uint64_t>());
-  out->set_ts_ms(i64(h, "ts"));
-  if (auto sub = h.find("subscription"); sub != h.end() && sub->is_number_unsigned()) out->set_subscription(sub->get<uint64_t>());
+  // The head is the daemon's own flat object: simdjson, not a DOM (this runs once per event
+  // per stream: nlohmann's map-building parse was a quarter of the loop thread in a replay).
+  thread_local simdjson::ondemand::parser parser;
+  simdjson::padded_string head(at + 1);
+  std::memcpy(head.data(), message.data(), at);
+  head.data()[at] = '}';
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object obj;
+  if (parser.iterate(head).get(doc) || doc.get_object().get(obj)) return false;
+  bool is_event = false, has_seq = false;
+  for (auto field : obj) {
+    std::string_view key, str;
+    uint64_t u = 0;
+    int64_t i = 0;
+    if (field.unescaped_key().get(key)) return false;
+    auto v = field.value();
+    if (key == "type") {
+      if (v.get_string().get(str) || str != "event") return false;
+      is_event = true;
+    } else if (key == "session") {
+      if (v.get_string().get(str)) return false;
+      out->set_session(std::string(str));
+    } else if (key == "kind") {
+      if (v.get_string().get(str)) return false;
+      out->set_kind(std::string(str));
+    } else if (key == "seq") {
+      if (v.get_uint64().get(u)) return false;
+      out->set_seq(u);
+      has_seq = true;
+    } else if (key == "ts") {
+      if (v.get_int64().get(i)) return false;
+      out->set_ts_ms(i);
+    } else if (key == "subscription") {
+      if (v.get_uint64().get(u)) return false;
+      out->set_subscription(u);
+    }
+  }
+  if (!is_event || !has_seq) return false;
   std::string_view payload = message.substr(at + kKey.size(), message.size() - at - kKey.size() - 1);
   out->set_payload(payload.data(), payload.size());
   return !payload.empty();
