@@ -531,7 +531,13 @@ TEST_F(GrpcAttack, AClientThatNeverReadsAFirehoseCostsBoundedMemoryAndStallsNoOt
   // "*" is live only: the daemon cannot pause it. What the idle streams hold together is
   // bounded (128 MiB, outbox.h's QueueBudget), then the worst of them are ended. Unbounded,
   // each would hold the whole firehose: 20 x 26 MB.
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan keeps freed memory in its quarantine (256 MB by default) and adds shadow memory: the
+  // bound is shown by the plain build; here only that it is not wildly exceeded.
+  EXPECT_LT(rss_peak - rss_before, 700 * 1024);
+#else
   EXPECT_LT(rss_peak - rss_before, 250 * 1024);
+#endif
   rctx.TryCancel();
   for (auto& c : ctxs) c->TryCancel();
 }
