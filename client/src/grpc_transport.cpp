@@ -65,6 +65,27 @@ void quiet_grpc_log() {
   });
 }
 
+// "localhost:PORT" goes to 127.0.0.1 without asking any resolver, as curl does (RFC 6761:
+// localhost names are loopback). gRPC's resolver otherwise asks DNS servers for it, and where
+// they refuse (CI's bare Debian root without /etc/hosts, a machine offline) the CLI failed to
+// reach a daemon on its own machine with "DNS resolution failed for localhost". The
+// certificate is still checked against "localhost", and :authority still says localhost.
+struct Target {
+  std::string channel_target;   // what the channel dials
+  std::string tls_name;         // the name the server's certificate must carry ("": the target's host)
+  std::string authority;        // ":authority" ("": gRPC's default from the target)
+};
+
+Target target_for(const std::string& address) {
+  static constexpr std::string_view kLocal = "localhost:";
+  if (address.size() > kLocal.size() && address.compare(0, kLocal.size(), kLocal) == 0) {
+    std::string port = address.substr(kLocal.size());
+    if (port.find_first_not_of("0123456789") == std::string::npos && port.size() <= 5)
+      return {"ipv4:127.0.0.1:" + port, "localhost", address};
+  }
+  return {address, "", ""};
+}
+
 std::string describe(const grpc::Status& s) { return std::string(code_name(s.error_code())) + ": " + s.error_message(); }
 
 bool contains(const std::string& s, const char* what) { return s.find(what) != std::string::npos; }
@@ -271,7 +292,10 @@ std::unique_ptr<GrpcTransport> GrpcTransport::connect(const GrpcOptions& o) {
   if (o.address.empty()) throw ConnectError(ConnectFailure::other, "no gRPC address given (host:port)");
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxReceiveBytes);
+  Target target = target_for(o.address);
   if (o.tls && !o.server_name.empty()) args.SetSslTargetNameOverride(o.server_name);
+  else if (o.tls && !target.tls_name.empty()) args.SetSslTargetNameOverride(target.tls_name);
+  if (!target.authority.empty()) args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, target.authority);
   // Our own connection, not one shared with other channels of this process: a transport
   // made after a daemon restart must not inherit a dead subchannel's backoff.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
@@ -281,7 +305,7 @@ std::unique_ptr<GrpcTransport> GrpcTransport::connect(const GrpcOptions& o) {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 330000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  I.channel = grpc::CreateCustomChannel(o.address, credentials(o), args);
+  I.channel = grpc::CreateCustomChannel(target.channel_target, credentials(o), args);
   auto authorize = [&](grpc::ClientContext& ctx) {
     if (!o.token.empty()) ctx.AddMetadata("authorization", "Bearer " + o.token);
   };
