@@ -97,14 +97,30 @@ struct PluginHost::Instance {
       std::lock_guard lock(g->mu);
       if (g->closed) return false;
     }
-    core->loop.post([g, fn = std::move(fn)]() mutable {
+    core->loop.post([g, fn = std::move(fn), nm = name]() mutable {
       {
         std::lock_guard lock(g->mu);
         if (g->closed) return;
       }
-      fn();  // on the loop thread, which is also the only one that closes the gate
+      run_caught(nm, fn);  // on the loop thread, which is also the only one that closes the gate
     });
     return true;
+  }
+
+  // A host call's work on the loop thread must not throw into the event loop: nothing there
+  // catches, so one plugin's failed call (a store error during a subscription's replay, a
+  // bad_alloc) would end the daemon with every session and pending approval in it.
+  template <class F>
+  static bool run_caught(const std::string& plugin, F& fn) noexcept {
+    try {
+      fn();
+      return true;
+    } catch (const std::exception& e) {
+      spdlog::error("plugin {}: a host call failed on the loop thread: {}", plugin, e.what());
+    } catch (...) {
+      spdlog::error("plugin {}: a host call failed on the loop thread (not a std::exception)", plugin);
+    }
+    return false;
   }
 
   // A host call's store work: an exception (disk full, I/O error) is logged with the plugin's
@@ -126,10 +142,7 @@ struct PluginHost::Instance {
   // call that may be refused) the daemon is stopping.
   template <class F>
   bool on_loop(F fn, bool wait, bool may_refuse = true) {
-    if (core->loop.in_loop_thread()) {
-      fn();
-      return true;
-    }
+    if (core->loop.in_loop_thread()) return run_caught(name, fn);
     if (!wait) return post(std::move(fn));
     if (may_refuse && daemon_stopping && daemon_stopping->load()) return false;
     struct Call {
@@ -139,13 +152,13 @@ struct PluginHost::Instance {
     auto g = gate;
     std::unique_lock lock(g->mu);
     if (g->closed) return false;
-    core->loop.post([g, call, &fn] {
+    core->loop.post([this, g, call, &fn] {
       {
         std::lock_guard l(g->mu);
         if (g->closed) return;  // the caller has given up: fn and its captures are gone
         call->started = true;
       }
-      fn();
+      run_caught(name, fn);  // `this` outlives the call: the caller waits for it below
       {
         std::lock_guard l(g->mu);
         call->done = true;
