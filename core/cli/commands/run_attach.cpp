@@ -62,7 +62,10 @@ int stream(const Context& ctx, std::unique_ptr<client::Connection> first, const 
   json asking;  // the tool approval waiting for a key at the terminal
   sub.on_lost([&](uint64_t resume_at) {
     asking = nullptr;  // asked on the old connection: left to other clients
-    r.line("· connection to ccmuxd lost; reconnecting (resumes at seq " + std::to_string(resume_at) + ")");
+    std::string notice = "· connection to ccmuxd lost; reconnecting (resumes at seq " + std::to_string(resume_at) + ")";
+    // --json: stdout is one JSON event per line for a program; the notice is for the person.
+    if (raw_json) std::cerr << notice << std::endl;
+    else r.line(notice);
   });
   auto send_answer = [&](const json& answer) {
     if (answer.is_null()) return;
