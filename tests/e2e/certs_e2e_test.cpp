@@ -212,6 +212,19 @@ TEST_F(CertsE2E, FilesAreNeverOverwrittenWithoutForce) {
   EXPECT_EQ(mode_of(dir + "/tablet.key"), 0600u);
   P12 p12 = open_p12(dir + "/tablet.p12", "second");
   ASSERT_TRUE(p12.ok);
+
+  // The password from a file (kept out of argv, which ps shows): its first line.
+  write_file(f->dir.path + "/pw", "from-a-file\nnot this\n");
+  ASSERT_EQ(ccmux({"certs", "issue", "pen", "--out", f->dir.path + "/pen", "--p12-password-file", f->dir.path + "/pw"}, &out), 0)
+      << out;
+  EXPECT_EQ(out.find("PKCS#12 password"), std::string::npos) << out;
+  EXPECT_TRUE(open_p12(f->dir.path + "/pen/pen.p12", "from-a-file").ok);
+  write_file(f->dir.path + "/empty", "");
+  EXPECT_EQ(ccmux({"certs", "issue", "pen2", "--out", f->dir.path + "/pen2", "--p12-password-file", f->dir.path + "/empty"}, &out), 1);
+  EXPECT_NE(out.find("no password in"), std::string::npos) << out;
+  EXPECT_NE(ccmux({"certs", "issue", "pen3", "--p12-password", "x", "--p12-password-file", f->dir.path + "/pw"}, &out), 0)
+      << "one or the other";
+  EXPECT_NE(out.find("excludes"), std::string::npos) << out;
   EXPECT_EQ(p12.cert_der, der_of_pem(read_file(dir + "/tablet.crt")));
 }
 

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <iomanip>
 #include <iostream>
 #include <unistd.h>
@@ -50,10 +52,35 @@ struct IssueOptions {
   int days = 825;
   std::string out;
   std::string p12_password;
+  std::string p12_password_file;
   bool force = false;
 };
 
-int certs_issue(const Context& ctx, const IssueOptions& o) {
+// --p12-password-file: the password stays out of argv (which `ps` shows to every user).
+// "-" reads it from stdin. The first line, without its line ending.
+std::optional<std::string> read_p12_password_file(const std::string& path) {
+  std::string line;
+  if (path == "-") {
+    if (!std::getline(std::cin, line)) return std::nullopt;
+  } else {
+    std::ifstream in(path);
+    if (!in || !std::getline(in, line)) return std::nullopt;
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) return std::nullopt;
+  return line;
+}
+
+int certs_issue(const Context& ctx, IssueOptions o) {
+  if (!o.p12_password_file.empty()) {
+    auto pw = read_p12_password_file(o.p12_password_file);
+    if (!pw) {
+      std::cerr << "ccmux certs issue: no password in " << (o.p12_password_file == "-" ? "stdin" : o.p12_password_file)
+                << " (its first line is the password)\n";
+      return 1;
+    }
+    o.p12_password = *pw;
+  }
   auto c = ctx.connect();
   std::string dir = o.out;
   // The default folder is under the daemon's CA folder: ask for it before anything is issued,
@@ -130,7 +157,10 @@ void add_cert_commands(Commands& c) {
   issue->add_option("name", io->name, "the device's name (1-64 of letters, digits, -_.)")->required();
   issue->add_option("--days", io->days, "validity in days (default 825)")->check(CLI::Range(1, 3650));
   issue->add_option("--out", io->out, "output folder (default: <CA folder>/clients/NAME)");
-  issue->add_option("--p12-password", io->p12_password, "password of NAME.p12 (default: generated and printed once)");
+  auto* pw = issue->add_option("--p12-password", io->p12_password,
+                                "password of NAME.p12 (default: generated and printed once; visible in ps: prefer the file)");
+  issue->add_option("--p12-password-file", io->p12_password_file, "read the password of NAME.p12 from FILE's first line (- : stdin)")
+      ->excludes(pw);
   issue->add_flag("--force", io->force, "replace existing files");
   c.add(certs, "list", "list client certificates: serial, expiry, last use, revocation", [&ctx] { return certs_list(ctx); });
   auto name = std::make_shared<std::string>();
