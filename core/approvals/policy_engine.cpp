@@ -319,7 +319,7 @@ void PolicyEngine::evaluate(const PolicyRequest& req, Decided done) {
 }
 
 void PolicyEngine::step(const std::shared_ptr<Evaluation>& ev) {
-  auto apply = [this](const std::shared_ptr<Evaluation>& e, const std::string& spec, PolicyVerdict v) {
+  auto apply = [](const std::shared_ptr<Evaluation>& e, const std::string& spec, PolicyVerdict v) {
     if (!v.error.empty()) {
       spdlog::warn("policy {}: {} (treated as ask)", spec, v.error);
       v.decision = "ask";

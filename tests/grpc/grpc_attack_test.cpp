@@ -330,7 +330,7 @@ TEST_F(GrpcAttack, HundredsOfStreamsOpenedAndCancelledAtRandomLeaveNothingBehind
   ctx.TryCancel();
   long rss_after = rss_kb(daemon->pid());
   std::cout << "ccmuxd RSS " << rss_before << " kB before 320 streams, " << rss_after << " kB after\n";
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(CCMUX_ASAN)
   // ASan's quarantine keeps up to 256 MB of what the streams freed (305 MB growth measured).
   EXPECT_LT(rss_after - rss_before, 700 * 1024);
 #else
@@ -536,7 +536,7 @@ TEST_F(GrpcAttack, AClientThatNeverReadsAFirehoseCostsBoundedMemoryAndStallsNoOt
   // "*" is live only: the daemon cannot pause it. What the idle streams hold together is
   // bounded (128 MiB, outbox.h's QueueBudget), then the worst of them are ended. Unbounded,
   // each would hold the whole firehose: 20 x 26 MB.
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(CCMUX_ASAN)
   // ASan keeps freed memory in its quarantine (256 MB by default) and adds shadow memory: the
   // bound is shown by the plain build; here only that it is not wildly exceeded.
   EXPECT_LT(rss_peak - rss_before, 700 * 1024);

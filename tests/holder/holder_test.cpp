@@ -30,12 +30,8 @@
 #include <unistd.h>
 #include <vector>
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(CCMUX_ASAN)  // set by CMake for sanitizer builds, GCC's and clang's
 #define HOLDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HOLDER_ASAN 1
-#endif
 #endif
 
 namespace fs = std::filesystem;
