@@ -58,7 +58,18 @@ async function onReady() {
   await refreshSessions();
   loadProjects();
   if (state.open) subscribe(state.open);
+  openFromHash();
 }
+
+// A link to one session, `<page>/#s=<id>` (the GitLab plugin's notes), opens it once the list
+// is in; the hash is then dropped so Back and later reconnects stay on the list.
+function openFromHash() {
+  const m = /^#s=(s-[0-9a-f]{8})$/.exec(location.hash);
+  if (!m || !state.conn || !state.sessions.has(m[1])) return;
+  history.replaceState(null, '', location.pathname + location.search);
+  openSession(m[1]);
+}
+window.addEventListener('hashchange', openFromHash);
 
 async function refreshSessions() {
   try {
