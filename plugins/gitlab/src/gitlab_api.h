@@ -187,19 +187,26 @@ class GitLabApi {
   nlohmann::json get(const std::string& path, const Query& query = {});
   nlohmann::json post(const std::string& path, const nlohmann::json& body);
 
+  // A job log as plain text: ANSI colour/cursor escapes and GitLab's section markers
+  // ("section_start:1700000000:name\r\x1b[0K") removed, "\r\n" made "\n". For prompts.
+  static std::string plain_text(std::string trace);
   // "group%2Fapp" for "group/app"; exposed for tests and callers building paths.
   static std::string encode(const std::string& s);
   static bool valid_marker(const std::string& marker);
   // The text a marked body carries: "<!-- marker -->".
   static std::string marker_comment(const std::string& marker);
 
+ public:
+  struct Response;  // one HTTP exchange (defined in the .cpp)
+
  private:
-  struct Response;
   struct Handle;
   Response perform(const std::string& method, const std::string& path, const Query& query, const std::string* body,
-                   size_t max_bytes);
+                   size_t max_bytes, bool keep_tail = false);
+  // `already_done` (POSTs that can check): after an ambiguous failure, the thing the first
+  // attempt created when it landed after all; nullopt to post again.
   nlohmann::json request(const std::string& method, const std::string& path, const Query& query,
-                         const nlohmann::json* body, bool retry_ambiguous);
+                         const nlohmann::json* body, const std::function<std::optional<nlohmann::json>()>& already_done);
   std::string text_request(const std::string& path, size_t max_bytes);
   bool sleep_for(std::chrono::milliseconds d);  // false when stopped
   std::chrono::milliseconds backoff(int attempt) const;

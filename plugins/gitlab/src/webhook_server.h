@@ -56,7 +56,7 @@ class WebhookServer {
 
   // Binds at once (throws std::runtime_error with the reason: bad address, port taken, empty
   // secret) and starts the service and dispatch threads.
-  WebhookServer(WebhookConfig config, Handler handler, LogFn log);
+  WebhookServer(WebhookConfig config, Handler handler, LogFn log_fn);
   ~WebhookServer();  // stop()
   WebhookServer(const WebhookServer&) = delete;
   WebhookServer& operator=(const WebhookServer&) = delete;
@@ -72,12 +72,14 @@ class WebhookServer {
   // True when a and b are equal; time depends on the lengths only, never on the contents.
   static bool secret_equals(const std::string& a, const std::string& b);
 
+  struct Request;  // one HTTP request (lws thread; defined in the .cpp)
+
  private:
-  struct Request;
   int on_lws(struct lws* wsi, int reason, void* user, void* in, size_t len);
   int respond(struct lws* wsi, Request& r, int status, const std::string& body);
   void refuse(struct lws* wsi, Request& r, int status, const std::string& why);
   void finish_body(struct lws* wsi, Request& r);
+  int answer(struct lws* wsi, Request& r);
   void dispatch_loop();
   void log(int level, const std::string& line) const;
 
