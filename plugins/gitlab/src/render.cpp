@@ -17,7 +17,7 @@ std::string money(double usd) {
 }
 
 // Quoted as a Markdown block quote, so a summary cannot close our own formatting.
-std::string quoted(const std::string& s) {
+std::string block_quote(const std::string& s) {
   std::string out = "> ";
   for (char c : s) {
     out += c;
@@ -139,7 +139,7 @@ std::string start_note(const StartNote& n) {
   std::string out = n.pipeline ? "🤖 ccmux: the pipeline failed; session " + who + " is looking into it"
                                : "🤖 ccmux: started session " + who;
   out += " in worktree `" + n.worktree + "` on branch `" + n.branch + "`.";
-  if (!n.request.empty()) out += "\n\n" + quoted(bounded(n.request, 500));
+  if (!n.request.empty()) out += "\n\n" + block_quote(bounded(n.request, 500));
   return out;
 }
 
@@ -150,7 +150,7 @@ std::string result_note(const ResultNote& n) {
                    : "✅ ccmux: session " + who + " finished its turn")
     << " · " << money(n.cost_usd) << " · " << n.num_turns << (n.num_turns == 1 ? " turn" : " turns") << "\n\n";
   std::string summary = n.summary.empty() ? "(no summary)" : bounded(n.summary, kMaxSummary);
-  o << quoted(summary) << "\n\n";
+  o << block_quote(summary) << "\n\n";
   const Publication& p = n.publication;
   if (p.commits.empty()) {
     o << "No changes to commit.";
