@@ -55,7 +55,7 @@ struct NoteEvent {
 
 struct HookBuild {
   int64_t id = 0;
-  std::string name, stage, status;
+  std::string name, stage, status, failure_reason;
   bool allow_failure = false;
 };
 
@@ -80,8 +80,8 @@ struct Parsed {
   explicit operator bool() const { return value.has_value(); }
 };
 
-// Limits on a payload's strings and lists (longer notes/descriptions are refused: a
-// webhook body is bounded by the server anyway, this keeps each field sane).
+// Limits on a payload's strings and lists: a longer string is cut there (a description
+// pasted with a log in it should not lose the event), a longer build list is refused.
 inline constexpr size_t kMaxHookString = 256u << 10;  // 256 KiB per string
 inline constexpr size_t kMaxHookBuilds = 1000;
 
