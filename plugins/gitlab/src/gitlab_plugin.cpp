@@ -72,7 +72,8 @@ class GitLabPlugin : public ccmux::Plugin {
     if (secret.empty())
       throw std::runtime_error("gitlab: no webhook secret: set webhook_secret, or the environment variable " +
                                cfg.value("webhook_secret_env", "") + " (unsigned webhooks are never accepted)");
-    auto log = [&host](int level, const std::string& line) { host.log(level, "gitlab: " + line); };
+    // The I/O layer writes its lines as "gitlab: …" itself.
+    auto log = [&host](int level, const std::string& line) { host.log(level, line); };
 
     ApiConfig api_cfg;
     api_cfg.base_url = cfg.value("base_url", "https://gitlab.com");
