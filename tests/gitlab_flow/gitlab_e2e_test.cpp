@@ -147,7 +147,6 @@ class GitLabE2E : public E2E {
   void seed() {
     json changes = json::array({{{"old_path", "greet.txt"}, {"new_path", "greet.txt"}, {"new_file", true},
                                  {"diff", "@@ -0,0 +1 @@\n+hello\n"}}});
-    json trace = "Running tests\n";
     std::string t;
     for (int i = 0; i < 300; ++i) t += "test_" + std::to_string(i) + " passed\n";
     t += "\x1b[31;1mAssertionError: greeting expected 'hello, world' got 'hello'\x1b[0m\nERROR: Job failed: exit code 1\n";
