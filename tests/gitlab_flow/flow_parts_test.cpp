@@ -22,6 +22,8 @@ TEST(GitLabTrigger, FindsTheRequestAfterAStandaloneTriggerWord) {
   EXPECT_FALSE(request_after_trigger("mail me@ccmux fix", "@ccmux"));
   EXPECT_FALSE(request_after_trigger("no mention here", "@ccmux"));
   EXPECT_EQ(*request_after_trigger("ask @ccmuxbot, or @ccmux do it", "@ccmux"), "do it");
+  EXPECT_FALSE(request_after_trigger("> @ccmux fix the typo\n\nI agree", "@ccmux")) << "a quoted request is not a new one";
+  EXPECT_EQ(*request_after_trigger("> @ccmux fix the typo\n@ccmux and the other one", "@ccmux"), "and the other one");
 }
 
 TEST(GitLabConfig, ReadsProjectsWithTheirOverrides) {

@@ -79,6 +79,11 @@ std::optional<std::string> request_after_trigger(const std::string& note, const 
     size_t end = at + trigger.size();
     bool ends = end == note.size() || !is_word_char(note[end]);
     if (!starts || !ends) continue;
+    // A Markdown quote ("> @ccmux …", a reply quoting an earlier request) is not a new request.
+    size_t line = note.rfind('\n', at);
+    line = line == std::string::npos ? 0 : line + 1;
+    size_t first = note.find_first_not_of(" \t", line);
+    if (first < at && note[first] == '>') continue;
     std::string rest = note.substr(end);
     size_t b = rest.find_first_not_of(" \t\r\n:,");
     if (b == std::string::npos) return std::string();

@@ -42,7 +42,8 @@ struct FlowConfig {
 };
 
 // The request in a comment: the text after the trigger word (which must stand alone: "@ccmuxx"
-// is not "@ccmux"), or nullopt when the comment does not call the trigger.
+// is not "@ccmux"; in a quoted line "> …" it does not count), or nullopt when the comment does not
+// call the trigger.
 std::optional<std::string> request_after_trigger(const std::string& note, const std::string& trigger);
 
 }  // namespace ccmux::gitlab
