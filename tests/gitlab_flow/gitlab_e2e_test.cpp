@@ -83,7 +83,7 @@ json failed_pipeline(int64_t pipeline_id) {
 }
 
 std::string git_out(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"git"};
+  std::vector<std::string> argv = {"/usr/bin/git"};
   argv.insert(argv.end(), args.begin(), args.end());
   std::string out;
   run_command(argv, &out);
@@ -116,12 +116,12 @@ class GitLabE2E : public E2E {
     clone = daemon_project_dir() + "/app";
     fs::create_directories(daemon_project_dir());
     std::string seed_dir = dir.path + "/seed";
-    ASSERT_EQ(run_command({"git", "init", "-q", "--bare", "-b", "main", bare}, nullptr), 0);
-    ASSERT_EQ(run_command({"git", "init", "-q", "-b", "main", seed_dir}, nullptr), 0);
+    ASSERT_EQ(run_command({"/usr/bin/git", "init", "-q", "--bare", "-b", "main", bare}, nullptr), 0);
+    ASSERT_EQ(run_command({"/usr/bin/git", "init", "-q", "-b", "main", seed_dir}, nullptr), 0);
     write_file(seed_dir + "/README.md", "# app\n");
     std::vector<std::string> id = {"-c", "user.name=Seed", "-c", "user.email=seed@example.org"};
     auto git_in = [&](const std::string& d, std::vector<std::string> args) {
-      std::vector<std::string> argv = {"git", "-C", d};
+      std::vector<std::string> argv = {"/usr/bin/git", "-C", d};
       argv.insert(argv.end(), id.begin(), id.end());
       argv.insert(argv.end(), args.begin(), args.end());
       std::string out;
@@ -137,7 +137,7 @@ class GitLabE2E : public E2E {
     git_in(seed_dir, {"add", "-A"});
     git_in(seed_dir, {"commit", "-qm", "greet"});
     git_in(seed_dir, {"push", "-q", "origin", kBranch});
-    ASSERT_EQ(run_command({"git", "clone", "-q", bare, clone}, nullptr), 0);
+    ASSERT_EQ(run_command({"/usr/bin/git", "clone", "-q", bare, clone}, nullptr), 0);
   }
   // The daemon's project root folder (the Daemon object does not exist yet in SetUp).
   std::string daemon_project_dir() const { return dir.path + "/proj"; }

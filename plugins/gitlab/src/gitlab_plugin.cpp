@@ -42,7 +42,8 @@ const ccmux_config_spec kKeys[] = {
     K::map("models", "project -> model, overriding `model`"),
     K::string("permission_mode", "permission mode of the sessions (default: the daemon's)").choices(kModes),
     K::map("permission_modes", "project -> permission mode, overriding `permission_mode`"),
-    K::string("trigger", "the word that calls ccmux in a comment").def("@ccmux"),
+    // Quoted: a plain YAML scalar cannot start with @.
+    K::string("trigger", "the word that calls ccmux in a comment").def("\"@ccmux\""),
     K::list("allowed_users", "GitLab usernames that may start sessions"),
     K::list("allowed_groups", "GitLab groups (id or path) whose members may start sessions"),
     K::string("on_refused", "a request by someone not allowed: a polite note, or ignore it").def("note").choices(kOnRefused),
