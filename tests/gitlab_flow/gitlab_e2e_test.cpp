@@ -187,7 +187,8 @@ class GitLabE2E : public E2E {
   json approve_next(const std::string& session) {
     auto end = std::chrono::steady_clock::now() + std::chrono::seconds(90);
     while (std::chrono::steady_clock::now() < end) {
-      for (auto& a : c->request("approvals.list")["approvals"])
+      json pending = c->request("approvals.list")["approvals"];  // a copy: not a temporary's member
+      for (auto& a : pending)
         if (a["session"] == session) {
           c->request("approval.answer", {{"id", a["id"]}, {"decision", "allow"}, {"by", "test-reviewer"}});
           return a;
@@ -262,7 +263,7 @@ TEST_F(GitLabE2E, MrCommentStartsASessionInAWorktreeItsEditIsPushedAndFollowUpsR
   ASSERT_EQ(hook(mr_note(1003, "alice", 1, "@ccmux echo: second answer")), 202);
   ASSERT_TRUE(wait_notes("second answer")) << notes().dump(2) << daemon->log().substr(0, 20000);
   EXPECT_EQ(sessions().size(), 1u);
-  EXPECT_EQ(notes_with("sent to session `" + id + "`").size(), 1u) << notes().dump(2);
+  EXPECT_EQ(notes_with("sent to session [`" + id + "`](https://box.example:8420/#s=" + id + ")").size(), 1u) << notes().dump(2);
   EventLog log(*c, id);
   EXPECT_TRUE(log.wait_for([](const json& e) {
     return e["kind"] == "prompt_queued" && e["payload"].dump().find("echo: second answer") != std::string::npos;
