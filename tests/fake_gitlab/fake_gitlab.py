@@ -24,7 +24,7 @@ Test control (no token):
   POST /control/fault  {"method":"POST"|"GET"|"*", "path":"substring of the API path", "count":N,
                         "status":429|500|..., "retry_after":1, "after":true (process the request, then fail),
                         "hang":SECONDS (answer nothing for that long, then close), "body":{...} (answer this
-                        2xx JSON instead: wrong types etc.)}  the next N matching requests fail so
+                        2xx JSON instead: wrong types etc.), "message":"..." (the error's text)}  the next N matching requests fail so
   POST /control/reset  forget everything (data, faults, calls)
   GET  /control/calls  every API call: [{t, method, path, query, status, body}]
   GET  /control/notes  every note there is: [{project_id, noteable, iid, id, body, author}]
@@ -245,8 +245,8 @@ class H(http.server.BaseHTTPRequestHandler):
         with lock:
             S["calls"].append(call)
         headers = [("Retry-After", str(fault["retry_after"]))] if "retry_after" in fault else []
-        msg = {429: "429 Too Many Requests", 500: "500 Internal Server Error", 502: "502 Bad Gateway",
-               503: "503 Service Unavailable"}.get(status, "%d fault" % status)
+        msg = fault.get("message") or {429: "429 Too Many Requests", 500: "500 Internal Server Error",
+                                       502: "502 Bad Gateway", 503: "503 Service Unavailable"}.get(status, "%d fault" % status)
         self.send(status, {"message": msg}, headers=headers)
 
     def route(self, method, path, q, query, body):

@@ -46,6 +46,7 @@ struct GitLabApi::Response {
   bool too_big = false;     // cut at max_bytes (JSON) — refused
   size_t max_bytes = 0;
   bool keep_tail = false;   // a log: keep the last max_bytes instead of refusing more
+  bool cut = false;         // the log's start was dropped
 };
 
 namespace {
@@ -96,7 +97,10 @@ size_t on_body(char* p, size_t size, size_t n, void* user) {
       return 0;  // ends the transfer (CURLE_WRITE_ERROR)
     }
     // A log: keep a window of twice the tail so trimming is rare, and the last max_bytes at the end.
-    if (r->body.size() > 2 * r->max_bytes) r->body.erase(0, r->body.size() - r->max_bytes);
+    if (r->body.size() > 2 * r->max_bytes) {
+      r->body.erase(0, r->body.size() - r->max_bytes);
+      r->cut = true;
+    }
   }
   return len;
 }
@@ -457,6 +461,9 @@ std::string GitLabApi::text_request(const std::string& path, size_t max_bytes) {
       std::string& t = r.body;
       if (t.size() > max_bytes) {
         t.erase(0, t.size() - max_bytes);
+        r.cut = true;
+      }
+      if (r.cut) {
         // Start at a line when one begins in the first quarter (a cut line helps nobody).
         size_t nl = t.find('\n');
         if (nl != std::string::npos && nl < max_bytes / 4) t.erase(0, nl + 1);

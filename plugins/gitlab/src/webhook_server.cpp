@@ -3,6 +3,12 @@
 #include <ccmux/json_bounds.hpp>
 #include <libwebsockets.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <optional>
 #include <stdexcept>
@@ -80,6 +86,30 @@ std::string printable(const std::string& s, size_t max = 120) {
   return s.size() > max ? out + "…" : out;
 }
 
+// lws waits quietly for an interface that does not exist yet; an IP address that is not
+// this machine's is a configuration error to report now. Empty: fine (or not an IP: lws decides).
+std::string address_problem(const std::string& address) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    len = sizeof *v4;
+  } else if (inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    len = sizeof *v6;
+  } else {
+    return {};
+  }
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return {};
+  int rc = bind(fd, reinterpret_cast<sockaddr*>(&ss), len);  // port 0: any free one, just to see the address
+  int err = errno;
+  close(fd);
+  return rc == 0 ? std::string() : std::string(std::strerror(err));
+}
+
 WebhookServer::Request** slot_of(void* user) { return static_cast<WebhookServer::Request**>(user); }
 
 }  // namespace
@@ -108,6 +138,11 @@ WebhookServer::WebhookServer(WebhookConfig config, Handler handler, LogFn log_fn
     throw std::runtime_error("gitlab webhook: path '" + cfg_.path + "' must start with /");
   if (cfg_.port < 0 || cfg_.port > 65535) throw std::runtime_error("gitlab webhook: port " + std::to_string(cfg_.port) + " out of range");
 
+  bool any = cfg_.listen_address.empty() || cfg_.listen_address == "0.0.0.0" || cfg_.listen_address == "*";
+  if (!any) {
+    if (std::string why = address_problem(cfg_.listen_address); !why.empty())
+      throw std::runtime_error("gitlab webhook: cannot listen on " + cfg_.listen_address + ": " + why);
+  }
   lws_context_creation_info info{};
   info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
   info.port = CONTEXT_PORT_NO_LISTEN;
@@ -117,7 +152,6 @@ WebhookServer::WebhookServer(WebhookConfig config, Handler handler, LogFn log_fn
   if (!ctx_) throw std::runtime_error("gitlab webhook: cannot create the libwebsockets context");
 
   lws_context_creation_info vh{};
-  bool any = cfg_.listen_address.empty() || cfg_.listen_address == "0.0.0.0" || cfg_.listen_address == "*";
   vh.port = cfg_.port;
   vh.iface = any ? nullptr : cfg_.listen_address.c_str();
   vh.protocols = g_protocols;
@@ -134,6 +168,12 @@ WebhookServer::WebhookServer(WebhookConfig config, Handler handler, LogFn log_fn
                              " (address not on this machine, or port in use)");
   }
   port_ = lws_get_vhost_listen_port(vhost);
+  if (port_ <= 0) {
+    lws_context_destroy(ctx_);
+    ctx_ = nullptr;
+    throw std::runtime_error("gitlab webhook: cannot listen on " + cfg_.listen_address + ":" + std::to_string(cfg_.port) +
+                             " (no such interface)");
+  }
   service_ = std::thread([this] {
     while (!stopping_.load()) lws_service(ctx_, 0);
   });
