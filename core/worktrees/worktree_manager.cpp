@@ -55,11 +55,11 @@ const GitWorktree* find_path(const std::vector<GitWorktree>& wts, const std::str
 }  // namespace
 
 void check_name(const std::string& name) {
-  bool ok = !name.empty() && name.size() <= 64 && name != "." && name.find("..") == std::string::npos;
+  bool ok = !name.empty() && name.size() <= 64 && name != "." && name.find("..") == std::string::npos && name[0] != '-';
   for (char c : name) ok = ok && (isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
   if (!ok)
     throw CommandError("bad_params", "bad worktree name '" + name.substr(0, 80) +
-                                         "': 1-64 of letters, digits, '-', '_', '.', and no '..'");
+                                         "': 1-64 of letters, digits, '-', '_', '.', not starting with '-', no '..'");
 }
 
 void check_ref_text(const std::string& ref, const char* what) {

@@ -18,7 +18,8 @@
 
 namespace ccmux::worktrees {
 
-// A worktree NAME: 1-64 of letters, digits, '-', '_', '.'; not "." or containing "..". Throws bad_params.
+// A worktree NAME: 1-64 of letters, digits, '-', '_', '.'; not "." nor starting with '-' nor containing
+// "..". Throws bad_params.
 void check_name(const std::string& name);
 // A branch or ref given by a client: non-empty, no leading '-' (never an option to git), no
 // control characters or spaces, at most 255 bytes. `what` names it in the message. Throws bad_params.

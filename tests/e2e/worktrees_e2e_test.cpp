@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string git(const std::string& dir, std::vector<std::string> args) {
-  std::vector<std::string> argv = {"git", "-C", dir, "-c", "user.name=t", "-c", "user.email=t@example.com"};
+  std::vector<std::string> argv = {"/usr/bin/git", "-C", dir, "-c", "user.name=t", "-c", "user.email=t@example.com"};
   argv.insert(argv.end(), args.begin(), args.end());
   std::string out;
   EXPECT_EQ(run_command(argv, &out), 0) << dir << ": git " << args.at(0) << ": " << out;

@@ -26,7 +26,7 @@ namespace {
 
 // git as a person would run it in the test's repositories (commits need a name).
 std::string git(const std::string& dir, std::vector<std::string> args) {
-  std::vector<std::string> argv = {"git", "-C", dir, "-c", "user.name=t", "-c", "user.email=t@example.com",
+  std::vector<std::string> argv = {"/usr/bin/git", "-C", dir, "-c", "user.name=t", "-c", "user.email=t@example.com",
                                    "-c", "init.defaultBranch=main", "-c", "advice.detachedHead=false"};
   argv.insert(argv.end(), args.begin(), args.end());
   std::string out;
@@ -250,13 +250,13 @@ TEST(Worktrees, GitErrorsComeBackWithTheCommandAndGitsOwnLine) {
 
 TEST(Worktrees, HostileNamesBranchesAndRefsAreRefusedBeforeGitRuns) {
   Repo repo;
-  for (std::string name : {"", "..", ".", "../x", "a/b", "-rf", "a..b", "x y", "a\nb", "ä", std::string(65, 'a'),
+  for (const std::string& name : std::vector<std::string>{"", "..", ".", "../x", "a/b", "-rf", "a..b", "x y", "a\nb", "ä", std::string(65, 'a'),
                            std::string("a\0b", 3)}) {
     std::string e = error_of([&] { repo.ensure(name); });
     EXPECT_EQ(e.rfind("bad_params: bad worktree name", 0), 0u) << "name '" << name << "': " << e;
   }
   EXPECT_EQ(error_of([&] { repo.ensure(std::string(64, 'a')); }), "no error");
-  for (std::string b : {"-b", "--track", "a b", "x\ny", std::string(300, 'b')})
+  for (const std::string& b : std::vector<std::string>{"-b", "--track", "a b", "x\ny", std::string(300, 'b')})
     EXPECT_EQ(error_of([&] { repo.ensure("ok2", b); }).rfind("bad_params: bad branch", 0), 0u) << b;
   EXPECT_EQ(error_of([&] { repo.ensure("ok3", "", "--upload-pack=touch x"); }).rfind("bad_params: bad ref", 0), 0u);
   EXPECT_FALSE(fs::exists(repo.home() + "/ok2"));

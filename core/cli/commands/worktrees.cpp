@@ -23,7 +23,8 @@ int list(const Context& ctx, const Options& o) {
     std::cout << r.dump(2) << "\n";
     return 0;
   }
-  printf("%-16s %-24s %-8s %-9s %-12s %s\n", "NAME", "BRANCH", "STATUS", "UNPUSHED", "SESSION", "PATH");
+  if (!r["worktrees"].empty())
+    printf("%-16s %-24s %-8s %-9s %-12s %s\n", "NAME", "BRANCH", "STATUS", "UNPUSHED", "SESSION", "PATH");
   for (auto& w : r["worktrees"]) {
     std::string status = w.value("error", "").empty() ? (w.value("dirty", false) ? "dirty" : "clean") : "missing";
     std::string branch = w.value("detached", false) ? "(detached)" : w.value("branch", "");

@@ -113,7 +113,7 @@ function renderSessions() {
     // A session in a git worktree: which repository and branch it works on.
     const where = s.branch ? Object.assign(document.createElement('div'), {
       className: 'branch',
-      textContent: `⎇ ${s.branch} · ${(s.repo || '').split('/').pop()}${s.worktree_name ? ' · ' + s.worktree_name : ''}`,
+      textContent: `⎇ ${s.branch} · ${(s.repo || '').split('/').pop()}`,  // the title (cwd) already ends in the worktree's NAME
     }) : null;
     if (where) where.dataset.testid = 'session-branch';
     const meta = document.createElement('div');
