@@ -74,6 +74,14 @@ json mr_note(int64_t note_id, const std::string& username, int64_t user_id, cons
             {"source_project_id", kProject}, {"target_project_id", kProject}, {"state", "opened"}}}};
 }
 
+json issue_note(int64_t note_id, const std::string& username, int64_t user_id, const std::string& text) {
+  return {{"object_kind", "note"},
+          {"user", {{"id", user_id}, {"username", username}}},
+          {"project", project_json()},
+          {"object_attributes", {{"id", note_id}, {"note", text}, {"noteable_type", "Issue"}}},
+          {"issue", {{"id", 600}, {"iid", 3}, {"title", "Say goodbye too"}, {"state", "opened"}}}};
+}
+
 json failed_pipeline(int64_t pipeline_id) {
   return {{"object_kind", "pipeline"},
           {"project", project_json()},
@@ -106,7 +114,8 @@ class GitLabE2E : public E2E {
                    "    base_url: " + gitlab->base_url() + "\n    token: \"" + kToken + "\"\n" +
                    "    port: " + std::to_string(hook_port) + "\n    webhook_secret: \"" + kSecret + "\"\n" +
                    "    projects:\n      group/app: " + clone + "\n    pipeline_fix: [group/app]\n" +
-                   "    allowed_users: [alice]\n    push: true\n    page_url: https://box.example:8420\n";
+                   "    allowed_users: [alice]\n    push: true\n    open_mr_for_issues: true\n" +
+                   "    page_url: https://box.example:8420\n";
     start(o);
     c = daemon->connect();
   }
@@ -156,6 +165,7 @@ class GitLabE2E : public E2E {
                    {"merge_requests",
                     {{{"project_id", kProject}, {"iid", kMr}, {"title", "Greet people"}, {"description", "Says hello."},
                       {"source_branch", kBranch}, {"target_branch", "main"}, {"changes", changes}}}},
+                   {"issues", {{{"project_id", kProject}, {"iid", 3}, {"title", "Say goodbye too"}, {"description", "Bye."}}}},
                    {"pipelines",
                     {{{"project_id", kProject}, {"id", 900}, {"ref", kBranch},
                       {"jobs", {{{"id", 555}, {"name", "unit"}, {"stage", "test"}, {"trace", t}}}}}}}}
@@ -337,4 +347,36 @@ TEST_F(GitLabE2E, AFailedPipelineStartsAFixSessionWithTheLogTail) {
   ASSERT_TRUE(wait_notes("you are not allowed"));
   EXPECT_EQ(notes_with("the pipeline failed").size(), 1u);
   EXPECT_EQ(sessions().size(), 1u);
+}
+
+TEST_F(GitLabE2E, AnIssueCommentWorksOnANewBranchAndOpensAMergeRequest) {
+  std::string file = worktree("issue-3") + "/bye.txt";
+  std::string request = "tool: Write " + json{{"file_path", file}, {"content", "goodbye\n"}}.dump();
+  ASSERT_EQ(hook(issue_note(5001, "alice", 1, "@ccmux " + request)), 202);
+  std::string id = wait_session();
+  ASSERT_FALSE(id.empty()) << daemon->log().substr(0, 20000);
+  json s = c->request("session.get", {{"session", id}});
+  EXPECT_EQ(s["worktree_name"], "issue-3") << s.dump();
+  EXPECT_EQ(s["branch"], "ccmux/issue-3");
+  ASSERT_FALSE(approve_next(id).is_null()) << "no approval was asked";
+  ASSERT_TRUE(wait_notes("finished its turn")) << notes().dump(2);
+  // The new branch starts from main (no MR branch file) and carries the edit, pushed.
+  EXPECT_EQ(git_out({"-C", bare, "show", "ccmux/issue-3:bye.txt"}), "goodbye\n");
+  EXPECT_EQ(git_out({"-C", bare, "ls-tree", "--name-only", "ccmux/issue-3"}), "README.md\nbye.txt\n");
+  // An MR was opened for it, once, and the result note on the issue links it.
+  int opened = 0;
+  for (auto& k : calls())
+    if (k["method"] == "POST" && k["path"] == "/projects/42/merge_requests" && k["status"] == 201) {
+      ++opened;
+      EXPECT_EQ(k["body"]["source_branch"], "ccmux/issue-3");
+      EXPECT_EQ(k["body"]["target_branch"], "main");
+      EXPECT_NE(k["body"]["description"].get<std::string>().find("Closes #3"), std::string::npos);
+    }
+  EXPECT_EQ(opened, 1);
+  auto result = notes_with("finished its turn");
+  ASSERT_EQ(result.size(), 1u);
+  EXPECT_EQ(result[0]["noteable"], "issues");
+  EXPECT_EQ(result[0]["iid"], 3);
+  EXPECT_NE(result[0]["body"].get<std::string>().find("Opened a merge request: http://gitlab.example/group/app/-/merge_requests/8"),
+            std::string::npos) << result[0]["body"];
 }
