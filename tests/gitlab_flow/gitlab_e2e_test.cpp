@@ -114,7 +114,8 @@ class GitLabE2E : public E2E {
                    "    base_url: " + gitlab->base_url() + "\n    token: \"" + kToken + "\"\n" +
                    "    port: " + std::to_string(hook_port) + "\n    webhook_secret: \"" + kSecret + "\"\n" +
                    "    projects:\n      group/app: " + clone + "\n    pipeline_fix: [group/app]\n" +
-                   "    allowed_users: [alice]\n    push: true\n    open_mr_for_issues: true\n" +
+                   "    allowed_users: [alice]\n    allowed_groups: [group/maintainers]\n" +
+                   "    push: true\n    open_mr_for_issues: true\n" +
                    "    page_url: https://box.example:8420\n";
     start(o);
     c = daemon->connect();
@@ -161,7 +162,8 @@ class GitLabE2E : public E2E {
     t += "\x1b[31;1mAssertionError: greeting expected 'hello, world' got 'hello'\x1b[0m\nERROR: Job failed: exit code 1\n";
     http_post(gitlab->port(), "/control/seed",
               json{{"projects", {project_json()}},
-                   {"users", {{{"id", 1}, {"username", "alice"}}, {{"id", 2}, {"username", "mallory"}}}},
+                   {"users", {{{"id", 1}, {"username", "alice"}}, {{"id", 2}, {"username", "mallory"}}, {{"id", 3}, {"username", "carol"}}}},
+                   {"group_members", {{"group/maintainers", {3}}}},
                    {"merge_requests",
                     {{{"project_id", kProject}, {"iid", kMr}, {"title", "Greet people"}, {"description", "Says hello."},
                       {"source_branch", kBranch}, {"target_branch", "main"}, {"changes", changes}}}},
@@ -379,4 +381,16 @@ TEST_F(GitLabE2E, AnIssueCommentWorksOnANewBranchAndOpensAMergeRequest) {
   EXPECT_EQ(result[0]["iid"], 3);
   EXPECT_NE(result[0]["body"].get<std::string>().find("Opened a merge request: http://gitlab.example/group/app/-/merge_requests/8"),
             std::string::npos) << result[0]["body"];
+}
+
+TEST_F(GitLabE2E, AMemberOfAnAllowedGroupMayTriggerAndOthersMayNot) {
+  ASSERT_EQ(hook(mr_note(6001, "mallory", 2, "@ccmux echo: not a member")), 202);
+  ASSERT_EQ(hook(mr_note(6002, "carol", 3, "@ccmux echo: from a group member")), 202);
+  ASSERT_TRUE(wait_notes("from a group member", 2)) << notes().dump(2);  // the start note quotes it, the result says it
+  EXPECT_EQ(notes_with("Sorry @mallory").size(), 1u);
+  EXPECT_EQ(notes_with("started session").size(), 1u);
+  EXPECT_EQ(sessions().size(), 1u);
+  bool asked = false;
+  for (auto& k : calls()) asked |= k["path"] == "/groups/group%2Fmaintainers/members/all/3";
+  EXPECT_TRUE(asked) << "membership is GitLab's to say";
 }
