@@ -13,7 +13,7 @@ for tool in dpkg-shlibdeps dpkg-deb file; do
 done
 # `cpack` would first build the `preinstall` target, which depends on `all` (the whole test
 # suite). The packages need only what they install.
-targets=(ccmuxd ccmux ccmux-hook approval telegram transport-ws)
+targets=(ccmuxd ccmux ccmux-hook approval telegram gitlab transport-ws)
 if ! out="$(cmake --build "$build" --target "${targets[@]}" 2>&1 </dev/null)"; then
   echo "$out" >&2
   echo "make-debs: building the packaged targets failed" >&2

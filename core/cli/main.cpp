@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
   cli::add_status_commands(commands);
   cli::add_service_commands(commands);
   cli::add_doctor_commands(commands);
+  cli::add_worktree_commands(commands);
+  cli::add_gitlab_commands(commands);
 
   CLI11_PARSE(app, argc, argv);
   if (ctx.socket_path.empty()) ctx.socket_path = find_daemon_socket();

@@ -113,9 +113,14 @@ const std::map<std::string, std::vector<CoreKey>>& core_keys() {
          [](Config& c, const json& v) { c.lua_instructions = v; }},
         {Key("lua_timeout_ms", I).def("1000").range(10, 600000, "must be between 10 and 600000 (ms)").s,
          [](Config& c, const json& v) { c.lua_timeout_ms = v; }}}},
+      // Issue 15: session worktrees go to <dir>/<repo name>/NAME (default <repo>/../.ccmux-worktrees).
+      {"worktrees",
+       {{Key("dir", S).s, [](Config& c, const json& v) { c.worktrees_dir = expand_home(v); }}}},
   };
   return keys;
 }
+
+const std::string kRelativeWorktrees = "must be an absolute path (or start with ~), got '";
 
 std::string join(const std::vector<std::string>& v) {
   std::string out;
@@ -176,6 +181,9 @@ void apply_env(Config& c) {
       k.set(c, validate_value(k.schema, n, "environment " + var, section + "." + k.schema.name));
     }
   }
+  if (!c.worktrees_dir.empty() && c.worktrees_dir[0] != '/')
+    config_fail("environment CCMUX_WORKTREES_DIR", YAML::Mark::null_mark(), "worktrees.dir",
+                kRelativeWorktrees + c.worktrees_dir + "'");
 }
 
 Config parse_root(const YAML::Node& root, const std::string& file) {
@@ -202,6 +210,8 @@ Config parse_root(const YAML::Node& root, const std::string& file) {
     YAML::Node node = has_root ? root[schema.path] : YAML::Node();
     assign(c, schema.path, validate_section(schema, node, file));
   }
+  if (!c.worktrees_dir.empty() && c.worktrees_dir[0] != '/')
+    config_fail(file, root["worktrees"]["dir"].Mark(), "worktrees.dir", kRelativeWorktrees + c.worktrees_dir + "'");
   return c;
 }
 

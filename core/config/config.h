@@ -74,6 +74,10 @@ struct Config {
   int64_t lua_instructions = 1000000;
   int64_t lua_timeout_ms = 1000;  // wall clock per load/decide() in the policy worker
 
+  // worktrees (issue 15): where `session.new {worktree}` puts them, as <dir>/<repo name>/NAME;
+  // "" = <repo>/../.ccmux-worktrees. Absolute (or ~) when set.
+  std::string worktrees_dir;
+
   std::vector<PluginEntry> plugins;
 };
 

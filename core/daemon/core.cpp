@@ -72,6 +72,7 @@ void Core::open(const std::string& claude_path) {
   hooks = std::make_unique<HookBroker>(loop, *approvals, *supervisor);
   tokens = std::make_unique<TokenStore>(*store);
   certs = std::make_unique<ClientCertStore>(*store, machine_ca_dir(config));
+  git = std::make_unique<worktrees::GitWorker>([this](worktrees::GitWorker::Task t) { loop.post(std::move(t)); });
   add_builtin_methods(methods);
   loop.add_before_sleep([this] { bus->flush(); });
   started_ms = now_ms();

@@ -15,6 +15,7 @@
 #include "storage/event_bus.h"
 #include "storage/store.h"
 #include "version.h"
+#include "worktrees/git_worker.h"
 
 #include <functional>
 #include <memory>
@@ -43,6 +44,9 @@ struct Core {
   std::function<void(bool stop_sessions)> request_shutdown;
   MethodRegistry methods;  // every protocol method: the built-ins (from open()) and plugins'
   std::set<ProtocolClient*> clients;  // every connected protocol client (socket or plugin)
+  // Git runs here, off the loop (worktree.*, session.new with a worktree); before `loop` is gone.
+  std::unique_ptr<worktrees::GitWorker> git;
+  std::set<std::string> worktrees_removing;  // paths a worktree.remove is removing: no session may start there
   int64_t started_ms = 0;
 
   // Builds store, bus, policies, approvals and supervisor from `config`. Throws on failure.

@@ -13,12 +13,17 @@ void add_daemon_methods(MethodRegistry& r);    // ping, status, plugins.list, me
 void add_session_methods(MethodRegistry& r);   // projects.list, session.*, subscribe, unsubscribe, event.payload
 void add_approval_methods(MethodRegistry& r);  // approvals.list, approval.answer, hook.event
 void add_cert_methods(MethodRegistry& r);      // cert.issue, cert.list, cert.revoke
+void add_worktree_methods(MethodRegistry& r);  // worktree.list, worktree.remove, worktree.prune
+
+// session.new with a `worktree` (methods_worktrees.cpp): git runs off the loop, then the session starts.
+void new_session_in_worktree(Call& c, const MethodDone& done);
 
 inline void add_builtin_methods(MethodRegistry& r) {
   add_daemon_methods(r);
   add_session_methods(r);
   add_approval_methods(r);
   add_cert_methods(r);
+  add_worktree_methods(r);
 }
 
 // A built-in name twice is a programming error, found at start-up.

@@ -103,9 +103,20 @@ void add_session_methods(MethodRegistry& r) {
                               .meaning = "a first prompt: a non-empty string or array of content blocks"},
                              {.name = "model", .meaning = "claude's --model (default: the config's)"},
                              {.name = "permission_mode",
-                              .meaning = "default, acceptEdits, plan, bypassPermissions, dontAsk or auto"}},
+                              .meaning = "default, acceptEdits, plan, bypassPermissions, dontAsk or auto"},
+                             {.name = "worktree",
+                              .meaning = "NAME: run in the git worktree NAME of the repository holding cwd (made when "
+                                         "missing, reused when no live session uses it)"},
+                             {.name = "branch",
+                              .meaning = "with worktree: the branch to check out (local, else origin/<branch>, else "
+                                         "created from `from`; default ccmux/NAME)"},
+                             {.name = "from", .meaning = "with worktree: where a new branch starts (default HEAD)"}},
                   .result = kSession,
                   .handler = [](Call& c, const MethodDone& done) {
+                    // "" counts as absent: a form's empty field.
+                    if (!c.p.str("worktree").empty()) return new_session_in_worktree(c, done);
+                    if (!c.p.str("branch").empty() || !c.p.str("from").empty())
+                      throw CommandError("bad_params", "branch and from go with worktree (a NAME)");
                     Supervisor& sup = *c.core.supervisor;
                     std::string id = sup.create(c.p.str("cwd"), c.p.any("prompt"), c.p.str("model"), c.p.str("permission_mode"));
                     done(true, sup.info(id));

@@ -184,8 +184,7 @@ void Supervisor::recover() {
   bus_.flush();
 }
 
-std::string Supervisor::create(const std::string& cwd_in, const json& prompt, const std::string& model,
-                               const std::string& mode) {
+std::string Supervisor::allowed_cwd(const std::string& cwd_in) const {
   namespace fs = std::filesystem;
   std::string cwd = expand_home(cwd_in.empty() ? "~" : cwd_in);
   std::error_code ec;
@@ -198,6 +197,29 @@ std::string Supervisor::create(const std::string& cwd_in, const json& prompt, co
     for (auto& r : opts_.project_roots) roots += (roots.empty() ? "" : ", ") + r;
     throw CommandError("cwd_not_allowed", cwd + " is outside the project roots (" + roots + ")");
   }
+  return cwd;
+}
+
+std::string Supervisor::worktree_user(const std::string& path) const {
+  for (auto& [id, s] : sessions_) {
+    if (s->state == SessionState::exited || s->state == SessionState::failed) continue;
+    // A hand-started claude (observed) in that folder counts too: it has no worktree field.
+    if (s->row.worktree == path || path_inside(s->row.cwd, path)) return id;
+  }
+  return "";
+}
+
+std::string Supervisor::create(const std::string& cwd_in, const json& prompt, const std::string& model,
+                               const std::string& mode, const Worktree& worktree) {
+  namespace fs = std::filesystem;
+  std::string cwd;
+  if (worktree.path.empty()) {
+    cwd = allowed_cwd(cwd_in);
+  } else {
+    std::error_code ec;
+    if (!fs::is_directory(worktree.path, ec)) throw CommandError("bad_cwd", "not a directory: " + worktree.path);
+    cwd = fs::canonical(worktree.path, ec).string();
+  }
   std::string pm = mode.empty() ? "default" : mode;
   if (std::find(kModes.begin(), kModes.end(), pm) == kModes.end())
     throw CommandError("bad_mode", "unknown permission mode " + pm);
@@ -206,6 +228,10 @@ std::string Supervisor::create(const std::string& cwd_in, const json& prompt, co
   row.cwd = cwd;
   row.model = model.empty() ? opts_.default_model : model;
   row.permission_mode = pm;
+  row.repo = worktree.repo;
+  row.worktree = worktree.path.empty() ? "" : cwd;
+  row.worktree_name = worktree.name;
+  row.branch = worktree.branch;
   WarmKey key{cwd, row.model, pm};
   std::optional<WarmPool::Taken> warm;
   if (processes() < opts_.economy.max_live) warm = economy_->pool().take(key);  // a warm process is used only within the limit
@@ -213,6 +239,8 @@ std::string Supervisor::create(const std::string& cwd_in, const json& prompt, co
   row.claude_session_id = warm ? warm->claude_session_id : new_uuid_v4();
   row.state = to_string(SessionState::starting);
   json created = {{"cwd", cwd}, {"model", row.model}, {"permission_mode", pm}};
+  if (!row.worktree.empty())
+    created.update({{"repo", row.repo}, {"worktree", row.worktree}, {"worktree_name", row.worktree_name}, {"branch", row.branch}});
   Session& s = add_session(std::move(row), std::move(created));
   if (warm) adopt(s, std::move(*warm));
   if (!prompt.is_null()) send(s.row.id, prompt);
@@ -487,7 +515,11 @@ json Supervisor::session_json(const Session& s) const {
           {"rss_bytes", s.proc && s.proc->running() ? process_rss_bytes(s.proc->pid()) : 0},
           {"queued_prompts", queued},
           {"slot_queue_position", economy_->queue_position(s.row.id)},
-          {"pending_approvals", approvals_.has_pending(s.row.id)}};
+          {"pending_approvals", approvals_.has_pending(s.row.id)},
+          {"repo", s.row.repo},
+          {"worktree", s.row.worktree},
+          {"worktree_name", s.row.worktree_name},
+          {"branch", s.row.branch}};
 }
 
 json Supervisor::list() const {

@@ -63,8 +63,20 @@ class Supervisor : private EconomyHost {
   // Startup: loads sessions, closes what the previous daemon left open, resumes queued prompts.
   void recover();
 
+  // Where a session runs when it is in a git worktree ccmux made (issue 15).
+  struct Worktree {
+    std::string repo, path, name, branch;
+  };
+  // `worktree.path` non-empty: the session starts there; the caller checked that the repository's
+  // folder it was asked for is under a project root (allowed_cwd), so the worktree is allowed too.
   std::string create(const std::string& cwd, const nlohmann::json& prompt, const std::string& model,
-                     const std::string& permission_mode);
+                     const std::string& permission_mode, const Worktree& worktree = {});
+  // `cwd` (default ~) as an existing folder with symlinks and ".." resolved, under a project
+  // root; throws bad_cwd or cwd_not_allowed.
+  std::string allowed_cwd(const std::string& cwd) const;
+  // A session that still uses the worktree at `path` (any state but exited and failed: a parked or
+  // queued one resumes there), or "".
+  std::string worktree_user(const std::string& path) const;
   int64_t send(const std::string& id, const nlohmann::json& content);
   // Starts the claude process of a parked, exited or failed session without a prompt.
   void resume(const std::string& id);

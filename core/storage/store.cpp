@@ -48,6 +48,15 @@ CREATE TABLE client_certs(serial TEXT PRIMARY KEY, name TEXT NOT NULL, fingerpri
   revoked_ms INTEGER NOT NULL DEFAULT 0);
 CREATE UNIQUE INDEX client_certs_live_name ON client_certs(name) WHERE revoked_ms = 0;
 )sql",
+    // Issue 15: a session's repository, worktree and branch; the worktrees ccmux made.
+    R"sql(
+ALTER TABLE sessions ADD COLUMN repo TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN worktree TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN worktree_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN branch TEXT NOT NULL DEFAULT '';
+CREATE TABLE worktrees(path TEXT PRIMARY KEY, repo TEXT NOT NULL, name TEXT NOT NULL, branch TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL);
+)sql",
 };
 
 std::string_view col_text(sqlite3_stmt* st, int i) {
@@ -121,17 +130,20 @@ void Store::prepare_open_store(const std::string& path) {
   // Updates of the same session (same creation time): never another session's row.
   upsert_session_ = prepare(
       "INSERT INTO sessions(id, created_ms, cwd, model, permission_mode, claude_session_id, claude_started,"
-      " state, state_reason, last_seq, cost_usd, input_tokens, output_tokens, turns, updated_ms)"
-      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET cwd=excluded.cwd, model=excluded.model,"
+      " state, state_reason, last_seq, cost_usd, input_tokens, output_tokens, turns, updated_ms,"
+      " repo, worktree, worktree_name, branch)"
+      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET cwd=excluded.cwd, model=excluded.model,"
       " permission_mode=excluded.permission_mode, claude_session_id=excluded.claude_session_id,"
       " claude_started=excluded.claude_started, state=excluded.state, state_reason=excluded.state_reason,"
       " last_seq=excluded.last_seq, cost_usd=excluded.cost_usd, input_tokens=excluded.input_tokens,"
-      " output_tokens=excluded.output_tokens, turns=excluded.turns, updated_ms=excluded.updated_ms"
+      " output_tokens=excluded.output_tokens, turns=excluded.turns, updated_ms=excluded.updated_ms,"
+      " repo=excluded.repo, worktree=excluded.worktree, worktree_name=excluded.worktree_name, branch=excluded.branch"
       " WHERE sessions.created_ms=excluded.created_ms");
   insert_session_ = prepare(
       "INSERT INTO sessions(id, created_ms, cwd, model, permission_mode, claude_session_id, claude_started,"
-      " state, state_reason, last_seq, cost_usd, input_tokens, output_tokens, turns, updated_ms)"
-      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING");
+      " state, state_reason, last_seq, cost_usd, input_tokens, output_tokens, turns, updated_ms,"
+      " repo, worktree, worktree_name, branch)"
+      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING");
   // An update of the same approval only: an id collision must not replace an audit row.
   upsert_approval_ = prepare(
       "INSERT INTO approvals(id, session, claude_request_id, kind, tool, request, state, decision,"
@@ -303,6 +315,10 @@ void bind_session(sqlite3_stmt* st, const SessionRow& s) {
   bind_value(st, 13, s.output_tokens);
   bind_value(st, 14, s.turns);
   bind_value(st, 15, s.updated_ms);
+  bind_value(st, 16, s.repo);
+  bind_value(st, 17, s.worktree);
+  bind_value(st, 18, s.worktree_name);
+  bind_value(st, 19, s.branch);
 }
 }  // namespace
 
@@ -331,7 +347,8 @@ std::vector<SessionRow> Store::load_sessions() {
                                      "SELECT id, created_ms, cwd, model, permission_mode, claude_session_id,"
                                      " claude_started, state, state_reason, last_seq, cost_usd, input_tokens,"
                                      " output_tokens, turns, updated_ms,"
-                                     " (SELECT COALESCE(MAX(seq),0) FROM events e WHERE e.session=s.id)"
+                                     " (SELECT COALESCE(MAX(seq),0) FROM events e WHERE e.session=s.id),"
+                                     " repo, worktree, worktree_name, branch"
                                      " FROM sessions s ORDER BY created_ms");
   sqlite3_stmt* st = owned.get();
   while (sqlite3_step(st) == SQLITE_ROW) {
@@ -352,10 +369,31 @@ std::vector<SessionRow> Store::load_sessions() {
     s.output_tokens = sqlite3_column_int64(st, 12);
     s.turns = sqlite3_column_int64(st, 13);
     s.updated_ms = sqlite3_column_int64(st, 14);
+    s.repo = std::string(col_text(st, 16));
+    s.worktree = std::string(col_text(st, 17));
+    s.worktree_name = std::string(col_text(st, 18));
+    s.branch = std::string(col_text(st, 19));
     out.push_back(std::move(s));
   }
   return out;
 }
+
+void Store::worktree_upsert(const WorktreeRow& w) {
+  write("INSERT INTO worktrees(path, repo, name, branch, created_ms) VALUES(?,?,?,?,?) ON CONFLICT(path) DO UPDATE"
+        " SET repo=excluded.repo, name=excluded.name, branch=excluded.branch",
+        w.path, w.repo, w.name, w.branch, w.created_ms);
+}
+
+std::vector<WorktreeRow> Store::worktree_list() {
+  std::vector<WorktreeRow> out;
+  read("SELECT path, repo, name, branch, created_ms FROM worktrees ORDER BY repo, name", [&](sqlite3_stmt* st) {
+    out.push_back({std::string(col_text(st, 0)), std::string(col_text(st, 1)), std::string(col_text(st, 2)),
+                   std::string(col_text(st, 3)), sqlite3_column_int64(st, 4)});
+  });
+  return out;
+}
+
+bool Store::worktree_delete(const std::string& path) { return write("DELETE FROM worktrees WHERE path=?", path) > 0; }
 
 void Store::upsert_approval(const ApprovalRow& a) {
   begin();

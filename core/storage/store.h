@@ -35,6 +35,20 @@ struct SessionRow {
   int64_t output_tokens = 0;
   int64_t turns = 0;
   int64_t updated_ms = 0;
+  // Issue 15: a session in a git worktree ccmux made. All "" for a session in a plain folder.
+  std::string repo;           // top level of the repository's main work tree
+  std::string worktree;       // absolute path of the worktree (the session's cwd)
+  std::string worktree_name;  // its NAME
+  std::string branch;         // the branch checked out there when the session started
+};
+
+// A worktree ccmux made for a session (worktree.* methods): kept until removed or pruned.
+struct WorktreeRow {
+  std::string path;  // absolute; the key
+  std::string repo;
+  std::string name;
+  std::string branch;
+  int64_t created_ms = 0;
 };
 
 struct ApprovalRow {
@@ -75,7 +89,7 @@ struct PromptRow {
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
   explicit Store(const std::string& path);
   ~Store();
@@ -117,6 +131,10 @@ class Store {
   void holder_set_position(const std::string& instance, uint64_t segment, uint64_t offset);
   void holder_delete(const std::string& instance);
   std::vector<HolderRow> load_holders();
+
+  void worktree_upsert(const WorktreeRow& w);
+  std::vector<WorktreeRow> worktree_list();  // by repo, then name
+  bool worktree_delete(const std::string& path);
 
   int64_t add_prompt(const std::string& session, const std::string& content, int64_t ts_ms);
   void set_prompt_state(int64_t id, const std::string& state);

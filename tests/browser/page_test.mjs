@@ -180,6 +180,24 @@ try {
     await shot('09-sessions');
   });
 
+  await step('start a session in a new git worktree; its card shows the branch', async () => {
+    await page.tap('[data-testid=new-session]');
+    await page.selectOption('[data-testid=new-cwd]', project);
+    await page.fill('[data-testid=new-worktree]', 'page-wt');
+    await page.fill('[data-testid=new-prompt]', 'echo: working in a worktree');
+    await page.tap('[data-testid=start]');
+    await page.waitForSelector('[data-testid=turn-result]', { timeout: 60000 });
+    const id = await page.evaluate(() => window.ccmux.state.open.id);
+    const s = await localRequest('session.get', { session: id });
+    if (s.branch !== 'ccmux/page-wt' || !s.worktree.endsWith('/.ccmux-worktrees/proj/page-wt') || s.cwd !== s.worktree)
+      throw new Error('not in the worktree: ' + JSON.stringify(s));
+    await page.tap('#back');
+    const line = await page.waitForSelector(`[data-testid=session-card][data-id="${id}"] [data-testid=session-branch]`);
+    const text = await line.textContent();
+    if (!text.includes('ccmux/page-wt') || !text.includes('proj')) throw new Error('card lacks the branch and repo: ' + text);
+    await shot('09b-worktree');
+  });
+
   await step('desktop width renders too', async () => {
     await page.setViewportSize({ width: 1280, height: 900 });
     await page.tap(`[data-testid=session-card][data-id="${sessionId}"]`);

@@ -40,6 +40,12 @@ TEST_F(WebPageE2E, PhoneSizedPageDrivesASessionThroughApprovalsAndReconnects) {
                  "    port: " + std::to_string(port) + "\n    static_root: " + source_dir() + "/plugins/transport-ws/web\n" +
                  "  - name: approval\n    search_dir: " + build_dir() + "/plugins\n    level: 2\n";
   start(o);
+  // The project is a git repository: the page starts a session in a worktree of it too (issue 15).
+  for (std::vector<std::string> args : {std::vector<std::string>{"init", "-q", "-b", "main"}, {"commit", "-q", "--allow-empty", "-m", "first"}}) {
+    args.insert(args.begin(), {"/usr/bin/git", "-C", daemon->project(), "-c", "user.name=t", "-c", "user.email=t@example.com"});
+    std::string git_out;
+    ASSERT_EQ(run_command(args, &git_out), 0) << git_out;
+  }
   std::string token = daemon->connect()->request("token.create", {{"name", "browser"}})["token"];
   std::string artifacts = build_dir() + "/tests/artifacts/web-page";
   std::filesystem::remove_all(artifacts);

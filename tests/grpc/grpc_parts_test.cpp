@@ -79,6 +79,33 @@ TEST(GrpcMap, SessionAndApprovalObjectsComeTypedAndWhole) {
   EXPECT_EQ(ap.questions(), "");
 }
 
+TEST(GrpcMap, WorktreeFieldsOfSessionsAndNewAndListAreMapped) {
+  v1::Session out;
+  to_proto(json{{"id", "s-1"}, {"repo", "/src/app"}, {"worktree", "/src/.ccmux-worktrees/app/x"}, {"worktree_name", "x"},
+                {"branch", "ccmux/x"}},
+           &out);
+  EXPECT_EQ(out.repo(), "/src/app");
+  EXPECT_EQ(out.worktree(), "/src/.ccmux-worktrees/app/x");
+  EXPECT_EQ(out.worktree_name(), "x");
+  EXPECT_EQ(out.branch(), "ccmux/x");
+  v1::NewSessionRequest req;
+  req.set_cwd("/src/app");
+  EXPECT_FALSE(new_session_params(req).contains("worktree")) << "no worktree unless asked";
+  req.set_worktree("mr-12");
+  req.set_branch("feature");
+  req.set_from_ref("v1.0");
+  EXPECT_EQ(new_session_params(req), (json{{"cwd", "/src/app"}, {"worktree", "mr-12"}, {"branch", "feature"}, {"from", "v1.0"}}));
+  v1::Worktree w;
+  to_proto(json{{"name", "x"}, {"dirty", true}, {"unpushed", 2}, {"session", "s-1"}, {"managed", "yes"}}, &w);
+  EXPECT_EQ(w.name(), "x");
+  EXPECT_TRUE(w.dirty());
+  EXPECT_EQ(w.unpushed(), 2);
+  EXPECT_EQ(w.session(), "s-1");
+  EXPECT_FALSE(w.managed()) << "a wrong type leaves the field empty";
+  EXPECT_EQ(status_code_for("worktree_in_use"), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(status_code_for("git_error"), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
 TEST(GrpcMap, PromptsBecomeTextOrContentBlocks) {
   v1::Prompt p;
   p.set_text("hello");

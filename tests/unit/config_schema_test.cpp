@@ -156,7 +156,7 @@ TEST(ConfigSchema, TheCoreSectionsUseTheSameSchemaAndItsDefaultsAreConfigs) {
     sections.insert(s.path);
     EXPECT_EQ(check_defaults(s), "") << s.path;
   }
-  EXPECT_EQ(sections, (std::set<std::string>{"approval", "claude", "daemon", "projects"}));
+  EXPECT_EQ(sections, (std::set<std::string>{"approval", "claude", "daemon", "projects", "worktrees"}));
   // The host keys of a plugin entry too.
   EXPECT_EQ(check_defaults(plugin_entry_schema()), "");
   EXPECT_TRUE(plugin_entry_schema().find("name")->required);

@@ -206,3 +206,14 @@ TEST(Config, HoldAndShimKeysTheirDefaultsAndTheirErrors) {
   EXPECT_EQ(error_of("claude:\n  hold: maybe\n"), "test.yaml:2:9: key 'claude.hold': expected true or false, got 'maybe'");
   EXPECT_EQ(error_of("claude:\n  shim: [a]\n"), "test.yaml:2:9: key 'claude.shim': expected a string");
 }
+
+TEST(Config, WorktreesDirIsAbsoluteOrHomeAndEmptyByDefault) {
+  EXPECT_EQ(parse_config("", "t.yaml").worktrees_dir, "");
+  EXPECT_EQ(parse_config("worktrees:\n  dir: /srv/wt\n", "t.yaml").worktrees_dir, "/srv/wt");
+  EXPECT_EQ(parse_config("worktrees:\n  dir: ~/wt\n", "t.yaml").worktrees_dir, expand_home("~/wt"));
+  EXPECT_EQ(error_of("worktrees:\n  dir: rel/wt\n"),
+            "test.yaml:2:8: key 'worktrees.dir': must be an absolute path (or start with ~), got 'rel/wt'");
+  EXPECT_EQ(error_of("worktrees:\n  dirs: /x\n"), "test.yaml:2:3: key 'worktrees.dirs': unknown key (known: dir)");
+  EnvGuard a("CCMUX_WORKTREES_DIR", "/env/wt");
+  EXPECT_EQ(parse_config("worktrees:\n  dir: /file/wt\n", "t.yaml").worktrees_dir, "/env/wt");
+}

@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::set<std::string> kCoreFolders = {"runtime", "storage", "auth",   "approvals", "sessions", "plugins",
-                                            "protocol", "daemon", "config", "base",      "shim"};
+                                            "protocol", "daemon", "config", "base",      "shim", "worktrees"};
 
 // Who may include whom (besides itself and base/, which everyone may use by bare name).
 const std::map<std::string, std::set<std::string>> kMayInclude = {
@@ -25,15 +25,17 @@ const std::map<std::string, std::set<std::string>> kMayInclude = {
     {"config", {}},
     // The holder (ccmux-shim) outlives ccmuxd and stays tiny: base/ only.
     {"shim", {}},
+    // Git worktrees: the git CLI and base/ (the loop only through a function it is given).
+    {"worktrees", {}},
     {"storage", {"runtime"}},
     {"auth", {"storage", "runtime"}},
     {"approvals", {"runtime", "storage"}},
     // sessions/ speaks the holder protocol (shim/holder_protocol.h) to ccmux-shim.
     {"sessions", {"approvals", "runtime", "storage", "shim"}},
     // The front doors reach everything through the Core, and each other.
-    {"protocol", {"daemon", "plugins", "sessions", "approvals", "auth", "storage", "runtime", "config"}},
+    {"protocol", {"daemon", "plugins", "sessions", "approvals", "auth", "storage", "runtime", "config", "worktrees"}},
     {"plugins", {"daemon", "protocol", "sessions", "approvals", "auth", "storage", "runtime", "config"}},
-    {"daemon", {"protocol", "plugins", "sessions", "approvals", "auth", "storage", "runtime", "config"}},
+    {"daemon", {"protocol", "plugins", "sessions", "approvals", "auth", "storage", "runtime", "config", "worktrees"}},
     // The command-line client is not the daemon: it reads the config, nothing else of core/.
     {"cli", {"config", "commands"}},
 };

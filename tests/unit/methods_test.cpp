@@ -55,7 +55,7 @@ TEST(Methods, ListDescribesEveryBuiltinOnceWithTrustTypedParamsAndResult) {
       "ping", "status", "projects.list", "session.new", "session.list", "session.get", "session.send", "session.stop",
       "session.resume", "session.interrupt", "session.mode", "subscribe", "unsubscribe", "approvals.list",
       "approval.answer", "token.create", "token.list", "token.revoke", "plugins.list", "hook.event", "event.payload", "daemon.shutdown",
-      "methods.list", "cert.issue", "cert.list", "cert.revoke"};
+      "methods.list", "cert.issue", "cert.list", "cert.revoke", "worktree.list", "worktree.remove", "worktree.prune"};
   std::set<std::string> names;
   for (auto& [name, m] : methods) names.insert(name);
   EXPECT_EQ(names, builtin);

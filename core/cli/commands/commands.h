@@ -80,5 +80,7 @@ void add_cert_commands(Commands& c);        // certs init
 void add_status_commands(Commands& c);      // plugins, status
 void add_service_commands(Commands& c);     // service install|uninstall|status
 void add_doctor_commands(Commands& c);      // doctor
+void add_worktree_commands(Commands& c);    // worktrees [ls | rm | prune]
+void add_gitlab_commands(Commands& c);      // gitlab mrs|pipelines|issues (the gitlab plugin's methods)
 
 }  // namespace ccmux::cli

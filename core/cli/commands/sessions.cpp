@@ -47,7 +47,7 @@ std::string session_cwd(const Context& ctx, const std::string& cwd) {
 namespace {
 
 struct Options {
-  std::string cwd, model, mode, prompt, session;
+  std::string cwd, model, mode, prompt, session, worktree, branch, from;
   uint64_t seq = 0;
   bool json_out = false, all_hosts = false;
   double timeout_s = 5;
@@ -64,10 +64,19 @@ void add_session_commands(Commands& c) {
     if (cwd.empty()) return 1;
     json params = {{"cwd", cwd}, {"model", o->model}, {"permission_mode", o->mode}};
     if (!o->prompt.empty()) params["prompt"] = o->prompt;
-    std::cout << ctx.connect()->request("session.new", params)["id"].get<std::string>() << "\n";
+    if (!o->worktree.empty()) params.update({{"worktree", o->worktree}, {"branch", o->branch}, {"from", o->from}});
+    json r = ctx.connect()->request("session.new", params);
+    std::cout << r["id"].get<std::string>() << "\n";
+    if (!r.value("worktree", "").empty())
+      std::cerr << "in worktree " << r.value("worktree", "") << " (branch " << r.value("branch", "") << ")\n";
     return 0;
   });
-  nw->add_option("--cwd", o->cwd, "project folder (default: current directory)");
+  nw->add_option("--cwd", o->cwd, "project folder (default: current directory); with --worktree, any folder of the repository");
+  auto* wt = nw->add_option("--worktree", o->worktree,
+                            "run in git worktree NAME of that repository (made when missing; reused when no live session uses it)");
+  nw->add_option("--branch", o->branch, "with --worktree: branch to check out (local, else origin/B, else new; default ccmux/NAME)")
+      ->needs(wt);
+  nw->add_option("--from", o->from, "with --worktree: where a new branch starts (default HEAD)")->needs(wt);
   nw->add_option("--model", o->model, "claude model");
   nw->add_option("--mode", o->mode, "permission mode");
   nw->add_option("prompt", o->prompt, "first prompt");

@@ -14,6 +14,11 @@ std::string str(const json& j, const char* k) {
   auto it = j.find(k);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
+bool flag(const json& j, const char* k) {
+  auto it = j.find(k);
+  return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+
 int64_t i64(const json& j, const char* k) {
   auto it = j.find(k);
   if (it == j.end() || !it->is_number()) return 0;
@@ -63,6 +68,10 @@ void to_proto(const json& j, v1::Session* s) {
   s->set_queued_prompts(i64(j, "queued_prompts"));
   s->set_slot_queue_position(i64(j, "slot_queue_position"));
   s->set_pending_approvals(i64(j, "pending_approvals"));
+  s->set_repo(str(j, "repo"));
+  s->set_worktree(str(j, "worktree"));
+  s->set_worktree_name(str(j, "worktree_name"));
+  s->set_branch(str(j, "branch"));
   s->set_json(dump(j));
 }
 
@@ -215,7 +224,28 @@ json new_session_params(const v1::NewSessionRequest& r) {
   if (r.has_prompt()) p["prompt"] = prompt_json(r.prompt());
   if (!r.model().empty()) p["model"] = r.model();
   if (!r.permission_mode().empty()) p["permission_mode"] = r.permission_mode();
+  if (!r.worktree().empty()) p["worktree"] = r.worktree();
+  if (!r.branch().empty()) p["branch"] = r.branch();
+  if (!r.from_ref().empty()) p["from"] = r.from_ref();
   return p;
+}
+
+void to_proto(const json& j, v1::Worktree* w) {
+  w->set_repo(str(j, "repo"));
+  w->set_name(str(j, "name"));
+  w->set_path(str(j, "path"));
+  w->set_branch(str(j, "branch"));
+  w->set_head(str(j, "head"));
+  w->set_detached(flag(j, "detached"));
+  w->set_locked(flag(j, "locked"));
+  w->set_prunable(flag(j, "prunable"));
+  w->set_managed(flag(j, "managed"));
+  w->set_dirty(flag(j, "dirty"));
+  w->set_changes(i64(j, "changes"));
+  w->set_upstream(str(j, "upstream"));
+  w->set_unpushed(i64(j, "unpushed"));
+  w->set_session(str(j, "session"));
+  w->set_error(str(j, "error"));
 }
 
 grpc::StatusCode status_code_for(const std::string& code) {
@@ -225,7 +255,11 @@ grpc::StatusCode status_code_for(const std::string& code) {
   if (code == "not_found") return grpc::StatusCode::NOT_FOUND;
   if (code == "unknown_method") return grpc::StatusCode::UNIMPLEMENTED;
   if (code == "exists") return grpc::StatusCode::ALREADY_EXISTS;
-  if (code == "hello_required" || code == "protocol_mismatch" || code == "unadoptable")
+  // Worktrees: the repository's state refuses it (in use, dirty, unpushed, a git error such as a
+  // branch checked out elsewhere), not the request's form.
+  if (code == "hello_required" || code == "protocol_mismatch" || code == "unadoptable" || code == "not_a_repository" ||
+      code == "git_error" || code == "worktree_conflict" || code == "worktree_dirty" || code == "worktree_unpushed" ||
+      code == "worktree_in_use")
     return grpc::StatusCode::FAILED_PRECONDITION;
   if (code == "message_too_large") return grpc::StatusCode::RESOURCE_EXHAUSTED;
   if (code == "claude_error" || code == "unavailable") return grpc::StatusCode::UNAVAILABLE;

@@ -30,6 +30,7 @@ struct BadRequest : std::runtime_error {
 void to_proto(const json& j, v1::Session* out);
 void to_proto(const json& j, v1::Approval* out);
 void to_proto(const json& j, v1::Plugin* out);
+void to_proto(const json& j, v1::Worktree* out);  // one entry of worktree.list
 
 // An `{"type":"event",...}` message as the daemon sends it to a client. The payload is cut
 // out byte for byte (never re-serialised). False when the message is not a valid event.

@@ -57,6 +57,44 @@ class SessionsService final : public v1::Sessions::CallbackService {
               [resp](const json& r) { resp->set_mode(r.value("mode", "")); });
     });
   }
+  ServerUnaryReactor* ListWorktrees(CallbackServerContext* ctx, const v1::ListWorktreesRequest* req,
+                                    v1::ListWorktreesResponse* resp) override {
+    return unary(srv_, ctx, [req, resp](const auto& c) {
+      json p = req->repo().empty() ? json::object() : json{{"repo", req->repo()}};
+      c->call("worktree.list", p, [resp](const json& r) {
+        for (const auto& w : r.at("worktrees")) to_proto(w, resp->add_worktrees());
+        for (const auto& e : r.at("errors")) {
+          auto* out = resp->add_errors();
+          out->set_repo(e.value("repo", ""));
+          out->set_message(e.value("message", ""));
+        }
+      });
+    });
+  }
+  ServerUnaryReactor* RemoveWorktree(CallbackServerContext* ctx, const v1::RemoveWorktreeRequest* req,
+                                     v1::RemoveWorktreeResponse* resp) override {
+    return unary(srv_, ctx, [req, resp](const auto& c) {
+      json p = {{"force", req->force()}};
+      if (!req->name().empty()) p["name"] = req->name();
+      if (!req->path().empty()) p["path"] = req->path();
+      if (!req->repo().empty()) p["repo"] = req->repo();
+      c->call("worktree.remove", p, [resp](const json& r) {
+        resp->set_repo(r.value("repo", ""));
+        resp->set_path(r.value("path", ""));
+        resp->set_name(r.value("name", ""));
+      });
+    });
+  }
+  ServerUnaryReactor* PruneWorktrees(CallbackServerContext* ctx, const v1::PruneWorktreesRequest* req,
+                                     v1::PruneWorktreesResponse* resp) override {
+    return unary(srv_, ctx, [req, resp](const auto& c) {
+      json p = req->repo().empty() ? json::object() : json{{"repo", req->repo()}};
+      c->call("worktree.prune", p, [resp](const json& r) {
+        for (const auto& l : r.at("pruned")) resp->add_pruned(l.get<std::string>());
+        for (const auto& f : r.at("forgotten")) resp->add_forgotten(f.get<std::string>());
+      });
+    });
+  }
 
  private:
   ServerUnaryReactor* session_call(CallbackServerContext* ctx, const char* method, json params, v1::Session* resp) {

@@ -58,7 +58,18 @@ async function onReady() {
   await refreshSessions();
   loadProjects();
   if (state.open) subscribe(state.open);
+  openFromHash();
 }
+
+// A link to one session, `<page>/#s=<id>` (the GitLab plugin's notes), opens it once the list
+// is in; the hash is then dropped so Back and later reconnects stay on the list.
+function openFromHash() {
+  const m = /^#s=(s-[0-9a-f]{8})$/.exec(location.hash);
+  if (!m || !state.conn || !state.sessions.has(m[1])) return;
+  history.replaceState(null, '', location.pathname + location.search);
+  openSession(m[1]);
+}
+window.addEventListener('hashchange', openFromHash);
 
 async function refreshSessions() {
   try {
@@ -99,6 +110,12 @@ function renderSessions() {
     const cwd = Object.assign(document.createElement('span'), { className: 'cwd', textContent: s.cwd.split('/').slice(-2).join('/') });
     const pill = Object.assign(document.createElement('span'), { className: `pill ${s.state}`, textContent: stateLabel(s) });
     top.append(cwd, pill);
+    // A session in a git worktree: which repository and branch it works on.
+    const where = s.branch ? Object.assign(document.createElement('div'), {
+      className: 'branch',
+      textContent: `⎇ ${s.branch} · ${(s.repo || '').split('/').pop()}`,  // the title (cwd) already ends in the worktree's NAME
+    }) : null;
+    if (where) where.dataset.testid = 'session-branch';
     const meta = document.createElement('div');
     meta.className = 'meta';
     const waiting = [...state.pending.values()].filter((a) => a.session === s.id).length;
@@ -109,7 +126,7 @@ function renderSessions() {
       `${s.turns} turns`,
       waiting ? `${waiting} waiting` : '',
     ].filter(Boolean).map((t) => Object.assign(document.createElement('span'), { textContent: t })));
-    li.append(top, meta);
+    li.append(...[top, where, meta].filter(Boolean));
     li.onclick = () => openSession(s.id);
     list.append(li);
   }
@@ -125,11 +142,16 @@ $('new-form').onsubmit = async (e) => {
   const prompt = $('new-prompt').value.trim();
   if (prompt) params.prompt = prompt;
   if ($('new-model').value.trim()) params.model = $('new-model').value.trim();
+  // A worktree NAME: the session runs in its own git worktree of the chosen folder's repository.
+  if ($('new-worktree').value.trim()) params.worktree = $('new-worktree').value.trim();
+  if (params.worktree && $('new-branch').value.trim()) params.branch = $('new-branch').value.trim();
   try {
     const s = await state.conn.request('session.new', params);
     state.sessions.set(s.id, s);
     $('new-form').hidden = true;
     $('new-prompt').value = '';
+    $('new-worktree').value = '';
+    $('new-branch').value = '';
     openSession(s.id);
   } catch (err) {
     $('new-error').textContent = err.message;
