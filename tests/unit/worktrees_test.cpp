@@ -404,6 +404,10 @@ TEST(WorktreeMethods, HostileRequestsGetClearErrorsAndTheDaemonGoesOn) {
   EXPECT_PRED2(starts_with, request_error(*c, "session.new", {{"cwd", repo}, {"worktree", "a"}, {"from", "--upload-pack=x"}}),
                "bad_params: bad ref");
   EXPECT_PRED2(starts_with, request_error(*c, "session.new", {{"cwd", "/"}, {"worktree", "a"}}), "cwd_not_allowed: ");
+  EXPECT_PRED2(starts_with, request_error(*c, "session.new", {{"cwd", repo}, {"worktree", "a"}, {"permission_mode", "yolo"}}),
+               "bad_mode: ");
+  EXPECT_PRED2(starts_with, request_error(*c, "session.new", {{"cwd", repo}, {"worktree", "a"}, {"prompt", ""}}), "bad_prompt: ");
+  EXPECT_FALSE(fs::exists(f.d->project() + "/.ccmux-worktrees")) << "nothing is made for a refused request";
   EXPECT_PRED2(starts_with, request_error(*c, "session.new", {{"cwd", f.d->project() + "/plain"}, {"worktree", "a"}}),
                "not_a_repository: ");
   std::string e = request_error(*c, "session.new", {{"cwd", repo}, {"worktree", "a"}, {"branch", "main"}});
