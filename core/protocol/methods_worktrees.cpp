@@ -141,6 +141,7 @@ void new_session_in_worktree(Call& c, const MethodDone& done) {
   if (!req.from.empty()) wt::check_ref_text(req.from, "ref");
   json prompt = c.p.any("prompt");
   std::string model = c.p.str("model"), mode = c.p.str("permission_mode");
+  Supervisor::check_new_session(mode, prompt);  // no worktree is made for a request create() would refuse
   Core* cp = &core;
   off_loop<wt::EnsureResult>(
       core, done, [req] { return wt::ensure_worktree(req); },

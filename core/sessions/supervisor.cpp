@@ -200,6 +200,18 @@ std::string Supervisor::allowed_cwd(const std::string& cwd_in) const {
   return cwd;
 }
 
+void Supervisor::check_prompt(const json& content) {
+  if (!(content.is_string() && !content.get_ref<const std::string&>().empty()) && !(content.is_array() && !content.empty()))
+    throw CommandError("bad_prompt", "a prompt is a non-empty string or a non-empty array of content blocks");
+}
+
+void Supervisor::check_new_session(const std::string& mode, const json& prompt) {
+  std::string pm = mode.empty() ? "default" : mode;
+  if (std::find(kModes.begin(), kModes.end(), pm) == kModes.end())
+    throw CommandError("bad_mode", "unknown permission mode " + pm);
+  if (!prompt.is_null()) check_prompt(prompt);
+}
+
 std::string Supervisor::worktree_user(const std::string& path) const {
   for (auto& [id, s] : sessions_) {
     if (s->state == SessionState::exited || s->state == SessionState::failed) continue;
@@ -220,9 +232,8 @@ std::string Supervisor::create(const std::string& cwd_in, const json& prompt, co
     if (!fs::is_directory(worktree.path, ec)) throw CommandError("bad_cwd", "not a directory: " + worktree.path);
     cwd = fs::canonical(worktree.path, ec).string();
   }
+  check_new_session(mode, prompt);
   std::string pm = mode.empty() ? "default" : mode;
-  if (std::find(kModes.begin(), kModes.end(), pm) == kModes.end())
-    throw CommandError("bad_mode", "unknown permission mode " + pm);
 
   SessionRow row;
   row.cwd = cwd;
@@ -322,8 +333,7 @@ int64_t Supervisor::send(const std::string& id, const json& content) {
   if (s.state == SessionState::observed)
     throw CommandError("observed", id + " runs in a terminal (started by hand); ccmux watches it and answers its "
                                         "approvals, and can take prompts once it ends");
-  if (!(content.is_string() && !content.get_ref<const std::string&>().empty()) && !(content.is_array() && !content.empty()))
-    throw CommandError("bad_prompt", "a prompt is a non-empty string or a non-empty array of content blocks");
+  check_prompt(content);
   int64_t pid = store_.add_prompt(id, content.dump(), now_ms());
   host_event(s, "prompt_queued", {{"prompt_id", pid}, {"content", content}});
   s.last_activity = clock_.now();

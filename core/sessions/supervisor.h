@@ -74,6 +74,10 @@ class Supervisor : private EconomyHost {
   // `cwd` (default ~) as an existing folder with symlinks and ".." resolved, under a project
   // root; throws bad_cwd or cwd_not_allowed.
   std::string allowed_cwd(const std::string& cwd) const;
+  // What create() refuses before it changes anything (bad_mode, bad_prompt): checked first by
+  // callers that do work of their own before create() (a worktree to make).
+  static void check_new_session(const std::string& permission_mode, const nlohmann::json& prompt);
+  static void check_prompt(const nlohmann::json& content);
   // A session that still uses the worktree at `path` (any state but exited and failed: a parked or
   // queued one resumes there), or "".
   std::string worktree_user(const std::string& path) const;

@@ -8,11 +8,13 @@
 
 #include "ccmux/v1/events.grpc.pb.h"
 #include "ccmux/v1/machine.grpc.pb.h"
+#include "ccmux/v1/sessions.grpc.pb.h"
 
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
 #include <filesystem>
+#include <thread>
 
 using namespace ccmux;
 using namespace ccmux::test;
@@ -189,6 +191,79 @@ TEST_F(GrpcE2E, PlainTextIsRefusedOffLoopbackAndServedOnLoopbackWithAToken) {
   auto ch = grpc::CreateChannel(addr(), grpc::InsecureChannelCredentials());
   EXPECT_TRUE(info(ch, token).ok());
   EXPECT_EQ(info(ch).error_code(), grpc::StatusCode::UNAUTHENTICATED);  // loopback is not a free pass
+}
+
+// Issue 15 through the typed API: Sessions.New with a worktree, the session's worktree fields,
+// ListWorktrees, RemoveWorktree refused while the session lives (FAILED_PRECONDITION, the
+// protocol's code in the trailer), then done once it is stopped.
+TEST_F(GrpcE2E, ASessionInAWorktreeAndTheWorktreeRpcs) {
+  DaemonOptions o;
+  o.extra_yaml = "plugins:\n  - name: transport-grpc\n    search_dir: " + build_dir() +
+                 "/plugins\n    required: true\n    plaintext: true\n    port: " + std::to_string(port) + "\n";
+  start(o);
+  std::string repo = daemon->project() + "/app";
+  std::filesystem::create_directories(repo);
+  for (std::vector<std::string> args : {std::vector<std::string>{"init", "-q", "-b", "main"}, {"commit", "-q", "--allow-empty", "-m", "first"}}) {
+    args.insert(args.begin(), {"/usr/bin/git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.com"});
+    std::string out;
+    ASSERT_EQ(run_command(args, &out), 0) << out;
+  }
+  std::string token = daemon->connect()->request("token.create", {{"name", "wt"}})["token"];
+  auto stub = ccmux::v1::Sessions::NewStub(grpc::CreateChannel(addr(), grpc::InsecureChannelCredentials()));
+  auto ctx = [&](grpc::ClientContext& c) {
+    c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    c.AddMetadata("authorization", "Bearer " + token);
+  };
+  ccmux::v1::NewSessionRequest req;
+  req.set_cwd(repo);
+  req.set_worktree("g1");
+  req.set_branch("feature-g1");
+  ccmux::v1::Session s;
+  {
+    grpc::ClientContext c;
+    ctx(c);
+    auto st = stub->New(&c, req, &s);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  std::string wt = std::filesystem::canonical(daemon->project()).string() + "/.ccmux-worktrees/app/g1";
+  EXPECT_EQ(s.worktree(), wt);
+  EXPECT_EQ(s.worktree_name(), "g1");
+  EXPECT_EQ(s.branch(), "feature-g1");
+  EXPECT_EQ(s.repo(), std::filesystem::canonical(repo).string());
+  ccmux::v1::ListWorktreesResponse list;
+  {
+    grpc::ClientContext c;
+    ctx(c);
+    ASSERT_TRUE(stub->ListWorktrees(&c, ccmux::v1::ListWorktreesRequest(), &list).ok());
+  }
+  ASSERT_EQ(list.worktrees_size(), 1);
+  EXPECT_EQ(list.worktrees(0).path(), wt);
+  EXPECT_EQ(list.worktrees(0).session(), s.id());
+  ccmux::v1::RemoveWorktreeRequest rm;
+  rm.set_name("g1");
+  rm.set_force(true);
+  ccmux::v1::RemoveWorktreeResponse removed;
+  {
+    grpc::ClientContext c;
+    ctx(c);
+    auto st = stub->RemoveWorktree(&c, rm, &removed);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_NE(st.error_message().find("is used by session " + s.id()), std::string::npos) << st.error_message();
+    auto code = c.GetServerTrailingMetadata().find("ccmux-error-code");
+    ASSERT_NE(code, c.GetServerTrailingMetadata().end());
+    EXPECT_EQ(std::string(code->second.data(), code->second.size()), "worktree_in_use");
+  }
+  daemon->connect()->request("session.stop", {{"session", s.id()}});
+  for (int i = 0; i < 600 && daemon->connect()->request("session.get", {{"session", s.id()}})["state"] != "exited"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  {
+    grpc::ClientContext c;
+    ctx(c);
+    auto st = stub->RemoveWorktree(&c, rm, &removed);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  EXPECT_EQ(removed.path(), wt);
+  EXPECT_FALSE(std::filesystem::exists(wt));
 }
 
 }  // namespace

@@ -12,7 +12,9 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
+#include <iostream>
 #include <chrono>
 #include <filesystem>
 #include <mutex>
@@ -402,6 +404,10 @@ TEST(WorktreeMethods, HostileRequestsGetClearErrorsAndTheDaemonGoesOn) {
   EXPECT_PRED2(starts_with, request_error(*c, "session.new", {{"cwd", repo}, {"worktree", "a"}, {"from", "--upload-pack=x"}}),
                "bad_params: bad ref");
   EXPECT_PRED2(starts_with, request_error(*c, "session.new", {{"cwd", "/"}, {"worktree", "a"}}), "cwd_not_allowed: ");
+  EXPECT_PRED2(starts_with, request_error(*c, "session.new", {{"cwd", repo}, {"worktree", "a"}, {"permission_mode", "yolo"}}),
+               "bad_mode: ");
+  EXPECT_PRED2(starts_with, request_error(*c, "session.new", {{"cwd", repo}, {"worktree", "a"}, {"prompt", ""}}), "bad_prompt: ");
+  EXPECT_FALSE(fs::exists(f.d->project() + "/.ccmux-worktrees")) << "nothing is made for a refused request";
   EXPECT_PRED2(starts_with, request_error(*c, "session.new", {{"cwd", f.d->project() + "/plain"}, {"worktree", "a"}}),
                "not_a_repository: ");
   std::string e = request_error(*c, "session.new", {{"cwd", repo}, {"worktree", "a"}, {"branch", "main"}});
@@ -494,4 +500,41 @@ TEST(WorktreeStore, AStoreOfSchema4GetsTheWorktreeColumnsAndKeepsItsSessions) {
   EXPECT_EQ(s.worktree_list()[0].repo, "/r");
   EXPECT_TRUE(s.worktree_delete("/w"));
   EXPECT_TRUE(s.worktree_list().empty());
+}
+
+TEST(WorktreeMethods, ASlowGitDoesNotHoldUpTheDaemon) {
+  test::FakeDaemon f;
+  std::string repo = f.d->project() + "/slow";
+  fs::create_directories(repo);
+  git(repo, {"init", "-q", "-b", "main"});
+  git(repo, {"commit", "-q", "--allow-empty", "-m", "first"});
+  // git runs the post-checkout hook inside `git worktree add`: here a checkout that takes 2 s.
+  test::write_file(repo + "/.git/hooks/post-checkout", "#!/bin/sh\nsleep 2\n");
+  fs::permissions(repo + "/.git/hooks/post-checkout", fs::perms::owner_all);
+  auto a = f.d->connect();
+  auto b = f.d->connect();
+  std::atomic<bool> made{false};
+  double took_new = 0;
+  std::thread slow([&] {
+    auto t0 = std::chrono::steady_clock::now();
+    a->request("session.new", {{"cwd", repo}, {"worktree", "slow-1"}});
+    took_new = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    made = true;
+  });
+  // While git checks out, the daemon answers others at once.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  int answered_meanwhile = 0;
+  double slowest = 0;
+  while (!made) {
+    auto t0 = std::chrono::steady_clock::now();
+    b->request("session.list");
+    slowest = std::max(slowest, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (!made) ++answered_meanwhile;
+  }
+  slow.join();
+  EXPECT_GE(took_new, 2.0) << "the hook ran inside session.new";
+  EXPECT_GT(answered_meanwhile, 5);
+  EXPECT_LT(slowest, 0.5) << "a request waited for git";
+  std::cout << "session.new with a 2 s checkout took " << took_new << " s; " << answered_meanwhile
+            << " session.list answered meanwhile, slowest " << slowest * 1000 << " ms\n";
 }
