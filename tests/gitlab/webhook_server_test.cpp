@@ -252,6 +252,30 @@ TEST_F(WebhookTest, AFullQueueAnswers503) {
   release = true;
 }
 
+TEST_F(WebhookTest, TheQueueIsBoundedByBytesToo) {
+  // Big bodies (a note with a pasted log): the count limit is far, the byte limit is not.
+  std::string big = test::sample_mr_note_hook(1, "@ccmux " + std::string(300 * 1024, 'x')).dump();
+  WebhookConfig c;
+  c.max_queue = 256;
+  c.max_queue_bytes = 2 * big.size() + big.size() / 2;  // room for two waiting, not three
+  start(c, blocking_handler());
+  EXPECT_EQ(send_hook(port, kSecret, "Note Hook", big).status, 202);
+  ASSERT_TRUE(wait_entered(1));  // being handled: no longer in the queue
+  EXPECT_EQ(send_hook(port, kSecret, "Note Hook", big).status, 202);
+  EXPECT_EQ(send_hook(port, kSecret, "Note Hook", big).status, 202);
+  auto full = send_hook(port, kSecret, "Note Hook", big);
+  EXPECT_EQ(full.status, 503);
+  EXPECT_EQ(full.header("retry-after"), "5");
+  EXPECT_EQ(send_hook(port, kSecret, "Note Hook", note_body()).status, 202);  // a small one still fits
+  EXPECT_EQ(server->stats().dropped, 1u);
+  // Once the handler is free the queue drains and takes big ones again.
+  release = true;
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (entered < 4 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(entered.load(), 4);
+  EXPECT_EQ(send_hook(port, kSecret, "Note Hook", big).status, 202);
+}
+
 TEST_F(WebhookTest, StopDuringARequestAndDuringTheHandlerLeavesNothingRunning) {
   start({}, blocking_handler());
   // A handler busy with one delivery, another queued, and a request half sent.
