@@ -30,8 +30,10 @@
 namespace ccmux::gitlab {
 
 struct ListingsConfig {
-  // Projects that may be listed (ids or paths, as in the plugin's config). A request names one
-  // by id or path; it is matched against both after a get_project. Empty: none may be listed.
+  // Projects that may be listed (ids or paths, as in the plugin's config). A request must name
+  // one as the config does (the same id, or the same path, case aside); any other name is
+  // refused (not_watched) before any request to GitLab, so callers cannot spend the token's
+  // rate limit or learn which private projects exist. Empty: none may be listed.
   std::vector<std::string> allowed_projects;
   int limit = 20;  // rows per list
   std::chrono::milliseconds fresh_for{5000};
