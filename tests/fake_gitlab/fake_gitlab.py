@@ -12,13 +12,14 @@ Speaks the documented JSON (docs.gitlab.com/ee/api/) of the calls the plugin mak
   GET  /projects/:id/pipelines                       (ref, per_page; newest first)
   GET  /projects/:id/pipelines/:pid/jobs             (scope[]=failed)
   GET  /projects/:id/jobs/:job_id/trace              (text/plain)
+  GET  /user                                         (the token's user: ccmux-bot, id 99, who writes every note posted)
   GET  /users?username=U
   GET  /groups/:id/members/all/:uid, /projects/:id/members/all/:uid (404 when not a member)
 
 Test control (no token):
   POST /control/seed   {"projects":[{id, path_with_namespace, ...}], "merge_requests":[{project_id, iid, ...,
                         "changes":[...]}], "issues":[...], "pipelines":[{project_id, id, ..., "jobs":[{id, name,
-                        status, stage, "trace": "..."}]}], "users":[{id, username}], "group_members":{"grp":[uid]},
+                        status, stage, "trace": "..." or "trace_hex": "hex bytes"}]}], "users":[{id, username}], "group_members":{"grp":[uid]},
                         "project_members":{"5":[uid]}, "notes":[{project_id, noteable:"merge_requests"|"issues",
                         iid, body, author_id?}]}   (adds to what is there)
   POST /control/fault  {"method":"POST"|"GET"|"*", "path":"substring of the API path", "count":N,
@@ -115,6 +116,8 @@ def seed(b):
             j.setdefault("status", "failed")
             j.setdefault("allow_failure", False)
             j.setdefault("trace", "")
+            if "trace_hex" in j:  # exact bytes (a log may hold bytes that are not UTF-8)
+                j["trace_bytes"] = bytes.fromhex(j.pop("trace_hex"))
             j.setdefault("web_url", "%s/-/jobs/%d" % (proj["web_url"], j["id"]))
             j["project_id"] = pl["project_id"]
             S["jobs"][j["id"]] = j
@@ -136,7 +139,7 @@ def add_note(pid, noteable, iid, body, author_id=None):
     return note
 
 
-def public(obj, drop=("changes", "job_ids", "trace", "jobs")):
+def public(obj, drop=("changes", "job_ids", "trace", "trace_bytes", "jobs")):
     return {k: v for k, v in obj.items() if k not in drop}
 
 
@@ -253,6 +256,8 @@ class H(http.server.BaseHTTPRequestHandler):
         # Split before decoding: "group%2Fapp" is one segment.
         seg = [urllib.parse.unquote(s) for s in path.strip("/").split("/")]
         nf = (404, {"message": "404 Not found"}, "application/json")
+        if seg == ["user"] and method == "GET":  # the token's own user
+            return 200, dict(BOT), "application/json"
         if seg == ["users"] and method == "GET":
             name = q.get("username", "").lower()
             return 200, [user_obj(uid) for uid, u in S["users"].items() if u["username"].lower() == name], "application/json"
@@ -343,7 +348,7 @@ class H(http.server.BaseHTTPRequestHandler):
             job = S["jobs"].get(int(rest[1]))
             if not job or job["project_id"] != pid:
                 return 404, {"message": "404 Not found"}, "application/json"
-            return 200, job["trace"].encode(), "text/plain"
+            return 200, job.get("trace_bytes") or job["trace"].encode(), "text/plain"
         return nf
 
     def do_GET(self):

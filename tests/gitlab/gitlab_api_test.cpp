@@ -18,6 +18,13 @@ using nlohmann::json;
 using test::FakeGitLab;
 using Clock = std::chrono::steady_clock;
 
+std::string to_hex(const std::string& bytes) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) out += {hex[c >> 4], hex[c & 15]};
+  return out;
+}
+
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 class GitLabApiTest : public ::testing::Test {
@@ -155,6 +162,35 @@ TEST_F(GitLabApiTest, TraceTailKeepsTheLastBytesFromALineStart) {
   EXPECT_EQ(tail.rfind("log line number 19999\n"), tail.size() - 22);
   EXPECT_EQ(tail.rfind("log line number ", 0), 0u);  // starts at a line
   EXPECT_EQ(trace.substr(trace.size() - tail.size()), tail);
+}
+
+TEST_F(GitLabApiTest, TraceTailNeverStartsInsideACharacterAndIsValidUtf8) {
+  // No newline near the cut, two-byte characters throughout: an odd tail falls inside one.
+  std::string trace = "start\n";
+  for (int i = 0; i < 5000; ++i) trace += "\xC3\xA9";
+  trace += "\xFF bad byte\n";  // a job may print anything
+  // trace_hex: the fake serves these exact bytes (JSON strings cannot carry a lone \xFF).
+  fake.seed({{"pipelines", {{{"project_id", 5}, {"id", 42}, {"jobs", {{{"id", 902}, {"name", "utf"}, {"trace_hex", to_hex(trace)}}}}}}}});
+  std::string tail = api()->job_trace_tail("5", 902, 1002);  // the cut falls inside an é
+  EXPECT_EQ(tail.size(), 1002u - 1 + 2);  // half an é left out; U+FFFD (3 bytes) for the bad byte
+  EXPECT_NO_THROW((void)json(tail).dump());     // strict dump: throws on invalid UTF-8
+  EXPECT_EQ(tail.rfind("\xEF\xBF\xBD bad byte\n"), tail.size() - 13);
+  EXPECT_EQ(tail.rfind("\xC3\xA9", 0), 0u);       // starts at a whole character
+}
+
+TEST_F(GitLabApiTest, NoteBodiesAndErrorsCutMidCharacterDoNotThrow) {
+  auto a = api();
+  // A body cut inside "é" (what a careless caller may pass on): posted, the half character replaced.
+  std::string cut = "log tail: \xC3";
+  Note n = a->create_note("5", Noteable::merge_request, 1, cut);
+  EXPECT_EQ(n.body, "log tail: \xEF\xBF\xBD");
+  // An error message from GitLab over 300 bytes of two-byte characters is cut between them.
+  std::string long_msg = "x";
+  for (int i = 0; i < 400; ++i) long_msg += "\xC3\xA9";
+  fake.fault({{"path", "/projects/5/issues"}, {"status", 422}, {"message", long_msg}});
+  ApiError e = error_of([&] { a->list_open_issues("5"); });
+  EXPECT_EQ(e.kind(), ErrorKind::client);
+  EXPECT_NO_THROW((void)json(std::string(e.what())).dump());
 }
 
 TEST_F(GitLabApiTest, PlainTextDropsSectionMarkersAndEscapes) {
@@ -305,6 +341,28 @@ TEST_F(GitLabApiTest, MarkerMakesASecondCallReturnTheFirstNote) {
   // Another marker is another note.
   a->create_note("5", Noteable::merge_request, 1, "Ended.", "ccmux:note=5:end");
   EXPECT_EQ(fake.notes().size(), 2u);
+}
+
+TEST_F(GitLabApiTest, AMarkerPlantedByAnotherUserDoesNotSuppressThePost) {
+  // mallory (8) comments the predictable marker first, hoping the bot stays silent.
+  fake.seed({{"notes", {{{"project_id", 5}, {"noteable", "merge_requests"}, {"iid", 1},
+                         {"body", "gotcha <!-- ccmux:note=12345:start -->"}, {"author_id", 8}}}}});
+  auto a = api();
+  Note n = a->create_note("5", Noteable::merge_request, 1, "Started a session.", "ccmux:note=12345:start");
+  EXPECT_EQ(n.author.id, 99);  // the bot's own note, posted
+  EXPECT_EQ(count_calls("POST", "/notes"), 1u);
+  ASSERT_EQ(fake.notes().size(), 2u);
+  // Its own note does count: a second call returns it. /user was asked once.
+  EXPECT_EQ(a->create_note("5", Noteable::merge_request, 1, "Started a session.", "ccmux:note=12345:start").id, n.id);
+  EXPECT_EQ(count_calls("POST", "/notes"), 1u);
+  EXPECT_EQ(count_calls("GET", "/user"), 1u);
+  // And after an ambiguous failure the planted note is not taken for ours either.
+  fake.fault({{"path", "/notes"}, {"method", "POST"}, {"status", 503}, {"count", 1}});
+  fake.seed({{"notes", {{{"project_id", 5}, {"noteable", "issues"}, {"iid", 3},
+                         {"body", "<!-- ccmux:note=9:end -->"}, {"author_id", 8}}}}});
+  Note m = a->create_note("5", Noteable::issue, 3, "Done.", "ccmux:note=9:end");
+  EXPECT_EQ(m.author.id, 99);
+  EXPECT_EQ(count_calls("POST", "/issues/3/notes"), 2u);
 }
 
 TEST_F(GitLabApiTest, BadMarkersAreRefusedBeforeAnyRequest) {

@@ -1,6 +1,7 @@
 #include "gitlab_api.h"
 
 #include "api_fields.h"
+#include "utf8_text.h"
 
 #include <ccmux/json_bounds.hpp>
 #include <curl/curl.h>
@@ -59,7 +60,7 @@ std::string server_message(const std::string& body) {
     for (const char* key : {"message", "error_description", "error"}) {
       auto it = j.find(key);
       if (it == j.end() || it->is_null()) continue;
-      m = it->is_string() ? it->get<std::string>() : it->dump();
+      m = it->is_string() ? it->get<std::string>() : it->dump(-1, ' ', false, json::error_handler_t::replace);
       break;
     }
   }
@@ -67,7 +68,7 @@ std::string server_message(const std::string& body) {
     for (char c : body.substr(0, 200))
       if (std::isprint(static_cast<unsigned char>(c))) m += c;
   }
-  if (m.size() > 300) m = m.substr(0, 300) + "…";
+  if (m.size() > 300) m = utf8::prefix(m, 300) + "…";  // never inside a character: messages end up in JSON
   return m;
 }
 
@@ -314,7 +315,8 @@ struct Failure {
 json GitLabApi::request(const std::string& method, const std::string& path, const Query& query, const json* body,
                         const std::function<std::optional<json>()>& already_done) {
   const std::string what = method + " " + path;
-  std::string payload = body ? body->dump() : std::string();
+  // replace: a caller's text cut mid-character (a log tail, a long reply) must not throw here.
+  std::string payload = body ? body->dump(-1, ' ', false, json::error_handler_t::replace) : std::string();
   for (int attempt = 1;; ++attempt) {
     Response r = perform(method, path, query, body ? &payload : nullptr, cfg_.max_response_bytes);
     Failure f{ErrorKind::network, static_cast<int>(r.status), ""};
@@ -416,7 +418,7 @@ MrChanges GitLabApi::get_mr_changes(const std::string& project, int64_t iid, siz
     } else if (used + fc.diff.size() > max_diff_bytes) {
       size_t keep = max_diff_bytes - used;
       size_t nl = fc.diff.rfind('\n', keep);
-      fc.diff.resize(nl != std::string::npos && nl > 0 ? nl + 1 : keep);
+      fc.diff = nl != std::string::npos && nl > 0 ? fc.diff.substr(0, nl + 1) : utf8::prefix(fc.diff, keep);
       fc.diff_truncated = out.truncated = true;
     }
     used += fc.diff.size();
@@ -464,11 +466,13 @@ std::string GitLabApi::text_request(const std::string& path, size_t max_bytes) {
         r.cut = true;
       }
       if (r.cut) {
-        // Start at a line when one begins in the first quarter (a cut line helps nobody).
+        // Start at a line when one begins in the first quarter (a cut line helps nobody),
+        // else at least at a character.
         size_t nl = t.find('\n');
-        if (nl != std::string::npos && nl < max_bytes / 4) t.erase(0, nl + 1);
+        t.erase(0, nl != std::string::npos && nl < max_bytes / 4 ? nl + 1 : utf8::suffix_start(t, 0));
       }
-      return t;
+      // A log is whatever bytes the job printed: made valid UTF-8 so it can go into JSON.
+      return utf8::repaired(t);
     }
     ErrorKind kind = r.rc != CURLE_OK ? ErrorKind::network
                      : r.status == 401 ? ErrorKind::unauthorized
@@ -507,13 +511,20 @@ Note GitLabApi::create_note(const std::string& project, Noteable on, int64_t iid
     throw ApiError(ErrorKind::invalid_argument, 0,
                    "POST " + path + ": marker '" + marker + "' is not letters, digits and \":=._/-\" (no \"--\", at most 200)");
   const std::string tag = marker_comment(marker);
+  const int64_t my_id = current_user().id;
   auto existing = [&]() -> std::optional<json> {
     json notes = get(P(project) + noteable_path(on) + std::to_string(iid) + "/notes",
                      {{"order_by", "created_at"}, {"sort", "desc"}, {"per_page", "100"}});
     if (!notes.is_array()) return std::nullopt;
-    for (const json& n : notes)
-      if (n.is_object() && n.contains("body") && n["body"].is_string() && n["body"].get_ref<const std::string&>().find(tag) != std::string::npos)
+    for (const json& n : notes) {
+      if (!n.is_object() || !n.contains("body") || !n["body"].is_string() ||
+          n["body"].get_ref<const std::string&>().find(tag) == std::string::npos)
+        continue;
+      // The marker is predictable: one planted by someone else must not silence ours.
+      const json* author = n.contains("author") && n["author"].is_object() ? &n["author"] : nullptr;
+      if (author && author->contains("id") && (*author)["id"].is_number_integer() && (*author)["id"].get<int64_t>() == my_id)
         return n;
+    }
     return std::nullopt;
   };
   // A note already posted for this marker (an earlier call, a redelivery) is the answer.
@@ -542,6 +553,17 @@ MergeRequest GitLabApi::create_mr(const std::string& project, const std::string&
     if (auto mr = existing()) return fields::merge_request(*mr, "merge request");
     throw;
   }
+}
+
+User GitLabApi::current_user() {
+  {
+    std::lock_guard lock(mu_);
+    if (me_) return *me_;
+  }
+  User u = fields::user(get("/user"), "user");  // two threads may both ask once: harmless
+  std::lock_guard lock(mu_);
+  if (!me_) me_ = u;
+  return *me_;
 }
 
 std::optional<User> GitLabApi::find_user(const std::string& username) {
