@@ -20,17 +20,17 @@ Test control (no token):
   POST /control/seed   {"projects":[{id, path_with_namespace, ...}], "merge_requests":[{project_id, iid, ...,
                         "changes":[...]}], "issues":[...], "pipelines":[{project_id, id, ..., "jobs":[{id, name,
                         status, stage, "trace": "..." or "trace_hex": "hex bytes"}]}], "users":[{id, username}], "group_members":{"grp":[uid]},
-                        "project_members":{"5":[uid]}, "notes":[{project_id, noteable:"merge_requests"|"issues",
+                        "project_members":{"5":[uid]}, "access_levels":{"uid": 10} (default 30), "notes":[{project_id, noteable:"merge_requests"|"issues",
                         iid, body, author_id?}]}   (adds to what is there)
   POST /control/fault  {"method":"POST"|"GET"|"*", "path":"substring of the API path", "count":N,
-                        "status":429|500|..., "retry_after":1, "after":true (process the request, then fail),
+                        "status":429|500|..., "retry_after":1, "retry_after_in":N (an HTTP-date N s ahead), "after":true (process the request, then fail),
                         "hang":SECONDS (answer nothing for that long, then close), "body":{...} (answer this
                         2xx JSON instead: wrong types etc.), "message":"..." (the error's text)}  the next N matching requests fail so
   POST /control/reset  forget everything (data, faults, calls)
   GET  /control/calls  every API call: [{t, method, path, query, status, body}]
   GET  /control/notes  every note there is: [{project_id, noteable, iid, id, body, author}]
 Usage: fake_gitlab.py TOKEN -> prints "PORT <n>"."""
-import http.server, json, sys, threading, time, urllib.parse
+import email.utils, http.server, json, sys, threading, time, urllib.parse
 
 TOKEN = sys.argv[1] if len(sys.argv) > 1 else "glpat-test"
 lock = threading.Lock()
@@ -38,7 +38,7 @@ lock = threading.Lock()
 
 def fresh_state():
     return {"projects": {}, "mrs": {}, "issues": {}, "pipelines": {}, "jobs": {}, "notes": {}, "users": {},
-            "group_members": {}, "project_members": {}, "faults": [], "calls": [], "next_id": 1000}
+            "group_members": {}, "project_members": {}, "access_levels": {}, "faults": [], "calls": [], "next_id": 1000}
 
 
 S = fresh_state()
@@ -127,6 +127,8 @@ def seed(b):
         S["group_members"].setdefault(str(g), set()).update(uids)
     for p, uids in b.get("project_members", {}).items():
         S["project_members"].setdefault(str(p), set()).update(uids)
+    for uid, level in b.get("access_levels", {}).items():
+        S["access_levels"][int(uid)] = level
     for n in b.get("notes", []):
         add_note(n["project_id"], n["noteable"], n["iid"], n["body"], n.get("author_id"))
 
@@ -248,6 +250,8 @@ class H(http.server.BaseHTTPRequestHandler):
         with lock:
             S["calls"].append(call)
         headers = [("Retry-After", str(fault["retry_after"]))] if "retry_after" in fault else []
+        if "retry_after_in" in fault:  # the HTTP-date form, N seconds from now
+            headers = [("Retry-After", email.utils.formatdate(time.time() + fault["retry_after_in"], usegmt=True))]
         msg = fault.get("message") or {429: "429 Too Many Requests", 500: "500 Internal Server Error",
                                        502: "502 Bad Gateway", 503: "503 Service Unavailable"}.get(status, "%d fault" % status)
         self.send(status, {"message": msg}, headers=headers)
@@ -265,7 +269,7 @@ class H(http.server.BaseHTTPRequestHandler):
             uid = int(seg[4]) if seg[4].isdigit() else -1
             if uid in S["group_members"].get(seg[1], set()):
                 u = user_obj(uid)
-                u.update({"state": "active", "access_level": 30})
+                u.update({"state": "active", "access_level": S["access_levels"].get(uid, 30)})
                 return 200, u, "application/json"
             return 404, {"message": "404 Not found"}, "application/json"
         if not seg or seg[0] != "projects" or len(seg) < 2:
@@ -281,7 +285,7 @@ class H(http.server.BaseHTTPRequestHandler):
             uid = int(rest[2]) if rest[2].isdigit() else -1
             if uid in S["project_members"].get(str(pid), set()) or uid in S["project_members"].get(p["path_with_namespace"], set()):
                 u = user_obj(uid)
-                u.update({"state": "active", "access_level": 30})
+                u.update({"state": "active", "access_level": S["access_levels"].get(uid, 30)})
                 return 200, u, "application/json"
             return 404, {"message": "404 Not found"}, "application/json"
         if rest and rest[0] in ("merge_requests", "issues"):

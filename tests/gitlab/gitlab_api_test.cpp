@@ -219,6 +219,22 @@ TEST_F(GitLabApiTest, NotesUsersAndMembership) {
   EXPECT_FALSE(a->is_project_member("grp/app", 7));
 }
 
+TEST_F(GitLabApiTest, AGuestIsNotAMemberWhoMayTrigger) {
+  auto a = api();
+  // alice (7) is in group grp and mallory (8) in project 5, both as Guests (10).
+  fake.seed({{"project_members", {{"5", {8}}}}, {"access_levels", {{"7", 10}, {"8", 10}}}});
+  EXPECT_FALSE(a->is_group_member("grp", 7));
+  EXPECT_FALSE(a->is_project_member("grp/app", 8));
+  EXPECT_TRUE(a->is_group_member("grp", 7, 10));  // a lower minimum, configured, lets them in
+  fake.seed({{"access_levels", {{"7", 30}, {"8", 40}}}});  // Developer, Maintainer
+  EXPECT_TRUE(a->is_group_member("grp", 7));
+  EXPECT_TRUE(a->is_project_member("grp/app", 8));
+  EXPECT_FALSE(a->is_project_member("grp/app", 8, 50));  // not an Owner
+  // An answer without access_level counts as no access.
+  fake.fault({{"path", "/members/all/7"}, {"body", {{"id", 7}, {"username", "alice"}, {"state", "active"}}}});
+  EXPECT_FALSE(a->is_group_member("grp", 7));
+}
+
 TEST_F(GitLabApiTest, CreateMergeRequestOnceEvenWhenAskedTwice) {
   auto a = api();
   MergeRequest first = a->create_mr("grp/app", "fix-1", "main", "Fix it", "by ccmux");
@@ -274,6 +290,34 @@ TEST_F(GitLabApiTest, RateLimitIsRetriedAfterTheGivenTime) {
   bool logged = false;
   for (auto& l : log_lines()) logged = logged || (l.find("429") != std::string::npos && l.find("retrying in 1000 ms") != std::string::npos);
   EXPECT_TRUE(logged);
+}
+
+TEST_F(GitLabApiTest, RateLimitWaitsTheLongerOfBackoffAndRetryAfterAndReadsHttpDates) {
+  ApiConfig c = config(fake.token());
+  c.backoff_initial = std::chrono::milliseconds(1500);
+  c.backoff_max = std::chrono::milliseconds(1500);
+  GitLabApi a(c);
+  auto gap = [&] {
+    json calls = fake.calls();
+    double g = calls[calls.size() - 1]["t"].get<double>() - calls[calls.size() - 2]["t"].get<double>();
+    fake.reset();
+    fake.seed_standard();
+    return g;
+  };
+  // No Retry-After: the backoff (1.5 s), not a fixed second.
+  fake.fault({{"path", "/projects/5"}, {"status", 429}, {"count", 1}});
+  EXPECT_EQ(a.get_project("5").id, 5);
+  EXPECT_GE(gap(), 1.45);
+  // Retry-After shorter than the backoff: still the backoff.
+  fake.fault({{"path", "/jobs/380/trace"}, {"status", 429}, {"retry_after", 1}, {"count", 1}});
+  a.job_trace_tail("5", 380);
+  EXPECT_GE(gap(), 1.45);
+  // An HTTP-date 4 s ahead (whole seconds: at least 3 s from now) is longer: it wins.
+  c.backoff_initial = c.backoff_max = std::chrono::milliseconds(50);
+  GitLabApi quick(c);
+  fake.fault({{"path", "/projects/5"}, {"status", 429}, {"retry_after_in", 4}, {"count", 1}});
+  EXPECT_EQ(quick.get_project("5").id, 5);
+  EXPECT_GE(gap(), 2.9);
 }
 
 TEST_F(GitLabApiTest, RetryAfterLongerThanTheCapIsNotWaitedFor) {

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <ctime>
 
 namespace ccmux::gitlab {
 
@@ -79,13 +80,20 @@ bool surely_not_sent(CURLcode rc) {
   return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY;
 }
 
+// Retry-After in seconds: delta-seconds ("120") or an HTTP-date ("Wed, 21 Oct 2015 07:28:00
+// GMT"); 0 when absent, unreadable or past (the backoff decides then).
 int parse_retry_after(const std::string& v) {
-  std::string s;
-  for (char c : v)
-    if (!std::isspace(static_cast<unsigned char>(c))) s += c;
-  if (s.empty() || s.size() > 9 || !std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
-    return 1;  // absent or an HTTP date: a second, then the backoff's growth takes over
-  return std::max(1, std::atoi(s.c_str()));
+  size_t b = v.find_first_not_of(" \t\r\n"), e = v.find_last_not_of(" \t\r\n");
+  if (b == std::string::npos) return 0;
+  std::string s = v.substr(b, e - b + 1);
+  if (std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+    return s.size() > 9 ? 1000000000 : std::atoi(s.c_str());
+  if (s.size() > 64) return 0;
+  time_t at = curl_getdate(s.c_str(), nullptr);
+  if (at == -1) return 0;
+  time_t now = std::time(nullptr);
+  if (at <= now) return 0;
+  return at - now > 1000000000 ? 1000000000 : static_cast<int>(at - now);
 }
 
 size_t on_body(char* p, size_t size, size_t n, void* user) {
@@ -363,7 +371,8 @@ json GitLabApi::request(const std::string& method, const std::string& path, cons
       if (f.retry_after_s > cfg_.max_retry_after_s)
         throw ApiError(f.kind, f.status, f.message + " (longer than max " + std::to_string(cfg_.max_retry_after_s) + " s: not waited for)",
                        f.retry_after_s);
-      wait = std::chrono::seconds(f.retry_after_s);
+      // GitLab's hint is a floor: the backoff still grows when it is short or missing.
+      wait = std::max(wait, std::chrono::milliseconds(std::chrono::seconds(f.retry_after_s)));
     }
     log(2, "gitlab: " + f.message + "; retrying in " + std::to_string(wait.count()) + " ms (attempt " +
                std::to_string(attempt + 1) + " of " + std::to_string(cfg_.max_attempts) + ")");
@@ -490,7 +499,7 @@ std::string GitLabApi::text_request(const std::string& path, size_t max_bytes) {
     bool transient = kind == ErrorKind::network || kind == ErrorKind::server || kind == ErrorKind::rate_limited;
     int after = kind == ErrorKind::rate_limited ? parse_retry_after(r.retry_after) : 0;
     if (!transient || attempt >= cfg_.max_attempts || after > cfg_.max_retry_after_s) throw ApiError(kind, static_cast<int>(r.status), msg, after);
-    auto wait = after ? std::chrono::milliseconds(after * 1000) : backoff(attempt);
+    auto wait = std::max(backoff(attempt), std::chrono::milliseconds(std::chrono::seconds(after)));
     log(2, "gitlab: " + msg + "; retrying in " + std::to_string(wait.count()) + " ms (attempt " + std::to_string(attempt + 1) +
                " of " + std::to_string(cfg_.max_attempts) + ")");
     if (!sleep_for(wait)) throw ApiError(ErrorKind::stopped, 0, what + ": stopped (the plugin is stopping)");
@@ -578,20 +587,20 @@ std::optional<User> GitLabApi::find_user(const std::string& username) {
   return std::nullopt;
 }
 
-bool GitLabApi::is_group_member(const std::string& group, int64_t user_id) {
+bool GitLabApi::is_group_member(const std::string& group, int64_t user_id, int min_access_level) {
   try {
     json j = get("/groups/" + encode(group) + "/members/all/" + std::to_string(user_id));
-    return fields::member_active(j, "group member");
+    return fields::member_active(j, "group member", min_access_level);
   } catch (const ApiError& e) {
     if (e.kind() == ErrorKind::not_found) return false;
     throw;
   }
 }
 
-bool GitLabApi::is_project_member(const std::string& project, int64_t user_id) {
+bool GitLabApi::is_project_member(const std::string& project, int64_t user_id, int min_access_level) {
   try {
     json j = get(P(project) + "/members/all/" + std::to_string(user_id));
-    return fields::member_active(j, "project member");
+    return fields::member_active(j, "project member", min_access_level);
   } catch (const ApiError& e) {
     if (e.kind() == ErrorKind::not_found) return false;
     throw;

@@ -180,9 +180,11 @@ class GitLabApi {
   User current_user();
   // The user with this username (exact), or nullopt.
   std::optional<User> find_user(const std::string& username);
-  // Members, inherited ones included (/members/all/:user_id); false on 404 (not a member).
-  bool is_group_member(const std::string& group, int64_t user_id);
-  bool is_project_member(const std::string& project, int64_t user_id);
+  // Members, inherited ones included (/members/all/:user_id), with at least this access level
+  // (default Developer: a Guest may not make the bot work); false on 404 (not a member).
+  static constexpr int kDeveloperAccess = 30;
+  bool is_group_member(const std::string& group, int64_t user_id, int min_access_level = kDeveloperAccess);
+  bool is_project_member(const std::string& project, int64_t user_id, int min_access_level = kDeveloperAccess);
 
   // The raw calls behind the above, for calls not wrapped here. `path` starts with "/"
   // and is under /api/v4 (e.g. "/projects/42/repository/branches"); query values are
