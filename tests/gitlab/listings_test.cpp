@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -125,6 +126,21 @@ TEST_F(ListingsTest, AnUnwatchedNameIsRefusedAtOnceEvenForAnIdOfAWatchedProject)
   EXPECT_EQ(fake.calls().size(), 0u) << fake.calls();
   // The configured name, in another case (GitLab paths are case-insensitive), is listed.
   EXPECT_EQ(ask(*l, "mrs", {{"project", "GRP/App"}})["status"], "ready");
+}
+
+TEST_F(ListingsTest, StopFromTwoThreadsAtOnce) {
+  for (int i = 0; i < 200; ++i) {
+    auto l = make({"grp/app"});
+    std::atomic<bool> go{false};
+    auto stopper = [&] {
+      while (!go) std::this_thread::yield();
+      l->stop();
+    };
+    std::thread a(stopper), b(stopper);
+    go = true;
+    a.join();  // before the fix: both joined the worker, one threw std::system_error (terminate)
+    b.join();
+  }
 }
 
 TEST_F(ListingsTest, GitLabErrorsAndBadParamsBecomeCodes) {

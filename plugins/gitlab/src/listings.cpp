@@ -79,13 +79,16 @@ bool Listings::register_methods() {
 }
 
 void Listings::stop() {
+  std::thread worker;
   {
+    // Taken out under the lock: of two stop() calls at once only one gets the thread to join
+    // (both joining it would throw std::system_error).
     std::lock_guard lock(mu_);
-    if (stopping_ && !worker_.joinable()) return;
     stopping_ = true;
+    worker = std::move(worker_);
   }
   cv_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  if (worker.joinable()) worker.join();
 }
 
 std::string Listings::answer(const std::string& kind, std::string_view params_json) {

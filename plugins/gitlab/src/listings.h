@@ -51,7 +51,8 @@ class Listings {
   // Registers gitlab.mrs, gitlab.pipelines, gitlab.issues (start(), loop thread). False when
   // the host is older than SDK 1.3 or a name is taken (logged).
   bool register_methods();
-  // Joins the worker (call api->stop() first so a fetch in flight ends at once). Idempotent.
+  // Joins the worker (call api->stop() first so a fetch in flight ends at once). Idempotent;
+  // of calls at once from several threads one joins, the others return at once.
   void stop();
 
   // What a method call answers (loop thread; exposed for tests). Throws MethodError.
