@@ -297,17 +297,21 @@ TEST_F(WebhookTest, StopDuringARequestAndDuringTheHandlerLeavesNothingRunning) {
     server->stop();
     stopped = true;
   });
-  // stop() waits for the running handler (the plugin ends its work first: api->stop()).
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // stop() closes the listener first, then waits for the running handler (the plugin ends its
+  // work first: api->stop()). Once nothing listens, stop() is under way; the handler is held
+  // until `release`, so stop() cannot have returned: no timing in this check.
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (http_request(port, "GET", "/gitlab/webhook", {}, "", 500).status != 0 && Clock::now() < deadline) {
+  }
+  ASSERT_EQ(http_request(port, "GET", "/gitlab/webhook", {}, "", 500).status, 0) << "the listener did not close";
   EXPECT_FALSE(stopped.load());
+  EXPECT_EQ(entered.load(), 1);  // still in the first delivery
   auto t0 = Clock::now();
   release = true;
   stopper.join();
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 2.0);
   close(fd);
   EXPECT_EQ(server->stats().dropped, 1u);  // the queued delivery was not handled
-  // Nothing listens any more.
-  EXPECT_EQ(http_request(port, "GET", "/gitlab/webhook", {}, "", 1000).status, 0);
   server->stop();  // idempotent
   server.reset();
 }
