@@ -6,7 +6,7 @@ Speaks the documented JSON (docs.gitlab.com/ee/api/) of the calls the plugin mak
   GET  /projects/:id                                 (:id numeric or URL-encoded path)
   GET  /projects/:id/merge_requests                  (state, source_branch, target_branch, per_page)
   POST /projects/:id/merge_requests                  (409 when an open MR has the source branch)
-  GET  /projects/:id/merge_requests/:iid             and .../changes
+  GET  /projects/:id/merge_requests/:iid             and .../diffs (page, per_page), .../changes (deprecated)
   GET  /projects/:id/merge_requests/:iid/notes       POST the same (body) -> 201
   GET  /projects/:id/issues, /issues/:iid, GET|POST /issues/:iid/notes
   GET  /projects/:id/pipelines                       (ref, per_page; newest first)
@@ -316,6 +316,9 @@ class H(http.server.BaseHTTPRequestHandler):
                     return 404, {"message": "404 Not found"}, "application/json"
                 if len(rest) == 2 and method == "GET":
                     return 200, public(obj), "application/json"
+                if rest[2:] == ["diffs"] and method == "GET" and kind == "merge_requests":
+                    page = int(q.get("page", "1") or 1)
+                    return 200, obj["changes"][(page - 1) * per_page:page * per_page], "application/json"
                 if rest[2:] == ["changes"] and method == "GET" and kind == "merge_requests":
                     out = public(obj)
                     out["changes"] = obj["changes"]

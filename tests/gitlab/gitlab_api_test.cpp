@@ -135,6 +135,31 @@ TEST_F(GitLabApiTest, ChangesAreCutAtTheDiffBudget) {
   EXPECT_TRUE(ch.files[2].diff_truncated);
 }
 
+TEST_F(GitLabApiTest, ChangesComeFromPaginatedDiffsWithChangesAsTheFallback) {
+  json files = json::array();
+  for (int i = 0; i < 150; ++i) {
+    std::string name = "f" + std::to_string(i) + ".txt";
+    files.push_back({{"old_path", name}, {"new_path", name}, {"diff", "+x\n"}});
+  }
+  fake.seed({{"merge_requests", {{{"project_id", 5}, {"iid", 4}, {"title", "many"}, {"source_branch", "many"},
+                                  {"target_branch", "main"}, {"changes", files}}}}});
+  auto a = api();
+  MrChanges ch = a->get_mr_changes("5", 4);
+  ASSERT_EQ(ch.files.size(), 150u);  // both pages
+  EXPECT_EQ(ch.files[149].new_path, "f149.txt");
+  EXPECT_EQ(ch.mr.title, "many");
+  EXPECT_FALSE(ch.truncated);
+  EXPECT_EQ(count_calls("GET", "/merge_requests/4/diffs"), 2u);
+  EXPECT_EQ(count_calls("GET", "/merge_requests/4/changes"), 0u);
+  // A GitLab older than 15.7 has no /diffs: /changes is used.
+  fake.fault({{"path", "/merge_requests/4/diffs"}, {"status", 404}});
+  MrChanges old = a->get_mr_changes("5", 4);
+  EXPECT_EQ(old.files.size(), 150u);
+  EXPECT_EQ(count_calls("GET", "/merge_requests/4/changes"), 1u);
+  // No such MR: not_found (not a fallback).
+  EXPECT_EQ(error_of([&] { a->get_mr_changes("5", 999); }).kind(), ErrorKind::not_found);
+}
+
 TEST_F(GitLabApiTest, PipelinesFailedJobsAndTheLogTail) {
   auto a = api();
   auto pipelines = a->list_pipelines("grp/app");

@@ -411,16 +411,47 @@ MergeRequest GitLabApi::get_mr(const std::string& project, int64_t iid) {
   return fields::merge_request(get(P(project) + "/merge_requests/" + std::to_string(iid)), "merge request");
 }
 
+namespace {
+constexpr int kDiffsPerPage = 100;
+constexpr int kMaxDiffPages = 20;  // 2000 files listed at most; the rest: MrChanges::truncated
+}  // namespace
+
 MrChanges GitLabApi::get_mr_changes(const std::string& project, int64_t iid, size_t max_diff_bytes) {
-  json j = get(P(project) + "/merge_requests/" + std::to_string(iid) + "/changes");
+  const std::string mr_path = P(project) + "/merge_requests/" + std::to_string(iid);
   MrChanges out;
-  out.mr = fields::merge_request(j, "merge request changes");
-  out.truncated = fields::flag(j, "overflow", "merge request changes");
-  const json* changes = fields::array_or_null(j, "changes", "merge request changes");
-  if (!changes) return out;
+  std::vector<json> changes;
+  // /diffs (GitLab 15.7+, paginated) replaces the deprecated /changes; older GitLab answers 404.
+  json mr = get(mr_path);
+  out.mr = fields::merge_request(mr, "merge request");
+  bool old_gitlab = false;
+  for (int page = 1; page <= kMaxDiffPages; ++page) {
+    json j;
+    try {
+      j = get(mr_path + "/diffs", {{"page", std::to_string(page)}, {"per_page", std::to_string(kDiffsPerPage)}});
+    } catch (const ApiError& e) {
+      if (page == 1 && e.kind() == ErrorKind::not_found) {
+        old_gitlab = true;
+        break;
+      }
+      throw;
+    }
+    if (!j.is_array()) throw ApiError(ErrorKind::bad_response, 200, "merge request diffs: expected a JSON array, got " + std::string(j.type_name()));
+    for (auto& d : j) {
+      if (d.is_object() && fields::flag(d, "too_large", "merge request diffs")) out.truncated = true;
+      changes.push_back(std::move(d));
+    }
+    if (j.size() < static_cast<size_t>(kDiffsPerPage)) break;
+    if (page == kMaxDiffPages) out.truncated = true;  // more files than listed
+  }
+  if (old_gitlab) {
+    json j = get(mr_path + "/changes");
+    out.mr = fields::merge_request(j, "merge request changes");
+    out.truncated = fields::flag(j, "overflow", "merge request changes");
+    if (const json* c = fields::array_or_null(j, "changes", "merge request changes")) changes.assign(c->begin(), c->end());
+  }
   size_t used = 0;
-  for (size_t i = 0; i < changes->size(); ++i) {
-    FileChange fc = fields::file_change((*changes)[i], "changes[" + std::to_string(i) + "]");
+  for (size_t i = 0; i < changes.size(); ++i) {
+    FileChange fc = fields::file_change(changes[i], "changes[" + std::to_string(i) + "]");
     if (used >= max_diff_bytes) {
       if (!fc.diff.empty()) fc.diff_truncated = true, out.truncated = true;
       fc.diff.clear();

@@ -150,7 +150,9 @@ class GitLabApi {
   std::vector<MergeRequest> list_open_mrs(const std::string& project, int limit = 20);
   MergeRequest get_mr(const std::string& project, int64_t iid);
   // The MR with its changed files; diffs are kept until their total reaches max_diff_bytes,
-  // then cut (FileChange::diff_truncated) and the rest listed without a diff.
+  // then cut (FileChange::diff_truncated) and the rest listed without a diff. Uses
+  // /merge_requests/:iid/diffs (paginated, up to 2000 files) and, on GitLab older than 15.7
+  // (404 there), the deprecated /changes.
   MrChanges get_mr_changes(const std::string& project, int64_t iid, size_t max_diff_bytes = 64u << 10);
   std::vector<Issue> list_open_issues(const std::string& project, int limit = 20);
   Issue get_issue(const std::string& project, int64_t iid);
