@@ -6,30 +6,31 @@ Speaks the documented JSON (docs.gitlab.com/ee/api/) of the calls the plugin mak
   GET  /projects/:id                                 (:id numeric or URL-encoded path)
   GET  /projects/:id/merge_requests                  (state, source_branch, target_branch, per_page)
   POST /projects/:id/merge_requests                  (409 when an open MR has the source branch)
-  GET  /projects/:id/merge_requests/:iid             and .../changes
+  GET  /projects/:id/merge_requests/:iid             and .../diffs (page, per_page), .../changes (deprecated)
   GET  /projects/:id/merge_requests/:iid/notes       POST the same (body) -> 201
   GET  /projects/:id/issues, /issues/:iid, GET|POST /issues/:iid/notes
   GET  /projects/:id/pipelines                       (ref, per_page; newest first)
   GET  /projects/:id/pipelines/:pid/jobs             (scope[]=failed)
   GET  /projects/:id/jobs/:job_id/trace              (text/plain)
+  GET  /user                                         (the token's user: ccmux-bot, id 99, who writes every note posted)
   GET  /users?username=U
   GET  /groups/:id/members/all/:uid, /projects/:id/members/all/:uid (404 when not a member)
 
 Test control (no token):
   POST /control/seed   {"projects":[{id, path_with_namespace, ...}], "merge_requests":[{project_id, iid, ...,
                         "changes":[...]}], "issues":[...], "pipelines":[{project_id, id, ..., "jobs":[{id, name,
-                        status, stage, "trace": "..."}]}], "users":[{id, username}], "group_members":{"grp":[uid]},
-                        "project_members":{"5":[uid]}, "notes":[{project_id, noteable:"merge_requests"|"issues",
+                        status, stage, "trace": "..." or "trace_hex": "hex bytes"}]}], "users":[{id, username}], "group_members":{"grp":[uid]},
+                        "project_members":{"5":[uid]}, "access_levels":{"uid": 10} (default 30), "notes":[{project_id, noteable:"merge_requests"|"issues",
                         iid, body, author_id?}]}   (adds to what is there)
   POST /control/fault  {"method":"POST"|"GET"|"*", "path":"substring of the API path", "count":N,
-                        "status":429|500|..., "retry_after":1, "after":true (process the request, then fail),
+                        "status":429|500|..., "retry_after":1, "retry_after_in":N (an HTTP-date N s ahead), "after":true (process the request, then fail),
                         "hang":SECONDS (answer nothing for that long, then close), "body":{...} (answer this
                         2xx JSON instead: wrong types etc.), "message":"..." (the error's text)}  the next N matching requests fail so
   POST /control/reset  forget everything (data, faults, calls)
   GET  /control/calls  every API call: [{t, method, path, query, status, body}]
   GET  /control/notes  every note there is: [{project_id, noteable, iid, id, body, author}]
 Usage: fake_gitlab.py TOKEN -> prints "PORT <n>"."""
-import http.server, json, sys, threading, time, urllib.parse
+import email.utils, http.server, json, sys, threading, time, urllib.parse
 
 TOKEN = sys.argv[1] if len(sys.argv) > 1 else "glpat-test"
 lock = threading.Lock()
@@ -37,7 +38,7 @@ lock = threading.Lock()
 
 def fresh_state():
     return {"projects": {}, "mrs": {}, "issues": {}, "pipelines": {}, "jobs": {}, "notes": {}, "users": {},
-            "group_members": {}, "project_members": {}, "faults": [], "calls": [], "next_id": 1000}
+            "group_members": {}, "project_members": {}, "access_levels": {}, "faults": [], "calls": [], "next_id": 1000}
 
 
 S = fresh_state()
@@ -115,6 +116,8 @@ def seed(b):
             j.setdefault("status", "failed")
             j.setdefault("allow_failure", False)
             j.setdefault("trace", "")
+            if "trace_hex" in j:  # exact bytes (a log may hold bytes that are not UTF-8)
+                j["trace_bytes"] = bytes.fromhex(j.pop("trace_hex"))
             j.setdefault("web_url", "%s/-/jobs/%d" % (proj["web_url"], j["id"]))
             j["project_id"] = pl["project_id"]
             S["jobs"][j["id"]] = j
@@ -124,6 +127,8 @@ def seed(b):
         S["group_members"].setdefault(str(g), set()).update(uids)
     for p, uids in b.get("project_members", {}).items():
         S["project_members"].setdefault(str(p), set()).update(uids)
+    for uid, level in b.get("access_levels", {}).items():
+        S["access_levels"][int(uid)] = level
     for n in b.get("notes", []):
         add_note(n["project_id"], n["noteable"], n["iid"], n["body"], n.get("author_id"))
 
@@ -136,7 +141,7 @@ def add_note(pid, noteable, iid, body, author_id=None):
     return note
 
 
-def public(obj, drop=("changes", "job_ids", "trace", "jobs")):
+def public(obj, drop=("changes", "job_ids", "trace", "trace_bytes", "jobs")):
     return {k: v for k, v in obj.items() if k not in drop}
 
 
@@ -245,6 +250,8 @@ class H(http.server.BaseHTTPRequestHandler):
         with lock:
             S["calls"].append(call)
         headers = [("Retry-After", str(fault["retry_after"]))] if "retry_after" in fault else []
+        if "retry_after_in" in fault:  # the HTTP-date form, N seconds from now
+            headers = [("Retry-After", email.utils.formatdate(time.time() + fault["retry_after_in"], usegmt=True))]
         msg = fault.get("message") or {429: "429 Too Many Requests", 500: "500 Internal Server Error",
                                        502: "502 Bad Gateway", 503: "503 Service Unavailable"}.get(status, "%d fault" % status)
         self.send(status, {"message": msg}, headers=headers)
@@ -253,6 +260,8 @@ class H(http.server.BaseHTTPRequestHandler):
         # Split before decoding: "group%2Fapp" is one segment.
         seg = [urllib.parse.unquote(s) for s in path.strip("/").split("/")]
         nf = (404, {"message": "404 Not found"}, "application/json")
+        if seg == ["user"] and method == "GET":  # the token's own user
+            return 200, dict(BOT), "application/json"
         if seg == ["users"] and method == "GET":
             name = q.get("username", "").lower()
             return 200, [user_obj(uid) for uid, u in S["users"].items() if u["username"].lower() == name], "application/json"
@@ -260,7 +269,7 @@ class H(http.server.BaseHTTPRequestHandler):
             uid = int(seg[4]) if seg[4].isdigit() else -1
             if uid in S["group_members"].get(seg[1], set()):
                 u = user_obj(uid)
-                u.update({"state": "active", "access_level": 30})
+                u.update({"state": "active", "access_level": S["access_levels"].get(uid, 30)})
                 return 200, u, "application/json"
             return 404, {"message": "404 Not found"}, "application/json"
         if not seg or seg[0] != "projects" or len(seg) < 2:
@@ -276,7 +285,7 @@ class H(http.server.BaseHTTPRequestHandler):
             uid = int(rest[2]) if rest[2].isdigit() else -1
             if uid in S["project_members"].get(str(pid), set()) or uid in S["project_members"].get(p["path_with_namespace"], set()):
                 u = user_obj(uid)
-                u.update({"state": "active", "access_level": 30})
+                u.update({"state": "active", "access_level": S["access_levels"].get(uid, 30)})
                 return 200, u, "application/json"
             return 404, {"message": "404 Not found"}, "application/json"
         if rest and rest[0] in ("merge_requests", "issues"):
@@ -307,6 +316,9 @@ class H(http.server.BaseHTTPRequestHandler):
                     return 404, {"message": "404 Not found"}, "application/json"
                 if len(rest) == 2 and method == "GET":
                     return 200, public(obj), "application/json"
+                if rest[2:] == ["diffs"] and method == "GET" and kind == "merge_requests":
+                    page = int(q.get("page", "1") or 1)
+                    return 200, obj["changes"][(page - 1) * per_page:page * per_page], "application/json"
                 if rest[2:] == ["changes"] and method == "GET" and kind == "merge_requests":
                     out = public(obj)
                     out["changes"] = obj["changes"]
@@ -343,7 +355,7 @@ class H(http.server.BaseHTTPRequestHandler):
             job = S["jobs"].get(int(rest[1]))
             if not job or job["project_id"] != pid:
                 return 404, {"message": "404 Not found"}, "application/json"
-            return 200, job["trace"].encode(), "text/plain"
+            return 200, job.get("trace_bytes") or job["trace"].encode(), "text/plain"
         return nf
 
     def do_GET(self):

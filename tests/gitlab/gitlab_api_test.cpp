@@ -18,6 +18,13 @@ using nlohmann::json;
 using test::FakeGitLab;
 using Clock = std::chrono::steady_clock;
 
+std::string to_hex(const std::string& bytes) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) out += {hex[c >> 4], hex[c & 15]};
+  return out;
+}
+
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 class GitLabApiTest : public ::testing::Test {
@@ -128,6 +135,31 @@ TEST_F(GitLabApiTest, ChangesAreCutAtTheDiffBudget) {
   EXPECT_TRUE(ch.files[2].diff_truncated);
 }
 
+TEST_F(GitLabApiTest, ChangesComeFromPaginatedDiffsWithChangesAsTheFallback) {
+  json files = json::array();
+  for (int i = 0; i < 150; ++i) {
+    std::string name = "f" + std::to_string(i) + ".txt";
+    files.push_back({{"old_path", name}, {"new_path", name}, {"diff", "+x\n"}});
+  }
+  fake.seed({{"merge_requests", {{{"project_id", 5}, {"iid", 4}, {"title", "many"}, {"source_branch", "many"},
+                                  {"target_branch", "main"}, {"changes", files}}}}});
+  auto a = api();
+  MrChanges ch = a->get_mr_changes("5", 4);
+  ASSERT_EQ(ch.files.size(), 150u);  // both pages
+  EXPECT_EQ(ch.files[149].new_path, "f149.txt");
+  EXPECT_EQ(ch.mr.title, "many");
+  EXPECT_FALSE(ch.truncated);
+  EXPECT_EQ(count_calls("GET", "/merge_requests/4/diffs"), 2u);
+  EXPECT_EQ(count_calls("GET", "/merge_requests/4/changes"), 0u);
+  // A GitLab older than 15.7 has no /diffs: /changes is used.
+  fake.fault({{"path", "/merge_requests/4/diffs"}, {"status", 404}});
+  MrChanges old = a->get_mr_changes("5", 4);
+  EXPECT_EQ(old.files.size(), 150u);
+  EXPECT_EQ(count_calls("GET", "/merge_requests/4/changes"), 1u);
+  // No such MR: not_found (not a fallback).
+  EXPECT_EQ(error_of([&] { a->get_mr_changes("5", 999); }).kind(), ErrorKind::not_found);
+}
+
 TEST_F(GitLabApiTest, PipelinesFailedJobsAndTheLogTail) {
   auto a = api();
   auto pipelines = a->list_pipelines("grp/app");
@@ -157,6 +189,35 @@ TEST_F(GitLabApiTest, TraceTailKeepsTheLastBytesFromALineStart) {
   EXPECT_EQ(trace.substr(trace.size() - tail.size()), tail);
 }
 
+TEST_F(GitLabApiTest, TraceTailNeverStartsInsideACharacterAndIsValidUtf8) {
+  // No newline near the cut, two-byte characters throughout: an odd tail falls inside one.
+  std::string trace = "start\n";
+  for (int i = 0; i < 5000; ++i) trace += "\xC3\xA9";
+  trace += "\xFF bad byte\n";  // a job may print anything
+  // trace_hex: the fake serves these exact bytes (JSON strings cannot carry a lone \xFF).
+  fake.seed({{"pipelines", {{{"project_id", 5}, {"id", 42}, {"jobs", {{{"id", 902}, {"name", "utf"}, {"trace_hex", to_hex(trace)}}}}}}}});
+  std::string tail = api()->job_trace_tail("5", 902, 1002);  // the cut falls inside an é
+  EXPECT_EQ(tail.size(), 1002u - 1 + 2);  // half an é left out; U+FFFD (3 bytes) for the bad byte
+  EXPECT_NO_THROW((void)json(tail).dump());     // strict dump: throws on invalid UTF-8
+  EXPECT_EQ(tail.rfind("\xEF\xBF\xBD bad byte\n"), tail.size() - 13);
+  EXPECT_EQ(tail.rfind("\xC3\xA9", 0), 0u);       // starts at a whole character
+}
+
+TEST_F(GitLabApiTest, NoteBodiesAndErrorsCutMidCharacterDoNotThrow) {
+  auto a = api();
+  // A body cut inside "é" (what a careless caller may pass on): posted, the half character replaced.
+  std::string cut = "log tail: \xC3";
+  Note n = a->create_note("5", Noteable::merge_request, 1, cut);
+  EXPECT_EQ(n.body, "log tail: \xEF\xBF\xBD");
+  // An error message from GitLab over 300 bytes of two-byte characters is cut between them.
+  std::string long_msg = "x";
+  for (int i = 0; i < 400; ++i) long_msg += "\xC3\xA9";
+  fake.fault({{"path", "/projects/5/issues"}, {"status", 422}, {"message", long_msg}});
+  ApiError e = error_of([&] { a->list_open_issues("5"); });
+  EXPECT_EQ(e.kind(), ErrorKind::client);
+  EXPECT_NO_THROW((void)json(std::string(e.what())).dump());
+}
+
 TEST_F(GitLabApiTest, PlainTextDropsSectionMarkersAndEscapes) {
   std::string t = "section_start:1700000000:build_script\r\x1b[0K\x1b[32;1m$ make\x1b[0;m\r\nok\r\nsection_end:1700000001:build_script\r\x1b[0K";
   EXPECT_EQ(GitLabApi::plain_text(t), "$ make\nok\n");
@@ -181,6 +242,22 @@ TEST_F(GitLabApiTest, NotesUsersAndMembership) {
   fake.seed({{"project_members", {{"5", {8}}}}});
   EXPECT_TRUE(a->is_project_member("grp/app", 8));
   EXPECT_FALSE(a->is_project_member("grp/app", 7));
+}
+
+TEST_F(GitLabApiTest, AGuestIsNotAMemberWhoMayTrigger) {
+  auto a = api();
+  // alice (7) is in group grp and mallory (8) in project 5, both as Guests (10).
+  fake.seed({{"project_members", {{"5", {8}}}}, {"access_levels", {{"7", 10}, {"8", 10}}}});
+  EXPECT_FALSE(a->is_group_member("grp", 7));
+  EXPECT_FALSE(a->is_project_member("grp/app", 8));
+  EXPECT_TRUE(a->is_group_member("grp", 7, 10));  // a lower minimum, configured, lets them in
+  fake.seed({{"access_levels", {{"7", 30}, {"8", 40}}}});  // Developer, Maintainer
+  EXPECT_TRUE(a->is_group_member("grp", 7));
+  EXPECT_TRUE(a->is_project_member("grp/app", 8));
+  EXPECT_FALSE(a->is_project_member("grp/app", 8, 50));  // not an Owner
+  // An answer without access_level counts as no access.
+  fake.fault({{"path", "/members/all/7"}, {"body", {{"id", 7}, {"username", "alice"}, {"state", "active"}}}});
+  EXPECT_FALSE(a->is_group_member("grp", 7));
 }
 
 TEST_F(GitLabApiTest, CreateMergeRequestOnceEvenWhenAskedTwice) {
@@ -238,6 +315,34 @@ TEST_F(GitLabApiTest, RateLimitIsRetriedAfterTheGivenTime) {
   bool logged = false;
   for (auto& l : log_lines()) logged = logged || (l.find("429") != std::string::npos && l.find("retrying in 1000 ms") != std::string::npos);
   EXPECT_TRUE(logged);
+}
+
+TEST_F(GitLabApiTest, RateLimitWaitsTheLongerOfBackoffAndRetryAfterAndReadsHttpDates) {
+  ApiConfig c = config(fake.token());
+  c.backoff_initial = std::chrono::milliseconds(1500);
+  c.backoff_max = std::chrono::milliseconds(1500);
+  GitLabApi a(c);
+  auto gap = [&] {
+    json calls = fake.calls();
+    double g = calls[calls.size() - 1]["t"].get<double>() - calls[calls.size() - 2]["t"].get<double>();
+    fake.reset();
+    fake.seed_standard();
+    return g;
+  };
+  // No Retry-After: the backoff (1.5 s), not a fixed second.
+  fake.fault({{"path", "/projects/5"}, {"status", 429}, {"count", 1}});
+  EXPECT_EQ(a.get_project("5").id, 5);
+  EXPECT_GE(gap(), 1.45);
+  // Retry-After shorter than the backoff: still the backoff.
+  fake.fault({{"path", "/jobs/380/trace"}, {"status", 429}, {"retry_after", 1}, {"count", 1}});
+  a.job_trace_tail("5", 380);
+  EXPECT_GE(gap(), 1.45);
+  // An HTTP-date 4 s ahead (whole seconds: at least 3 s from now) is longer: it wins.
+  c.backoff_initial = c.backoff_max = std::chrono::milliseconds(50);
+  GitLabApi quick(c);
+  fake.fault({{"path", "/projects/5"}, {"status", 429}, {"retry_after_in", 4}, {"count", 1}});
+  EXPECT_EQ(quick.get_project("5").id, 5);
+  EXPECT_GE(gap(), 2.9);
 }
 
 TEST_F(GitLabApiTest, RetryAfterLongerThanTheCapIsNotWaitedFor) {
@@ -305,6 +410,28 @@ TEST_F(GitLabApiTest, MarkerMakesASecondCallReturnTheFirstNote) {
   // Another marker is another note.
   a->create_note("5", Noteable::merge_request, 1, "Ended.", "ccmux:note=5:end");
   EXPECT_EQ(fake.notes().size(), 2u);
+}
+
+TEST_F(GitLabApiTest, AMarkerPlantedByAnotherUserDoesNotSuppressThePost) {
+  // mallory (8) comments the predictable marker first, hoping the bot stays silent.
+  fake.seed({{"notes", {{{"project_id", 5}, {"noteable", "merge_requests"}, {"iid", 1},
+                         {"body", "gotcha <!-- ccmux:note=12345:start -->"}, {"author_id", 8}}}}});
+  auto a = api();
+  Note n = a->create_note("5", Noteable::merge_request, 1, "Started a session.", "ccmux:note=12345:start");
+  EXPECT_EQ(n.author.id, 99);  // the bot's own note, posted
+  EXPECT_EQ(count_calls("POST", "/notes"), 1u);
+  ASSERT_EQ(fake.notes().size(), 2u);
+  // Its own note does count: a second call returns it. /user was asked once.
+  EXPECT_EQ(a->create_note("5", Noteable::merge_request, 1, "Started a session.", "ccmux:note=12345:start").id, n.id);
+  EXPECT_EQ(count_calls("POST", "/notes"), 1u);
+  EXPECT_EQ(count_calls("GET", "/user"), 1u);
+  // And after an ambiguous failure the planted note is not taken for ours either.
+  fake.fault({{"path", "/notes"}, {"method", "POST"}, {"status", 503}, {"count", 1}});
+  fake.seed({{"notes", {{{"project_id", 5}, {"noteable", "issues"}, {"iid", 3},
+                         {"body", "<!-- ccmux:note=9:end -->"}, {"author_id", 8}}}}});
+  Note m = a->create_note("5", Noteable::issue, 3, "Done.", "ccmux:note=9:end");
+  EXPECT_EQ(m.author.id, 99);
+  EXPECT_EQ(count_calls("POST", "/issues/3/notes"), 2u);
 }
 
 TEST_F(GitLabApiTest, BadMarkersAreRefusedBeforeAnyRequest) {

@@ -163,6 +163,23 @@ TEST(HookPayload, AHugeNoteIsCutNotRefused) {
   EXPECT_EQ(p.value->note.size(), kMaxHookString);
 }
 
+TEST(HookPayload, AHugeNoteIsCutBetweenCharactersAndDumpsAgain) {
+  // "é" is two bytes, starting at odd offsets after the 7-byte prefix: the limit (even)
+  // falls inside one of them.
+  std::string note = "@ccmux ";
+  while (note.size() < kMaxHookString + 100) note += "\xC3\xA9";
+  auto p = parse_note_hook(test::sample_mr_note_hook(9, note));
+  ASSERT_TRUE(p) << p.error;
+  EXPECT_EQ(p.value->note.size(), kMaxHookString - 1);  // the half character is left out
+  EXPECT_NO_THROW((void)json(p.value->note).dump());   // strict dump: throws on invalid UTF-8
+  // The object_kind quoted in an error is cut the same way.
+  std::string kind = "x" + std::string(30, 'a');
+  for (int i = 0; i < 10; ++i) kind += "\xC3\xA9";
+  auto bad = parse_note_hook(json{{"object_kind", kind}});
+  ASSERT_FALSE(bad);
+  EXPECT_NO_THROW((void)json(bad.error).dump());
+}
+
 TEST(HookPayload, TooManyBuildsAreRefused) {
   json j = test::sample_pipeline_hook(31, "failed");
   json b = j["builds"][0];

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -67,7 +68,7 @@ TEST_F(ListingsTest, TheFirstAnswerIsPendingWithoutWaitingThenTheList) {
 }
 
 TEST_F(ListingsTest, OpenMergeRequestsPipelinesAndIssues) {
-  auto l = make({"grp/app"});
+  auto l = make({"grp/app", "5"});
   json mrs = ask(*l, "mrs", {{"project", "grp/app"}});
   ASSERT_EQ(mrs["status"], "ready") << mrs;
   EXPECT_EQ(mrs["project"], "grp/app");
@@ -79,16 +80,16 @@ TEST_F(ListingsTest, OpenMergeRequestsPipelinesAndIssues) {
   ASSERT_EQ(pipelines["pipelines"].size(), 1u);
   EXPECT_EQ(pipelines["pipelines"][0]["id"], 31);
   EXPECT_EQ(pipelines["pipelines"][0]["status"], "failed");
-  json issues = ask(*l, "issues", {{"project", 5}});  // by id, the project configured by path
+  json issues = ask(*l, "issues", {{"project", 5}});  // by id (a number), configured as "5"
   ASSERT_EQ(issues["issues"].size(), 1u);
   EXPECT_EQ(issues["issues"][0]["title"], "Greeting is rude");
 }
 
 TEST_F(ListingsTest, AFreshAnswerIsServedFromTheCache) {
   auto l = make({"5"});
-  ask(*l, "mrs", {{"project", "grp/app"}});
+  ask(*l, "mrs", {{"project", "5"}});
   size_t calls = fake.calls().size();
-  json again = json::parse(l->answer("mrs", R"({"project":"grp/app"})"));
+  json again = json::parse(l->answer("mrs", R"({"project":"5"})"));
   EXPECT_EQ(again["status"], "ready");
   EXPECT_EQ(fake.calls().size(), calls);
 }
@@ -108,6 +109,38 @@ TEST_F(ListingsTest, OnlyWatchedProjectsAreListed) {
   code.clear();
   ask(*make({}), "mrs", {{"project", "grp/app"}}, &code);
   EXPECT_EQ(code, "not_watched");
+  // Refused at once, without asking GitLab: no rate limit spent, no 403-vs-404 to learn from.
+  EXPECT_EQ(fake.calls().size(), 0u) << fake.calls();
+}
+
+TEST_F(ListingsTest, AnUnwatchedNameIsRefusedAtOnceEvenForAnIdOfAWatchedProject) {
+  auto l = make({"grp/app"});
+  for (const char* name : {"grp/secret", "6", "5", "grp%2Fapp", "grp/app/../secret"}) {
+    try {
+      l->answer("mrs", json{{"project", name}}.dump());
+      ADD_FAILURE() << name << " was not refused";
+    } catch (const MethodError& e) {
+      EXPECT_EQ(json::parse(e.json())["code"], "not_watched") << name;
+    }
+  }
+  EXPECT_EQ(fake.calls().size(), 0u) << fake.calls();
+  // The configured name, in another case (GitLab paths are case-insensitive), is listed.
+  EXPECT_EQ(ask(*l, "mrs", {{"project", "GRP/App"}})["status"], "ready");
+}
+
+TEST_F(ListingsTest, StopFromTwoThreadsAtOnce) {
+  for (int i = 0; i < 200; ++i) {
+    auto l = make({"grp/app"});
+    std::atomic<bool> go{false};
+    auto stopper = [&] {
+      while (!go) std::this_thread::yield();
+      l->stop();
+    };
+    std::thread a(stopper), b(stopper);
+    go = true;
+    a.join();  // before the fix: both joined the worker, one threw std::system_error (terminate)
+    b.join();
+  }
 }
 
 TEST_F(ListingsTest, GitLabErrorsAndBadParamsBecomeCodes) {

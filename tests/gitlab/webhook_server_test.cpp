@@ -252,6 +252,30 @@ TEST_F(WebhookTest, AFullQueueAnswers503) {
   release = true;
 }
 
+TEST_F(WebhookTest, TheQueueIsBoundedByBytesToo) {
+  // Big bodies (a note with a pasted log): the count limit is far, the byte limit is not.
+  std::string big = test::sample_mr_note_hook(1, "@ccmux " + std::string(300 * 1024, 'x')).dump();
+  WebhookConfig c;
+  c.max_queue = 256;
+  c.max_queue_bytes = 2 * big.size() + big.size() / 2;  // room for two waiting, not three
+  start(c, blocking_handler());
+  EXPECT_EQ(send_hook(port, kSecret, "Note Hook", big).status, 202);
+  ASSERT_TRUE(wait_entered(1));  // being handled: no longer in the queue
+  EXPECT_EQ(send_hook(port, kSecret, "Note Hook", big).status, 202);
+  EXPECT_EQ(send_hook(port, kSecret, "Note Hook", big).status, 202);
+  auto full = send_hook(port, kSecret, "Note Hook", big);
+  EXPECT_EQ(full.status, 503);
+  EXPECT_EQ(full.header("retry-after"), "5");
+  EXPECT_EQ(send_hook(port, kSecret, "Note Hook", note_body()).status, 202);  // a small one still fits
+  EXPECT_EQ(server->stats().dropped, 1u);
+  // Once the handler is free the queue drains and takes big ones again.
+  release = true;
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (entered < 4 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(entered.load(), 4);
+  EXPECT_EQ(send_hook(port, kSecret, "Note Hook", big).status, 202);
+}
+
 TEST_F(WebhookTest, StopDuringARequestAndDuringTheHandlerLeavesNothingRunning) {
   start({}, blocking_handler());
   // A handler busy with one delivery, another queued, and a request half sent.
@@ -273,17 +297,21 @@ TEST_F(WebhookTest, StopDuringARequestAndDuringTheHandlerLeavesNothingRunning) {
     server->stop();
     stopped = true;
   });
-  // stop() waits for the running handler (the plugin ends its work first: api->stop()).
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // stop() closes the listener first, then waits for the running handler (the plugin ends its
+  // work first: api->stop()). Once nothing listens, stop() is under way; the handler is held
+  // until `release`, so stop() cannot have returned: no timing in this check.
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (http_request(port, "GET", "/gitlab/webhook", {}, "", 500).status != 0 && Clock::now() < deadline) {
+  }
+  ASSERT_EQ(http_request(port, "GET", "/gitlab/webhook", {}, "", 500).status, 0) << "the listener did not close";
   EXPECT_FALSE(stopped.load());
+  EXPECT_EQ(entered.load(), 1);  // still in the first delivery
   auto t0 = Clock::now();
   release = true;
   stopper.join();
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 2.0);
   close(fd);
   EXPECT_EQ(server->stats().dropped, 1u);  // the queued delivery was not handled
-  // Nothing listens any more.
-  EXPECT_EQ(http_request(port, "GET", "/gitlab/webhook", {}, "", 1000).status, 0);
   server->stop();  // idempotent
   server.reset();
 }

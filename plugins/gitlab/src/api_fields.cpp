@@ -151,9 +151,9 @@ Note note(const json& j, const std::string& what) {
   return n;
 }
 
-bool member_active(const json& j, const std::string& what) {
+bool member_active(const json& j, const std::string& what, int min_access_level) {
   std::string state = str(j, "state", what);
-  return state.empty() || state == "active";
+  return (state.empty() || state == "active") && num(j, "access_level", what) >= min_access_level;
 }
 
 }  // namespace ccmux::gitlab::fields

@@ -27,8 +27,10 @@ Issue issue(const json& j, const std::string& what);
 Pipeline pipeline(const json& j, const std::string& what);
 Job job(const json& j, const std::string& what);
 Note note(const json& j, const std::string& what);
-// A /members/all/:id answer: true unless its state says blocked/awaiting.
-bool member_active(const json& j, const std::string& what);
+// A /members/all/:id answer: true when its state is active (or not given) and its
+// access_level is at least `min_access_level` (GitLab's levels: 10 Guest, 20 Reporter,
+// 30 Developer, 40 Maintainer, 50 Owner; a missing level counts as none).
+bool member_active(const json& j, const std::string& what, int min_access_level);
 
 template <class T>
 std::vector<T> list(const json& j, const std::string& what, T (*read)(const json&, const std::string&)) {

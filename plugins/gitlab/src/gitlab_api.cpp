@@ -1,6 +1,7 @@
 #include "gitlab_api.h"
 
 #include "api_fields.h"
+#include "utf8_text.h"
 
 #include <ccmux/json_bounds.hpp>
 #include <curl/curl.h>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <ctime>
 
 namespace ccmux::gitlab {
 
@@ -59,7 +61,7 @@ std::string server_message(const std::string& body) {
     for (const char* key : {"message", "error_description", "error"}) {
       auto it = j.find(key);
       if (it == j.end() || it->is_null()) continue;
-      m = it->is_string() ? it->get<std::string>() : it->dump();
+      m = it->is_string() ? it->get<std::string>() : it->dump(-1, ' ', false, json::error_handler_t::replace);
       break;
     }
   }
@@ -67,7 +69,7 @@ std::string server_message(const std::string& body) {
     for (char c : body.substr(0, 200))
       if (std::isprint(static_cast<unsigned char>(c))) m += c;
   }
-  if (m.size() > 300) m = m.substr(0, 300) + "…";
+  if (m.size() > 300) m = utf8::prefix(m, 300) + "…";  // never inside a character: messages end up in JSON
   return m;
 }
 
@@ -78,13 +80,20 @@ bool surely_not_sent(CURLcode rc) {
   return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY;
 }
 
+// Retry-After in seconds: delta-seconds ("120") or an HTTP-date ("Wed, 21 Oct 2015 07:28:00
+// GMT"); 0 when absent, unreadable or past (the backoff decides then).
 int parse_retry_after(const std::string& v) {
-  std::string s;
-  for (char c : v)
-    if (!std::isspace(static_cast<unsigned char>(c))) s += c;
-  if (s.empty() || s.size() > 9 || !std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
-    return 1;  // absent or an HTTP date: a second, then the backoff's growth takes over
-  return std::max(1, std::atoi(s.c_str()));
+  size_t b = v.find_first_not_of(" \t\r\n"), e = v.find_last_not_of(" \t\r\n");
+  if (b == std::string::npos) return 0;
+  std::string s = v.substr(b, e - b + 1);
+  if (std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+    return s.size() > 9 ? 1000000000 : std::atoi(s.c_str());
+  if (s.size() > 64) return 0;
+  time_t at = curl_getdate(s.c_str(), nullptr);
+  if (at == -1) return 0;
+  time_t now = std::time(nullptr);
+  if (at <= now) return 0;
+  return at - now > 1000000000 ? 1000000000 : static_cast<int>(at - now);
 }
 
 size_t on_body(char* p, size_t size, size_t n, void* user) {
@@ -314,7 +323,8 @@ struct Failure {
 json GitLabApi::request(const std::string& method, const std::string& path, const Query& query, const json* body,
                         const std::function<std::optional<json>()>& already_done) {
   const std::string what = method + " " + path;
-  std::string payload = body ? body->dump() : std::string();
+  // replace: a caller's text cut mid-character (a log tail, a long reply) must not throw here.
+  std::string payload = body ? body->dump(-1, ' ', false, json::error_handler_t::replace) : std::string();
   for (int attempt = 1;; ++attempt) {
     Response r = perform(method, path, query, body ? &payload : nullptr, cfg_.max_response_bytes);
     Failure f{ErrorKind::network, static_cast<int>(r.status), ""};
@@ -361,7 +371,8 @@ json GitLabApi::request(const std::string& method, const std::string& path, cons
       if (f.retry_after_s > cfg_.max_retry_after_s)
         throw ApiError(f.kind, f.status, f.message + " (longer than max " + std::to_string(cfg_.max_retry_after_s) + " s: not waited for)",
                        f.retry_after_s);
-      wait = std::chrono::seconds(f.retry_after_s);
+      // GitLab's hint is a floor: the backoff still grows when it is short or missing.
+      wait = std::max(wait, std::chrono::milliseconds(std::chrono::seconds(f.retry_after_s)));
     }
     log(2, "gitlab: " + f.message + "; retrying in " + std::to_string(wait.count()) + " ms (attempt " +
                std::to_string(attempt + 1) + " of " + std::to_string(cfg_.max_attempts) + ")");
@@ -400,23 +411,54 @@ MergeRequest GitLabApi::get_mr(const std::string& project, int64_t iid) {
   return fields::merge_request(get(P(project) + "/merge_requests/" + std::to_string(iid)), "merge request");
 }
 
+namespace {
+constexpr int kDiffsPerPage = 100;
+constexpr int kMaxDiffPages = 20;  // 2000 files listed at most; the rest: MrChanges::truncated
+}  // namespace
+
 MrChanges GitLabApi::get_mr_changes(const std::string& project, int64_t iid, size_t max_diff_bytes) {
-  json j = get(P(project) + "/merge_requests/" + std::to_string(iid) + "/changes");
+  const std::string mr_path = P(project) + "/merge_requests/" + std::to_string(iid);
   MrChanges out;
-  out.mr = fields::merge_request(j, "merge request changes");
-  out.truncated = fields::flag(j, "overflow", "merge request changes");
-  const json* changes = fields::array_or_null(j, "changes", "merge request changes");
-  if (!changes) return out;
+  std::vector<json> changes;
+  // /diffs (GitLab 15.7+, paginated) replaces the deprecated /changes; older GitLab answers 404.
+  json mr = get(mr_path);
+  out.mr = fields::merge_request(mr, "merge request");
+  bool old_gitlab = false;
+  for (int page = 1; page <= kMaxDiffPages; ++page) {
+    json j;
+    try {
+      j = get(mr_path + "/diffs", {{"page", std::to_string(page)}, {"per_page", std::to_string(kDiffsPerPage)}});
+    } catch (const ApiError& e) {
+      if (page == 1 && e.kind() == ErrorKind::not_found) {
+        old_gitlab = true;
+        break;
+      }
+      throw;
+    }
+    if (!j.is_array()) throw ApiError(ErrorKind::bad_response, 200, "merge request diffs: expected a JSON array, got " + std::string(j.type_name()));
+    for (auto& d : j) {
+      if (d.is_object() && fields::flag(d, "too_large", "merge request diffs")) out.truncated = true;
+      changes.push_back(std::move(d));
+    }
+    if (j.size() < static_cast<size_t>(kDiffsPerPage)) break;
+    if (page == kMaxDiffPages) out.truncated = true;  // more files than listed
+  }
+  if (old_gitlab) {
+    json j = get(mr_path + "/changes");
+    out.mr = fields::merge_request(j, "merge request changes");
+    out.truncated = fields::flag(j, "overflow", "merge request changes");
+    if (const json* c = fields::array_or_null(j, "changes", "merge request changes")) changes.assign(c->begin(), c->end());
+  }
   size_t used = 0;
-  for (size_t i = 0; i < changes->size(); ++i) {
-    FileChange fc = fields::file_change((*changes)[i], "changes[" + std::to_string(i) + "]");
+  for (size_t i = 0; i < changes.size(); ++i) {
+    FileChange fc = fields::file_change(changes[i], "changes[" + std::to_string(i) + "]");
     if (used >= max_diff_bytes) {
       if (!fc.diff.empty()) fc.diff_truncated = true, out.truncated = true;
       fc.diff.clear();
     } else if (used + fc.diff.size() > max_diff_bytes) {
       size_t keep = max_diff_bytes - used;
       size_t nl = fc.diff.rfind('\n', keep);
-      fc.diff.resize(nl != std::string::npos && nl > 0 ? nl + 1 : keep);
+      fc.diff = nl != std::string::npos && nl > 0 ? fc.diff.substr(0, nl + 1) : utf8::prefix(fc.diff, keep);
       fc.diff_truncated = out.truncated = true;
     }
     used += fc.diff.size();
@@ -464,11 +506,13 @@ std::string GitLabApi::text_request(const std::string& path, size_t max_bytes) {
         r.cut = true;
       }
       if (r.cut) {
-        // Start at a line when one begins in the first quarter (a cut line helps nobody).
+        // Start at a line when one begins in the first quarter (a cut line helps nobody),
+        // else at least at a character.
         size_t nl = t.find('\n');
-        if (nl != std::string::npos && nl < max_bytes / 4) t.erase(0, nl + 1);
+        t.erase(0, nl != std::string::npos && nl < max_bytes / 4 ? nl + 1 : utf8::suffix_start(t, 0));
       }
-      return t;
+      // A log is whatever bytes the job printed: made valid UTF-8 so it can go into JSON.
+      return utf8::repaired(t);
     }
     ErrorKind kind = r.rc != CURLE_OK ? ErrorKind::network
                      : r.status == 401 ? ErrorKind::unauthorized
@@ -486,7 +530,7 @@ std::string GitLabApi::text_request(const std::string& path, size_t max_bytes) {
     bool transient = kind == ErrorKind::network || kind == ErrorKind::server || kind == ErrorKind::rate_limited;
     int after = kind == ErrorKind::rate_limited ? parse_retry_after(r.retry_after) : 0;
     if (!transient || attempt >= cfg_.max_attempts || after > cfg_.max_retry_after_s) throw ApiError(kind, static_cast<int>(r.status), msg, after);
-    auto wait = after ? std::chrono::milliseconds(after * 1000) : backoff(attempt);
+    auto wait = std::max(backoff(attempt), std::chrono::milliseconds(std::chrono::seconds(after)));
     log(2, "gitlab: " + msg + "; retrying in " + std::to_string(wait.count()) + " ms (attempt " + std::to_string(attempt + 1) +
                " of " + std::to_string(cfg_.max_attempts) + ")");
     if (!sleep_for(wait)) throw ApiError(ErrorKind::stopped, 0, what + ": stopped (the plugin is stopping)");
@@ -507,13 +551,20 @@ Note GitLabApi::create_note(const std::string& project, Noteable on, int64_t iid
     throw ApiError(ErrorKind::invalid_argument, 0,
                    "POST " + path + ": marker '" + marker + "' is not letters, digits and \":=._/-\" (no \"--\", at most 200)");
   const std::string tag = marker_comment(marker);
+  const int64_t my_id = current_user().id;
   auto existing = [&]() -> std::optional<json> {
     json notes = get(P(project) + noteable_path(on) + std::to_string(iid) + "/notes",
                      {{"order_by", "created_at"}, {"sort", "desc"}, {"per_page", "100"}});
     if (!notes.is_array()) return std::nullopt;
-    for (const json& n : notes)
-      if (n.is_object() && n.contains("body") && n["body"].is_string() && n["body"].get_ref<const std::string&>().find(tag) != std::string::npos)
+    for (const json& n : notes) {
+      if (!n.is_object() || !n.contains("body") || !n["body"].is_string() ||
+          n["body"].get_ref<const std::string&>().find(tag) == std::string::npos)
+        continue;
+      // The marker is predictable: one planted by someone else must not silence ours.
+      const json* author = n.contains("author") && n["author"].is_object() ? &n["author"] : nullptr;
+      if (author && author->contains("id") && (*author)["id"].is_number_integer() && (*author)["id"].get<int64_t>() == my_id)
         return n;
+    }
     return std::nullopt;
   };
   // A note already posted for this marker (an earlier call, a redelivery) is the answer.
@@ -544,6 +595,17 @@ MergeRequest GitLabApi::create_mr(const std::string& project, const std::string&
   }
 }
 
+User GitLabApi::current_user() {
+  {
+    std::lock_guard lock(mu_);
+    if (me_) return *me_;
+  }
+  User u = fields::user(get("/user"), "user");  // two threads may both ask once: harmless
+  std::lock_guard lock(mu_);
+  if (!me_) me_ = u;
+  return *me_;
+}
+
 std::optional<User> GitLabApi::find_user(const std::string& username) {
   json j = get("/users", {{"username", username}});
   auto users = fields::list(j, "users", fields::user);
@@ -556,20 +618,20 @@ std::optional<User> GitLabApi::find_user(const std::string& username) {
   return std::nullopt;
 }
 
-bool GitLabApi::is_group_member(const std::string& group, int64_t user_id) {
+bool GitLabApi::is_group_member(const std::string& group, int64_t user_id, int min_access_level) {
   try {
     json j = get("/groups/" + encode(group) + "/members/all/" + std::to_string(user_id));
-    return fields::member_active(j, "group member");
+    return fields::member_active(j, "group member", min_access_level);
   } catch (const ApiError& e) {
     if (e.kind() == ErrorKind::not_found) return false;
     throw;
   }
 }
 
-bool GitLabApi::is_project_member(const std::string& project, int64_t user_id) {
+bool GitLabApi::is_project_member(const std::string& project, int64_t user_id, int min_access_level) {
   try {
     json j = get(P(project) + "/members/all/" + std::to_string(user_id));
-    return fields::member_active(j, "project member");
+    return fields::member_active(j, "project member", min_access_level);
   } catch (const ApiError& e) {
     if (e.kind() == ErrorKind::not_found) return false;
     throw;

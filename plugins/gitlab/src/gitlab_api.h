@@ -150,14 +150,17 @@ class GitLabApi {
   std::vector<MergeRequest> list_open_mrs(const std::string& project, int limit = 20);
   MergeRequest get_mr(const std::string& project, int64_t iid);
   // The MR with its changed files; diffs are kept until their total reaches max_diff_bytes,
-  // then cut (FileChange::diff_truncated) and the rest listed without a diff.
+  // then cut (FileChange::diff_truncated) and the rest listed without a diff. Uses
+  // /merge_requests/:iid/diffs (paginated, up to 2000 files) and, on GitLab older than 15.7
+  // (404 there), the deprecated /changes.
   MrChanges get_mr_changes(const std::string& project, int64_t iid, size_t max_diff_bytes = 64u << 10);
   std::vector<Issue> list_open_issues(const std::string& project, int limit = 20);
   Issue get_issue(const std::string& project, int64_t iid);
   // Recent pipelines, newest first; `ref` filters by branch when not empty.
   std::vector<Pipeline> list_pipelines(const std::string& project, int limit = 20, const std::string& ref = "");
   std::vector<Job> list_pipeline_jobs(const std::string& project, int64_t pipeline_id, bool failed_only = true);
-  // The last `tail_bytes` of a job's log (starting at a line start when one is near).
+  // The last `tail_bytes` of a job's log (starting at a line start when one is near, never
+  // inside a character), as valid UTF-8: bytes that are not become U+FFFD.
   std::string job_trace_tail(const std::string& project, int64_t job_id, size_t tail_bytes = 16u << 10);
 
   // The newest notes first (up to `limit`), system notes included.
@@ -166,7 +169,8 @@ class GitLabApi {
   // and ":=._/-", no "--", at most 200 chars) the body ends with "<!-- marker -->", and the
   // post is idempotent: after an ambiguous failure (5xx, timeout) the notes are listed and the
   // existing note is returned instead of posting again. Call it again with the same marker
-  // after any failure: a note already there is returned, not doubled.
+  // after any failure: a note already there is returned, not doubled. Only a note written by
+  // the token's own user (current_user()) counts: anyone may comment the predictable marker.
   Note create_note(const std::string& project, Noteable on, int64_t iid, const std::string& body,
                    const std::string& marker = "");
   // Opens an MR. Idempotent per (source, target): when an ambiguous failure or a 409 leaves an
@@ -174,11 +178,15 @@ class GitLabApi {
   MergeRequest create_mr(const std::string& project, const std::string& source_branch,
                          const std::string& target_branch, const std::string& title, const std::string& description);
 
+  // The token's own user (GET /user), asked once and remembered.
+  User current_user();
   // The user with this username (exact), or nullopt.
   std::optional<User> find_user(const std::string& username);
-  // Members, inherited ones included (/members/all/:user_id); false on 404 (not a member).
-  bool is_group_member(const std::string& group, int64_t user_id);
-  bool is_project_member(const std::string& project, int64_t user_id);
+  // Members, inherited ones included (/members/all/:user_id), with at least this access level
+  // (default Developer: a Guest may not make the bot work); false on 404 (not a member).
+  static constexpr int kDeveloperAccess = 30;
+  bool is_group_member(const std::string& group, int64_t user_id, int min_access_level = kDeveloperAccess);
+  bool is_project_member(const std::string& project, int64_t user_id, int min_access_level = kDeveloperAccess);
 
   // The raw calls behind the above, for calls not wrapped here. `path` starts with "/"
   // and is under /api/v4 (e.g. "/projects/42/repository/branches"); query values are
@@ -221,6 +229,7 @@ class GitLabApi {
   mutable std::mutex mu_;
   std::condition_variable wake_;
   std::vector<std::unique_ptr<Handle>> pool_;
+  std::optional<User> me_;  // current_user(), under mu_
 };
 
 }  // namespace ccmux::gitlab

@@ -1,5 +1,7 @@
 #include "hook_payload.h"
 
+#include "utf8_text.h"
+
 #include <ccmux/json_bounds.hpp>
 
 namespace ccmux::gitlab {
@@ -34,7 +36,7 @@ class Obj {
     if (!v->is_string()) throw Bad{join(at_, key) + ": expected a string, got " + v->type_name()};
     const std::string& s = v->get_ref<const std::string&>();
     if (required && s.empty()) throw Bad{join(at_, key) + ": empty"};
-    return s.size() > kMaxHookString ? s.substr(0, kMaxHookString) : s;
+    return utf8::prefix(s, kMaxHookString);  // cut between characters: the text goes into JSON again
   }
   int64_t num(const char* key, bool required = false) const {
     const json* v = find(key);
@@ -122,7 +124,7 @@ HookIssue read_issue(const Obj& o) {
 
 void expect_kind(const Obj& root, const char* kind) {
   std::string k = root.str("object_kind", true);
-  if (k != kind) throw Bad{"object_kind is '" + k.substr(0, 40) + "', expected '" + kind + "'"};
+  if (k != kind) throw Bad{"object_kind is '" + utf8::prefix(k, 40) + "', expected '" + kind + "'"};
 }
 
 NoteEvent read_note(const json& payload) {

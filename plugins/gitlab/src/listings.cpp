@@ -55,6 +55,10 @@ struct NotWatched {
 
 json user_json(const User& u) { return u.username; }
 
+std::string not_watched_message(const std::string& project) {
+  return "project '" + project + "' is not one of the gitlab plugin's projects (key: projects; name it as the config does)";
+}
+
 }  // namespace
 
 Listings::Listings(Host& host, std::shared_ptr<GitLabApi> api, ListingsConfig config)
@@ -75,13 +79,16 @@ bool Listings::register_methods() {
 }
 
 void Listings::stop() {
+  std::thread worker;
   {
+    // Taken out under the lock: of two stop() calls at once only one gets the thread to join
+    // (both joining it would throw std::system_error).
     std::lock_guard lock(mu_);
-    if (stopping_ && !worker_.joinable()) return;
     stopping_ = true;
+    worker = std::move(worker_);
   }
   cv_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  if (worker.joinable()) worker.join();
 }
 
 std::string Listings::answer(const std::string& kind, std::string_view params_json) {
@@ -96,6 +103,10 @@ std::string Listings::answer(const std::string& kind, std::string_view params_js
     throw MethodError("bad_params", "parameter 'project' must be a project id or path (e.g. group/app)");
   if (cfg_.allowed_projects.empty())
     throw MethodError("not_watched", "no GitLab projects are configured for the gitlab plugin (key: projects)");
+  // Decided here, without asking GitLab (see ListingsConfig::allowed_projects).
+  if (!std::any_of(cfg_.allowed_projects.begin(), cfg_.allowed_projects.end(),
+                   [&](const std::string& a) { return numeric(a) ? a == project : lower(a) == lower(project); }))
+    throw MethodError("not_watched", not_watched_message(project));
 
   const std::string key = kind + "\n" + project;
   const auto now = Clock::now();
@@ -104,7 +115,7 @@ std::string Listings::answer(const std::string& kind, std::string_view params_js
   auto& slot = entries_[key];
   if (slot && slot->state != Entry::State::fetching && now - slot->done_at < cfg_.fresh_for) {
     if (slot->state == Entry::State::failed) throw MethodError(slot->code, slot->message);
-    return slot->result.dump();
+    return slot->result.dump(-1, ' ', false, json::error_handler_t::replace);
   }
   if (!slot || slot->state != Entry::State::fetching) {
     // Room for a new fetch: forget answers that are stale anyway.
@@ -146,7 +157,7 @@ void Listings::worker_loop() {
       result = fetch(kind, project);
     } catch (const NotWatched& n) {
       code = "not_watched";
-      message = "project '" + n.project + "' is not one of the gitlab plugin's projects (key: projects)";
+      message = not_watched_message(n.project);
     } catch (const ApiError& e) {
       code = error_code(e.kind());
       message = e.what();
@@ -164,16 +175,8 @@ void Listings::worker_loop() {
 }
 
 json Listings::fetch(const std::string& kind, const std::string& project) {
-  // Only watched projects: a caller may not use the plugin's token to read any project it sees.
-  bool named = std::any_of(cfg_.allowed_projects.begin(), cfg_.allowed_projects.end(),
-                           [&](const std::string& a) { return numeric(a) ? a == project : lower(a) == lower(project); });
-  Project p;
-  try {
-    p = api_->get_project(project);
-  } catch (const ApiError& e) {
-    if (!named && e.kind() == ErrorKind::not_found) throw NotWatched{project};  // says nothing about existence
-    throw;
-  }
+  // answer() let only configured names through; the project GitLab finds must be one of them too.
+  Project p = api_->get_project(project);
   if (!std::any_of(cfg_.allowed_projects.begin(), cfg_.allowed_projects.end(), [&](const std::string& a) { return names(a, p); }))
     throw NotWatched{project};
   json out{{"project", p.path_with_namespace}, {"project_id", p.id}, {"web_url", p.web_url}, {"status", "ready"}};

@@ -30,8 +30,10 @@
 namespace ccmux::gitlab {
 
 struct ListingsConfig {
-  // Projects that may be listed (ids or paths, as in the plugin's config). A request names one
-  // by id or path; it is matched against both after a get_project. Empty: none may be listed.
+  // Projects that may be listed (ids or paths, as in the plugin's config). A request must name
+  // one as the config does (the same id, or the same path, case aside); any other name is
+  // refused (not_watched) before any request to GitLab, so callers cannot spend the token's
+  // rate limit or learn which private projects exist. Empty: none may be listed.
   std::vector<std::string> allowed_projects;
   int limit = 20;  // rows per list
   std::chrono::milliseconds fresh_for{5000};
@@ -49,7 +51,8 @@ class Listings {
   // Registers gitlab.mrs, gitlab.pipelines, gitlab.issues (start(), loop thread). False when
   // the host is older than SDK 1.3 or a name is taken (logged).
   bool register_methods();
-  // Joins the worker (call api->stop() first so a fetch in flight ends at once). Idempotent.
+  // Joins the worker (call api->stop() first so a fetch in flight ends at once). Idempotent;
+  // of calls at once from several threads one joins, the others return at once.
   void stop();
 
   // What a method call answers (loop thread; exposed for tests). Throws MethodError.

@@ -201,6 +201,7 @@ void WebhookServer::stop() {
     dropped = queue_.size();
     stats_.dropped += dropped;
     queue_.clear();
+    queued_bytes_ = 0;
   }
   cv_.notify_all();
   if (dispatcher_.joinable()) dispatcher_.join();
@@ -225,8 +226,12 @@ void WebhookServer::dispatch_loop() {
       if (stopping_.load()) return;
       d = std::move(queue_.front());
       queue_.pop_front();
+      queued_bytes_ -= d.body.size();
     }
     try {
+      // Checked as an object when it came in; the parse is done again here so the queue holds one copy.
+      d.payload = ccmux::sdk::parse_json_bounded(d.body, nullptr, kMaxPayloadDepth);
+      if (!d.payload.is_object()) throw std::runtime_error("payload no longer parses as an object");
       handler_(std::move(d));
     } catch (const std::exception& e) {
       log(kLevelWarn, std::string("gitlab webhook: the delivery handler failed: ") + e.what());
@@ -280,10 +285,13 @@ void WebhookServer::finish_body(struct lws* wsi, Request& r) {
   (void)wsi;
   if (r.refuse_status) return;
   std::string why;
-  json payload = r.body.empty() ? json(json::value_t::discarded)
-                                : ccmux::sdk::parse_json_bounded(r.body, &why, kMaxPayloadDepth);
-  if (r.body.empty()) why = "empty body";
-  if (!payload.is_discarded() && !payload.is_object()) why = std::string("body is a JSON ") + payload.type_name() + ", not an object";
+  {
+    // Parsed to check only; the queue keeps the text (see WebhookDelivery).
+    json payload = r.body.empty() ? json(json::value_t::discarded)
+                                  : ccmux::sdk::parse_json_bounded(r.body, &why, kMaxPayloadDepth);
+    if (r.body.empty()) why = "empty body";
+    if (!payload.is_discarded() && !payload.is_object()) why = std::string("body is a JSON ") + payload.type_name() + ", not an object";
+  }
   if (!why.empty()) {
     r.refuse_status = 400;
     r.refuse_why = "malformed payload: " + printable(why, 200);
@@ -303,14 +311,16 @@ void WebhookServer::finish_body(struct lws* wsi, Request& r) {
   }
   {
     std::lock_guard lock(mu_);
-    if (stopping_.load() || queue_.size() >= cfg_.max_queue) {
+    if (stopping_.load() || queue_.size() >= cfg_.max_queue || queued_bytes_ + r.body.size() > cfg_.max_queue_bytes) {
       ++stats_.dropped;
       r.refuse_status = 503;
-      r.refuse_why = "busy: " + std::to_string(queue_.size()) + " deliveries waiting";
+      r.refuse_why = "busy: " + std::to_string(queue_.size()) + " deliveries (" + std::to_string(queued_bytes_) +
+                     " bytes) waiting";
       return;
     }
     ++stats_.accepted;
-    queue_.push_back(WebhookDelivery{r.event, r.uuid, std::move(r.body), std::move(payload)});
+    queued_bytes_ += r.body.size();
+    queue_.push_back(WebhookDelivery{r.event, r.uuid, std::move(r.body), json()});
   }
   cv_.notify_one();
 }

@@ -7,7 +7,8 @@
 // Answers: 202 accepted; 200 for an event kind not in `events` (accepted, ignored, logged);
 // 400 body not a JSON object / no X-Gitlab-Event header; 401 missing or wrong token; 404
 // another path; 405 another method; 411 no Content-Length on a body; 413 body over
-// max_body_bytes; 503 the dispatch queue is full. Every refusal is logged (peer, path,
+// max_body_bytes; 503 (Retry-After: 5) the dispatch queue is full: max_queue deliveries, or
+// max_queue_bytes of bodies. Every refusal is logged (peer, path,
 // reason), never with the secret or the token received.
 #pragma once
 
@@ -35,14 +36,17 @@ struct WebhookConfig {
   std::string secret;                        // X-Gitlab-Token must equal it; required (non-empty)
   size_t max_body_bytes = 1u << 20;          // 1 MiB
   size_t max_queue = 256;                    // deliveries waiting for the handler
+  size_t max_queue_bytes = 16u << 20;        // their bodies together (256 x 1 MiB would be 256 MiB)
   std::set<std::string> events = {"Note Hook", "Pipeline Hook"};  // X-Gitlab-Event values handed on
 };
 
+// Queued as the raw body only (checked when it came in); parsed again on the dispatch thread
+// just before the handler runs, so a waiting delivery costs its body's bytes and no more.
 struct WebhookDelivery {
   std::string event;       // X-Gitlab-Event, e.g. "Note Hook"
   std::string event_uuid;  // X-Gitlab-Event-UUID (empty when absent)
   std::string body;        // the raw JSON text
-  nlohmann::json payload;  // the body, parsed (bounded depth); always an object
+  nlohmann::json payload;  // the body, parsed (bounded depth); always an object when handed on
 };
 
 struct WebhookStats {
@@ -95,7 +99,8 @@ class WebhookServer {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<WebhookDelivery> queue_;
+  std::deque<WebhookDelivery> queue_;  // payload still empty: body only
+  size_t queued_bytes_ = 0;             // the bodies in queue_
   WebhookStats stats_;
 };
 
