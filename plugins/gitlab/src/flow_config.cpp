@@ -58,6 +58,7 @@ FlowConfig FlowConfig::from_json(const json& cfg) {
   if (c.allowed_users.empty() && c.allowed_groups.empty())
     throw std::invalid_argument("gitlab: set allowed_users and/or allowed_groups: nobody may trigger a session otherwise");
   c.refuse_with_note = cfg.value("on_refused", "note") == "note";
+  c.min_access_level = cfg.value("min_access_level", 30);
   c.push = cfg.value("push", false);
   c.open_mr_for_issues = cfg.value("open_mr_for_issues", false);
   c.page_url = cfg.value("page_url", "");

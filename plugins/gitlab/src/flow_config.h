@@ -34,6 +34,7 @@ struct FlowConfig {
   std::string page_url;                  // the web page, for links to sessions
   std::string commit_author;             // used when a clone has no git identity
   int log_tail_lines = 80;
+  int min_access_level = 30;             // a group member below it (Guest, Reporter) may not trigger
 
   // Throws std::invalid_argument with a message naming the key.
   static FlowConfig from_json(const nlohmann::json& cfg);

@@ -76,7 +76,7 @@ void Flow::with_permission(const NoteEvent& e, const Target& t, std::function<vo
     std::string error;
     for (auto& group : cfg_.allowed_groups) {
       try {
-        if (api_->is_group_member(group, e.user.id)) {
+        if (api_->is_group_member(group, e.user.id, cfg_.min_access_level)) {
           member = true;
           break;
         }

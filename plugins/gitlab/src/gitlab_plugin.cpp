@@ -46,6 +46,7 @@ const ccmux_config_spec kKeys[] = {
     K::string("trigger", "the word that calls ccmux in a comment").def("\"@ccmux\""),
     K::list("allowed_users", "GitLab usernames that may start sessions"),
     K::list("allowed_groups", "GitLab groups (id or path) whose members may start sessions"),
+    K::integer("min_access_level", "lowest access level of a group member who may trigger (10 Guest .. 50 Owner)").def("30").range(10, 50),
     K::string("on_refused", "a request by someone not allowed: a polite note, or ignore it").def("note").choices(kOnRefused),
     K::boolean("push", "push the session's commits to the MR's branch (else they stay in the worktree)").def("false"),
     K::boolean("open_mr_for_issues", "open a merge request for an issue's branch after its first push").def("false"),
