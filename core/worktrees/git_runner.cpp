@@ -3,6 +3,7 @@
 #include "errors.h"
 #include "unique_fd.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -85,9 +86,16 @@ std::string GitResult::reason() const {
   return r;
 }
 
+namespace {
+thread_local const std::atomic<bool>* t_cancel = nullptr;
+}
+
+void set_thread_cancel_flag(const std::atomic<bool>* flag) { t_cancel = flag; }
+
 std::string git_failure(const GitResult& r) {
   std::string msg = "`" + r.command + "` ";
   if (!r.spawn_error.empty()) return msg + "could not be started: " + r.spawn_error + " (is git installed and on PATH?)";
+  if (r.cancelled) return msg + "was stopped: ccmuxd is shutting down";
   if (r.timed_out) return msg + "took too long and was killed";
   msg += r.exit_code >= 0 ? "failed (exit " + std::to_string(r.exit_code) + ")" : std::string("was killed by a signal");
   std::string why = r.reason();
@@ -163,11 +171,14 @@ GitResult run_git(const std::string& dir, const std::vector<std::string>& args, 
   char buf[65536];
   while (out_r || err_r) {
     double left = deadline - now_s();
-    if (left <= 0) {
+    bool cancel = t_cancel && t_cancel->load();
+    if (left <= 0 || cancel) {
       r.timed_out = true;
+      r.cancelled = cancel;
       kill(-pid, SIGKILL);
       break;
     }
+    if (t_cancel) left = std::min(left, 0.1);  // looks at the cancel flag ten times a second
     pollfd fds[2];
     nfds_t n = 0;
     Stream* which[2];

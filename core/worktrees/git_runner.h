@@ -3,6 +3,8 @@
 // the event loop (git_worker.h). Thread-safe (no shared state).
 #pragma once
 
+#include <atomic>
+
 #include <string>
 #include <vector>
 
@@ -14,10 +16,15 @@ struct GitOptions {
   size_t max_stderr = 64 << 10;
 };
 
+// Git started from this thread is killed (its whole process group) once *flag turns true:
+// GitWorker sets it for its thread, so a stopping daemon never waits out a hung git's timeout.
+void set_thread_cancel_flag(const std::atomic<bool>* flag);
+
 struct GitResult {
   std::string command;  // as a person would type it: git -C /repo worktree add ...
   int exit_code = -1;   // -1: killed by a signal, timed out, or never started
   bool timed_out = false;
+  bool cancelled = false;  // killed because the thread's cancel flag was set (daemon stopping)
   std::string spawn_error;  // set when git could not be started (not installed)
   std::string out, err;
   bool stdout_cut = false;

@@ -1,5 +1,7 @@
 #include "worktrees/git_worker.h"
 
+#include "worktrees/git_runner.h"
+
 namespace ccmux::worktrees {
 
 GitWorker::~GitWorker() {
@@ -8,6 +10,7 @@ GitWorker::~GitWorker() {
     stopping_ = true;
     jobs_.clear();
   }
+  cancel_ = true;
   cv_.notify_one();
   if (thread_.joinable()) thread_.join();
 }
@@ -21,6 +24,7 @@ void GitWorker::submit(std::function<Task()> job) {
 }
 
 void GitWorker::run() {
+  set_thread_cancel_flag(&cancel_);
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });

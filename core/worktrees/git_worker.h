@@ -12,6 +12,7 @@
 // repository's worktrees.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -25,7 +26,7 @@ class GitWorker {
   using Task = std::function<void()>;
   // `post` runs a task on the loop thread (EventLoop::post).
   explicit GitWorker(std::function<void(Task)> post) : post_(std::move(post)) {}
-  ~GitWorker();  // waits for the job under way (git has a timeout); jobs not started are dropped
+  ~GitWorker();  // kills the git under way and waits for its job to end; jobs not started are dropped
   GitWorker(const GitWorker&) = delete;
   GitWorker& operator=(const GitWorker&) = delete;
 
@@ -40,6 +41,7 @@ class GitWorker {
   std::condition_variable cv_;
   std::deque<std::function<Task()>> jobs_;
   bool stopping_ = false;
+  std::atomic<bool> cancel_{false};  // the running job's git is killed (git_runner's thread cancel flag)
   std::thread thread_;  // started by the first job
 };
 

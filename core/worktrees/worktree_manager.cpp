@@ -63,11 +63,13 @@ void check_name(const std::string& name) {
 }
 
 void check_ref_text(const std::string& ref, const char* what) {
-  bool ok = !ref.empty() && ref.size() <= 255 && ref[0] != '-';
+  // "@" and "@{-1}" pass git's own check but name another branch (HEAD, the previous one).
+  bool ok = !ref.empty() && ref.size() <= 255 && ref[0] != '-' && ref != "@" && ref.find("@{") == std::string::npos;
   for (char c : ref) ok = ok && static_cast<unsigned char>(c) > ' ' && c != 0x7f;
   if (!ok)
     throw CommandError("bad_params", std::string("bad ") + what + " '" + ref.substr(0, 80) +
-                                         "': no spaces or control characters, not starting with '-', at most 255 bytes");
+                                         "': no spaces or control characters, no '@{' and not '@', not starting with '-', "
+                                         "at most 255 bytes");
 }
 
 std::vector<GitWorktree> git_worktrees(const std::string& repo) {
@@ -209,7 +211,12 @@ EnsureResult ensure_worktree(const EnsureRequest& req) {
 
   std::string branch = req.branch.empty() ? "ccmux/" + req.name : req.branch;
   // git's own check of the name (no "..", no "~^:", no ".lock" ...), with git's message.
-  git_checked(res.repo, {"check-ref-format", "--branch", branch}, "bad_params");
+  // It prints the branch name it understood: anything but the name given is another branch.
+  GitResult fmt = git_checked(res.repo, {"check-ref-format", "--branch", branch}, "bad_params");
+  std::string understood = fmt.out;
+  while (!understood.empty() && (understood.back() == '\n' || understood.back() == '\r')) understood.pop_back();
+  if (understood != branch)
+    throw CommandError("bad_params", "bad branch '" + branch + "': git reads it as '" + understood + "'");
   std::vector<std::string> add = {"worktree", "add"};
   if (ref_exists(res.repo, "refs/heads/" + branch)) {
     add.insert(add.end(), {res.path, branch});  // git refuses a branch checked out in another worktree
@@ -243,6 +250,10 @@ void remove_worktree(const std::string& repo, const std::string& path, bool forc
                                          "): remove it with git worktree remove");
   if (!force) {
     WorktreeStatus s = worktree_status(repo, *w, configured);
+    // Unknown is not clean: work that cannot be seen is not removed without force.
+    if (!s.error.empty())
+      throw CommandError("git_error", "cannot tell whether worktree " + name + " (" + w->path +
+                                          ") has uncommitted or unpushed work: " + s.error + "; remove with force");
     if (s.dirty) {
       GitResult st = run_git(w->path, {"status", "--porcelain"});
       throw CommandError("worktree_dirty", "worktree " + name + " (" + w->path + ") has uncommitted changes (`" +

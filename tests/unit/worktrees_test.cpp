@@ -13,6 +13,8 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <csignal>
+#include <cstdlib>
 #include <atomic>
 #include <iostream>
 #include <chrono>
@@ -109,12 +111,43 @@ TEST(GitRunner, OutputIsBoundedAndAHungGitIsKilledAtTheTimeout) {
   quick.timeout_s = 0.5;
   auto start = std::chrono::steady_clock::now();
   // An alias that runs a shell command is git's own feature: here a git that hangs.
-  GitResult slow = run_git(repo.root, {"-c", "alias.hang=!sleep 30", "hang"}, quick);
+  // The shell writes its own pid first: the test can see that it is gone, not only git.
+  std::string pid_file = repo.root + "/../hang.pid";
+  GitResult slow = run_git(repo.root, {"-c", "alias.hang=!echo $$ > " + pid_file + "; exec sleep 30", "hang"}, quick);
   double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_TRUE(slow.timed_out);
   EXPECT_FALSE(slow.ok());
-  EXPECT_LT(took, 10) << "the process group (git and its sleep) is killed at the timeout";
+  EXPECT_LT(took, 10) << "killed at the timeout";
+  pid_t hung = std::atoi(test::read_file(pid_file).c_str());
+  ASSERT_GT(hung, 0);
+  auto gone_by = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (kill(hung, 0) == 0 && std::chrono::steady_clock::now() < gone_by)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_NE(kill(hung, 0), 0) << "the process group (git and its sleep) is killed, not only git";
   EXPECT_NE(git_failure(slow).find("took too long and was killed"), std::string::npos);
+}
+
+TEST(GitWorker, AStoppingWorkerKillsTheGitUnderWayInsteadOfWaitingOutItsTimeout) {
+  Repo repo;
+  std::atomic<bool> started{false};
+  GitResult seen;
+  auto t0 = std::chrono::steady_clock::now();
+  {
+    GitWorker w([](GitWorker::Task) {});
+    w.submit([&]() -> GitWorker::Task {
+      started = true;
+      seen = run_git(repo.root, {"-c", "alias.hang=!sleep 60", "hang"});  // the default 120 s timeout
+      return nullptr;
+    });
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!started && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(started);
+  }  // ~GitWorker: the daemon stopping
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(took, 10) << "a stopping daemon does not wait for a hung git's 120 s timeout";
+  EXPECT_TRUE(seen.cancelled);
+  EXPECT_NE(git_failure(seen).find("ccmuxd is shutting down"), std::string::npos) << git_failure(seen);
 }
 
 TEST(GitWorker, RunsJobsOffTheCallingThreadInOrderAndPostsTheirContinuations) {
@@ -258,7 +291,8 @@ TEST(Worktrees, HostileNamesBranchesAndRefsAreRefusedBeforeGitRuns) {
     EXPECT_EQ(e.rfind("bad_params: bad worktree name", 0), 0u) << "name '" << name << "': " << e;
   }
   EXPECT_EQ(error_of([&] { repo.ensure(std::string(64, 'a')); }), "no error");
-  for (const std::string& b : std::vector<std::string>{"-b", "--track", "a b", "x\ny", std::string(300, 'b')})
+  // "@" is HEAD and "@{-1}" the previous branch to git: both pass check-ref-format --branch.
+  for (const std::string& b : std::vector<std::string>{"-b", "--track", "a b", "x\ny", std::string(300, 'b'), "@", "@{-1}", "x@{u}"})
     EXPECT_EQ(error_of([&] { repo.ensure("ok2", b); }).rfind("bad_params: bad branch", 0), 0u) << b;
   EXPECT_EQ(error_of([&] { repo.ensure("ok3", "", "--upload-pack=touch x"); }).rfind("bad_params: bad ref", 0), 0u);
   EXPECT_FALSE(fs::exists(repo.home() + "/ok2"));
@@ -309,10 +343,20 @@ TEST(Worktrees, ListShowsDirtyAndUnpushedAndRemoveRefusesThemWithoutForce) {
   EXPECT_NE(e.find("has 1 commit(s) not pushed to origin/tracked-b"), std::string::npos) << e;
   EXPECT_TRUE(fs::exists(dirty.path + "/scratch.txt")) << "a refused remove changes nothing";
 
+  // A worktree whose status git cannot read (its .git link broken) may hold anything: refused.
+  EnsureResult broken = repo.ensure("broken");
+  test::write_file(broken.path + "/notes.txt", "work nobody can see");
+  test::write_file(broken.path + "/.git", "gitdir: /nonexistent\n");
+  e = error_of([&] { remove_worktree(repo.root, broken.path, false, ""); });
+  EXPECT_EQ(e.rfind("git_error: cannot tell whether worktree broken", 0), 0u) << e;
+  EXPECT_TRUE(fs::exists(broken.path + "/notes.txt"));
+  test::write_file(broken.path + "/.git", "gitdir: " + repo.root + "/.git/worktrees/broken\n");
+
   remove_worktree(repo.root, clean.path, false, "");
   EXPECT_FALSE(fs::exists(clean.path));
   remove_worktree(repo.root, dirty.path, true, "");
   remove_worktree(repo.root, ahead.path, true, "");
+  remove_worktree(repo.root, broken.path, true, "");  // repaired above: with force it goes
   EXPECT_FALSE(fs::exists(dirty.path));
   EXPECT_FALSE(fs::exists(ahead.path));
   // The branch and its commit stay in the repository.
