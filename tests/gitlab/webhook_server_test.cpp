@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
+#include <filesystem>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -103,6 +105,61 @@ TEST_F(WebhookTest, ASignedNoteHookIsAnsweredAtOnceAndHandedOn) {
   EXPECT_EQ(got[0].body, body);
   EXPECT_EQ(got[0].payload["object_attributes"]["id"], 1244);
   EXPECT_EQ(server->stats().accepted, 1u);
+}
+
+// The shell's output of `cmd` (popen): openssl and curl, the tools a person would use.
+std::string shell_output(const std::string& cmd) {
+  std::string out;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    pclose(p);
+  }
+  return out;
+}
+
+TEST_F(WebhookTest, WithACertificateTheListenerSpeaksHttpsOnly) {
+  char tmpl[] = "/tmp/gitlab-tls-XXXXXX";
+  ASSERT_TRUE(mkdtemp(tmpl));
+  const std::string dir = tmpl;
+  shell_output("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 "
+               "-addext subjectAltName=IP:127.0.0.1 -keyout " + dir + "/k.pem -out " + dir + "/c.pem 2>&1");
+  WebhookConfig c;
+  c.tls_cert = dir + "/c.pem";
+  c.tls_key = dir + "/k.pem";
+  start(c);
+  {
+    std::FILE* f = std::fopen((dir + "/body.json").c_str(), "w");
+    ASSERT_TRUE(f);
+    std::string body = note_body();
+    std::fwrite(body.data(), 1, body.size(), f);
+    std::fclose(f);
+  }
+  std::string curl = "curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -H 'X-Gitlab-Event: Note Hook' "
+                     "-H 'Content-Type: application/json' --data-binary @" + dir + "/body.json ";
+  std::string url = "https://127.0.0.1:" + std::to_string(port) + "/gitlab/webhook";
+  EXPECT_EQ(shell_output(curl + "--cacert " + dir + "/c.pem -H 'X-Gitlab-Token: " + kSecret + "' " + url), "202");
+  ASSERT_TRUE(wait_deliveries(1));
+  EXPECT_EQ(shell_output(curl + "--cacert " + dir + "/c.pem -H 'X-Gitlab-Token: wrong' " + url), "401");
+  // Plain HTTP on the TLS port is not served: no answer a client could take for a 2xx.
+  auto plain = send_hook(port, kSecret, "Note Hook", note_body());
+  EXPECT_NE(plain.status, 202);
+  EXPECT_EQ(delivered(), 1u);
+  EXPECT_FALSE(logged("listening on https://").empty());
+  EXPECT_TRUE(logged("plain HTTP").empty()) << "no warning when TLS is on";
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(WebhookTest, PlainHttpOffLoopbackIsWarnedAboutAndACertWithoutKeyIsRefused) {
+  WebhookConfig c;
+  c.listen_address = "0.0.0.0";
+  start(c);
+  EXPECT_FALSE(logged("the secret token travels in clear").empty());
+  server.reset();
+  WebhookConfig half;
+  half.tls_cert = "/nonexistent.pem";
+  EXPECT_THROW(start(half), std::runtime_error);
 }
 
 TEST_F(WebhookTest, TheAnswerDoesNotWaitForTheHandler) {

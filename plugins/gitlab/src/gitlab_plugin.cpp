@@ -33,6 +33,8 @@ const ccmux_config_spec kKeys[] = {
     K::string("listen", "address the webhook listener binds (0.0.0.0: every interface)").def("127.0.0.1"),
     K::integer("port", "webhook listener port (0: any free port, logged)").def("8091").range(0, 65535),
     K::string("webhook_path", "URL path GitLab posts webhooks to").def("/gitlab/webhook"),
+    K::string("tls_cert", "PEM certificate: the webhook listener speaks HTTPS (with tls_key)"),
+    K::string("tls_key", "PEM private key of tls_cert"),
     K::string("webhook_secret", "the webhook's secret token, checked against X-Gitlab-Token (prefer webhook_secret_env)"),
     K::string("webhook_secret_env", "environment variable holding the webhook secret").def("CCMUX_GITLAB_WEBHOOK_SECRET"),
     // What is watched, who may trigger, what happens to the work
@@ -96,6 +98,8 @@ class GitLabPlugin : public ccmux::Plugin {
     wc.port = cfg.value("port", 8091);
     wc.path = cfg.value("webhook_path", "/gitlab/webhook");
     wc.secret = secret;
+    wc.tls_cert = cfg.value("tls_cert", "");
+    wc.tls_key = cfg.value("tls_key", "");
     Flow* flow = flow_.get();
     server_ = std::make_unique<WebhookServer>(wc, [flow](WebhookDelivery&& d) { flow->on_delivery(std::move(d)); }, log);
     host.info("gitlab: webhooks on " + wc.listen_address + ":" + std::to_string(server_->port()) + wc.path + ", " +

@@ -143,8 +143,10 @@ WebhookServer::WebhookServer(WebhookConfig config, Handler handler, LogFn log_fn
     if (std::string why = address_problem(cfg_.listen_address); !why.empty())
       throw std::runtime_error("gitlab webhook: cannot listen on " + cfg_.listen_address + ": " + why);
   }
+  const bool tls = !cfg_.tls_cert.empty();
+  if (tls != !cfg_.tls_key.empty()) throw std::runtime_error("gitlab webhook: tls_cert and tls_key go together");
   lws_context_creation_info info{};
-  info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+  info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
   info.port = CONTEXT_PORT_NO_LISTEN;
   info.user = this;
   info.fd_limit_per_thread = 256;  // concurrent webhook connections (GitLab sends one at a time per hook)
@@ -160,12 +162,18 @@ WebhookServer::WebhookServer(WebhookConfig config, Handler handler, LogFn log_fn
   vh.max_http_header_data = 4096;
   vh.timeout_secs = 15;  // a client that stalls mid-request is dropped
   vh.keepalive_timeout = 15;
+  if (tls) {
+    vh.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;  // lws reads it per vhost too: without it, plain HTTP
+    vh.ssl_cert_filepath = cfg_.tls_cert.c_str();
+    vh.ssl_private_key_filepath = cfg_.tls_key.c_str();
+    vh.alpn = "http/1.1";  // the request handling is HTTP/1.1's (GitLab posts with HTTP/1.1)
+  }
   lws_vhost* vhost = lws_create_vhost(ctx_, &vh);
   if (!vhost) {
     lws_context_destroy(ctx_);
     ctx_ = nullptr;
     throw std::runtime_error("gitlab webhook: cannot listen on " + cfg_.listen_address + ":" + std::to_string(cfg_.port) +
-                             " (address not on this machine, or port in use)");
+                             " (address not on this machine, port in use, or unreadable TLS files)");
   }
   port_ = lws_get_vhost_listen_port(vhost);
   if (port_ <= 0) {
@@ -178,8 +186,12 @@ WebhookServer::WebhookServer(WebhookConfig config, Handler handler, LogFn log_fn
     while (!stopping_.load()) lws_service(ctx_, 0);
   });
   dispatcher_ = std::thread([this] { dispatch_loop(); });
-  log(kLevelInfo, "gitlab webhook: listening on http://" + (any ? std::string("0.0.0.0") : cfg_.listen_address) + ":" +
-                      std::to_string(port_) + cfg_.path);
+  log(kLevelInfo, std::string("gitlab webhook: listening on ") + (tls ? "https://" : "http://") +
+                      (any ? std::string("0.0.0.0") : cfg_.listen_address) + ":" + std::to_string(port_) + cfg_.path);
+  bool loopback = !any && (cfg_.listen_address.rfind("127.", 0) == 0 || cfg_.listen_address == "::1");
+  if (!tls && !loopback)
+    log(kLevelWarn, "gitlab webhook: plain HTTP on " + (any ? std::string("every interface") : cfg_.listen_address) +
+                        ": the secret token travels in clear; set tls_cert and tls_key, or serve it behind a TLS proxy");
 }
 
 WebhookServer::~WebhookServer() { stop(); }

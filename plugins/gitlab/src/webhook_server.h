@@ -34,6 +34,7 @@ struct WebhookConfig {
   int port = 8091;                           // 0: an ephemeral port (see WebhookServer::port())
   std::string path = "/gitlab/webhook";
   std::string secret;                        // X-Gitlab-Token must equal it; required (non-empty)
+  std::string tls_cert, tls_key;             // PEM files: HTTPS (the secret is not sent in clear); both or none
   size_t max_body_bytes = 1u << 20;          // 1 MiB
   size_t max_queue = 256;                    // deliveries waiting for the handler
   size_t max_queue_bytes = 16u << 20;        // their bodies together (256 x 1 MiB would be 256 MiB)
