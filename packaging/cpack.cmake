@@ -30,7 +30,7 @@ set(CPACK_COMPONENT_CCMUX_DESCRIPTION "ccmuxd supervises claude processes, store
 # procps for /bin/kill (the units' ExecReload).
 set(CPACK_DEBIAN_CCMUX_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_CCMUX_PACKAGE_DEPENDS "curl, ca-certificates, procps")
-set(CPACK_DEBIAN_CCMUX_PACKAGE_RECOMMENDS "systemd")
+set(CPACK_DEBIAN_CCMUX_PACKAGE_RECOMMENDS "systemd, git")  # git: worktrees (ccmux new --worktree) and the gitlab plugin
 set(CPACK_DEBIAN_CCMUX_PACKAGE_CONTROL_EXTRA
   "${CMAKE_CURRENT_LIST_DIR}/deb/prerm;${CMAKE_CURRENT_LIST_DIR}/deb/postrm")
 
