@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,42 +15,10 @@
 #include <cstring>
 #include <stdexcept>
 
-extern char** environ;
-
 namespace ccmux::gitlab::test {
 
-FakeGitLab::FakeGitLab(const std::string& token) : token_(token) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-  std::string script = std::string(CCMUX_SOURCE_DIR) + "/tests/fake_gitlab/fake_gitlab.py";
-  std::vector<std::string> args = {"/usr/bin/python3", script, token_};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(p[1]);
-  if (rc != 0) {
-    close(p[0]);
-    throw std::runtime_error("cannot start " + script);
-  }
-  std::string line;
-  char c;
-  while (read(p[0], &c, 1) == 1 && c != '\n') line += c;
-  close(p[0]);
-  if (line.rfind("PORT ", 0) != 0) throw std::runtime_error(script + " did not start: " + line);
-  port_ = std::stoi(line.substr(5));
-}
-
-FakeGitLab::~FakeGitLab() {
-  if (pid_ > 0) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-}
+FakeGitLab::FakeGitLab(const std::string& token)
+    : ScriptServer(std::string(CCMUX_SOURCE_DIR) + "/tests/fake_gitlab/fake_gitlab.py", {token}), token_(token) {}
 
 namespace {
 json control(int port, const std::string& method, const std::string& path, const json& body = nullptr) {
@@ -61,11 +28,11 @@ json control(int port, const std::string& method, const std::string& path, const
 }
 }  // namespace
 
-void FakeGitLab::seed(const json& data) { control(port_, "POST", "/control/seed", data); }
-void FakeGitLab::fault(const json& spec) { control(port_, "POST", "/control/fault", spec); }
-void FakeGitLab::reset() { control(port_, "POST", "/control/reset", json::object()); }
-json FakeGitLab::calls() { return control(port_, "GET", "/control/calls"); }
-json FakeGitLab::notes() { return control(port_, "GET", "/control/notes"); }
+void FakeGitLab::seed(const json& data) { control(port(), "POST", "/control/seed", data); }
+void FakeGitLab::fault(const json& spec) { control(port(), "POST", "/control/fault", spec); }
+void FakeGitLab::reset() { control(port(), "POST", "/control/reset", json::object()); }
+json FakeGitLab::calls() { return control(port(), "GET", "/control/calls"); }
+json FakeGitLab::notes() { return control(port(), "GET", "/control/notes"); }
 
 void FakeGitLab::seed_standard() {
   seed({

@@ -4,6 +4,8 @@
 // Standalone (no core): the I/O tests and the plugin's e2e tests both link it.
 #pragma once
 
+#include "harness.h"
+
 #include <nlohmann/json.hpp>
 
 #include <sys/types.h>
@@ -17,14 +19,11 @@ namespace ccmux::gitlab::test {
 using nlohmann::json;
 
 // python3 fake_gitlab.py TOKEN on a free port; killed when destroyed.
-class FakeGitLab {
+// python3 tests/fake_gitlab/fake_gitlab.py on 127.0.0.1 (a free port), as the harness's
+// ScriptServer starts every fake service.
+class FakeGitLab : public ccmux::test::ScriptServer {
  public:
   explicit FakeGitLab(const std::string& token = "glpat-test-token");
-  ~FakeGitLab();
-  FakeGitLab(const FakeGitLab&) = delete;
-  FakeGitLab& operator=(const FakeGitLab&) = delete;
-  int port() const { return port_; }
-  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   const std::string& token() const { return token_; }
 
   void seed(const json& data);   // POST /control/seed (see fake_gitlab.py)
@@ -38,8 +37,6 @@ class FakeGitLab {
   void seed_standard();
 
  private:
-  pid_t pid_ = -1;
-  int port_ = 0;
   std::string token_;
 };
 
