@@ -97,35 +97,20 @@ struct PluginHost::Instance {
       std::lock_guard lock(g->mu);
       if (g->closed) return false;
     }
-    core->loop.post([g, fn = std::move(fn), nm = name]() mutable {
+    core->loop.post([this, g, fn = std::move(fn)]() mutable {
       {
         std::lock_guard lock(g->mu);
-        if (g->closed) return;
+        if (g->closed) return;  // `this` is gone only after the gate closed
       }
-      run_caught(nm, fn);  // on the loop thread, which is also the only one that closes the gate
+      guarded("a host call on the loop thread", fn);  // the loop thread is the only one that closes the gate
     });
     return true;
   }
 
-  // A host call's work on the loop thread must not throw into the event loop: nothing there
-  // catches, so one plugin's failed call (a store error during a subscription's replay, a
-  // bad_alloc) would end the daemon with every session and pending approval in it.
-  template <class F>
-  static bool run_caught(const std::string& plugin, F& fn) noexcept {
-    try {
-      fn();
-      return true;
-    } catch (const std::exception& e) {
-      spdlog::error("plugin {}: a host call failed on the loop thread: {}", plugin, e.what());
-    } catch (...) {
-      spdlog::error("plugin {}: a host call failed on the loop thread (not a std::exception)", plugin);
-    }
-    return false;
-  }
-
-  // A host call's store work: an exception (disk full, I/O error) is logged with the plugin's
-  // name and becomes `false` (CCMUX_ERR for the plugin), never thrown through the loop or
-  // across the C boundary (core/base/errors.h).
+  // A host call's work: an exception (disk full, I/O error, bad_alloc) is logged with the
+  // plugin's name and becomes `false` (CCMUX_ERR for the plugin), never thrown through the
+  // loop or across the C boundary (core/base/errors.h). Nothing in the event loop catches: one
+  // plugin's failed call would end the daemon with every session and pending approval in it.
   template <class F>
   bool guarded(const char* call, F&& fn) noexcept {
     try {
@@ -133,8 +118,10 @@ struct PluginHost::Instance {
       return true;
     } catch (const std::exception& e) {
       spdlog::error("plugin {}: {} failed: {}", name, call, e.what());
-      return false;
+    } catch (...) {
+      spdlog::error("plugin {}: {} failed (not a std::exception)", name, call);
     }
+    return false;
   }
 
   // Runs fn on the loop thread: at once from it; else queued, and with `wait` the caller
@@ -142,7 +129,7 @@ struct PluginHost::Instance {
   // call that may be refused) the daemon is stopping.
   template <class F>
   bool on_loop(F fn, bool wait, bool may_refuse = true) {
-    if (core->loop.in_loop_thread()) return run_caught(name, fn);
+    if (core->loop.in_loop_thread()) return guarded("a host call", fn);
     if (!wait) return post(std::move(fn));
     if (may_refuse && daemon_stopping && daemon_stopping->load()) return false;
     struct Call {
@@ -158,7 +145,7 @@ struct PluginHost::Instance {
         if (g->closed) return;  // the caller has given up: fn and its captures are gone
         call->started = true;
       }
-      run_caught(name, fn);  // `this` outlives the call: the caller waits for it below
+      guarded("a host call on the loop thread", fn);  // `this` outlives the call: the caller waits for it below
       {
         std::lock_guard l(g->mu);
         call->done = true;
