@@ -75,10 +75,10 @@ try {
   await step('approve a pending Bash call with a tap and see its result', async () => {
     await page.fill('[data-testid=prompt]', bash('echo approved-from-phone > phone.txt && cat phone.txt'));
     await page.tap('[data-testid=send]');
-    await page.waitForSelector('[data-testid=approval] [data-testid=allow]', { timeout: 60000 });
+    await page.waitForSelector('#session [data-testid=approval] [data-testid=allow]', { timeout: 60000 });
     await page.waitForSelector('[data-testid=approvals-badge]:has-text("1 waiting")');
     await shot('03-approval');
-    await page.tap('[data-testid=approval] [data-testid=allow]');
+    await page.tap('#session [data-testid=approval] [data-testid=allow]');
     await page.waitForSelector('[data-testid=approval-outcome]:has-text("Allowed")');
     await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=tool-result]')]
       .some((e) => e.textContent.includes('approved-from-phone')), null, { timeout: 60000 });
@@ -95,7 +95,7 @@ try {
     await localRequest('session.send', { session: sessionId, prompt: bash('echo still-there-after-reconnect > later.txt && cat later.txt') });
     await page.waitForSelector('#conn[data-state=online]', { timeout: 30000 });
     await page.waitForFunction(() => document.querySelector('[data-testid=transcript]').textContent.includes('written while the phone was away'), null, { timeout: 60000 });
-    const approval = await page.waitForSelector('[data-testid=approval]:not(.resolved) [data-testid=allow]', { timeout: 60000 });
+    const approval = await page.waitForSelector('#session [data-testid=approval]:not(.resolved) [data-testid=allow]', { timeout: 60000 });
     await shot('05-caught-up');
     const count = await page.evaluate(() => ['.msg.user', '.msg.assistant'].map((sel) =>
       [...document.querySelectorAll(`[data-testid=transcript] ${sel}`)].filter((e) => e.textContent.includes('written while the phone was away')).length));
@@ -118,7 +118,7 @@ try {
       options: [{ label: 'Red', description: 'warm' }, { label: 'Blue', description: 'cool' }] }] };
     await page.fill('[data-testid=prompt]', `tool: AskUserQuestion ${JSON.stringify(q)}`);
     await page.tap('[data-testid=send]');
-    const blue = await page.waitForSelector('[data-testid=approval]:not(.resolved) [data-testid=option]:has-text("Blue")', { timeout: 60000 });
+    const blue = await page.waitForSelector('#session [data-testid=approval]:not(.resolved) [data-testid=option]:has-text("Blue")', { timeout: 60000 });
     await shot('06-question');
     await blue.tap();
     await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=turn-result]')].length >= 5, null, { timeout: 60000 });
@@ -142,21 +142,21 @@ try {
     const input = { file_path: `${project}/notes.md`, content: 'first line\nsecond line from the phone\n' };
     await page.fill('[data-testid=prompt]', `tool: Write ${JSON.stringify(input)}`);
     await page.tap('[data-testid=send]');
-    await page.waitForSelector('[data-testid=tool]:has([data-testid=approval]:not(.resolved)) .diff .add:has-text("second line from the phone")', { timeout: 60000 });
+    await page.waitForSelector('#session [data-testid=tool]:has([data-testid=approval]:not(.resolved)) .diff .add:has-text("second line from the phone")', { timeout: 60000 });
     await shot('08-write-diff');
-    await page.tap('[data-testid=approval]:not(.resolved) [data-testid=allow]');
+    await page.tap('#session [data-testid=approval]:not(.resolved) [data-testid=allow]');
     await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=turn-result]')].length >= 7, null, { timeout: 60000 });
   });
 
   await step('teach a pattern with "Always allow this kind"; the next such call is not asked', async () => {
     await page.fill('[data-testid=prompt]', bash('touch taught-1.txt'));
     await page.tap('[data-testid=send]');
-    await page.tap('[data-testid=approval]:not(.resolved) [data-testid=always]', { timeout: 60000 });
+    await page.tap('#session [data-testid=approval]:not(.resolved) [data-testid=always]', { timeout: 60000 });
     await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=turn-result]')].length >= 8, null, { timeout: 60000 });
     await page.fill('[data-testid=prompt]', bash('touch taught-2.txt'));
     await page.tap('[data-testid=send]');
     await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=turn-result]')].length >= 9, null, { timeout: 60000 });
-    const open = await page.$$('[data-testid=approval]:not(.resolved)');
+    const open = await page.$$('#session [data-testid=approval]:not(.resolved)');
     if (open.length) throw new Error('the taught pattern was asked again');
   });
 
