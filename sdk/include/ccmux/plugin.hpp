@@ -267,6 +267,62 @@ class Host {
     return api_->register_method(api_->host, name.c_str(), &Host::on_method, methods_.back().get()) == 0;
   }
 
+  // SDK 1.6: a method that answers later. The handler keeps `call.id` and answers it once with
+  // respond() (from any thread). Throwing from the handler answers the call with the error
+  // (MethodError: its code; else "internal"): do not throw after having answered.
+  struct AsyncCall {
+    uint64_t id;
+    std::string params_json;
+    std::string caller;
+    bool trusted;
+  };
+  using AsyncMethod = std::function<void(const AsyncCall& call)>;
+  bool register_async_method(const std::string& name, AsyncMethod method) {
+    if (!has(offsetof(ccmux_host_api, register_async_method))) return false;
+    async_methods_.push_back(std::make_unique<Callback<AsyncMethod>>(Callback<AsyncMethod>{this, std::move(method)}));
+    return api_->register_async_method(api_->host, name.c_str(), &Host::on_async_method,
+                                       async_methods_.back().get()) == 0;
+  }
+  // SDK 1.6: answers an async method's call or a routed request. `json`: the result object
+  // (ok) or {"code","message"} (use MethodError(...).json()). Any thread.
+  bool respond(uint64_t call, bool ok, std::string_view json) {
+    if (!has(offsetof(ccmux_host_api, call_respond))) return false;
+    return api_->call_respond(api_->host, call, ok ? 1 : 0, json.data(), json.size()) == 0;
+  }
+
+  // SDK 1.6: requests addressed to other machines ("host" parameter, "NAME/s-…" sessions,
+  // "NAME/a-…" approval ids) come to `route`; answer each with respond(route.call, …).
+  // `note(client, gone)`: the client closed (gone) or drained after client_push said 0.
+  struct Route {
+    uint64_t call;
+    uint64_t client;
+    std::string target;
+    std::string method;
+    std::string params_json;
+    std::string caller;
+    bool trusted;
+  };
+  using Router = std::function<void(const Route& route)>;
+  using ClientNote = std::function<void(uint64_t client, bool gone)>;
+  bool register_router(const std::string& local_name, Router route, ClientNote note) {
+    if (!has(offsetof(ccmux_host_api, register_router))) return false;
+    router_ = std::make_unique<RouterRec>(RouterRec{this, std::move(route), std::move(note)});
+    return api_->register_router(api_->host, local_name.c_str(), &Host::on_route, &Host::on_client_note,
+                                 router_.get()) == 0;
+  }
+  // SDK 1.6, loop thread: 1 delivered (more welcome), 0 delivered but the client is full
+  // (wait for its note), -1 gone (also on a host older than 1.6).
+  int client_push(uint64_t client, std::string_view json) {
+    if (!has(offsetof(ccmux_host_api, client_push))) return -1;
+    return api_->client_push(api_->host, client, json.data(), json.size());
+  }
+  // SDK 1.6: what this machine shows of `machine`'s pending approvals (a JSON array of
+  // approval objects with "machine/" prefixed ids and sessions). Any thread.
+  bool set_remote_approvals(const std::string& machine, std::string_view json_array) {
+    if (!has(offsetof(ccmux_host_api, set_remote_approvals))) return false;
+    return api_->set_remote_approvals(api_->host, machine.c_str(), json_array.data(), json_array.size()) == 0;
+  }
+
   // Runs `task` on the core loop thread. Safe from any thread. A task still queued when the
   // plugin stops does not run (and is freed with this Host).
   using Task = std::function<void()>;
@@ -428,6 +484,47 @@ class Host {
     }
     respond(ctx, ok ? 1 : 0, out.data(), out.size());
   }
+  static void on_async_method(void* user, uint64_t call, const char* params, size_t len, const char* caller,
+                              int trusted) noexcept {
+    auto* cb = static_cast<Callback<AsyncMethod>*>(user);
+    try {
+      cb->fn(AsyncCall{call, std::string(params, len), caller ? caller : "", trusted != 0});
+    } catch (const MethodError& e) {
+      cb->host->respond(call, false, e.json());
+    } catch (const std::exception& e) {
+      cb->host->log_exception("async method handler");
+      cb->host->respond(call, false, MethodError("internal", e.what()).json());
+    } catch (...) {
+      cb->host->log_exception("async method handler");
+      cb->host->respond(call, false, MethodError("internal", "unknown exception").json());
+    }
+  }
+  struct RouterRec {
+    Host* host;
+    Router route;
+    ClientNote note;
+  };
+  static void on_route(void* user, uint64_t call, uint64_t client, const char* target, const char* method,
+                       const char* params, size_t len, const char* caller, int trusted) noexcept {
+    auto* rec = static_cast<RouterRec*>(user);
+    try {
+      rec->route(Route{call, client, target ? target : "", method ? method : "", std::string(params, len),
+                       caller ? caller : "", trusted != 0});
+    } catch (const MethodError& e) {
+      rec->host->respond(call, false, e.json());
+    } catch (...) {
+      rec->host->log_exception("router");
+      rec->host->respond(call, false, MethodError("internal", "the router failed").json());
+    }
+  }
+  static void on_client_note(void* user, uint64_t client, int what) noexcept {
+    auto* rec = static_cast<RouterRec*>(user);
+    try {
+      if (rec->note) rec->note(client, what == CCMUX_CLIENT_GONE);
+    } catch (...) {
+      rec->host->log_exception("router client note");
+    }
+  }
   static void on_value(void* user, const char* value, size_t len) noexcept {
     if (value) *static_cast<std::optional<std::string>*>(user) = std::string(value, len);
   }
@@ -463,6 +560,8 @@ class Host {
   std::vector<std::unique_ptr<Callback<MessageHandler>>> channels_;
   std::vector<std::unique_ptr<Callback<RevocationHandler>>> revocation_handlers_;
   std::vector<std::unique_ptr<Callback<Method>>> methods_;
+  std::vector<std::unique_ptr<Callback<AsyncMethod>>> async_methods_;
+  std::unique_ptr<RouterRec> router_;
   // Touched from any thread (post, timers), so under a mutex.
   std::mutex mu_;
   std::set<Task*> pending_tasks_;

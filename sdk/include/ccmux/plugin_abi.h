@@ -37,9 +37,9 @@ extern "C" {
 #endif
 
 #define CCMUX_SDK_VERSION_MAJOR 1
-#define CCMUX_SDK_VERSION_MINOR 5
+#define CCMUX_SDK_VERSION_MINOR 6
 /* FNV-1a 64 of this file with this line's value replaced by 0 (see tests/abi). */
-#define CCMUX_ABI_FINGERPRINT 0xbb9c32b721a20860ULL
+#define CCMUX_ABI_FINGERPRINT 0xba9775ecbc04118eULL
 
 /* Name of the exported entry point (a Boost.DLL alias). */
 #define CCMUX_PLUGIN_ENTRY_NAME "ccmux_plugin_entry_v1"
@@ -133,6 +133,24 @@ typedef void (*ccmux_provider_fn)(void* user, const char* request_json, size_t l
 typedef void (*ccmux_respond_fn)(void* respond_ctx, int ok, const char* json, size_t len);
 typedef void (*ccmux_method_fn)(void* user, const char* params_json, size_t len, const char* caller, int trusted,
                                 ccmux_respond_fn respond, void* respond_ctx);
+
+/* SDK 1.6: a method that answers later (e.g. after asking another machine). The handler gets
+ * a `call` id and answers it once with call_respond, from any thread, when it is ready; the
+ * arguments are as for ccmux_method_fn. */
+typedef void (*ccmux_async_method_fn)(void* user, uint64_t call, const char* params_json, size_t len,
+                                      const char* caller, int trusted);
+/* SDK 1.6: a request addressed to another machine (see register_router). `client` names the
+ * protocol client that sent it (for client_push); `target` is the machine's name as the
+ * request gave it ("auto" included); `method` and `params_json` are the request's own,
+ * unchanged (prefixes such as "build-box/s-1" are the router's to strip). Answer with
+ * call_respond. All arguments are valid during the call only. Loop thread. */
+typedef void (*ccmux_route_fn)(void* user, uint64_t call, uint64_t client, const char* target, const char* method,
+                               const char* params_json, size_t len, const char* caller, int trusted);
+/* SDK 1.6: news of a protocol client a router pushed to: CCMUX_CLIENT_GONE (it closed: end what
+ * was routed for it) or CCMUX_CLIENT_READY (its transport drained after client_push answered 0). */
+#define CCMUX_CLIENT_GONE 0
+#define CCMUX_CLIENT_READY 1
+typedef void (*ccmux_client_note_fn)(void* user, uint64_t client, int what);
 
 /* The host's functions. The table and `host` stay valid until the plugin's stop() returns.
  * Functions and user pointers a plugin registers are kept until it unregisters them or
@@ -253,6 +271,37 @@ typedef struct ccmux_host_api {
    * revoke`), so a transport can close the connections that presented it. fn/user are kept
    * until the plugin stops. Returns CCMUX_OK, CCMUX_ERR (no fn) or CCMUX_ERR_STOPPING. Blocks. */
   int (*register_certificate_revocation_listener)(void* host, ccmux_value_fn fn, void* user);
+
+  /* ---- SDK 1.6 ---- */
+
+  /* Serves the protocol method `method` like register_method, but the answer may come later:
+   * fn gets a call id to pass to call_respond. Returns as register_method. Blocks. */
+  int (*register_async_method)(void* host, const char* method, ccmux_async_method_fn fn, void* user);
+  /* Answers a call of an async method or a routed request, exactly once: ok != 0: `json` is
+   * the result object; ok == 0: {"code":…,"message":…}. `json` (`len` bytes) is copied. Safe
+   * from any thread. Returns CCMUX_OK, CCMUX_ERR (unknown or already answered call; a call
+   * whose client has gone is accepted and dropped) or CCMUX_ERR_STOPPING. Queued. */
+  int (*call_respond)(void* host, uint64_t call, int ok, const char* json, size_t len);
+  /* Makes this plugin the daemon's router to other machines (one plugin at most: CCMUX_ERR
+   * when another has it). `local_name` is this machine's name. From then on a request with
+   * a string parameter `host` naming another machine (or "auto"), or whose `session` or `id`
+   * is "NAME/…" with NAME not `local_name`, goes to `route` instead of the method registry;
+   * "local_name/…" is stripped and served here. `note` (may be NULL) hears of clients pushed
+   * to. fn/user are kept until the plugin stops. Blocks. */
+  int (*register_router)(void* host, const char* local_name, ccmux_route_fn route, ccmux_client_note_fn note,
+                         void* user);
+  /* Sends one protocol message (`len` bytes, copied; e.g. an event of a routed subscription)
+   * to a client the router was given. Returns 1: delivered and the client wants more;
+   * 0: delivered but its transport's queue is full — send nothing more until a
+   * CCMUX_CLIENT_READY note; CCMUX_ERR: the client is gone. Loop thread only. */
+  int (*client_push)(void* host, uint64_t client, const char* json, size_t len);
+  /* Replaces what this machine knows of the pending approvals of machine `machine`: `json`
+   * is an array of approval objects whose `id` and `session` already carry the "machine/"
+   * prefix (an empty array: none, e.g. the machine is down). Clients watching approvals get
+   * approval_requested / approval_resolved for the difference, and see them in the
+   * `approvals` snapshot and approvals.list. Returns CCMUX_OK, CCMUX_ERR (not an array,
+   * or this plugin is not the router) or CCMUX_ERR_STOPPING. Queued. */
+  int (*set_remote_approvals)(void* host, const char* machine, const char* json, size_t len);
 } ccmux_host_api;
 
 /* What the plugin exports. The descriptor and everything it points to (strings, keys)
