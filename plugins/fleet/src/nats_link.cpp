@@ -90,14 +90,23 @@ void NatsLink::start() {
         static_cast<Shared*>(c)->tell(std::string("error: ") + natsStatus_GetText(err) + (last && *last ? std::string(" (") + last + ")" : ""));
       },
       sh);
-  // The first connect may find no server yet (they start in any order): keep trying.
-  natsOptions_SetRetryOnFailedConnect(
-      o, true, [](natsConnection* nc, void* c) { static_cast<Shared*>(c)->tell("connected to " + url_of(nc)); }, sh);
-
+  // One plain attempt first, so a refusal (wrong credentials, bad certificate) is logged with
+  // its reason; then keep trying in the background: servers start in any order, and a fixed
+  // account needs no restart of ccmuxd.
   natsStatus s = natsConnection_Connect(&nc_, o);
-  if (s == NATS_NOT_YET_CONNECTED) s = NATS_OK;
-  else if (s == NATS_OK) shared_->tell("connected to " + url_of(nc_));
-  check(s, "connecting to NATS");
+  if (s == NATS_OK) {
+    shared_->tell("connected to " + url_of(nc_));
+  } else {
+    const char* last = nats_GetLastError(nullptr);
+    shared_->tell(std::string("error: cannot connect: ") + natsStatus_GetText(s) +
+                  (last && *last ? std::string(" (") + last + ")" : "") + "; trying again in the background");
+    nc_ = nullptr;
+    natsOptions_SetRetryOnFailedConnect(
+        o, true, [](natsConnection* nc, void* c) { static_cast<Shared*>(c)->tell("connected to " + url_of(nc)); }, sh);
+    s = natsConnection_Connect(&nc_, o);
+    if (s == NATS_NOT_YET_CONNECTED) s = NATS_OK;
+    check(s, "connecting to NATS");
+  }
 
   natsInbox* inbox = nullptr;
   check(natsInbox_Create(&inbox), "inbox");

@@ -1,0 +1,351 @@
+// Fleet mode end to end: real nats-server processes (one server, a 3-node cluster, a hub and
+// a leaf), several ccmuxd machines with the fleet plugin, the real claude CLI against the
+// fake Messages API. Each machine has its own state dir, socket and project root.
+#include "e2e.h"
+#include "nats_server.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <thread>
+
+using namespace ccmux;
+using namespace ccmux::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct MachineOptions {
+  std::vector<std::string> servers;
+  std::string user, password;  // NATS credentials (written to a 0600 file)
+  int heartbeat_ms = 500;
+  int down_after_ms = 2000;
+  bool required = true;  // the daemon refuses to start without the plugin
+  std::string tls_ca;    // TLS to NATS, servers signed by this CA
+};
+
+struct Machine {
+  std::string name;
+  TempDir dir;
+  std::unique_ptr<Daemon> d;
+  std::unique_ptr<Client> c;
+};
+
+bool eventually(const std::function<bool()>& pred, int timeout_ms = 20000) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return pred();
+}
+
+class FleetE2E : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (!HasFailure()) return;
+    for (auto& [name, m] : machines)
+      if (m->d) std::cerr << "---- ccmuxd " << name << " log ----\n" << m->d->log().substr(0, 12000) << "\n";
+  }
+
+  Machine& add(const std::string& name, const MachineOptions& o) {
+    auto m = std::make_unique<Machine>();
+    m->name = name;
+    std::string yaml = "plugins:\n  - name: fleet\n    search_dir: " + build_dir() + "/plugins\n    required: " + std::string(o.required ? "true" : "false") + "\n    servers: [";
+    for (size_t i = 0; i < o.servers.size(); ++i) yaml += (i ? ", " : "") + o.servers[i];
+    yaml += "]\n    machine: " + name + "\n    heartbeat_ms: " + std::to_string(o.heartbeat_ms) +
+            "\n    down_after_ms: " + std::to_string(o.down_after_ms) + "\n";
+    if (!o.user.empty()) {
+      std::string creds = m->dir.path + "/nats-credentials";
+      write_file(creds, o.user + ":" + o.password + "\n");
+      fs::permissions(creds, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+      yaml += "    credentials_file: " + creds + "\n";
+    }
+    if (!o.tls_ca.empty()) yaml += "    tls_ca: " + o.tls_ca + "\n";
+    DaemonOptions d;
+    d.extra_yaml = yaml;
+    m->d = std::make_unique<Daemon>(m->dir.path, api.base_url(), d);
+    m->c = m->d->connect();
+    auto& ref = *m;
+    machines[name] = std::move(m);
+    return ref;
+  }
+
+  // Polls `who`'s fleet.machines until every name in `names` is in `state`.
+  bool wait_state(Machine& who, const std::set<std::string>& names, const std::string& state, int timeout_ms = 20000) {
+    return eventually(
+        [&] {
+          json r = who.c->request("fleet.machines");
+          size_t n = 0;
+          for (auto& m : r["machines"])
+            if (names.count(m["name"]) && m["state"] == state) ++n;
+          return n == names.size();
+        },
+        timeout_ms);
+  }
+
+  static json find_session(const json& list, const std::string& id) {
+    for (auto& s : list["sessions"])
+      if (s["id"] == id) return s;
+    return nullptr;
+  }
+
+  TempDir dir;
+  FakeApi api{dir.path + "/api-requests.ndjson"};
+  std::map<std::string, std::unique_ptr<Machine>> machines;
+};
+
+}  // namespace
+
+TEST_F(FleetE2E, ThreeMachinesSeeEachOtherAndStartSessionsOnANamedMachine) {
+  NatsServer nats;
+  MachineOptions o{{nats.url()}};
+  Machine& a = add("alpha", o);
+  Machine& b = add("bravo", o);
+  Machine& c = add("charlie", o);
+  ASSERT_TRUE(wait_state(a, {"alpha", "bravo", "charlie"}, "up"));
+
+  // From alpha's socket, a session on bravo, in bravo's project folder.
+  json s = a.c->request("session.new", {{"host", "bravo"}, {"cwd", b.d->project()}, {"prompt", "echo: hello from bravo"}});
+  std::string id = s["id"];
+  ASSERT_EQ(id.rfind("bravo/s-", 0), 0u) << s.dump();
+  EXPECT_EQ(s["host"], "bravo");
+  EventLog log(*a.c, id);
+  ASSERT_TRUE(log.wait_kind("result", 90000));
+  EXPECT_EQ(log.streamed_text(), "hello from bravo");
+  for (auto& e : log.events()) EXPECT_EQ(e["session"], id);
+  // The session lives on bravo: its own socket lists it without a prefix.
+  json local = b.c->request("session.list");
+  ASSERT_EQ(local["sessions"].size(), 1u);
+  EXPECT_EQ("bravo/" + local["sessions"][0]["id"].get<std::string>(), id);
+  EXPECT_TRUE(a.c->request("session.list")["sessions"].empty()) << "alpha's own list holds only alpha's sessions";
+
+  // charlie runs one of its own; every machine's fleet.sessions shows both.
+  std::string mine = c.c->request("session.new", {{"cwd", c.d->project()}, {"prompt", "echo: charlie's"}})["id"];
+  for (Machine* m : {&a, &b, &c}) {
+    json all = m->c->request("fleet.sessions");
+    json one = find_session(all, id), two = find_session(all, "charlie/" + mine);
+    ASSERT_FALSE(one.is_null()) << m->name << ": " << all.dump();
+    ASSERT_FALSE(two.is_null()) << m->name << ": " << all.dump();
+    EXPECT_EQ(one["host"], "bravo");
+    EXPECT_EQ(one["reachable"], true);
+    EXPECT_EQ(all["machines"].size(), 3u);
+  }
+  // A session of another machine answers get/send like a local one, with the prefix.
+  EXPECT_EQ(a.c->request("session.get", {{"session", id}})["id"], id);
+  json sent = a.c->request("session.send", {{"session", id}, {"prompt", "echo: second turn"}});
+  EXPECT_EQ(sent["session"], id);
+  ASSERT_TRUE(log.wait_for([](const json& e) { return e["kind"] == "result" && e["seq"] > 5; }, 90000) &&
+              log.of_kind("result").size() == 2);
+
+  // Refusals name the machine.
+  try {
+    a.c->request("session.get", {{"session", "nowhere/s-00000000"}});
+    FAIL() << "an unknown machine must be refused";
+  } catch (const RequestFailed& e) {
+    EXPECT_EQ(e.code, "unknown_host");
+    EXPECT_NE(std::string(e.what()).find("no machine named nowhere"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(FleetE2E, AutoPlacesTheSessionOnTheMachineThatHasTheFolderOrSaysWhyNot) {
+  NatsServer nats;
+  MachineOptions o{{nats.url()}};
+  Machine& a = add("alpha", o);
+  Machine& b = add("bravo", o);
+  ASSERT_TRUE(wait_state(a, {"alpha", "bravo"}, "up"));
+  fs::create_directories(b.d->project() + "/only-here");
+  json s = a.c->request("session.new", {{"host", "auto"}, {"cwd", b.d->project() + "/only-here"}, {"prompt", "echo: placed"}});
+  EXPECT_EQ(s["id"].get<std::string>().rfind("bravo/", 0), 0u) << "only bravo has the folder under a project root: " << s.dump();
+  try {
+    a.c->request("session.new", {{"host", "auto"}, {"cwd", "/no/such/folder"}});
+    FAIL() << "nobody has the folder";
+  } catch (const RequestFailed& e) {
+    EXPECT_EQ(e.code, "no_machine");
+    EXPECT_NE(std::string(e.what()).find("no machine has the folder /no/such/folder"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("alpha"), std::string::npos) << "says whom it asked: " << e.what();
+  }
+}
+
+TEST_F(FleetE2E, AttachingARemoteSessionFromSeqOneMidStreamHasNoGapAndNoDuplicate) {
+  NatsServer nats;
+  MachineOptions o{{nats.url()}};
+  Machine& a = add("alpha", o);
+  Machine& b = add("bravo", o);
+  ASSERT_TRUE(wait_state(a, {"alpha", "bravo"}, "up"));
+  std::string local = b.c->request("session.new", {{"cwd", b.d->project()}, {"prompt", "deltas: 3000"}})["id"];
+  EventLog on_b(*b.c, local);
+  ASSERT_TRUE(on_b.wait_for([](const json& e) { return e["seq"].get<uint64_t>() > 300; }, 90000)) << "mid-stream";
+  EventLog on_a(*a.c, "bravo/" + local, 1);
+  ASSERT_TRUE(on_a.wait_kind("result", 120000));
+  ASSERT_TRUE(on_b.wait_kind("result", 60000));
+  uint64_t expect = 1;
+  for (auto& e : on_a.events()) {
+    ASSERT_EQ(e["seq"].get<uint64_t>(), expect) << "gap or duplicate";
+    ++expect;
+  }
+  EXPECT_EQ(on_a.events().size(), on_b.events().size()) << "the same events as the owner's own client";
+  EXPECT_EQ(on_a.streamed_text(), on_b.streamed_text());
+}
+
+TEST_F(FleetE2E, AnApprovalOfBravoIsAnsweredFromAlphasCliAndRecordedWithWhoAndWhere) {
+  NatsServer nats;
+  MachineOptions o{{nats.url()}};
+  Machine& a = add("alpha", o);
+  Machine& b = add("bravo", o);
+  ASSERT_TRUE(wait_state(a, {"alpha", "bravo"}, "up"));
+  auto watcher = a.d->connect(true);
+  std::string local = b.c->request("session.new", {{"cwd", b.d->project()}, {"prompt", bash("touch approved-from-alpha.txt")}})["id"];
+  json pending;
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto m = watcher->next(200);
+        if (m && (*m)["type"] == "approval_requested") pending = (*m)["approval"];
+        return !pending.is_null();
+      },
+      90000))
+      << "alpha's watching client hears of bravo's approval";
+  std::string id = pending["id"];
+  EXPECT_EQ(id.rfind("bravo/a-", 0), 0u) << pending.dump();
+  EXPECT_EQ(pending["session"], "bravo/" + local);
+  EXPECT_EQ(pending["tool"], "Bash");
+  // alpha's approvals.list shows it too; the answer goes from alpha's CLI.
+  json list = a.c->request("approvals.list");
+  ASSERT_EQ(list["approvals"].size(), 1u) << list.dump();
+  EXPECT_FALSE(fs::exists(b.d->project() + "/approved-from-alpha.txt"));
+  std::string out;
+  int rc = run_command({ccmux_bin(), "--socket", a.d->socket(), "approve", id}, &out);
+  EXPECT_EQ(rc, 0) << out;
+  EventLog log(*b.c, local);
+  ASSERT_TRUE(log.wait_kind("result", 90000));
+  EXPECT_TRUE(fs::exists(b.d->project() + "/approved-from-alpha.txt")) << "the tool ran on bravo";
+  auto resolved = log.of_kind("approval_resolved");
+  ASSERT_FALSE(resolved.empty());
+  std::string by = resolved.back()["payload"]["decided_by"];
+  EXPECT_NE(by.find("fleet:alpha/"), std::string::npos) << "who answered, from which machine: " << by;
+  // A second answer from anywhere does not change the first.
+  json again = b.c->request("approval.answer", {{"id", id.substr(id.find('/') + 1)}, {"decision", "deny"}});
+  EXPECT_EQ(again["status"], "already_resolved");
+  EXPECT_TRUE(eventually([&] { return a.c->request("approvals.list")["approvals"].empty(); }, 10000))
+      << "resolved on bravo: gone from alpha's list";
+}
+
+TEST_F(FleetE2E, ANatsNodeDyingMidStreamLosesNoEventAndNoApproval) {
+  NatsCluster cluster;
+  // alpha prefers node 0, bravo node 1: the stream crosses the cluster, then node 0 dies.
+  auto urls = cluster.urls();
+  Machine& a = add("alpha", {{urls[0], urls[1], urls[2]}});
+  Machine& b = add("bravo", {{urls[1], urls[2], urls[0]}});
+  ASSERT_TRUE(wait_state(a, {"alpha", "bravo"}, "up"));
+  std::string local = b.c->request("session.new", {{"cwd", b.d->project()}, {"prompt", "deltas: 20000"}})["id"];
+  EventLog on_a(*a.c, "bravo/" + local, 1);
+  ASSERT_TRUE(on_a.wait_for([](const json& e) { return e["seq"].get<uint64_t>() > 200; }, 90000));
+  cluster.node(0).kill9();
+  ASSERT_TRUE(on_a.wait_kind("result", 180000)) << "the stream goes on through another node";
+  uint64_t expect = 1;
+  for (auto& e : on_a.events()) {
+    ASSERT_EQ(e["seq"].get<uint64_t>(), expect) << "gap or duplicate after the node died";
+    ++expect;
+  }
+  EventLog on_b(*b.c, local);
+  ASSERT_TRUE(on_b.wait_kind("result", 30000));
+  EXPECT_EQ(on_a.events().size(), on_b.events().size());
+
+  // An approval asked while alpha reconnects still reaches alpha and is answered from there.
+  auto watcher = a.d->connect(true);
+  b.c->request("session.send", {{"session", local}, {"prompt", bash("touch after-the-node-died.txt")}});
+  json pending;
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto m = watcher->next(200);
+        if (m && (*m)["type"] == "approvals" && !(*m)["pending"].empty()) pending = (*m)["pending"][0];
+        if (m && (*m)["type"] == "approval_requested") pending = (*m)["approval"];
+        return !pending.is_null();
+      },
+      90000));
+  json res = a.c->request("approval.answer", {{"id", pending["id"]}, {"decision", "allow"}, {"by", "test"}});
+  EXPECT_EQ(res["status"], "resolved");
+  EXPECT_TRUE(eventually([&] { return fs::exists(b.d->project() + "/after-the-node-died.txt"); }, 90000));
+}
+
+TEST_F(FleetE2E, AMachineKilledIsShownDownWithinTenSecondsAndComesBackWithItsSessions) {
+  NatsServer nats;
+  MachineOptions defaults{{nats.url()}};
+  defaults.heartbeat_ms = 2000;  // the shipped defaults: down after 6 s
+  defaults.down_after_ms = 6000;
+  Machine& a = add("alpha", defaults);
+  Machine& b = add("bravo", defaults);
+  ASSERT_TRUE(wait_state(a, {"alpha", "bravo"}, "up"));
+  std::string local = b.c->request("session.new", {{"cwd", b.d->project()}, {"prompt", "echo: still here"}})["id"];
+  EventLog log(*b.c, local);
+  ASSERT_TRUE(log.wait_kind("result", 90000));
+  ASSERT_FALSE(find_session(a.c->request("fleet.sessions"), "bravo/" + local).is_null());
+
+  b.c.reset();
+  b.d->kill9();
+  auto killed = std::chrono::steady_clock::now();
+  ASSERT_TRUE(wait_state(a, {"bravo"}, "down", 15000));
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  EXPECT_LT(secs, 10.0) << "shown down within 10 s";
+  json during = a.c->request("fleet.sessions");
+  json s = find_session(during, "bravo/" + local);
+  ASSERT_FALSE(s.is_null()) << "unreachable, not lost: " << during.dump();
+  EXPECT_EQ(s["reachable"], false);
+  try {
+    a.c->request("session.get", {{"session", "bravo/" + local}});
+    FAIL() << "a request to a down machine fails at once";
+  } catch (const RequestFailed& e) {
+    EXPECT_EQ(e.code, "machine_down");
+  }
+
+  b.d->start();
+  b.c = b.d->connect();
+  ASSERT_TRUE(wait_state(a, {"bravo"}, "up", 20000));
+  json after = a.c->request("fleet.sessions");
+  json back = find_session(after, "bravo/" + local);
+  ASSERT_FALSE(back.is_null());
+  EXPECT_EQ(back["reachable"], true);
+  EXPECT_EQ(a.c->request("session.get", {{"session", "bravo/" + local}})["id"], "bravo/" + local);
+}
+
+TEST_F(FleetE2E, OverTlsWithAccountsAMachineWithWrongCredentialsIsRefusedAndSeenByNobody) {
+  NatsAccounts accounts{"default", {{"alpha", "alpha-pass"}, {"bravo", "bravo-pass"}}};
+  NatsOptions no;
+  no.accounts = accounts;
+  no.tls = true;
+  NatsServer nats(no);
+  MachineOptions right{{nats.url()}, "alpha", "alpha-pass"};
+  right.tls_ca = nats.ca_file();
+  Machine& a = add("alpha", right);
+  MachineOptions wrong{{nats.url()}, "bravo", "not-bravos-password"};
+  wrong.tls_ca = nats.ca_file();
+  wrong.required = false;  // refused by NATS: the plugin may fail to start, the daemon must not
+  Machine& b = add("bravo", wrong);
+  ASSERT_TRUE(wait_state(a, {"alpha"}, "up"));
+  EXPECT_TRUE(eventually([&] { return b.d->log().find("Authorization Violation") != std::string::npos; }, 15000))
+      << "the refusal is logged with NATS's reason: " << b.d->log();
+  EXPECT_EQ(b.d->log().find("not-bravos-password"), std::string::npos) << "the password is never logged";
+  json list = a.c->request("fleet.machines");
+  for (auto& m : list["machines"]) EXPECT_NE(m["name"], "bravo") << list.dump();
+  try {
+    a.c->request("session.list", {{"host", "bravo"}});
+    FAIL();
+  } catch (const RequestFailed& e) {
+    EXPECT_EQ(e.code, "unknown_host");
+  }
+}
+
+TEST_F(FleetE2E, AMachineBehindALeafNodeIsReachableThoughItOpensNoPort) {
+  NatsLeafPair pair;
+  Machine& hub = add("hub-side", {{pair.hub.url()}});
+  Machine& home = add("home", {{pair.leaf.url()}});
+  ASSERT_TRUE(wait_state(hub, {"hub-side", "home"}, "up"));
+  ASSERT_TRUE(wait_state(home, {"hub-side", "home"}, "up"));
+  json s = hub.c->request("session.new", {{"host", "home"}, {"cwd", home.d->project()}, {"prompt", "echo: through the leaf"}});
+  EventLog log(*hub.c, s["id"]);
+  ASSERT_TRUE(log.wait_kind("result", 90000));
+  EXPECT_EQ(log.streamed_text(), "through the leaf");
+}
