@@ -162,6 +162,19 @@ TEST_F(NatsInfra, RestartKeepsPortsAndConfig) {
   EXPECT_TRUE(cluster.wait_routes());
 }
 
+TEST_F(NatsInfra, BadConfigFailsWithTheServersWords) {
+  NatsOptions o;
+  o.extra_config = "authorization { user: \"unterminated }\n";
+  try {
+    NatsServer broken(o);
+    ADD_FAILURE() << "a server with a broken config started";
+  } catch (const std::runtime_error& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("nats-server exited"), std::string::npos) << what;
+    EXPECT_NE(what.find("nats-server.conf"), std::string::npos) << what;  // names the config
+  }
+}
+
 TEST_F(NatsInfra, ServerDiesWithItsOwner) {
   pid_t pid;
   {
@@ -185,6 +198,18 @@ TEST_F(NatsInfra, LeafAndHubCarryBothWays) {
   auto hub_sub = on_hub.subscribe("ccmux.default.home.rpc");
   EXPECT_TRUE(delivered(on_hub, *leaf_sub, "ccmux.default.hub.hb"));
   EXPECT_TRUE(delivered(on_leaf, *hub_sub, "ccmux.default.home.rpc"));
+}
+
+// The hub restarted (same ports): the leaf dials it again by itself, messages flow again.
+TEST_F(NatsInfra, LeafRedialsARestartedHub) {
+  NatsLeafPair pair;
+  NatsClient on_leaf(at({pair.leaf.url()}));
+  auto s = on_leaf.subscribe("ccmux.default.hub.hb");
+  pair.hub.kill9();
+  pair.hub.restart();
+  ASSERT_TRUE(pair.hub.wait_leafnodes(1)) << pair.leaf.log();
+  NatsClient on_hub(at({pair.hub.url()}));
+  EXPECT_TRUE(delivered(on_hub, *s, "ccmux.default.hub.hb"));
 }
 
 TEST_F(NatsInfra, MachinePublishesOnlyUnderItsOwnSubjects) {

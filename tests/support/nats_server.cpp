@@ -123,20 +123,35 @@ NatsServer::NatsServer(NatsOptions opts) : opts_(std::move(opts)) {
   std::string tmpl = (fs::temp_directory_path() / "ccmux-nats-XXXXXX").string();
   if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
-  port_ = free_nats_port();
-  http_port_ = free_nats_port();
-  if (opts_.cluster) cluster_port_ = opts_.cluster_port ? opts_.cluster_port : free_nats_port();
-  if (opts_.leaf_hub) leaf_port_ = free_nats_port();
-  if (opts_.server_name.empty()) opts_.server_name = "nats-" + std::to_string(port_);
-  if (opts_.tls) {
-    CertRequest req;
-    req.dir = dir_ + "/tls";
-    req.dns_names = {"localhost"};
-    req.ips = {"127.0.0.1"};
-    make_local_ca_and_server_cert(req);
+  try {
+    if (opts_.tls) {
+      CertRequest req;
+      req.dir = dir_ + "/tls";
+      req.dns_names = {"localhost"};
+      req.ips = {"127.0.0.1"};
+      make_local_ca_and_server_cert(req);
+    }
+    // A port found free can be taken by another process before the server binds it: then
+    // the server exits at once, and it gets other ports (a given cluster port stays).
+    for (int attempt = 1;; ++attempt) {
+      port_ = free_nats_port();
+      http_port_ = free_nats_port();
+      if (opts_.cluster) cluster_port_ = opts_.cluster_port ? opts_.cluster_port : free_nats_port();
+      if (opts_.leaf_hub) leaf_port_ = free_nats_port();
+      if (opts_.server_name.empty()) opts_.server_name = "nats-" + std::to_string(port_);
+      write_config();
+      try {
+        start();
+        break;
+      } catch (const std::runtime_error&) {
+        if (attempt == 3 || log().find("address already in use") == std::string::npos) throw;
+      }
+    }
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);  // the destructor does not run for a constructor that throws
+    throw;
   }
-  write_config();
-  start();
 }
 
 NatsServer::~NatsServer() {
