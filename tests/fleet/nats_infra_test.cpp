@@ -144,6 +144,26 @@ TEST_F(NatsInfra, ClientWithAllUrlsSurvivesKilledNode) {
   EXPECT_TRUE(cluster.wait_routes()) << "the two survivors lost their route";
 }
 
+// As a fleet runs it: TLS (one CA for the cluster), a machine user, all three URLs.
+TEST_F(NatsInfra, TlsClusterWithAccountsSurvivesKilledNode) {
+  NatsOptions o;
+  o.tls = true;
+  o.accounts = fleet_of({"a", "b"});
+  NatsCluster cluster(o);
+  NatsClientOptions ao = at(cluster.urls(), "a", "pw-a");
+  ao.ca_file = cluster.node(0).ca_file();
+  NatsClient a(ao);
+  NatsClientOptions bo = at({cluster.node(2).url()}, "b", "pw-b");
+  bo.ca_file = cluster.node(2).ca_file();
+  NatsClient b(bo);
+  auto hbs = a.subscribe("ccmux.default.*.hb");
+  ASSERT_TRUE(delivered(b, *hbs, "ccmux.default.b.hb"));
+  cluster.node(0).kill9();
+  ASSERT_TRUE(a.wait_reconnects(1));
+  EXPECT_TRUE(delivered(b, *hbs, "ccmux.default.b.hb"));
+  EXPECT_EQ(a.connected_url().rfind("tls://", 0), 0u) << a.connected_url();
+}
+
 TEST_F(NatsInfra, RestartKeepsPortsAndConfig) {
   NatsServer single;
   int port = single.port();

@@ -80,6 +80,28 @@ std::string http_get(int port, const std::string& path) {
 
 std::string quoted(const std::string& s) { return json(s).dump(); }  // a NATS config string
 
+// A CA and a server certificate for 127.0.0.1 and localhost, made as the other TLS tests
+// make theirs (`ccmux certs init`'s code): DIR/ca.crt, server.crt, server.key.
+void make_test_ca(const std::string& dir) {
+  CertRequest req;
+  req.dir = dir;
+  req.dns_names = {"localhost"};
+  req.ips = {"127.0.0.1"};
+  make_local_ca_and_server_cert(req);
+}
+
+std::string make_temp_dir() {
+  std::string tmpl = (fs::temp_directory_path() / "ccmux-nats-XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  return tmpl;
+}
+
+void remove_temp_dir(const std::string& dir) {
+  if (dir.empty() || std::getenv("CCMUX_KEEP_TEST_DIRS")) return;
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
 }  // namespace
 
 int free_nats_port() {
@@ -120,16 +142,11 @@ std::string nats_machine_user_block(const std::string& fleet, const NatsMachine&
 }
 
 NatsServer::NatsServer(NatsOptions opts) : opts_(std::move(opts)) {
-  std::string tmpl = (fs::temp_directory_path() / "ccmux-nats-XXXXXX").string();
-  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-  dir_ = tmpl;
+  dir_ = make_temp_dir();
   try {
-    if (opts_.tls) {
-      CertRequest req;
-      req.dir = dir_ + "/tls";
-      req.dns_names = {"localhost"};
-      req.ips = {"127.0.0.1"};
-      make_local_ca_and_server_cert(req);
+    if (opts_.tls && opts_.tls_dir.empty()) {
+      opts_.tls_dir = dir_ + "/tls";
+      make_test_ca(opts_.tls_dir);
     }
     // A port found free can be taken by another process before the server binds it: then
     // the server exits at once, and it gets other ports (a given cluster port stays).
@@ -148,18 +165,14 @@ NatsServer::NatsServer(NatsOptions opts) : opts_(std::move(opts)) {
       }
     }
   } catch (...) {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);  // the destructor does not run for a constructor that throws
+    remove_temp_dir(dir_);  // the destructor does not run for a constructor that throws
     throw;
   }
 }
 
 NatsServer::~NatsServer() {
   if (pid_ > 0) kill9();  // nothing to keep: no state outlives the test
-  if (!std::getenv("CCMUX_KEEP_TEST_DIRS")) {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  remove_temp_dir(dir_);
 }
 
 std::string NatsServer::url() const {
@@ -171,7 +184,7 @@ std::string NatsServer::leaf_url(const std::string& user, const std::string& pas
   return "nats-leaf://" + cred + "127.0.0.1:" + std::to_string(leaf_port_);
 }
 
-std::string NatsServer::ca_file() const { return dir_ + "/tls/ca.crt"; }
+std::string NatsServer::ca_file() const { return opts_.tls_dir + "/ca.crt"; }
 std::string NatsServer::config_path() const { return dir_ + "/nats-server.conf"; }
 std::string NatsServer::log() const { return slurp(dir_ + "/nats-server.log"); }
 
@@ -183,7 +196,7 @@ void NatsServer::write_config() {
     << "http: 127.0.0.1:" << http_port_ << "\n"
     << "debug: false\ntrace: false\n";
   if (opts_.tls)
-    c << "tls {\n  cert_file: " << quoted(dir_ + "/tls/server.crt") << "\n  key_file: " << quoted(dir_ + "/tls/server.key")
+    c << "tls {\n  cert_file: " << quoted(opts_.tls_dir + "/server.crt") << "\n  key_file: " << quoted(opts_.tls_dir + "/server.key")
       << "\n  timeout: 2\n}\n";
   if (opts_.cluster) {
     c << "cluster {\n  name: " << quoted(opts_.cluster_name) << "\n  listen: 127.0.0.1:" << cluster_port_ << "\n  routes: [\n";
@@ -308,18 +321,34 @@ NatsOptions member_options(NatsOptions o, int own, const std::vector<int>& all) 
 }  // namespace
 
 NatsCluster::NatsCluster(NatsOptions common, int size) {
-  std::vector<int> ports;
-  for (int i = 0; i < size; ++i) ports.push_back(free_nats_port());
-  for (int i = 0; i < size; ++i) {
-    NatsOptions o = member_options(common, ports[static_cast<size_t>(i)], ports);
-    o.server_name = "node" + std::to_string(i + 1);
-    nodes_.push_back(std::make_unique<NatsServer>(std::move(o)));
+  try {
+    if (common.tls && common.tls_dir.empty()) {
+      tls_dir_ = make_temp_dir();
+      common.tls_dir = tls_dir_;
+      make_test_ca(tls_dir_);
+    }
+    std::vector<int> ports;
+    for (int i = 0; i < size; ++i) ports.push_back(free_nats_port());
+    for (int i = 0; i < size; ++i) {
+      NatsOptions o = member_options(common, ports[static_cast<size_t>(i)], ports);
+      o.server_name = "node" + std::to_string(i + 1);
+      nodes_.push_back(std::make_unique<NatsServer>(std::move(o)));
+    }
+    if (!wait_routes()) {
+      std::string logs;
+      for (auto& n : nodes_) logs += "--- " + n->config_path() + "\n" + n->log();
+      throw std::runtime_error("the NATS cluster's routes did not come up in 8 s:\n" + logs);
+    }
+  } catch (...) {
+    nodes_.clear();
+    remove_temp_dir(tls_dir_);  // the destructor does not run for a constructor that throws
+    throw;
   }
-  if (!wait_routes()) {
-    std::string logs;
-    for (auto& n : nodes_) logs += "--- " + n->config_path() + "\n" + n->log();
-    throw std::runtime_error("the NATS cluster's routes did not come up in 8 s:\n" + logs);
-  }
+}
+
+NatsCluster::~NatsCluster() {
+  nodes_.clear();  // the servers first: they use the certificate files
+  remove_temp_dir(tls_dir_);
 }
 
 std::vector<std::string> NatsCluster::urls() const {

@@ -4,6 +4,8 @@
 // 127.0.0.1 ports with a config generated in its own temp dir; startup and cluster/leaf
 // formation are polled with a deadline on the monitoring port. A server runs in its own
 // process group and dies with the test process (PR_SET_PDEATHSIG) or with its NatsServer.
+// PR_SET_PDEATHSIG follows the thread that forked: make servers on a thread that outlives
+// them (the test's own thread).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -35,6 +37,7 @@ struct NatsOptions {
   std::string server_name;                // default: nats-<client port>
   std::optional<NatsAccounts> accounts;   // none: no authentication, the global account
   bool tls = false;  // TLS required on the client port; certificate from a fresh test CA (ca_file())
+  std::string tls_dir;  // with tls: take ca.crt, server.crt, server.key from here (NatsCluster shares one CA)
   // Cluster member: listens on cluster_port (0: a free one), routes to the others' cluster ports.
   bool cluster = false;
   int cluster_port = 0;
@@ -95,7 +98,11 @@ class NatsServer {
 // Three cluster members routed to each other; returns once every member has both routes.
 class NatsCluster {
  public:
+  // `common` applies to every member (accounts, tls: one test CA for all members).
   explicit NatsCluster(NatsOptions common = {}, int size = 3);
+  ~NatsCluster();
+  NatsCluster(const NatsCluster&) = delete;
+  NatsCluster& operator=(const NatsCluster&) = delete;
   NatsServer& node(size_t i) { return *nodes_.at(i); }
   size_t size() const { return nodes_.size(); }
   std::vector<std::string> urls() const;  // every member's client URL, node 0 first
@@ -103,6 +110,7 @@ class NatsCluster {
   bool wait_routes(int timeout_ms = 8000) const;
 
  private:
+  std::string tls_dir_;  // the members' shared test CA and certificate (with tls)
   std::vector<std::unique_ptr<NatsServer>> nodes_;
 };
 
