@@ -30,7 +30,14 @@ set(CPACK_COMPONENT_CCMUX_DESCRIPTION "ccmuxd supervises claude processes, store
 # procps for /bin/kill (the units' ExecReload).
 set(CPACK_DEBIAN_CCMUX_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_CCMUX_PACKAGE_DEPENDS "curl, ca-certificates, procps")
+# libnats3.4: the NATS C client the fleet plugin loads (dpkg-shlibdeps finds it too once the
+# plugin links it; named here so a package with the plugin never lacks it).
+if(CCMUX_WITH_FLEET)
+  string(APPEND CPACK_DEBIAN_CCMUX_PACKAGE_DEPENDS ", libnats3.4")
+endif()
 set(CPACK_DEBIAN_CCMUX_PACKAGE_RECOMMENDS "systemd, git")  # git: worktrees (ccmux new --worktree) and the gitlab plugin
+# nats-server: a fleet's hub, or a machine's own leaf node behind NAT (share/doc/ccmux/nats/).
+set(CPACK_DEBIAN_CCMUX_PACKAGE_SUGGESTS "nats-server")
 set(CPACK_DEBIAN_CCMUX_PACKAGE_CONTROL_EXTRA
   "${CMAKE_CURRENT_LIST_DIR}/deb/prerm;${CMAKE_CURRENT_LIST_DIR}/deb/postrm")
 

@@ -14,6 +14,7 @@ done
 # `cpack` would first build the `preinstall` target, which depends on `all` (the whole test
 # suite). The packages need only what they install.
 targets=(ccmuxd ccmux ccmux-hook approval telegram gitlab transport-ws)
+if grep -q '^CCMUX_WITH_FLEET:BOOL=ON' "$build/CMakeCache.txt"; then targets+=(fleet); fi
 if ! out="$(cmake --build "$build" --target "${targets[@]}" 2>&1 </dev/null)"; then
   echo "$out" >&2
   echo "make-debs: building the packaged targets failed" >&2

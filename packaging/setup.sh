@@ -28,11 +28,13 @@ APT_PACKAGES=(
   nlohmann-json3-dev libsimdjson-dev libcli11-dev libsystemd-dev libspdlog-dev systemd
   libwebsockets-dev libssl-dev libcurl4-openssl-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libnats-dev
 )
 # Only for the tests: GoogleTest, python3 for the fake servers (Messages API, Telegram, MCP),
 # Debian's chromium for the page test (driven by playwright-core; no browser download),
-# python3-grpcio for the gRPC clients nobody on the C++ side wrote (tests/grpc).
-TEST_APT_PACKAGES=(libgtest-dev python3 chromium python3-grpcio python3-protobuf)
+# python3-grpcio for the gRPC clients nobody on the C++ side wrote (tests/grpc), nats-server for
+# the fleet's clusters and leaf nodes (tests/fleet; libnats-dev above is the fleet plugin's client).
+TEST_APT_PACKAGES=(libgtest-dev python3 chromium python3-grpcio python3-protobuf nats-server)
 
 install_apt() {
   local missing=() p
@@ -111,7 +113,7 @@ case "${1:-}" in
     ;;
   test)
     install_deps test
-    configure -DCCMUX_WERROR=ON -DCCMUX_BUILD_TESTS=ON -DCCMUX_BUILD_BENCH=ON
+    configure -DCCMUX_WERROR=ON -DCCMUX_BUILD_TESTS=ON -DCCMUX_BUILD_BENCH=ON -DCCMUX_WITH_FLEET=ON
     cmake --build "$BUILD" -j"$JOBS"
     cd "$BUILD"
     ctest --output-on-failure -j"$JOBS" --timeout 300
