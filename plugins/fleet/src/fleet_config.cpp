@@ -72,6 +72,7 @@ FleetConfig parse_fleet_config(std::string_view config_json) {
   for (auto& s : cfg.at("servers")) c.link.servers.push_back(s.get<std::string>());
   if (c.link.servers.empty()) throw std::runtime_error("servers: at least one NATS URL (nats://host:4222)");
   c.link.name = "ccmuxd " + c.machine;
+  c.link.inbox_scope = c.machine;
   c.link.tls_ca = cfg.value("tls_ca", std::string());
   c.link.tls_cert = cfg.value("tls_cert", std::string());
   c.link.tls_key = cfg.value("tls_key", std::string());

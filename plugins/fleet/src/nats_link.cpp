@@ -110,7 +110,10 @@ void NatsLink::start() {
 
   natsInbox* inbox = nullptr;
   check(natsInbox_Create(&inbox), "inbox");
-  inbox_prefix_ = std::string(inbox) + ".";
+  // _INBOX.<nuid> made _INBOX.<scope>.<nuid>: the server lets a machine subscribe to replies
+  // addressed to it only (docs/fleet.md, "Security").
+  std::string unique = std::string(inbox).substr(std::string("_INBOX.").size());
+  inbox_prefix_ = "_INBOX." + (opts_.inbox_scope.empty() ? "" : opts_.inbox_scope + ".") + unique + ".";
   natsInbox_Destroy(inbox);
   if (!subscribe(inbox_prefix_ + "*", [this](const std::string& subject, std::string_view data, const std::string&) {
         on_reply(subject, data);

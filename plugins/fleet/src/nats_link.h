@@ -25,6 +25,7 @@ namespace ccmux::fleet {
 struct LinkOptions {
   std::vector<std::string> servers;  // nats://host:port or tls://…
   std::string name;                  // shown by the server (connz)
+  std::string inbox_scope;           // replies come to _INBOX.<scope>.…: a machine may read only its own
   std::string user, password;        // from the credentials file
   std::string creds_file;            // a .creds file (JWT + NKey seed)
   std::string nkey_public, nkey_seed_file;
