@@ -68,6 +68,8 @@ struct PluginHost::Instance {
   std::vector<std::unique_ptr<ProtocolClient>> closed_clients;
   std::mutex open_mu;
   std::set<uint64_t> open_clients;  // ids client_send accepts, kept by the calling thread
+  PendingCalls* calls = nullptr;     // SDK 1.6: the host's open calls (call_respond)
+  std::atomic<bool> router{false};   // SDK 1.6: this plugin is core.router (set_remote_approvals)
 
   // Shared with the work a plugin queues on the loop and with its threads' waiting calls.
   // Once closed (the plugin failed to start, or is being stopped), queued work is dropped
@@ -416,6 +418,85 @@ int api_register_method(void* host, const char* method, ccmux_method_fn fn, void
   return ok ? 0 : -1;
 }
 
+// ---- SDK 1.6 ----
+
+// A plugin's answer (`text`, JSON) as the client gets it: invalid JSON is the plugin's fault.
+std::pair<bool, json> read_answer(const std::string& plugin, bool ok, const std::string& text) {
+  std::string why;
+  json body = parse_json_bounded(text, &why);
+  if (body.is_discarded())
+    return {false, {{"code", "internal"}, {"message", "plugin " + plugin + " answered with invalid JSON (" + why + ")"}}};
+  return {ok, std::move(body)};
+}
+
+int api_register_async_method(void* host, const char* method, ccmux_async_method_fn fn, void* user) {
+  auto* p = self(host);
+  if (!fn || !method || !*method) return CCMUX_ERR;
+  bool ok = false;
+  std::string m(method);
+  if (!p->on_loop([&] { ok = p->core->plugins->add_async_method(m, p->name, fn, user); }, true)) return CCMUX_ERR_STOPPING;
+  return ok ? CCMUX_OK : CCMUX_ERR;
+}
+
+int api_call_respond(void* host, uint64_t call, int ok, const char* js, size_t len) {
+  auto* p = self(host);
+  if (!js && len) return CCMUX_ERR;
+  // Claimed here, on the calling thread: a second answer is refused at once, not on the loop.
+  if (!p->calls->claim(call, p->name)) return CCMUX_ERR;
+  std::string text(js ? js : "", js ? len : 0);
+  // At once on the loop thread (stop() included: its answers still reach the clients); else
+  // queued. Refused once the plugin is closed: the host answers the call itself (teardown).
+  bool queued = p->on_loop([p, call, ok, text] {
+    auto [good, body] = read_answer(p->name, ok != 0, text);
+    p->calls->answer(call, good, body);  // a client that went away: its done drops it
+  }, false);
+  return queued ? CCMUX_OK : CCMUX_ERR_STOPPING;
+}
+
+int api_register_router(void* host, const char* local_name, ccmux_route_fn route, ccmux_client_note_fn note,
+                        void* user) {
+  auto* p = self(host);
+  if (!route || !local_name || !is_machine_name(local_name)) return CCMUX_ERR;
+  bool ok = false;
+  std::string name(local_name);
+  if (!p->on_loop([&] { ok = p->core->plugins->set_router(*p, name, route, note, user); }, true))
+    return CCMUX_ERR_STOPPING;
+  return ok ? CCMUX_OK : CCMUX_ERR;
+}
+
+int api_client_push(void* host, uint64_t client, const char* js, size_t len) {
+  auto* p = self(host);
+  Core& core = *p->core;
+  if (!core.loop.in_loop_thread() || !js || !core.router || core.router->plugin != p->name) return CCMUX_ERR;
+  auto it = core.clients_by_id.find(client);
+  if (it == core.clients_by_id.end()) return CCMUX_ERR;
+  // The transports frame messages by line (NDJSON): a message with a line break would be two.
+  std::string_view msg(js, len);
+  size_t first = msg.find_first_not_of(" \t"), last = msg.find_last_not_of(" \t");
+  if (first == std::string_view::npos || msg[first] != '{' || msg[last] != '}' ||
+      msg.find_first_of("\r\n") != std::string_view::npos) {
+    spdlog::error("plugin {}: client_push: not one JSON object on one line; not sent", p->name);
+    return CCMUX_ERR;
+  }
+  ProtocolClient* c = it->second;
+  c->push(std::string(msg));
+  bool ready = c->ready();
+  c->routed(!ready);  // full: the router hears CCMUX_CLIENT_READY when it drains
+  return ready ? 1 : 0;
+}
+
+int api_set_remote_approvals(void* host, const char* machine, const char* js, size_t len) {
+  auto* p = self(host);
+  if (!machine || !is_machine_name(machine) || (!js && len) || !p->router) return CCMUX_ERR;
+  json list = parse_json_bounded(std::string_view(js ? js : "", js ? len : 0));
+  if (!list.is_array()) return CCMUX_ERR;
+  std::string m(machine);
+  bool queued = p->on_loop([p, m, list] {
+    if (p->core->router && p->core->router->plugin == p->name) p->core->set_remote_approvals(m, list);
+  }, false);
+  return queued ? CCMUX_OK : CCMUX_ERR_STOPPING;
+}
+
 // A timer's loop timer; periodic ones re-arm before fn runs, so fn may cancel its own timer.
 void arm_timer(Instance* p, uint64_t id, double delay_s, double period_s, ccmux_task_fn fn, void* user) {
   p->timers[id] = p->core->loop.add_timer(delay_s, [p, g = p->gate, id, period_s, fn, user] {
@@ -475,6 +556,13 @@ void PluginHost::forget(const std::string& plugin) {
   core_.approvals->remove_owned_by(plugin);
   core_.tokens->remove_listeners(plugin);
   core_.certs->revocation_listeners().remove(plugin);
+  if (core_.router && core_.router->plugin == plugin) {
+    core_.router.reset();
+    // What it told of other machines' approvals can no longer change: clients see them end.
+    for (auto& machine : core_.remote_approvals.machines()) core_.set_remote_approvals(machine, json::array());
+  }
+  // No client waits forever for a plugin that is gone.
+  calls_.fail_all(plugin, {{"code", "plugin_stopped"}, {"message", "plugin " + plugin + " stopped before answering"}});
 }
 
 namespace {
@@ -518,6 +606,53 @@ bool PluginHost::add_method(const std::string& method, const std::string& plugin
                                   }});
   if (!added) spdlog::warn("plugin {}: method '{}' is taken", plugin, method);
   return added;
+}
+
+bool PluginHost::add_async_method(const std::string& method, const std::string& plugin, ccmux_async_method_fn fn,
+                                  void* user) {
+  bool added = core_.methods.add({.name = method,
+                                  .trust = Trust::any,
+                                  .params_declared = false,
+                                  .result = "declared by the plugin",
+                                  .plugin = plugin,
+                                  .handler = [this, plugin, fn, user](Call& c, const MethodDone& done) {
+                                    uint64_t call = calls_.open(plugin, done);
+                                    std::string text = c.params.is_null() ? "{}" : c.params.dump();
+                                    fn(user, call, text.data(), text.size(), c.who.c_str(), c.trusted ? 1 : 0);
+                                  }});
+  if (!added) spdlog::warn("plugin {}: method '{}' is taken", plugin, method);
+  return added;
+}
+
+bool PluginHost::set_router(Instance& p, const std::string& local_name, ccmux_route_fn route, ccmux_client_note_fn note,
+                            void* user) {
+  if (core_.router) {
+    spdlog::warn("plugin {}: register_router refused: plugin {} routes to other machines already", p.name,
+                 core_.router->plugin);
+    return false;
+  }
+  auto r = std::make_unique<MachineRouter>();
+  r->serial = core_.next_router_serial++;
+  r->plugin = p.name;
+  r->local_name = local_name;
+  Instance* ip = &p;  // the router is dropped (forget) before the Instance goes
+  r->route = [this, ip, route, user](ProtocolClient& c, const std::string& target, const std::string& method,
+                                     const json& params, const MethodDone& done) {
+    uint64_t call = calls_.open(ip->name, done);
+    std::string text = params.dump(-1, ' ', false, json::error_handler_t::replace);
+    route(user, call, c.id(), target.c_str(), method.c_str(), text.data(), text.size(), c.name().c_str(),
+          c.trusted() ? 1 : 0);
+  };
+  if (note)
+    r->note = [ip, note, user](uint64_t client, ClientNote what) {
+      // Queued (a client's destructor must not run plugin code); dropped once the plugin stopped.
+      int code = what == ClientNote::gone ? CCMUX_CLIENT_GONE : CCMUX_CLIENT_READY;
+      ip->guarded("a client note", [&] { ip->post([note, user, client, code] { note(user, client, code); }); });
+    };
+  core_.router = std::move(r);
+  p.router = true;
+  spdlog::info("plugin {}: routes requests to other machines (this machine is {})", p.name, local_name);
+  return true;
 }
 
 PluginHost::~PluginHost() { stop_all(); }
@@ -616,6 +751,12 @@ void PluginHost::start_all() {
       p->api.timer_cancel = api_timer_cancel;
       p->api.authenticate_certificate = api_authenticate_certificate;
       p->api.register_certificate_revocation_listener = api_register_certificate_revocation_listener;
+      p->api.register_async_method = api_register_async_method;
+      p->api.call_respond = api_call_respond;
+      p->api.register_router = api_register_router;
+      p->api.client_push = api_client_push;
+      p->api.set_remote_approvals = api_set_remote_approvals;
+      p->calls = &calls_;
       p->daemon_stopping = &stopping_;
       std::string cfg = p->config.dump();
       char err[1024] = {0};
@@ -639,14 +780,17 @@ void PluginHost::start_all() {
 
 void PluginHost::teardown(Instance& p) {
   p.close();
-  forget(p.name);
+  p.router = false;
   for (auto& [id, timer] : p.timers) core_.loop.cancel_timer(timer);
   p.timers.clear();
   for (auto& [id, sub] : p.subs) core_.bus->unsubscribe(sub.first);
   p.subs.clear();
+  // Its clients go before forget() answers its open calls: no answer reaches its on_message
+  // after stop() returned.
   p.clients.clear();
   p.client_ready.clear();
   p.closed_clients.clear();
+  forget(p.name);
 }
 
 void PluginHost::begin_stopping() {
