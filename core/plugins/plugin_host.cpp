@@ -479,10 +479,13 @@ int api_client_push(void* host, uint64_t client, const char* js, size_t len) {
     return CCMUX_ERR;
   }
   ProtocolClient* c = it->second;
-  c->push(std::string(msg));
-  bool ready = c->ready();
-  c->routed(!ready);  // full: the router hears CCMUX_CLIENT_READY when it drains
-  return ready ? 1 : 0;
+  bool ready = false;
+  bool sent = p->guarded("client_push", [&] {
+    c->push(std::string(msg));
+    ready = c->ready();
+    c->routed(!ready);  // full: the router hears CCMUX_CLIENT_READY when it drains
+  });
+  return !sent ? CCMUX_ERR : ready ? 1 : 0;
 }
 
 int api_set_remote_approvals(void* host, const char* machine, const char* js, size_t len) {

@@ -39,6 +39,11 @@ class RouterProbe : public ccmux::Plugin {
                                                                                                          : "accepted"));
     say(std::string("answer an unknown call -> ") + (host.respond(987654, true, "{}") ? "accepted" : "refused"));
 
+    // Escalation channels hear this machine's approvals only: logs what reaches one.
+    host.register_escalation_channel("watch", [this](std::string_view msg) {
+      auto m = json::parse(msg, nullptr, false);
+      if (m.is_object()) say("channel got " + m.value("type", "?") + " " + m["approval"].value("id", "?"));
+    });
     host.register_method("probe.echo", [](const ccmux::Host::Call& c) {
       return json{{"params", json::parse(c.params_json)}, {"caller", c.caller}}.dump();
     });

@@ -284,9 +284,21 @@ TEST(RemoteApprovals, WatchersGetTheDifferenceAndSeeThemInTheSnapshotAndTheList)
   EXPECT_EQ((*gone)["approval"]["decision"], "unknown");
   EXPECT_EQ((*gone)["approval"]["state"], "resolved");
   EXPECT_EQ(c->request("approvals.list")["approvals"], json::array({a2}));
+  // This machine's own approvals come first, and reach escalation channels; other machines'
+  // do not (Telegram belongs to the machine that owns the approval).
+  std::string session = c->request("session.new", {{"cwd", f.d->project()}, {"prompt", "ask me"}})["id"];
+  size_t seen = wait_log(*f.d, "router-probe: channel got approval_requested a-");
+  ASSERT_NE(seen, std::string::npos) << f.d->log();
+  EXPECT_EQ(f.d->log().find("router-probe: channel got approval_requested m1/"), std::string::npos) << f.d->log();
+  EXPECT_EQ(f.d->log().find("router-probe: channel got approval_resolved m1/"), std::string::npos) << f.d->log();
+  json listed = c->request("approvals.list")["approvals"];
+  ASSERT_EQ(listed.size(), 2u) << listed;
+  EXPECT_EQ(listed[0]["session"], session);
+  EXPECT_EQ(listed[1], a2);
+  EXPECT_EQ(c->request("status")["pending_approvals"], 1);
   // Not an array, or not a machine's name: refused, nothing changes.
   EXPECT_EQ(c->request("probe.remote_approvals", {{"machine", "m1"}, {"raw", "{}"}})["ok"], false);
   EXPECT_EQ(c->request("probe.remote_approvals", {{"machine", "m1"}, {"raw", "[{"}})["ok"], false);
   EXPECT_EQ(c->request("probe.remote_approvals", {{"machine", "no/such"}, {"approvals", json::array()}})["ok"], false);
-  EXPECT_EQ(c->request("approvals.list")["approvals"], json::array({a2}));
+  EXPECT_EQ(c->request("approvals.list")["approvals"].back(), a2);
 }
