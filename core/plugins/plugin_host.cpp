@@ -2,6 +2,7 @@
 
 #include "json_bounds.h"
 #include "paths.h"
+#include "plugins/plugin_instance.h"
 #include "plugins/plugin_schema.h"
 #include "protocol/protocol_client.h"
 
@@ -25,144 +26,6 @@
 namespace ccmux {
 
 using nlohmann::json;
-
-namespace {
-class PluginSink : public EventSink {
- public:
-  PluginSink(ccmux_event_fn fn, void* user) : fn_(fn), user_(user) {}
-  void deliver(const EventView& ev) override {
-    std::string session(ev.session), kind(ev.kind);
-    ccmux_event e{sizeof(ccmux_event), session.c_str(), ev.seq, ev.ts_ms, kind.c_str(), ev.payload.data(), ev.payload.size()};
-    fn_(user_, &e);
-  }
-
- private:
-  ccmux_event_fn fn_;
-  void* user_;
-};
-}  // namespace
-
-struct PluginHost::Instance {
-  Core* core = nullptr;
-  std::string name;
-  std::string path;
-  boost::dll::shared_library lib;
-  const ccmux_plugin_descriptor* desc = nullptr;
-  json config;
-  void* state = nullptr;
-  bool running = false;
-  ccmux_host_api api{};
-  // Set from SIGTERM on (PluginHost::begin_stopping): blocking calls from the plugin's threads
-  // are refused at once instead of queueing behind a loop that is winding down.
-  const std::atomic<bool>* daemon_stopping = nullptr;
-  // What a refused blocking call returns: CCMUX_ERR_STOPPING for SDK 1.4 plugins, and -1 for
-  // older ones, whose header promised 0 or -1.
-  int refused = CCMUX_ERR;
-  std::map<uint64_t, EventLoop::TimerId> timers;  // the plugin's timer id -> the loop's current one
-  std::atomic<uint64_t> next_id{1};
-  std::map<uint64_t, std::pair<uint64_t, std::unique_ptr<PluginSink>>> subs;  // our id -> (bus id, sink)
-  std::map<uint64_t, std::unique_ptr<ProtocolClient>> clients;
-  std::map<uint64_t, bool> client_ready;  // flow control set by the plugin (default ready)
-  // Closed clients live until the loop's next turn: client_close may come from inside one of
-  // that client's own callbacks, which goes on using it after the plugin returns.
-  std::vector<std::unique_ptr<ProtocolClient>> closed_clients;
-  std::mutex open_mu;
-  std::set<uint64_t> open_clients;  // ids client_send accepts, kept by the calling thread
-  PendingCalls* calls = nullptr;     // SDK 1.6: the host's open calls (call_respond)
-  std::atomic<bool> router{false};   // SDK 1.6: this plugin is core.router (set_remote_approvals)
-
-  // Shared with the work a plugin queues on the loop and with its threads' waiting calls.
-  // Once closed (the plugin failed to start, or is being stopped), queued work is dropped
-  // and waiting calls fail at once: nothing runs against a freed Instance or an unloaded
-  // library, and a stop() joining a thread blocked in a host call cannot deadlock with the
-  // loop (which is busy in that very stop(), or no longer running).
-  struct Gate {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool closed = false;
-  };
-  std::shared_ptr<Gate> gate = std::make_shared<Gate>();
-
-  void close() {
-    {
-      std::lock_guard lock(gate->mu);
-      gate->closed = true;
-    }
-    gate->cv.notify_all();
-  }
-
-  // Queues fn on the loop, to run only if the plugin is still there then. False once closed.
-  template <class F>
-  bool post(F fn) {
-    auto g = gate;
-    {
-      std::lock_guard lock(g->mu);
-      if (g->closed) return false;
-    }
-    core->loop.post([this, g, fn = std::move(fn)]() mutable {
-      {
-        std::lock_guard lock(g->mu);
-        if (g->closed) return;  // `this` is gone only after the gate closed
-      }
-      guarded("a host call on the loop thread", fn);  // the loop thread is the only one that closes the gate
-    });
-    return true;
-  }
-
-  // A host call's work: an exception (disk full, I/O error, bad_alloc) is logged with the
-  // plugin's name and becomes `false` (CCMUX_ERR for the plugin), never thrown through the
-  // loop or across the C boundary (core/base/errors.h). Nothing in the event loop catches: one
-  // plugin's failed call would end the daemon with every session and pending approval in it.
-  template <class F>
-  bool guarded(const char* call, F&& fn) noexcept {
-    try {
-      fn();
-      return true;
-    } catch (const std::exception& e) {
-      spdlog::error("plugin {}: {} failed: {}", name, call, e.what());
-    } catch (...) {
-      spdlog::error("plugin {}: {} failed (not a std::exception)", name, call);
-    }
-    return false;
-  }
-
-  // Runs fn on the loop thread: at once from it; else queued, and with `wait` the caller
-  // blocks until it ran. False when it will not run: the plugin is closed, or (a waiting
-  // call that may be refused) the daemon is stopping.
-  template <class F>
-  bool on_loop(F fn, bool wait, bool may_refuse = true) {
-    if (core->loop.in_loop_thread()) return guarded("a host call", fn);
-    if (!wait) return post(std::move(fn));
-    if (may_refuse && daemon_stopping && daemon_stopping->load()) return false;
-    struct Call {
-      bool started = false, done = false;
-    };
-    auto call = std::make_shared<Call>();
-    auto g = gate;
-    std::unique_lock lock(g->mu);
-    if (g->closed) return false;
-    core->loop.post([this, g, call, &fn] {
-      {
-        std::lock_guard l(g->mu);
-        if (g->closed) return;  // the caller has given up: fn and its captures are gone
-        call->started = true;
-      }
-      guarded("a host call on the loop thread", fn);  // `this` outlives the call: the caller waits for it below
-      {
-        std::lock_guard l(g->mu);
-        call->done = true;
-      }
-      g->cv.notify_all();
-    });
-    g->cv.wait(lock, [&] { return call->done || (g->closed && !call->started); });
-    return call->done;
-  }
-
-  bool is_open_client(uint64_t id) {
-    std::lock_guard lock(open_mu);
-    return open_clients.count(id) > 0;
-  }
-};
 
 namespace {
 using Instance = PluginHost::Instance;
@@ -418,88 +281,6 @@ int api_register_method(void* host, const char* method, ccmux_method_fn fn, void
   return ok ? 0 : -1;
 }
 
-// ---- SDK 1.6 ----
-
-// A plugin's answer (`text`, JSON) as the client gets it: invalid JSON is the plugin's fault.
-std::pair<bool, json> read_answer(const std::string& plugin, bool ok, const std::string& text) {
-  std::string why;
-  json body = parse_json_bounded(text, &why);
-  if (body.is_discarded())
-    return {false, {{"code", "internal"}, {"message", "plugin " + plugin + " answered with invalid JSON (" + why + ")"}}};
-  return {ok, std::move(body)};
-}
-
-int api_register_async_method(void* host, const char* method, ccmux_async_method_fn fn, void* user) {
-  auto* p = self(host);
-  if (!fn || !method || !*method) return CCMUX_ERR;
-  bool ok = false;
-  std::string m(method);
-  if (!p->on_loop([&] { ok = p->core->plugins->add_async_method(m, p->name, fn, user); }, true)) return CCMUX_ERR_STOPPING;
-  return ok ? CCMUX_OK : CCMUX_ERR;
-}
-
-int api_call_respond(void* host, uint64_t call, int ok, const char* js, size_t len) {
-  auto* p = self(host);
-  if (!js && len) return CCMUX_ERR;
-  // Claimed here, on the calling thread: a second answer is refused at once, not on the loop.
-  if (!p->calls->claim(call, p->name)) return CCMUX_ERR;
-  std::string text(js ? js : "", js ? len : 0);
-  // At once on the loop thread (stop() included: its answers still reach the clients); else
-  // queued. Refused once the plugin is closed: the host answers the call itself (teardown).
-  bool queued = p->on_loop([p, call, ok, text] {
-    auto [good, body] = read_answer(p->name, ok != 0, text);
-    p->calls->answer(call, good, body);  // a client that went away: its done drops it
-  }, false);
-  return queued ? CCMUX_OK : CCMUX_ERR_STOPPING;
-}
-
-int api_register_router(void* host, const char* local_name, ccmux_route_fn route, ccmux_client_note_fn note,
-                        void* user) {
-  auto* p = self(host);
-  if (!route || !local_name || !is_machine_name(local_name)) return CCMUX_ERR;
-  bool ok = false;
-  std::string name(local_name);
-  if (!p->on_loop([&] { ok = p->core->plugins->set_router(*p, name, route, note, user); }, true))
-    return CCMUX_ERR_STOPPING;
-  return ok ? CCMUX_OK : CCMUX_ERR;
-}
-
-int api_client_push(void* host, uint64_t client, const char* js, size_t len) {
-  auto* p = self(host);
-  Core& core = *p->core;
-  if (!core.loop.in_loop_thread() || !js || !core.router || core.router->plugin != p->name) return CCMUX_ERR;
-  auto it = core.clients_by_id.find(client);
-  if (it == core.clients_by_id.end()) return CCMUX_ERR;
-  // The transports frame messages by line (NDJSON): a message with a line break would be two.
-  std::string_view msg(js, len);
-  size_t first = msg.find_first_not_of(" \t"), last = msg.find_last_not_of(" \t");
-  if (first == std::string_view::npos || msg[first] != '{' || msg[last] != '}' ||
-      msg.find_first_of("\r\n") != std::string_view::npos) {
-    spdlog::error("plugin {}: client_push: not one JSON object on one line; not sent", p->name);
-    return CCMUX_ERR;
-  }
-  ProtocolClient* c = it->second;
-  bool ready = false;
-  bool sent = p->guarded("client_push", [&] {
-    c->push(std::string(msg));
-    ready = c->ready();
-    c->routed(!ready);  // full: the router hears CCMUX_CLIENT_READY when it drains
-  });
-  return !sent ? CCMUX_ERR : ready ? 1 : 0;
-}
-
-int api_set_remote_approvals(void* host, const char* machine, const char* js, size_t len) {
-  auto* p = self(host);
-  if (!machine || !is_machine_name(machine) || (!js && len) || !p->router) return CCMUX_ERR;
-  json list = parse_json_bounded(std::string_view(js ? js : "", js ? len : 0));
-  if (!list.is_array()) return CCMUX_ERR;
-  std::string m(machine);
-  bool queued = p->on_loop([p, m, list] {
-    if (p->core->router && p->core->router->plugin == p->name) p->core->set_remote_approvals(m, list);
-  }, false);
-  return queued ? CCMUX_OK : CCMUX_ERR_STOPPING;
-}
-
 // A timer's loop timer; periodic ones re-arm before fn runs, so fn may cancel its own timer.
 void arm_timer(Instance* p, uint64_t id, double delay_s, double period_s, ccmux_task_fn fn, void* user) {
   p->timers[id] = p->core->loop.add_timer(delay_s, [p, g = p->gate, id, period_s, fn, user] {
@@ -611,53 +392,6 @@ bool PluginHost::add_method(const std::string& method, const std::string& plugin
   return added;
 }
 
-bool PluginHost::add_async_method(const std::string& method, const std::string& plugin, ccmux_async_method_fn fn,
-                                  void* user) {
-  bool added = core_.methods.add({.name = method,
-                                  .trust = Trust::any,
-                                  .params_declared = false,
-                                  .result = "declared by the plugin",
-                                  .plugin = plugin,
-                                  .handler = [this, plugin, fn, user](Call& c, const MethodDone& done) {
-                                    uint64_t call = calls_.open(plugin, done);
-                                    std::string text = c.params.is_null() ? "{}" : c.params.dump();
-                                    fn(user, call, text.data(), text.size(), c.who.c_str(), c.trusted ? 1 : 0);
-                                  }});
-  if (!added) spdlog::warn("plugin {}: method '{}' is taken", plugin, method);
-  return added;
-}
-
-bool PluginHost::set_router(Instance& p, const std::string& local_name, ccmux_route_fn route, ccmux_client_note_fn note,
-                            void* user) {
-  if (core_.router) {
-    spdlog::warn("plugin {}: register_router refused: plugin {} routes to other machines already", p.name,
-                 core_.router->plugin);
-    return false;
-  }
-  auto r = std::make_unique<MachineRouter>();
-  r->serial = core_.next_router_serial++;
-  r->plugin = p.name;
-  r->local_name = local_name;
-  Instance* ip = &p;  // the router is dropped (forget) before the Instance goes
-  r->route = [this, ip, route, user](ProtocolClient& c, const std::string& target, const std::string& method,
-                                     const json& params, const MethodDone& done) {
-    uint64_t call = calls_.open(ip->name, done);
-    std::string text = params.dump(-1, ' ', false, json::error_handler_t::replace);
-    route(user, call, c.id(), target.c_str(), method.c_str(), text.data(), text.size(), c.name().c_str(),
-          c.trusted() ? 1 : 0);
-  };
-  if (note)
-    r->note = [ip, note, user](uint64_t client, ClientNote what) {
-      // Queued (a client's destructor must not run plugin code); dropped once the plugin stopped.
-      int code = what == ClientNote::gone ? CCMUX_CLIENT_GONE : CCMUX_CLIENT_READY;
-      ip->guarded("a client note", [&] { ip->post([note, user, client, code] { note(user, client, code); }); });
-    };
-  core_.router = std::move(r);
-  p.router = true;
-  spdlog::info("plugin {}: routes requests to other machines (this machine is {})", p.name, local_name);
-  return true;
-}
-
 PluginHost::~PluginHost() { stop_all(); }
 
 std::unique_ptr<PluginHost::Instance> PluginHost::load(const PluginEntry& e) {
@@ -754,11 +488,7 @@ void PluginHost::start_all() {
       p->api.timer_cancel = api_timer_cancel;
       p->api.authenticate_certificate = api_authenticate_certificate;
       p->api.register_certificate_revocation_listener = api_register_certificate_revocation_listener;
-      p->api.register_async_method = api_register_async_method;
-      p->api.call_respond = api_call_respond;
-      p->api.register_router = api_register_router;
-      p->api.client_push = api_client_push;
-      p->api.set_remote_approvals = api_set_remote_approvals;
+      add_fleet_functions(p->api);  // SDK 1.6
       p->calls = &calls_;
       p->daemon_stopping = &stopping_;
       std::string cfg = p->config.dump();
