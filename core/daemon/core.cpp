@@ -78,6 +78,17 @@ void Core::open(const std::string& claude_path) {
   started_ms = now_ms();
 }
 
+nlohmann::json Core::pending_approvals_json() const {
+  nlohmann::json all = approvals->pending_json();
+  for (auto& a : remote_approvals.pending()) all.push_back(a);
+  return all;
+}
+
+void Core::set_remote_approvals(const std::string& machine, const nlohmann::json& list) {
+  for (auto& msg : remote_approvals.replace(machine, list))
+    for (auto* c : std::set<ProtocolClient*>(clients)) c->on_approval_message(msg);
+}
+
 void Core::reload_policies() {
   policies->load(config.policies, [this](const std::vector<std::string>& errors) {
     for (auto& e : errors) spdlog::error("policy reload: {} (keeping the previous version)", e);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "daemon/core.h"
+#include "plugins/pending_calls.h"
 
 #include <ccmux/plugin_abi.h>
 
@@ -47,11 +48,18 @@ class PluginHost {
   // A protocol method served by a plugin (SDK 1.3), added to core.methods; false when taken.
   bool add_method(const std::string& method, const std::string& plugin, ccmux_method_fn fn, void* user);
 
+  // SDK 1.6: a method answered later through call_respond (calls_), listed like add_method's.
+  bool add_async_method(const std::string& method, const std::string& plugin, ccmux_async_method_fn fn, void* user);
+
   struct Instance;
+  // SDK 1.6: makes `p` the daemon's router to other machines (core.router); false when one is set.
+  bool set_router(Instance& p, const std::string& local_name, ccmux_route_fn route, ccmux_client_note_fn note,
+                  void* user);
 
  private:
   std::unique_ptr<Instance> load(const PluginEntry& entry);  // throws PluginError
-  // Drops the methods, approval providers, channels and revocation listeners `plugin` registered.
+  // Drops the methods, approval providers, channels and revocation listeners `plugin` registered,
+  // its router (with the remote approvals it fed), and answers its open calls with plugin_stopped.
   void forget(const std::string& plugin);
   // After stop() or a failed start(): closes the plugin to its threads and queued work and
   // drops its subscriptions and clients too.
@@ -59,6 +67,7 @@ class PluginHost {
   Core& core_;
   std::vector<std::unique_ptr<Instance>> plugins_;
   std::vector<nlohmann::json> failed_;
+  PendingCalls calls_;  // SDK 1.6: async methods' and routed requests' calls, answered by call_respond
   std::atomic<bool> stopping_{false};  // read by plugin threads (Instance::daemon_stopping)
 };
 

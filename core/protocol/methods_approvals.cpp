@@ -17,7 +17,7 @@ void add_approval_methods(MethodRegistry& r) {
                   .handler = [](Call& c, const MethodDone& done) {
                     bool all = c.p.boolean("all", false);
                     auto limit = static_cast<size_t>(c.p.integer("limit", 100, 1, 10000));
-                    if (!all) return done(true, {{"approvals", c.core.approvals->pending_json()}});
+                    if (!all) return done(true, {{"approvals", c.core.pending_approvals_json()}});  // other machines' too
                     json arr = json::array();
                     for (auto& row : c.core.store->list_approvals(false, limit)) arr.push_back(ApprovalChain::row_json(row));
                     done(true, {{"approvals", arr}});

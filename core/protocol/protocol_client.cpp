@@ -47,19 +47,40 @@ std::string event_message(const EventView& ev, uint64_t subscription) {
 }
 
 ProtocolClient::ProtocolClient(Core& core, std::string name, Output out, Ready ready, bool trusted)
-    : core_(core), name_(std::move(name)), out_(std::move(out)), ready_(std::move(ready)), trusted_(trusted) {
+    : core_(core), id_(core.next_client_id++), name_(std::move(name)), out_(std::move(out)), ready_(std::move(ready)),
+      trusted_(trusted) {
   core_.clients.insert(this);
+  core_.clients_by_id[id_] = this;
 }
 
 ProtocolClient::~ProtocolClient() {
   for (auto& [id, session] : subscriptions_) core_.bus->unsubscribe(id);
   core_.clients.erase(this);
+  core_.clients_by_id.erase(id_);
+  note_router(ClientNote::gone);  // after the erase: a push the note triggers finds no client
 }
+
+void ProtocolClient::routed(bool want_ready) {
+  if (core_.router) router_serial_ = core_.router->serial;
+  if (want_ready) ready_note_ = true;
+}
+
+void ProtocolClient::note_router(ClientNote what) const {
+  // Only the router this client was given to hears of it (never one registered later).
+  if (router_serial_ && core_.router && core_.router->serial == router_serial_ && core_.router->note)
+    core_.router->note(id_, what);
+}
+
+void ProtocolClient::push(const std::string& message) { out_(message); }
 
 void ProtocolClient::deliver(const EventView& ev) { out_(event_message(ev, ev.subscription)); }
 
 void ProtocolClient::resume() {
   for (auto& [id, session] : std::map<uint64_t, std::string>(subscriptions_)) core_.bus->resume(id);
+  if (ready_note_ && ready()) {
+    ready_note_ = false;
+    note_router(ClientNote::ready);
+  }
 }
 
 void ProtocolClient::track_subscription(uint64_t id, const std::string& session) { subscriptions_[id] = session; }
@@ -128,7 +149,7 @@ void ProtocolClient::dispatch(const json& msg) {
     watch_approvals_ = watch;
     send({{"type", "hello"}, {"protocol", kProtocolVersion}, {"server", std::string("ccmuxd/") + kVersion}});
     if (watch_approvals_)
-      send({{"type", "approvals"}, {"pending", core_.approvals->pending_json()}});
+      send({{"type", "approvals"}, {"pending", core_.pending_approvals_json()}});  // other machines' too
     return;
   }
   if (!hello_done_) {
@@ -154,7 +175,7 @@ void ProtocolClient::request(const json& msg) {
     static const json kNone = json::object();
     const json& params = msg.contains("params") && msg["params"].is_object() ? msg["params"] : kNone;
     std::weak_ptr<int> alive = alive_;
-    core_.methods.call(core_, *this, name_, trusted_, method, params, [this, id, alive](bool ok, const json& result) {
+    MethodDone done = [this, id, alive](bool ok, const json& result) {
       if (alive.expired()) return;  // the client went away before the answer
       if (ok) return reply(id, result);
       // Plugins' methods answer too: read their error leniently.
@@ -163,7 +184,17 @@ void ProtocolClient::request(const json& msg) {
         return it != result.end() && it->is_string() ? it->get<std::string>() : std::string(def);
       };
       error(id, text("code", "error"), text("message", "failed"));
-    });
+    };
+    // Addressed to another machine: the router plugin's, before (and instead of) the
+    // registry, whose methods the other machine may not share. docs/fleet.md "Addressing".
+    RouteDecision where = decide_route(params, core_.router ? &core_.router->local_name : nullptr);
+    if (where.kind == RouteDecision::Kind::refused) throw CommandError(where.code, where.message);
+    if (where.kind == RouteDecision::Kind::remote) {
+      routed();
+      core_.router->route(*this, where.target, method, params, done);
+      return;
+    }
+    core_.methods.call(core_, *this, name_, trusted_, method, where.params.is_null() ? params : where.params, done);
   } catch (const CommandError& e) {
     error(id, e.code, e.what());
   } catch (const json::exception& e) {

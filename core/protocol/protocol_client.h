@@ -3,6 +3,7 @@
 #pragma once
 
 #include "daemon/core.h"
+#include "protocol/router.h"
 #include "storage/event_bus.h"
 
 #include <nlohmann/json.hpp>
@@ -28,6 +29,8 @@ class ProtocolClient : public EventSink {
   void handle(std::string_view message);
   // The transport drained its queue: continue paused replays.
   void resume();
+  // One message as the router plugin wrote it (SDK 1.6 client_push): one JSON object, no newline.
+  void push(const std::string& message);
   void send(const nlohmann::json& msg) { out_(msg.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)); }
   void on_approval_message(const std::string& msg);
   // This client's subscriptions (subscribe/unsubscribe): ended with it.
@@ -37,6 +40,11 @@ class ProtocolClient : public EventSink {
   bool ready() const override { return ready_(); }
   void deliver(const EventView& ev) override;
   const std::string& name() const { return name_; }
+  uint64_t id() const { return id_; }  // unique in this daemon run (SDK 1.6 router's `client`)
+  bool trusted() const { return trusted_; }
+  // The router was given this client (a routed request or a push): it hears when the client
+  // goes. With `want_ready`, also when its transport drains next (resume()).
+  void routed(bool want_ready = false);
 
  private:
   void dispatch(const nlohmann::json& msg);  // may throw; handle() answers
@@ -44,7 +52,12 @@ class ProtocolClient : public EventSink {
   void reply(const nlohmann::json& id, const nlohmann::json& result);
   void error(const nlohmann::json& id, const std::string& code, const std::string& message);
 
+  void note_router(ClientNote what) const;
+
   Core& core_;
+  uint64_t id_ = 0;
+  uint64_t router_serial_ = 0;  // the router this client was given to; 0: none
+  bool ready_note_ = false;     // that router waits for this client to drain
   std::string name_;
   Output out_;
   Ready ready_;

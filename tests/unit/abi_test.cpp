@@ -58,6 +58,14 @@ TEST(Abi, TheSdk13CopyIsTheReleased13Header) {
   EXPECT_EQ(fnv1a(zeroed), 0xf69e6595484f0b3dULL);
 }
 
+TEST(Abi, TheSdk15CopyIsTheReleased15Header) {
+  std::string v15 = read_file(source_dir() + "/tests/abi/plugin_abi_1_5.h");
+  EXPECT_NE(v15.find("#define CCMUX_SDK_VERSION_MINOR 5\n"), std::string::npos);
+  std::string zeroed = std::regex_replace(v15, std::regex("#define CCMUX_ABI_FINGERPRINT 0x[0-9A-Fa-f]+ULL"),
+                                          "#define CCMUX_ABI_FINGERPRINT 0x0ULL");
+  EXPECT_EQ(fnv1a(zeroed), 0xbb9c32b721a20860ULL);
+}
+
 TEST(Abi, TheSdk14CopyIsTheReleased14Header) {
   std::string v14 = read_file(source_dir() + "/tests/abi/plugin_abi_1_4.h");
   EXPECT_NE(v14.find("#define CCMUX_SDK_VERSION_MINOR 4\n"), std::string::npos);
@@ -86,8 +94,27 @@ TEST(Abi, Sdk15OnlyAppendsToTheHostTable) {
   EXPECT_EQ(offsetof(ccmux_host_api, authenticate_certificate), offsetof(ccmux_host_api, timer_cancel) + sizeof(void*));
   EXPECT_EQ(offsetof(ccmux_host_api, register_certificate_revocation_listener),
             offsetof(ccmux_host_api, authenticate_certificate) + sizeof(void*));
-  EXPECT_EQ(sizeof(ccmux_host_api), offsetof(ccmux_host_api, register_certificate_revocation_listener) + sizeof(void*));
   // The plugin's descriptor did not change in 1.5.
   EXPECT_EQ(struct_body(read_file(source_dir() + "/tests/abi/plugin_abi_1_4.h"), "ccmux_plugin_descriptor"),
+            struct_body(header(), "ccmux_plugin_descriptor"));
+}
+
+TEST(Abi, Sdk16OnlyAppendsToTheHostTable) {
+  // A 1.5 plugin reads the table through its own, shorter declaration: every 1.5 field where it
+  // was, word for word, and the 1.6 functions after the last of them, in the order declared.
+  std::string v15 = struct_body(read_file(source_dir() + "/tests/abi/plugin_abi_1_5.h"), "ccmux_host_api");
+  std::string now = struct_body(header(), "ccmux_host_api");
+  ASSERT_FALSE(v15.empty());
+  EXPECT_EQ(now.rfind(v15, 0), 0u) << "the SDK 1.5 host table is not a prefix of the current one";
+  EXPECT_NE(now.find("SDK 1.6", v15.size()), std::string::npos);
+  size_t last15 = offsetof(ccmux_host_api, register_certificate_revocation_listener);
+  EXPECT_EQ(offsetof(ccmux_host_api, register_async_method), last15 + sizeof(void*));
+  EXPECT_EQ(offsetof(ccmux_host_api, call_respond), last15 + 2 * sizeof(void*));
+  EXPECT_EQ(offsetof(ccmux_host_api, register_router), last15 + 3 * sizeof(void*));
+  EXPECT_EQ(offsetof(ccmux_host_api, client_push), last15 + 4 * sizeof(void*));
+  EXPECT_EQ(offsetof(ccmux_host_api, set_remote_approvals), last15 + 5 * sizeof(void*));
+  EXPECT_EQ(sizeof(ccmux_host_api), offsetof(ccmux_host_api, set_remote_approvals) + sizeof(void*));
+  // The plugin's descriptor did not change in 1.6.
+  EXPECT_EQ(struct_body(read_file(source_dir() + "/tests/abi/plugin_abi_1_5.h"), "ccmux_plugin_descriptor"),
             struct_body(header(), "ccmux_plugin_descriptor"));
 }

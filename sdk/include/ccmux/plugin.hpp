@@ -306,9 +306,12 @@ class Host {
   using ClientNote = std::function<void(uint64_t client, bool gone)>;
   bool register_router(const std::string& local_name, Router route, ClientNote note) {
     if (!has(offsetof(ccmux_host_api, register_router))) return false;
-    router_ = std::make_unique<RouterRec>(RouterRec{this, std::move(route), std::move(note)});
-    return api_->register_router(api_->host, local_name.c_str(), &Host::on_route, &Host::on_client_note,
-                                 router_.get()) == 0;
+    // Kept only once the host took it: a refused second call must not free the first router's.
+    auto rec = std::make_unique<RouterRec>(RouterRec{this, std::move(route), std::move(note)});
+    if (api_->register_router(api_->host, local_name.c_str(), &Host::on_route, &Host::on_client_note, rec.get()) != 0)
+      return false;
+    router_ = std::move(rec);
+    return true;
   }
   // SDK 1.6, loop thread: 1 delivered (more welcome), 0 delivered but the client is full
   // (wait for its note), -1 gone (also on a host older than 1.6).
