@@ -87,7 +87,7 @@ class FleetPlugin : public ccmux::Plugin {
       remote_->sweep();
     });
     host.every(std::chrono::milliseconds(1000), [this] { owner_->sweep(); });
-    host.info("fleet: machine " + cfg_.machine + " of fleet " + cfg_.fleet + ", NATS " + join(cfg_.link.servers));
+    host.info("machine " + cfg_.machine + " of fleet " + cfg_.fleet + ", NATS " + join(cfg_.link.servers));
   }
 
   void stop() override {
@@ -104,8 +104,8 @@ class FleetPlugin : public ccmux::Plugin {
   }
 
   void on_notice(const std::string& what) {
-    if (what.rfind("error", 0) == 0 || what == "disconnected") host_->warn("fleet: NATS " + what);
-    else host_->info("fleet: NATS " + what);
+    if (what.rfind("error", 0) == 0 || what == "disconnected") host_->warn("NATS " + what);
+    else host_->info("NATS " + what);
     if (what.rfind("reconnected", 0) == 0 || what.rfind("connected", 0) == 0) heartbeat();  // say at once we are here
   }
 

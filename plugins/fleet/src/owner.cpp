@@ -268,16 +268,22 @@ void Owner::serve_probe(const json& req, const std::string& reply) {
 
 // ---- approvals of this machine ----
 
+// A watching client hears of other machines' approvals too (the core mirrors them for its
+// clients): "machine/a-…" ids are not this machine's to publish, or they would echo back.
 void Owner::on_approvals_message(std::string_view text) {
   json m = ccmux::sdk::parse_json_bounded(text);
   if (!m.is_object()) return;
   std::string type = m.value("type", "");
+  auto own = [](const json& a) {
+    return a.is_object() && a.contains("id") && a["id"].is_string() &&
+           a["id"].get_ref<const std::string&>().find('/') == std::string::npos;
+  };
   if (type == "approvals" && m.contains("pending") && m["pending"].is_array()) {
     pending_.clear();
     for (auto& a : m["pending"])
-      if (a.is_object() && a.contains("id") && a["id"].is_string()) pending_[a["id"].get<std::string>()] = a;
+      if (own(a)) pending_[a["id"].get<std::string>()] = a;
   } else if ((type == "approval_requested" || type == "approval_resolved") && m.contains("approval") &&
-             m["approval"].is_object() && m["approval"].contains("id") && m["approval"]["id"].is_string()) {
+             own(m["approval"])) {
     std::string id = m["approval"]["id"].get<std::string>();
     if (type == "approval_requested") pending_[id] = m["approval"];
     else pending_.erase(id);

@@ -65,7 +65,7 @@ void Remote::on_heartbeat(const std::string& subject, std::string_view data) {
 }
 
 void Remote::machine_up(const std::string& name) {
-  host_.info("fleet: machine " + name + " is up");
+  host_.info("machine " + name + " is up");
   fetch_approvals(name);
   for (auto& [id, s] : subs_)
     if (s.machine == name && !s.paused && s.call == 0) resubscribe(s);  // it may have restarted
@@ -73,7 +73,7 @@ void Remote::machine_up(const std::string& name) {
 
 void Remote::machine_down(const std::string& name) {
   Machine* m = machines_.find(name);
-  host_.warn("fleet: machine " + name + " is down" + (m ? " (" + m->reason + ")" : ""));
+  host_.warn("machine " + name + " is down" + (m ? " (" + m->reason + ")" : ""));
   host_.set_remote_approvals(name, "[]");  // cannot be answered there now; back with it
   if (m) m->approvals_rev = UINT64_MAX;
   for (auto& [id, s] : subs_)
@@ -236,7 +236,7 @@ void Remote::place(const ccmux::Host::Route& r, const json& params) {
                                                             (asked.empty() ? std::string("none answered") : asked) + ")";
                       return (void)host_.respond(route.call, false, err("no_machine", why));
                     }
-                    host_.info("fleet: session.new placed on " + best + " (" + std::to_string(best_free) + " free slots)");
+                    host_.info("session.new placed on " + best + " (" + std::to_string(best_free) + " free slots)");
                     forward(route.call, best, "session.new", params, route.caller);
                   });
   }
@@ -407,7 +407,7 @@ bool Remote::deliver(Sub& s, std::string_view line) {
   uint64_t seq = event_seq(line);
   if (seq < s.next) return true;  // already delivered (a replay overlapping what came)
   if (seq > s.next) {             // a batch was lost on the way: ask again from the gap
-    host_.warn("fleet: events " + std::to_string(s.next) + "-" + std::to_string(seq - 1) + " of " + s.shown +
+    host_.warn("events " + std::to_string(s.next) + "-" + std::to_string(seq - 1) + " of " + s.shown +
                " were lost on the way; asking " + s.machine + " again");
     resubscribe(s);
     return false;
