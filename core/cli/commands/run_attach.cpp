@@ -127,7 +127,7 @@ int stream(const Context& ctx, std::unique_ptr<client::Connection> first, const 
 }
 
 struct RunOptions {
-  std::string cwd, model, mode, prompt;
+  std::string cwd, model, mode, prompt, on_host;
   bool json_out = false;
 };
 
@@ -143,16 +143,24 @@ void add_run_attach_commands(Commands& c) {
   const Context& ctx = c.ctx();
   auto ro = std::make_shared<RunOptions>();
   auto* run = c.add(nullptr, "run", "start a session with a prompt, stream it, answer approvals here", [ro, &ctx] {
+    if (!ro->on_host.empty() && ro->cwd.empty()) {
+      std::cerr << "ccmux: with run --host, --cwd names the project folder on that machine\n";
+      return 1;
+    }
     std::string cwd = session_cwd(ctx, ro->cwd);
     if (cwd.empty()) return 1;
     auto conn = ctx.connect();
-    json s = conn->request("session.new", {{"cwd", cwd}, {"prompt", ro->prompt}, {"model", ro->model},
-                                           {"permission_mode", ro->mode}});
+    json params = {{"cwd", cwd}, {"prompt", ro->prompt}, {"model", ro->model}, {"permission_mode", ro->mode}};
+    if (!ro->on_host.empty()) params["host"] = ro->on_host;
+    json s = conn->request("session.new", params);
     std::string id = s["id"];
     if (!ro->json_out) std::cerr << "session " << id << " in " << s.value("cwd", "") << "\n";
     return stream(ctx, std::move(conn), id, 1, ro->json_out, Until::result, isatty(0) && !ro->json_out);
   });
   run->add_option("--cwd", ro->cwd, "project folder (default: current directory)");
+  run->add_option("--host", ro->on_host,
+                  "fleet mode: run it on machine NAME of the fleet, or `auto`; needs --cwd (see `ccmux new --help`)")
+      ->type_name("NAME|auto");
   run->add_option("--model", ro->model, "claude model");
   run->add_option("--mode", ro->mode, "permission mode");
   run->add_flag("--json", ro->json_out, "print raw events as NDJSON");
@@ -161,10 +169,14 @@ void add_run_attach_commands(Commands& c) {
   auto ao = std::make_shared<AttachOptions>();
   auto* attach = c.add(nullptr, "attach", "stream a session's events (stored, then live)", [ao, &ctx] {
     // Following at a terminal, attach answers approvals like run does.
-    return stream(ctx, ctx.connect(), ao->session, ao->from, ao->json_out,
+    std::string id = ao->session;
+    Context to = ctx.routed(id);  // "MACHINE/s-…" of hosts.yaml: that machine, directly
+    return stream(to, to.connect(), id, ao->from, ao->json_out,
                   ao->no_follow ? Until::caught_up : Until::session_end, isatty(0) && !ao->json_out && !ao->no_follow);
   });
-  attach->add_option("session", ao->session)->required();
+  attach->add_option("session", ao->session,
+                     "s-…, or MACHINE/s-… (MACHINE of hosts.yaml: asked directly; else the local daemon's fleet)")
+      ->required();
   attach->add_option("--from", ao->from, "first seq to show (default 1)");
   attach->add_flag("--json", ao->json_out, "print raw events as NDJSON");
   attach->add_flag("--no-follow", ao->no_follow, "stop after the stored events");
