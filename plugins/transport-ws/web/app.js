@@ -166,7 +166,7 @@ async function loadProjects() {
       for (const f of [r.root, ...r.folders]) group.append(new Option(f === r.root ? `${f} (root)` : f.slice(r.root.length + 1), f));
       sel.append(group);
     }
-    if (keep) sel.value = keep;
+    if (keep && [...sel.options].some((o) => o.value === keep)) sel.value = keep;  // another machine's list may lack it
   } catch (err) {
     if (host) { sel.replaceChildren(); $('new-error').textContent = `${host}: ${err.message}`; }
   }
@@ -295,8 +295,9 @@ function stateLabel(s) {
 function renderSessionHead() {
   const s = state.sessions.get(state.open.id);
   if (!s) return;
-  $('s-state').className = `pill ${s.state}`;
-  $('s-state').textContent = stateLabel(s);
+  const unreachable = s.reachable === false;  // fleet mode: its machine is down
+  $('s-state').className = `pill ${unreachable ? 'unreachable' : s.state}`;
+  $('s-state').textContent = unreachable ? `unreachable (${machineOf(s.id)} is down)` : stateLabel(s);
   $('s-cost').textContent = `${money(s.cost_usd)} · ${tokens(s.input_tokens)} in / ${tokens(s.output_tokens)} out`;
   $('s-mode').value = s.permission_mode || 'default';
 }
