@@ -58,9 +58,17 @@ int list_fleet(const Context& ctx, bool json_out) {
     std::cout << r.dump(2) << "\n";
     return 0;
   }
+  // Another machine's answers pass through the fleet: keep only what the table can show.
+  auto list = [&r](const char* key) {
+    json out = json::array();
+    if (r.is_object() && r.contains(key) && r[key].is_array())
+      for (auto& x : r[key])
+        if (x.is_object() && (!x.contains("id") || x["id"].is_string())) out.push_back(x);
+    return out;
+  };
   auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
-  std::cout << machines_table(r.value("machines", json::array()), now_ms.count()) << "\n" << std::flush;
-  print_sessions(r.value("sessions", json::array()));
+  std::cout << machines_table(list("machines"), now_ms.count()) << "\n" << std::flush;
+  print_sessions(list("sessions"));
   return 0;
 }
 
