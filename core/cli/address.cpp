@@ -16,4 +16,29 @@ Resolved resolve_address(const std::string& arg, const HostsFile& hosts, bool ho
   return {p->machine, p->id};
 }
 
+namespace {
+
+void prefix(nlohmann::json& obj, const char* key, const std::string& machine) {
+  if (!obj.is_object()) return;
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_string()) return;
+  const std::string& v = it->get_ref<const std::string&>();
+  if (v.empty() || v.find('/') != std::string::npos) return;
+  *it = machine + "/" + v;
+}
+
+}  // namespace
+
+nlohmann::json with_machine_prefix(const nlohmann::json& msg, const std::string& machine) {
+  nlohmann::json out = msg;
+  if (machine.empty() || !out.is_object()) return out;
+  prefix(out, "session", machine);
+  std::string kind = out.contains("kind") && out["kind"].is_string() ? out["kind"].get<std::string>() : "";
+  if ((kind == "approval_requested" || kind == "approval_resolved") && out.contains("payload")) {
+    prefix(out["payload"], "id", machine);
+    prefix(out["payload"], "session", machine);
+  }
+  return out;
+}
+
 }  // namespace ccmux::cli

@@ -6,6 +6,8 @@
 
 #include "hosts.h"
 
+#include <nlohmann/json.hpp>
+
 #include <optional>
 #include <string>
 
@@ -27,5 +29,11 @@ struct Resolved {
 
 // `host_given`: the global --host picked a machine already; the id then goes there unchanged.
 Resolved resolve_address(const std::string& arg, const HostsFile& hosts, bool host_given);
+
+// An event message of a session reached directly as "MACHINE/s-…", as the fleet would have
+// given it, for display: its `session` and, in approval events, the approval's `id` and
+// `session` get "MACHINE/" (ids already prefixed, and fields that are not strings, are left).
+// So what `attach` prints (`? approval b/a-… [b/s-…]`) can be typed back as it is.
+nlohmann::json with_machine_prefix(const nlohmann::json& msg, const std::string& machine);
 
 }  // namespace ccmux::cli

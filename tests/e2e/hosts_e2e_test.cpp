@@ -362,6 +362,9 @@ TEST_F(HostsE2E, PrefixedIdsOfAHostsYamlMachineGoThereDirectlyWithoutAnyFleet) {
   ASSERT_EQ(ccmux({"attach", "b/" + on_b, "--no-follow", "--json"}, &out, local), 0) << out;
   EXPECT_NE(out.find("\"session\":\"" + on_b + "\""), std::string::npos) << "b's stored events:\n" << out;
   EXPECT_NE(out.find("\"kind\":\"approval_requested\""), std::string::npos) << out;
+  // As text, ids are shown as typed back: with the machine.
+  ASSERT_EQ(ccmux({"attach", "b/" + on_b, "--no-follow"}, &out, local), 0) << out;
+  EXPECT_NE(out.find("? approval b/" + approval + " [b/" + on_b + "]"), std::string::npos) << out;
   ASSERT_EQ(ccmux({"approve", "b/" + approval}, &out, local), 0) << out;
   EXPECT_NE(out.find("b/" + approval + ": allow"), std::string::npos) << "printed as typed:\n" << out;
   ASSERT_TRUE(log_b.wait_kind("result", 20000)) << "the approval answered as b/a-… did not reach b";

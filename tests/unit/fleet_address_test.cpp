@@ -103,3 +103,25 @@ TEST(FleetTable, FieldsOfAnotherVersionOrOfTheWrongTypeDoNotThrow) {
   EXPECT_EQ(human_bytes(0), "-");
   EXPECT_EQ(human_bytes(734003200), "700M");
 }
+
+TEST(FleetAddress, EventsOfASessionReachedDirectlyShowTheMachinePrefix) {
+  json ev = json::parse(R"({"type":"event","session":"s-1a2b3c4d","seq":7,"kind":"approval_requested",
+    "payload":{"id":"a-00ff00ff","session":"s-1a2b3c4d","tool":"Bash"}})");
+  json shown = with_machine_prefix(ev, "b");
+  EXPECT_EQ(shown["session"], "b/s-1a2b3c4d");
+  EXPECT_EQ(shown["payload"]["id"], "b/a-00ff00ff");
+  EXPECT_EQ(shown["payload"]["session"], "b/s-1a2b3c4d");
+  EXPECT_EQ(shown["payload"]["tool"], "Bash");
+  EXPECT_EQ(ev["session"], "s-1a2b3c4d") << "the message itself is left as it came";
+  // Only approvals' payload ids are ids; another event's payload keeps its fields.
+  json text = with_machine_prefix(json{{"session", "s-1"}, {"kind", "result"}, {"payload", {{"id", "msg_1"}}}}, "b");
+  EXPECT_EQ(text["session"], "b/s-1");
+  EXPECT_EQ(text["payload"]["id"], "msg_1");
+  // Already prefixed, not a string, not an object, no machine: unchanged.
+  EXPECT_EQ(with_machine_prefix(json{{"session", "c/s-1"}}, "b")["session"], "c/s-1");
+  EXPECT_EQ(with_machine_prefix(json{{"session", 5}}, "b")["session"], 5);
+  EXPECT_EQ(with_machine_prefix(json::array({1}), "b"), json::array({1}));
+  EXPECT_EQ(with_machine_prefix(json{{"session", "s-1"}}, "")["session"], "s-1");
+  json odd = with_machine_prefix(json{{"kind", "approval_requested"}, {"payload", "x"}}, "b");
+  EXPECT_EQ(odd["payload"], "x");
+}

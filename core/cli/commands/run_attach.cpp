@@ -1,6 +1,7 @@
 // `ccmux run` and `ccmux attach`: a session's events as text (or NDJSON), with tool approvals
 // asked at the terminal. The stream is a client::Subscription: when ccmuxd restarts it
 // reconnects and resumes at the next seq, so nothing is missed and nothing shows twice.
+#include "address.h"
 #include "commands.h"
 #include "render.h"
 
@@ -50,9 +51,11 @@ enum class Until { result, session_end, caught_up };
 
 // Streams a session's events; returns the process exit code. When interactive, a tool
 // approval is asked at the terminal while the stream goes on: whoever answers first wins,
-// and an answer from another client ends the question here.
+// and an answer from another client ends the question here. `machine`: the session was
+// addressed "MACHINE/s-…" and reached directly; the text shows ids with that prefix
+// (--json stays the machine's events byte for byte).
 int stream(const Context& ctx, std::unique_ptr<client::Connection> first, const std::string& session, uint64_t from,
-           bool raw_json, Until until, bool interactive) {
+           bool raw_json, Until until, bool interactive, const std::string& machine = "") {
   Renderer r(std::cout);
   client::SubscriptionOptions so;
   so.session = session;
@@ -107,7 +110,7 @@ int stream(const Context& ctx, std::unique_ptr<client::Connection> first, const 
       std::cerr << "\n";
     }
     if (raw_json) std::cout << ev->raw << "\n" << std::flush;
-    else r.event(ev->msg);
+    else r.event(machine.empty() ? ev->msg : with_machine_prefix(ev->msg, machine));
     if (until == Until::caught_up && ev->seq >= sub.head()) return 0;
     if (kind == "approval_requested" && interactive && asking.is_null() && still_pending(p.value("id", ""))) {
       if (p.value("kind", "") == "question") send_answer(question_answer(p));
@@ -171,8 +174,10 @@ void add_run_attach_commands(Commands& c) {
     // Following at a terminal, attach answers approvals like run does.
     std::string id = ao->session;
     Context to = ctx.routed(id);  // "MACHINE/s-…" of hosts.yaml: that machine, directly
+    std::string machine = id == ao->session ? "" : ao->session.substr(0, ao->session.size() - id.size() - 1);
     return stream(to, to.connect(), id, ao->from, ao->json_out,
-                  ao->no_follow ? Until::caught_up : Until::session_end, isatty(0) && !ao->json_out && !ao->no_follow);
+                  ao->no_follow ? Until::caught_up : Until::session_end, isatty(0) && !ao->json_out && !ao->no_follow,
+                  machine);
   });
   attach->add_option("session", ao->session,
                      "s-…, or MACHINE/s-… (MACHINE of hosts.yaml: asked directly; else the local daemon's fleet)")
