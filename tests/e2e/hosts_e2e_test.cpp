@@ -461,6 +461,12 @@ TEST(HostsCli, LocalOnlyCommandsUnknownHostsAndOpenTokenFilesAreRefused) {
   EXPECT_NE(out.find(cfg + "/ccmux/hosts.yaml:3:5: key 'hosts.a.adress': unknown key"), std::string::npos) << out;
   EXPECT_EQ(run({"ls", "--all-hosts"}, &out), 1) << out;
   EXPECT_NE(out.find("hosts.yaml:3:5"), std::string::npos) << out;
+  // A MACHINE/ prefix makes ccmux read hosts.yaml (and say where it is wrong); a plain id
+  // does not (it goes to the local daemon, absent here: exit 2).
+  EXPECT_EQ(run({"approve", "a/a-00ff00ff"}, &out), 1) << out;
+  EXPECT_NE(out.find("hosts.yaml:3:5"), std::string::npos) << out;
+  EXPECT_EQ(run({"stop", "s-1a2b3c4d"}, &out), 2) << out;
+  EXPECT_EQ(out.find("hosts.yaml"), std::string::npos) << out;
 }
 
 }  // namespace
