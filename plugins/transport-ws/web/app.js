@@ -75,10 +75,10 @@ async function onReady() {
   if (!$('login').hidden) show('sessions');
   state.fleet = null;  // ask again on every connection: the daemon may have restarted with another config
   await refreshSessions();
-  renderMachineChoice();
-  loadProjects();
   if (state.open) subscribe(state.open);
   openFromHash();
+  await renderMachineChoice();  // before the folders: they are the chosen machine's
+  loadProjects();
 }
 
 // A link to one session, `<page>/#s=<id>` (the GitLab plugin's notes), opens it once the list
