@@ -29,7 +29,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   cli::Context ctx;
   auto* socket = app.add_option("--socket", ctx.socket_path, "ccmuxd socket (default: $CCMUX_DAEMON_SOCKET, then the XDG/system path)");
-  app.add_option("--host", ctx.host_name, "another machine of ~/.config/ccmux/hosts.yaml: the command goes there")
+  app.add_option("--host", ctx.host_name,
+                 "another machine of ~/.config/ccmux/hosts.yaml: the command goes there, connecting directly (no fleet "
+                 "needed). Not `new|run --host NAME|auto` (after the command), which asks the fleet plugin to start the "
+                 "session there")
       ->excludes(socket);
 
   cli::Commands commands(app, ctx);

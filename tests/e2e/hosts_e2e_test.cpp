@@ -346,6 +346,65 @@ TEST_F(HostsE2E, AttachOverHostResumesFromTheNextSeqWhenTheMachineRestarts) {
   EXPECT_GT(expect, 8u) << "two turns' events";
 }
 
+// `MACHINE/s-…` and `MACHINE/a-…` on the direct path (docs/fleet.md, "Addressing"), with no
+// fleet plugin anywhere: an id prefixed with a machine of hosts.yaml reaches that machine with
+// the prefix stripped, without --host; any other prefix goes unchanged to the local daemon.
+TEST_F(HostsE2E, PrefixedIdsOfAHostsYamlMachineGoThereDirectlyWithoutAnyFleet) {
+  auto watch_b = b->f.d->connect(true);
+  std::string on_b = new_session(*b, "ask me");
+  EventLog log_b(*watch_b, on_b);
+  ASSERT_TRUE(log_b.wait_kind("approval_requested", 20000));
+  std::string approval = log_b.of_kind("approval_requested")[0]["payload"]["id"];
+  // The local daemon is a's: whatever reaches it instead of b shows as a refusal or on a.
+  std::string local = a->f.d->socket();
+  std::string out;
+
+  ASSERT_EQ(ccmux({"attach", "b/" + on_b, "--no-follow", "--json"}, &out, local), 0) << out;
+  EXPECT_NE(out.find("\"session\":\"" + on_b + "\""), std::string::npos) << "b's stored events:\n" << out;
+  EXPECT_NE(out.find("\"kind\":\"approval_requested\""), std::string::npos) << out;
+  // As text, ids are shown as typed back: with the machine.
+  ASSERT_EQ(ccmux({"attach", "b/" + on_b, "--no-follow"}, &out, local), 0) << out;
+  EXPECT_NE(out.find("? approval b/" + approval + " [b/" + on_b + "]"), std::string::npos) << out;
+  ASSERT_EQ(ccmux({"approve", "b/" + approval}, &out, local), 0) << out;
+  EXPECT_NE(out.find("b/" + approval + ": allow"), std::string::npos) << "printed as typed:\n" << out;
+  ASSERT_TRUE(log_b.wait_kind("result", 20000)) << "the approval answered as b/a-… did not reach b";
+  json audit = b->f.d->connect()->request("approvals.list", {{"all", true}})["approvals"];
+  ASSERT_EQ(audit.size(), 1u) << audit;
+  EXPECT_EQ(audit[0]["decided_by"], "client:plugin:transport-ws:ws:laptop@127.0.0.1:cli");
+
+  ASSERT_EQ(ccmux({"send", "b/" + on_b, "and then"}, &out, local), 0) << out;
+  EXPECT_NE(out.find("for b/" + on_b), std::string::npos) << out;
+  ASSERT_TRUE(log_b.wait_for([&](const json&) { return log_b.of_kind("result").size() == 2; }, 20000))
+      << "the prompt sent to b/s-… did not run on b";
+  EXPECT_EQ(log_b.of_kind("result")[1]["payload"]["result"], "and then");
+  ASSERT_EQ(ccmux({"mode", "b/" + on_b, "plan"}, &out, local), 0) << out;
+  EXPECT_EQ(b->f.d->connect()->request("session.list")["sessions"][0]["permission_mode"], "plan");
+  ASSERT_EQ(ccmux({"attach", "b/" + on_b, "--from", "3", "--no-follow", "--json"}, &out, local), 0) << out;
+  EXPECT_EQ(out.rfind("{", 0), 0u) << out;
+  EXPECT_EQ(json::parse(out.substr(0, out.find('\n')))["seq"], 3) << "--from applies on the direct path too:\n" << out;
+  EXPECT_TRUE(a->f.d->connect()->request("session.list")["sessions"].empty()) << "nothing of this reached a";
+
+  // A prefix hosts.yaml does not name: unchanged to the local daemon, which has no such
+  // session (a fleet would route it); nothing reached b.
+  EXPECT_EQ(ccmux({"send", "elsewhere/" + on_b, "not for b"}, &out, local), 1) << out;
+  EXPECT_EQ(out.find("hosts.yaml"), std::string::npos) << out;
+  // With the global --host, the id goes to that machine unchanged: a, which refuses it.
+  EXPECT_EQ(ccmux({"--host", "a", "stop", "b/" + on_b}, &out), 1) << out;
+  // Without a local daemon, b/s-… still reaches b (the direct path needs none).
+  ASSERT_EQ(ccmux({"interrupt", "b/" + on_b}, &out), 0) << out;
+  EXPECT_EQ(log_b.of_kind("result").size(), 2u) << "b ran the prompt that was not for it";
+  EXPECT_NE(b->f.d->connect()->request("session.list")["sessions"][0]["state"], "exited") << "--host a stopped b's session";
+}
+
+// Fleet mode's commands against a daemon without the fleet plugin: a clear refusal.
+TEST_F(HostsE2E, LsFleetSaysFleetModeIsOffWithoutTheFleetPlugin) {
+  std::string out;
+  EXPECT_EQ(ccmux({"ls", "--fleet"}, &out, a->f.d->socket()), 1) << out;
+  EXPECT_NE(out.find("ccmux: fleet mode is off: enable the fleet plugin (docs/fleet.md)"), std::string::npos) << out;
+  EXPECT_EQ(ccmux({"--host", "b", "ls", "--fleet", "--json"}, &out), 1) << out;
+  EXPECT_NE(out.find("fleet mode is off"), std::string::npos) << out;
+}
+
 // No daemon needed: what ccmux refuses before it connects anywhere.
 TEST(HostsCli, LocalOnlyCommandsUnknownHostsAndOpenTokenFilesAreRefused) {
   TempDir t;
@@ -380,6 +439,9 @@ TEST(HostsCli, LocalOnlyCommandsUnknownHostsAndOpenTokenFilesAreRefused) {
            {{"--host", "a", "run", "hi"}, "ccmux: with --host, --cwd names the project folder on a"},
            {{"--host", "a", "new"}, "ccmux: with --host, --cwd names the project folder on a"},
            {{"--host", "a", "ls", "--all-hosts"}, "ccmux: ls --all-hosts asks every machine of hosts.yaml; drop --host"},
+           {{"new", "--host", "auto"}, "ccmux: with new --host, --cwd names the project folder on that machine"},
+           {{"run", "--host", "a", "hi"}, "ccmux: with run --host, --cwd names the project folder"},
+           {{"ls", "--fleet", "--all-hosts"}, "ccmux: ls --fleet asks the fleet through one daemon"},
            {{"--host", "nope", "ls"}, "ccmux: no host 'nope' in " + cfg + "/ccmux/hosts.yaml (it lists: a, g, open)"},
            {{"--host", "open", "ls"}, "is open to group or others (mode 0644)"},
        }) {
@@ -399,6 +461,12 @@ TEST(HostsCli, LocalOnlyCommandsUnknownHostsAndOpenTokenFilesAreRefused) {
   EXPECT_NE(out.find(cfg + "/ccmux/hosts.yaml:3:5: key 'hosts.a.adress': unknown key"), std::string::npos) << out;
   EXPECT_EQ(run({"ls", "--all-hosts"}, &out), 1) << out;
   EXPECT_NE(out.find("hosts.yaml:3:5"), std::string::npos) << out;
+  // A MACHINE/ prefix makes ccmux read hosts.yaml (and say where it is wrong); a plain id
+  // does not (it goes to the local daemon, absent here: exit 2).
+  EXPECT_EQ(run({"approve", "a/a-00ff00ff"}, &out), 1) << out;
+  EXPECT_NE(out.find("hosts.yaml:3:5"), std::string::npos) << out;
+  EXPECT_EQ(run({"stop", "s-1a2b3c4d"}, &out), 2) << out;
+  EXPECT_EQ(out.find("hosts.yaml"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -1,11 +1,14 @@
 // `ccmux approvals|approve|deny|answer` (the daemon's approvals) and `ccmux autonomy|forget`,
-// `approvals --learned` (the approval plugin's methods).
+// `approvals --learned` (the approval plugin's methods). An approval id "MACHINE/a-…" goes to
+// MACHINE directly when hosts.yaml names it, else to the local daemon's fleet (Context::routed).
 #include "commands.h"
 #include "render.h"
 
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <optional>
+#include <utility>
 
 namespace ccmux::cli {
 
@@ -51,23 +54,25 @@ int learned(client::Connection& c, bool json_out) {
   return 0;
 }
 
-int answer(client::Connection& c, const std::string& id, const std::string& decision, const std::string& reason,
-           const json& answers, bool interrupt) {
+// `shown`: the id as typed (MACHINE/a-… stays so in what is printed); `id`: as sent.
+int answer(client::Connection& c, const std::string& id, const std::string& shown, const std::string& decision,
+           const std::string& reason, const json& answers, bool interrupt) {
   json params = {{"id", id}, {"decision", decision}, {"by", "cli"}};
   if (!reason.empty()) params["reason"] = reason;
   if (!answers.is_null()) params["answers"] = answers;
   if (interrupt) params["interrupt"] = true;
   json res = c.request("approval.answer", params);
   if (res.value("status", "") == "already_resolved") {
-    std::cout << id << ": " << res.value("message", "already resolved") << "\n";
+    std::cout << shown << ": " << res.value("message", "already resolved") << "\n";
     return 0;
   }
-  std::cout << id << ": " << decision << "\n";
+  std::cout << shown << ": " << decision << "\n";
   return 0;
 }
 
 // `ccmux answer ID LABEL`: without --question, the pending approval's first question.
-int answer_question(client::Connection& c, const std::string& id, const std::string& label, std::string question) {
+int answer_question(client::Connection& c, const std::string& id, const std::string& shown, const std::string& label,
+                    std::string question) {
   if (question.empty()) {
     json pending = c.request("approvals.list")["approvals"];
     for (auto& a : pending)
@@ -75,10 +80,19 @@ int answer_question(client::Connection& c, const std::string& id, const std::str
         question = a["questions"][0].value("question", "");
   }
   if (question.empty()) {
-    std::cerr << "no pending question " << id << " (use --question TEXT)\n";
+    std::cerr << "no pending question " << shown << " (use --question TEXT)\n";
     return 1;
   }
-  return answer(c, id, "allow", "", json{{question, label}}, false);
+  return answer(c, id, shown, "allow", "", json{{question, label}}, false);
+}
+
+const char* const kApprovalArg = "a-…, or MACHINE/a-… (MACHINE of hosts.yaml: asked directly; else the local daemon's fleet)";
+
+// Where an approval id goes (see Context::routed): the connection, and the id to send it.
+std::pair<std::unique_ptr<client::Connection>, std::string> approval_target(const Context& ctx, const std::string& shown) {
+  std::string id = shown;
+  Context to = ctx.routed(id);
+  return {to.connect(), id};
 }
 
 struct Options {
@@ -122,18 +136,24 @@ void add_approval_commands(Commands& c) {
   });
   forget->add_option("pattern", o->pattern, "as `ccmux approvals --learned` prints it, e.g. 'Bash:git status'")->required();
 
-  auto* approve = c.add(nullptr, "approve", "allow a pending tool call",
-                        [o, &ctx] { return answer(*ctx.connect(), o->id, "allow", o->reason, nullptr, false); });
-  approve->add_option("id", o->id)->required();
+  auto* approve = c.add(nullptr, "approve", "allow a pending tool call", [o, &ctx] {
+    auto [conn, id] = approval_target(ctx, o->id);
+    return answer(*conn, id, o->id, "allow", o->reason, nullptr, false);
+  });
+  approve->add_option("id", o->id, kApprovalArg)->required();
   approve->add_option("--reason", o->reason);
-  auto* deny = c.add(nullptr, "deny", "deny a pending tool call",
-                     [o, &ctx] { return answer(*ctx.connect(), o->id, "deny", o->reason, nullptr, o->stop_turn); });
-  deny->add_option("id", o->id)->required();
+  auto* deny = c.add(nullptr, "deny", "deny a pending tool call", [o, &ctx] {
+    auto [conn, id] = approval_target(ctx, o->id);
+    return answer(*conn, id, o->id, "deny", o->reason, nullptr, o->stop_turn);
+  });
+  deny->add_option("id", o->id, kApprovalArg)->required();
   deny->add_option("--reason", o->reason);
   deny->add_flag("--stop", o->stop_turn, "also end the turn");
-  auto* answ = c.add(nullptr, "answer", "answer a question (AskUserQuestion)",
-                     [o, &ctx] { return answer_question(*ctx.connect(), o->id, o->label, o->question); });
-  answ->add_option("id", o->id)->required();
+  auto* answ = c.add(nullptr, "answer", "answer a question (AskUserQuestion)", [o, &ctx] {
+    auto [conn, id] = approval_target(ctx, o->id);
+    return answer_question(*conn, id, o->id, o->label, o->question);
+  });
+  answ->add_option("id", o->id, kApprovalArg)->required();
   answ->add_option("label", o->label, "the chosen option's label (or free text)")->required();
   answ->add_option("--question", o->question, "which question (default: the first)");
 }

@@ -27,6 +27,11 @@ struct Context {
   // socket. Throws client::Unreachable (exit code 2), ConfigError (a refused token file).
   std::unique_ptr<client::Connection> connect(bool watch_approvals = false) const;
   bool remote() const { return host.has_value(); }
+  // For a command about one session or approval: `id` "MACHINE/s-…" where MACHINE is a host
+  // of hosts.yaml (and no --host was given) gives a context connecting to MACHINE, and `id`
+  // loses its prefix; any other id is left as it is, for this context's daemon (and its
+  // fleet) to route. Throws ConfigError for a bad hosts.yaml when there is a prefix to look up.
+  Context routed(std::string& id) const;
 };
 
 // The cwd of `run`/`new`: --cwd, else the current folder; "" (said on stderr) when --host

@@ -1,6 +1,7 @@
 // `ccmux run` and `ccmux attach`: a session's events as text (or NDJSON), with tool approvals
 // asked at the terminal. The stream is a client::Subscription: when ccmuxd restarts it
 // reconnects and resumes at the next seq, so nothing is missed and nothing shows twice.
+#include "address.h"
 #include "commands.h"
 #include "render.h"
 
@@ -50,9 +51,11 @@ enum class Until { result, session_end, caught_up };
 
 // Streams a session's events; returns the process exit code. When interactive, a tool
 // approval is asked at the terminal while the stream goes on: whoever answers first wins,
-// and an answer from another client ends the question here.
+// and an answer from another client ends the question here. `machine`: the session was
+// addressed "MACHINE/s-…" and reached directly; the text shows ids with that prefix
+// (--json stays the machine's events byte for byte).
 int stream(const Context& ctx, std::unique_ptr<client::Connection> first, const std::string& session, uint64_t from,
-           bool raw_json, Until until, bool interactive) {
+           bool raw_json, Until until, bool interactive, const std::string& machine = "") {
   Renderer r(std::cout);
   client::SubscriptionOptions so;
   so.session = session;
@@ -107,7 +110,7 @@ int stream(const Context& ctx, std::unique_ptr<client::Connection> first, const 
       std::cerr << "\n";
     }
     if (raw_json) std::cout << ev->raw << "\n" << std::flush;
-    else r.event(ev->msg);
+    else r.event(machine.empty() ? ev->msg : with_machine_prefix(ev->msg, machine));
     if (until == Until::caught_up && ev->seq >= sub.head()) return 0;
     if (kind == "approval_requested" && interactive && asking.is_null() && still_pending(p.value("id", ""))) {
       if (p.value("kind", "") == "question") send_answer(question_answer(p));
@@ -127,7 +130,7 @@ int stream(const Context& ctx, std::unique_ptr<client::Connection> first, const 
 }
 
 struct RunOptions {
-  std::string cwd, model, mode, prompt;
+  std::string cwd, model, mode, prompt, on_host;
   bool json_out = false;
 };
 
@@ -143,16 +146,24 @@ void add_run_attach_commands(Commands& c) {
   const Context& ctx = c.ctx();
   auto ro = std::make_shared<RunOptions>();
   auto* run = c.add(nullptr, "run", "start a session with a prompt, stream it, answer approvals here", [ro, &ctx] {
+    if (!ro->on_host.empty() && ro->cwd.empty()) {
+      std::cerr << "ccmux: with run --host, --cwd names the project folder on that machine\n";
+      return 1;
+    }
     std::string cwd = session_cwd(ctx, ro->cwd);
     if (cwd.empty()) return 1;
     auto conn = ctx.connect();
-    json s = conn->request("session.new", {{"cwd", cwd}, {"prompt", ro->prompt}, {"model", ro->model},
-                                           {"permission_mode", ro->mode}});
+    json params = {{"cwd", cwd}, {"prompt", ro->prompt}, {"model", ro->model}, {"permission_mode", ro->mode}};
+    if (!ro->on_host.empty()) params["host"] = ro->on_host;
+    json s = conn->request("session.new", params);
     std::string id = s["id"];
     if (!ro->json_out) std::cerr << "session " << id << " in " << s.value("cwd", "") << "\n";
     return stream(ctx, std::move(conn), id, 1, ro->json_out, Until::result, isatty(0) && !ro->json_out);
   });
   run->add_option("--cwd", ro->cwd, "project folder (default: current directory)");
+  run->add_option("--host", ro->on_host,
+                  "fleet mode: run it on machine NAME of the fleet, or `auto`; needs --cwd (see `ccmux new --help`)")
+      ->type_name("NAME|auto");
   run->add_option("--model", ro->model, "claude model");
   run->add_option("--mode", ro->mode, "permission mode");
   run->add_flag("--json", ro->json_out, "print raw events as NDJSON");
@@ -161,10 +172,16 @@ void add_run_attach_commands(Commands& c) {
   auto ao = std::make_shared<AttachOptions>();
   auto* attach = c.add(nullptr, "attach", "stream a session's events (stored, then live)", [ao, &ctx] {
     // Following at a terminal, attach answers approvals like run does.
-    return stream(ctx, ctx.connect(), ao->session, ao->from, ao->json_out,
-                  ao->no_follow ? Until::caught_up : Until::session_end, isatty(0) && !ao->json_out && !ao->no_follow);
+    std::string id = ao->session;
+    Context to = ctx.routed(id);  // "MACHINE/s-…" of hosts.yaml: that machine, directly
+    std::string machine = id == ao->session ? "" : ao->session.substr(0, ao->session.size() - id.size() - 1);
+    return stream(to, to.connect(), id, ao->from, ao->json_out,
+                  ao->no_follow ? Until::caught_up : Until::session_end, isatty(0) && !ao->json_out && !ao->no_follow,
+                  machine);
   });
-  attach->add_option("session", ao->session)->required();
+  attach->add_option("session", ao->session,
+                     "s-…, or MACHINE/s-… (MACHINE of hosts.yaml: asked directly; else the local daemon's fleet)")
+      ->required();
   attach->add_option("--from", ao->from, "first seq to show (default 1)");
   attach->add_flag("--json", ao->json_out, "print raw events as NDJSON");
   attach->add_flag("--no-follow", ao->no_follow, "stop after the stored events");

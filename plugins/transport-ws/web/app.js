@@ -1,5 +1,8 @@
 // The page: login, session list, one session's transcript, approvals. State survives
 // reconnects: each session remembers the last seq it rendered and resubscribes after it.
+// Fleet mode (docs/fleet.md): with the fleet plugin the list is every machine's sessions
+// (fleet.sessions), a remote session's id is "MACHINE/s-…" and the page simply uses that id
+// (the daemon routes it); without it, fleet.* answer unknown_method and the page is as before.
 import { Connection } from './protocol.js';
 import { Transcript, money, tokens } from './render.js';
 
@@ -14,7 +17,22 @@ const state = {
   open: null,            // {id, transcript, lastSeq, subscribed}
   views: new Map(),      // id -> {transcript root, Transcript, lastSeq}: kept across navigation
   attachments: [],       // [{media_type, data, url}]
+  fleet: null,           // null: not asked yet on this connection; then true/false (fleet plugin loaded)
+  machines: [],          // fleet.machines / fleet.sessions' machines (fleet mode only)
+  here: '',              // this machine's fleet name: its sessions are keyed without the prefix
 };
+
+// One key per session whatever form an answer uses: "HERE/s-…" (this machine's prefix, which
+// fleet answers may carry) is "s-…"; another machine's "B/s-…" stays as it is.
+function canon(id) {
+  return state.here && typeof id === 'string' && id.startsWith(`${state.here}/`) ? id.slice(state.here.length + 1) : id;
+}
+// The machine of a session or approval id: its prefix, else this one.
+function machineOf(id) {
+  const slash = typeof id === 'string' ? id.indexOf('/') : -1;
+  return slash > 0 ? id.slice(0, slash) : state.here;
+}
+const multiMachine = () => state.machines.length > 1;
 
 function show(view) {
   for (const v of ['login', 'sessions', 'session']) $(v).hidden = v !== view;
@@ -55,35 +73,91 @@ $('login-form').onsubmit = (e) => {
 // ---- after each (re)connect ----
 async function onReady() {
   if (!$('login').hidden) show('sessions');
+  state.fleet = null;  // ask again on every connection: the daemon may have restarted with another config
   await refreshSessions();
-  loadProjects();
   if (state.open) subscribe(state.open);
   openFromHash();
+  await renderMachineChoice();  // before the folders: they are the chosen machine's
+  loadProjects();
 }
 
 // A link to one session, `<page>/#s=<id>` (the GitLab plugin's notes), opens it once the list
 // is in; the hash is then dropped so Back and later reconnects stay on the list.
 function openFromHash() {
-  const m = /^#s=(s-[0-9a-f]{8})$/.exec(location.hash);
-  if (!m || !state.conn || !state.sessions.has(m[1])) return;
+  let hash = location.hash;
+  try { hash = decodeURIComponent(hash); } catch (_) { return; }
+  const m = /^#s=((?:[A-Za-z0-9_-]{1,64}\/)?s-[0-9a-f]{8})$/.exec(hash);
+  if (!m || !state.conn || !state.sessions.has(canon(m[1]))) return;
   history.replaceState(null, '', location.pathname + location.search);
-  openSession(m[1]);
+  openSession(canon(m[1]));
 }
 window.addEventListener('hashchange', openFromHash);
 
+// Fleet mode when the fleet plugin answers; unknown_method (no plugin) is remembered for the
+// connection, so the list costs one request either way. Any other failure of fleet.sessions
+// still shows this machine's sessions (session.list) and tries the fleet again next time.
+async function listSessions() {
+  if (state.fleet !== false) {
+    try {
+      const r = await state.conn.request('fleet.sessions');
+      state.fleet = true;
+      setMachines(r.machines);
+      return Array.isArray(r.sessions) ? r.sessions : [];
+    } catch (err) {
+      if (err.code === 'unknown_method') {
+        state.fleet = false;
+        setMachines([]);
+      }
+    }
+  }
+  return (await state.conn.request('session.list')).sessions;
+}
+
+function setMachines(machines) {
+  state.machines = Array.isArray(machines) ? machines.filter((m) => m && typeof m.name === 'string') : [];
+  const here = state.machines.find((m) => m.local === true);
+  state.here = here ? here.name : '';
+}
+
 async function refreshSessions() {
   try {
-    const { sessions } = await state.conn.request('session.list');
-    state.sessions = new Map(sessions.map((s) => [s.id, s]));
+    const sessions = await listSessions();
+    state.sessions = new Map(sessions.map((s) => [canon(s.id), { ...s, id: canon(s.id) }]));
     renderSessions();
     if (state.open) renderSessionHead();
   } catch (_) { /* offline: the next reconnect refreshes */ }
 }
 
+// The machine the new-session form starts on: "" = the daemon this page talks to.
+const chosenMachine = () => ($('new-host-field').hidden ? '' : $('new-host').value);
+
+// Fleet mode: a machine selector in the new-session form, from fleet.machines (fresh: the
+// list's copy may be seconds old), plus "auto" (the machine with that folder and the most room).
+async function renderMachineChoice() {
+  if (!state.fleet) { $('new-host-field').hidden = true; return; }
+  try { setMachines((await state.conn.request('fleet.machines')).machines); } catch (_) { /* keep the list's copy */ }
+  const sel = $('new-host');
+  const keep = sel.value;
+  sel.replaceChildren(new Option(state.here ? `${state.here} (this machine)` : 'this machine', ''),
+    new Option('auto: where there is room', 'auto'));
+  for (const m of state.machines) {
+    if (m.local === true) continue;
+    const o = new Option(m.state === 'up' ? `${m.name} (${m.live}/${m.max_live} live)` : `${m.name} (${m.state})`, m.name);
+    o.disabled = m.state !== 'up';
+    sel.append(o);
+  }
+  if ([...sel.options].some((o) => o.value === keep && !o.disabled)) sel.value = keep;
+  $('new-host-field').hidden = false;
+}
+
 async function loadProjects() {
+  const sel = $('new-cwd');
+  // Another machine's folders, through its daemon (a request with `host` is routed there);
+  // "auto" offers this machine's: the session goes where that folder exists.
+  const host = chosenMachine();
+  const params = host && host !== 'auto' ? { host } : {};
   try {
-    const { roots } = await state.conn.request('projects.list');
-    const sel = $('new-cwd');
+    const { roots } = await state.conn.request('projects.list', params);
     const keep = sel.value;
     sel.replaceChildren();
     for (const r of roots) {
@@ -92,9 +166,12 @@ async function loadProjects() {
       for (const f of [r.root, ...r.folders]) group.append(new Option(f === r.root ? `${f} (root)` : f.slice(r.root.length + 1), f));
       sel.append(group);
     }
-    if (keep) sel.value = keep;
-  } catch (_) {}
+    if (keep && [...sel.options].some((o) => o.value === keep)) sel.value = keep;  // another machine's list may lack it
+  } catch (err) {
+    if (host) { sel.replaceChildren(); $('new-error').textContent = `${host}: ${err.message}`; }
+  }
 }
+$('new-host').onchange = () => { $('new-error').textContent = ''; loadProjects(); };
 
 function renderSessions() {
   const list = $('session-list');
@@ -105,11 +182,22 @@ function renderSessions() {
     const li = document.createElement('li');
     li.dataset.testid = 'session-card';
     li.dataset.id = s.id;
+    // A session of a machine that is down: listed from its last answer, greyed, still openable.
+    const unreachable = s.reachable === false;
+    if (unreachable) li.classList.add('unreachable');
     const top = document.createElement('div');
     top.className = 'top';
-    const cwd = Object.assign(document.createElement('span'), { className: 'cwd', textContent: s.cwd.split('/').slice(-2).join('/') });
-    const pill = Object.assign(document.createElement('span'), { className: `pill ${s.state}`, textContent: stateLabel(s) });
+    const cwd = Object.assign(document.createElement('span'), { className: 'cwd', textContent: (s.cwd || '').split('/').slice(-2).join('/') });
+    const pill = Object.assign(document.createElement('span'), {
+      className: `pill ${unreachable ? 'unreachable' : s.state}`,
+      textContent: unreachable ? 'unreachable' : stateLabel(s),
+    });
     top.append(cwd, pill);
+    if (multiMachine()) {
+      const machine = Object.assign(document.createElement('span'), { className: 'machine', textContent: s.host || machineOf(s.id) });
+      machine.dataset.testid = 'session-machine';
+      top.insertBefore(machine, pill);
+    }
     // A session in a git worktree: which repository and branch it works on.
     const where = s.branch ? Object.assign(document.createElement('div'), {
       className: 'branch',
@@ -118,7 +206,7 @@ function renderSessions() {
     if (where) where.dataset.testid = 'session-branch';
     const meta = document.createElement('div');
     meta.className = 'meta';
-    const waiting = [...state.pending.values()].filter((a) => a.session === s.id).length;
+    const waiting = [...state.pending.values()].filter((a) => canon(a.session) === s.id).length;
     meta.append(...[
       s.id,
       `${money(s.cost_usd)}`,
@@ -134,11 +222,15 @@ function renderSessions() {
 
 // ---- new session ----
 for (const m of MODES) { $('new-mode').append(new Option(m, m)); $('s-mode').append(new Option(m, m)); }
-$('new-toggle').onclick = () => { $('new-form').hidden = !$('new-form').hidden; };
+$('new-toggle').onclick = () => {
+  $('new-form').hidden = !$('new-form').hidden;
+  if (!$('new-form').hidden && state.fleet) renderMachineChoice();
+};
 $('new-form').onsubmit = async (e) => {
   e.preventDefault();
   $('new-error').textContent = '';
   const params = { cwd: $('new-cwd').value, permission_mode: $('new-mode').value };
+  if (chosenMachine()) params.host = chosenMachine();  // fleet mode: that machine, or "auto"
   const prompt = $('new-prompt').value.trim();
   if (prompt) params.prompt = prompt;
   if ($('new-model').value.trim()) params.model = $('new-model').value.trim();
@@ -147,6 +239,7 @@ $('new-form').onsubmit = async (e) => {
   if (params.worktree && $('new-branch').value.trim()) params.branch = $('new-branch').value.trim();
   try {
     const s = await state.conn.request('session.new', params);
+    s.id = canon(s.id);
     state.sessions.set(s.id, s);
     $('new-form').hidden = true;
     $('new-prompt').value = '';
@@ -202,8 +295,9 @@ function stateLabel(s) {
 function renderSessionHead() {
   const s = state.sessions.get(state.open.id);
   if (!s) return;
-  $('s-state').className = `pill ${s.state}`;
-  $('s-state').textContent = stateLabel(s);
+  const unreachable = s.reachable === false;  // fleet mode: its machine is down
+  $('s-state').className = `pill ${unreachable ? 'unreachable' : s.state}`;
+  $('s-state').textContent = unreachable ? `unreachable (${machineOf(s.id)} is down)` : stateLabel(s);
   $('s-cost').textContent = `${money(s.cost_usd)} · ${tokens(s.input_tokens)} in / ${tokens(s.output_tokens)} out`;
   $('s-mode').value = s.permission_mode || 'default';
 }
@@ -292,8 +386,11 @@ function renderApprovals() {
     const card = list.lastChild;
     const where = document.createElement('div');
     where.className = 'muted';
-    where.textContent = `session ${a.session}`;
-    where.onclick = () => { $('approvals').hidden = true; openSession(a.session); };
+    // Fleet mode: approvals of every machine arrive here; say whose it is.
+    const sid = canon(String(a.session || ''));
+    where.textContent = multiMachine() || sid.includes('/') ? `${machineOf(sid) || 'this machine'} · session ${sid}` : `session ${sid}`;
+    where.dataset.testid = 'approval-session';
+    where.onclick = () => { $('approvals').hidden = true; openSession(sid); };
     card.prepend(where);
   }
   if (!n) list.append(Object.assign(document.createElement('p'), { className: 'hint', textContent: 'Nothing is waiting.' }));
@@ -317,13 +414,13 @@ function onMessage(m) {
     return renderApprovals();
   }
   if (m.type === 'event') {
-    const v = state.views.get(m.session);
+    const v = state.views.get(canon(m.session));
     if (!v || m.seq <= v.lastSeq) return;  // already shown (replays overlap live events)
     v.lastSeq = m.seq;
     v.transcript.event(m);
     if (['session_state', 'result', 'mode_changed', 'session_failed', 'session_parked', 'session_queued'].includes(m.kind)) refreshSessions();
-    if (m.kind === 'session_state' && state.open && state.open.id === m.session) {
-      const s = state.sessions.get(m.session);
+    if (m.kind === 'session_state' && state.open && state.open.id === canon(m.session)) {
+      const s = state.sessions.get(canon(m.session));
       if (s) { s.state = m.payload.state; renderSessionHead(); }
     }
   }
