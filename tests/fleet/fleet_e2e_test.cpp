@@ -141,6 +141,20 @@ TEST_F(FleetE2E, ThreeMachinesSeeEachOtherAndStartSessionsOnANamedMachine) {
   ASSERT_TRUE(log.wait_for([&](const json&) { return log.of_kind("result").size() == 2; }, 90000));
   EXPECT_NE(log.streamed_text().find("second turn"), std::string::npos);
 
+  // The CLI on alpha: `ls --fleet` shows every machine and the remote session; `new --host`.
+  std::string out;
+  ASSERT_EQ(run_command({ccmux_bin(), "--socket", a.d->socket(), "ls", "--fleet"}, &out), 0) << out;
+  for (const char* want : {"alpha", "bravo", "charlie"}) EXPECT_NE(out.find(want), std::string::npos) << out;
+  EXPECT_NE(out.find(id), std::string::npos) << out;
+  EXPECT_NE(out.find("charlie/" + mine), std::string::npos) << out;
+  ASSERT_EQ(run_command({ccmux_bin(), "--socket", a.d->socket(), "new", "--host", "charlie", "--cwd", c.d->project(),
+                         "echo: from the cli"},
+                        &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("charlie/s-"), std::string::npos) << out;
+  EXPECT_EQ(c.c->request("session.list")["sessions"].size(), 2u) << "the CLI's session runs on charlie";
+
   // Refusals name the machine.
   try {
     a.c->request("session.get", {{"session", "nowhere/s-00000000"}});
