@@ -3,6 +3,7 @@
 // fake Messages API. Each machine has its own state dir, socket and project root.
 #include "e2e.h"
 #include "nats_server.h"
+#include "ws_client.h"
 
 #include <gtest/gtest.h>
 
@@ -25,6 +26,7 @@ struct MachineOptions {
   int down_after_ms = 2000;
   bool required = true;  // the daemon refuses to start without the plugin
   std::string tls_ca{};  // TLS to NATS, servers signed by this CA
+  std::string more_plugins{};  // further entries of the plugins list (YAML)
 };
 
 struct Machine {
@@ -65,6 +67,7 @@ class FleetE2E : public ::testing::Test {
       yaml += "    credentials_file: " + creds + "\n";
     }
     if (!o.tls_ca.empty()) yaml += "    tls_ca: " + o.tls_ca + "\n";
+    yaml += o.more_plugins;
     DaemonOptions d;
     d.extra_yaml = yaml;
     m->d = std::make_unique<Daemon>(m->dir.path, api.base_url(), d);
@@ -362,4 +365,42 @@ TEST_F(FleetE2E, AMachineBehindALeafNodeIsReachableThoughItOpensNoPort) {
   EventLog log(*hub.c, s["id"]);
   ASSERT_TRUE(log.wait_kind("result", 90000));
   EXPECT_EQ(log.streamed_text(), "through the leaf");
+}
+
+// The page of charlie drives a session of bravo: listed with its machine, started from the
+// page's form on bravo in bravo's folder, its approval answered with a tap on charlie's page.
+TEST_F(FleetE2E, CharliesPageStartsASessionOnBravoAndApprovesItsToolWithATap) {
+  std::string node = getenv("CCMUX_TEST_NODE") ? getenv("CCMUX_TEST_NODE") : source_dir() + "/.test-tools/node/bin/node";
+  std::string pw = getenv("PLAYWRIGHT_CORE") ? getenv("PLAYWRIGHT_CORE") : source_dir() + "/.test-tools/node_modules/playwright-core";
+  ASSERT_TRUE(fs::exists(pw + "/package.json")) << "playwright-core not found at " << pw << " (bash packaging/setup.sh test)";
+  ASSERT_TRUE(fs::exists(node)) << "no Node at " << node;
+  NatsServer nats;
+  MachineOptions o{{nats.url()}};
+  Machine& b = add("bravo", o);
+  int port = free_tcp_port();
+  MachineOptions with_page = o;
+  with_page.more_plugins = "  - name: transport-ws\n    search_dir: " + build_dir() + "/plugins\n    required: true\n    port: " +
+                           std::to_string(port) + "\n    static_root: " + source_dir() + "/plugins/transport-ws/web\n";
+  Machine& c = add("charlie", with_page);
+  ASSERT_TRUE(wait_state(c, {"bravo", "charlie"}, "up"));
+  b.c->request("session.new", {{"cwd", b.d->project()}, {"prompt", "echo: made on bravo"}});
+  std::string token = c.c->request("token.create", {{"name", "phone"}})["token"];
+  std::string artifacts = build_dir() + "/tests/artifacts/fleet-page";
+  fs::remove_all(artifacts);
+  std::string out;
+  int rc = run_command({node, source_dir() + "/tests/browser/fleet_page_test.mjs"}, &out,
+                       {"HOME=" + dir.path + "/browser-home", "PLAYWRIGHT_CORE=" + pw,
+                        "CCMUX_URL=http://127.0.0.1:" + std::to_string(port) + "/", "CCMUX_TOKEN=" + token, "REMOTE=bravo",
+                        "REMOTE_PROJECT=" + b.d->project(), "ARTIFACTS=" + artifacts});
+  std::cout << out << "screenshots: " << artifacts << "\n";
+  ASSERT_EQ(rc, 0) << out;
+  ASSERT_NE(out.find("FLEET PAGE TEST PASSED bravo/s-"), std::string::npos) << out;
+  EXPECT_EQ(read_file(b.d->project() + "/from-charlie.txt"), "approved-on-charlies-page\n") << "the tool ran on bravo";
+  EXPECT_FALSE(fs::exists(c.d->project() + "/from-charlie.txt"));
+  // bravo recorded who answered and through which machine.
+  json audit = b.c->request("approvals.list", {{"all", true}});
+  ASSERT_FALSE(audit["approvals"].empty());
+  std::string by = audit["approvals"][0]["decided_by"];
+  EXPECT_NE(by.find("fleet:charlie/"), std::string::npos) << by;
+  EXPECT_NE(by.find("phone"), std::string::npos) << "the token's name travels with the answer: " << by;
 }
