@@ -26,6 +26,7 @@
 using namespace ccmux;
 using namespace ccmux::test;
 using namespace ccmux::bench;
+using nlohmann::json;
 
 namespace {
 
@@ -63,14 +64,18 @@ struct FleetMachine {
   }
 };
 
-bool fleet_up(Client& c, size_t machines) {
-  return wait_until(
+bool fleet_up(FleetMachine& m, size_t machines) {
+  json last;
+  bool ok = wait_until(
       [&] {
+        last = m.c->request("fleet.machines");
         size_t up = 0;
-        for (auto& m : c.request("fleet.machines")["machines"]) up += m["state"] == "up";
+        for (auto& x : last["machines"]) up += x["state"] == "up";
         return up >= machines;
       },
       60);
+  if (!ok) fprintf(stderr, "fleet not up: %s\n%s\n", last.dump().c_str(), m.d->log().substr(0, 4000).c_str());
+  return ok;
 }
 
 // ---- latency ----
@@ -79,7 +84,7 @@ void bench_latency(long events, long rate) {
   FleetMachine alpha("alpha", nats.url(), {});
   FleetMachine bravo("bravo", nats.url(),
                      {{"FIREHOSE_MODE", "paced"}, {"FIREHOSE_EVENTS", std::to_string(events)}, {"FIREHOSE_RATE", std::to_string(rate)}});
-  if (!fleet_up(*alpha.c, 2)) return (void)printf("latency: the fleet did not come up\n");
+  if (!fleet_up(alpha, 2)) return (void)printf("latency: the fleet did not come up\n");
   std::string session = bravo.new_session();
   uint64_t head = bravo.c->request("session.get", {{"session", session}})["last_seq"];
   auto local = bravo.d->connect();
@@ -126,7 +131,7 @@ void bench_replay(long events) {
   NatsServer nats;
   FleetMachine alpha("alpha", nats.url(), {});
   FleetMachine bravo("bravo", nats.url(), {{"FIREHOSE_MODE", "stream"}, {"FIREHOSE_EVENTS", std::to_string(events)}});
-  if (!fleet_up(*alpha.c, 2)) return (void)printf("replay: the fleet did not come up\n");
+  if (!fleet_up(alpha, 2)) return (void)printf("replay: the fleet did not come up\n");
   std::string session = bravo.new_session();
   bravo.c->request("session.send", {{"session", session}, {"prompt", "go"}});
   wait_turns(*bravo.c, session, 1, 600);
@@ -159,7 +164,7 @@ void bench_ls(int machines, int sessions) {
   for (int i = 0; i < machines; ++i)
     fleet.push_back(std::make_unique<FleetMachine>("m" + std::to_string(i), nats.url(),
                                                    std::vector<std::pair<std::string, std::string>>{{"FIREHOSE_MODE", "idle"}}));
-  if (!fleet_up(*fleet[0]->c, static_cast<size_t>(machines))) return (void)printf("ls: the fleet did not come up\n");
+  if (!fleet_up(*fleet[0], static_cast<size_t>(machines))) return (void)printf("ls: the fleet did not come up\n");
   // Sessions that exist without a process each: started, then stopped (listed as exited).
   for (auto& m : fleet)
     for (int s = 0; s < sessions; ++s) {
@@ -208,7 +213,7 @@ void bench_fanout(int clients, long events) {
   NatsServer nats;
   FleetMachine alpha("alpha", nats.url(), {});
   FleetMachine bravo("bravo", nats.url(), {{"FIREHOSE_MODE", "stream"}, {"FIREHOSE_EVENTS", std::to_string(events)}});
-  if (!fleet_up(*alpha.c, 2)) return (void)printf("fanout: the fleet did not come up\n");
+  if (!fleet_up(alpha, 2)) return (void)printf("fanout: the fleet did not come up\n");
   std::string s1 = bravo.new_session();
   double local = fanout(bravo, bravo, s1, s1, clients, events);
   std::string s2 = bravo.new_session();
