@@ -158,6 +158,18 @@ TEST_F(FleetE2E, ThreeMachinesSeeEachOtherAndStartSessionsOnANamedMachine) {
   EXPECT_NE(out.find("charlie/s-"), std::string::npos) << out;
   EXPECT_EQ(c.c->request("session.list")["sessions"].size(), 2u) << "the CLI's session runs on charlie";
 
+  // `ccmux attach bravo/s-… --no-follow` on alpha's socket: the stored events, through the fleet.
+  ASSERT_EQ(run_command({ccmux_bin(), "--socket", a.d->socket(), "attach", id, "--no-follow", "--json"}, &out), 0) << out;
+  uint64_t lines = 0, last = 0;
+  for (size_t at = 0, nl; (nl = out.find('\n', at)) != std::string::npos; at = nl + 1) {
+    json ev = json::parse(out.substr(at, nl - at));
+    ASSERT_EQ(ev["seq"].get<uint64_t>(), last + 1) << "in order, no gap, no duplicate";
+    last = ev["seq"];
+    ++lines;
+  }
+  EXPECT_EQ(last, b.c->request("session.get", {{"session", local["sessions"][0]["id"]}})["last_seq"].get<uint64_t>());
+  EXPECT_GT(lines, 10u);
+
   // Refusals name the machine.
   try {
     a.c->request("session.get", {{"session", "nowhere/s-00000000"}});
