@@ -25,15 +25,6 @@ using namespace ccmux::test;
 
 namespace {
 
-bool eventually(const std::function<bool()>& pred, int seconds = 20) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return pred();
-}
-
 // Something accepts TCP connections on 127.0.0.1:port (a bare connect: no login attempt for
 // transport-ws's rate limit to count).
 bool port_open(int port) {
@@ -328,7 +319,7 @@ TEST_F(HostsE2E, AttachOverHostResumesFromTheNextSeqWhenTheMachineRestarts) {
   a->f.d->start();
   ASSERT_TRUE(eventually([&] { return port_open(a->port); }));
   a->f.d->connect()->request("session.send", {{"session", id}, {"prompt", "four five"}});
-  ASSERT_TRUE(eventually([&] { return results() == 2; }, 40)) << read_file(out_path);
+  ASSERT_TRUE(eventually([&] { return results() == 2; }, 40000)) << read_file(out_path);
 
   // Every event once, in seq order from 1: nothing missed or repeated across the reconnect.
   std::istringstream lines(read_file(out_path));

@@ -102,16 +102,6 @@ long proc_kb(pid_t pid, const std::string& key) {
   return -1;
 }
 
-// Polls `pred` every 100 ms for up to `seconds`: a bounded wait for something asynchronous.
-bool eventually(const std::function<bool()>& pred, int seconds = 10) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return pred();
-}
-
 // A plain TCP connection to 127.0.0.1:port (for HTTP requests sent by hand), or -1.
 int tcp_connect(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -718,7 +708,7 @@ TEST_F(WsE2E, SilentSocketsCannotUseUpTheDaemonsFileDescriptors) {
   const auto before = fds();
   std::vector<int> socks;
   for (int i = 0; i < 150; ++i) socks.push_back(tcp_connect(port));
-  EXPECT_TRUE(eventually([&] { return fds() - before >= 60; }, 5));
+  EXPECT_TRUE(eventually([&] { return fds() - before >= 60; }, 5000));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // would it take more?
   auto grown = fds() - before;
   std::cout << "150 silent connections: ccmuxd holds " << grown << " more file descriptors\n";

@@ -36,15 +36,6 @@ struct Machine {
   std::unique_ptr<Client> c;
 };
 
-bool eventually(const std::function<bool()>& pred, int timeout_ms = 20000) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return pred();
-}
-
 class FleetE2E : public ::testing::Test {
  protected:
   void TearDown() override {

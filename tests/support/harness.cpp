@@ -114,6 +114,15 @@ int run_captured(const std::vector<std::string>& argv, const std::vector<std::st
 }
 }  // namespace
 
+bool eventually(const std::function<bool()>& pred, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return pred();
+}
+
 int run_command(const std::vector<std::string>& argv, std::string* out, const std::vector<std::string>& env) {
   return run_captured(argv, env, nullptr, out);
 }

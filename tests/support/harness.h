@@ -116,6 +116,10 @@ class EventLog {
   std::vector<json> events_;
 };
 
+// Polls `pred` every 100 ms until it holds (true) or `timeout_ms` passed (false, after one
+// last look): a bounded wait for something asynchronous, never a sleep that hopes.
+bool eventually(const std::function<bool()>& pred, int timeout_ms = 20000);
+
 // Runs a command; returns exit code, stdout in `out`.
 int run_command(const std::vector<std::string>& argv, std::string* out, const std::vector<std::string>& env = {});
 // The same, with `input` written to the command's stdin (then closed).
