@@ -3,29 +3,11 @@
 // new-session form starts one on bravo in bravo's folder, its Bash call is approved with a tap
 // and runs on bravo. Started by tests/fleet/fleet_e2e_test.cpp, which checks the effect on disk.
 // Env: CCMUX_URL, CCMUX_TOKEN (charlie's page), REMOTE (bravo), REMOTE_PROJECT, ARTIFACTS.
-import { createRequire } from 'module';
-import { mkdirSync } from 'fs';
+import { openPhone, bash } from './phone.mjs';
 
-const require = createRequire(import.meta.url);
-const { chromium } = require(process.env.PLAYWRIGHT_CORE);
 const { CCMUX_URL: url, CCMUX_TOKEN: token, REMOTE: remote, REMOTE_PROJECT: remoteProject, ARTIFACTS: artifacts } = process.env;
-mkdirSync(artifacts, { recursive: true });
-
-const bash = (command) => `tool: Bash ${JSON.stringify({ command, description: 'test' })}`;
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
-const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
-const page = await context.newPage();
-const consoleErrors = [];
-page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-page.on('pageerror', (e) => consoleErrors.push(String(e)));
-const shot = (name) => page.screenshot({ path: `${artifacts}/${name}.png`, fullPage: true });
-let current = '';
-const step = async (name, fn) => {
-  current = name;
-  const t0 = Date.now();
-  await fn();
-  console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-};
+const phone = await openPhone(artifacts);
+const { browser, page, consoleErrors, step, shot } = phone;
 
 try {
   await step('log in to charlie and see bravo\'s session with its machine', async () => {
@@ -64,7 +46,7 @@ try {
   if (consoleErrors.length) throw new Error('console errors: ' + consoleErrors.join(' | '));
   console.log('FLEET PAGE TEST PASSED ' + sessionId);
 } catch (err) {
-  console.log(`FAIL ${current}: ${err.message}`);
+  console.log(`FAIL ${phone.current}: ${err.message}`);
   await shot('failure').catch(() => {});
   process.exitCode = 1;
 } finally {

@@ -2,15 +2,11 @@
 // against a live ccmuxd + the real claude CLI + the fake Messages API, at phone size.
 // Started by tests/e2e/web_page_e2e_test.cpp, which sets up the daemon and reads the verdict.
 // Env: CCMUX_URL, CCMUX_TOKEN, CCMUX_PROJECT, CCMUX_SOCKET (local socket), ARTIFACTS (screenshots).
-import { createRequire } from 'module';
 import net from 'net';
-import { mkdirSync } from 'fs';
+import { openPhone, bash } from './phone.mjs';
 
-const require = createRequire(import.meta.url);
-const { chromium } = require(process.env.PLAYWRIGHT_CORE);
 const { CCMUX_URL: url, CCMUX_TOKEN: token, CCMUX_PROJECT: project, CCMUX_SOCKET: socketPath } = process.env;
 const artifacts = process.env.ARTIFACTS;
-mkdirSync(artifacts, { recursive: true });
 
 // A local-socket client (what `ccmux send` does) to act while the page is offline.
 function localRequest(method, params) {
@@ -31,21 +27,8 @@ function localRequest(method, params) {
   });
 }
 
-const bash = (command) => `tool: Bash ${JSON.stringify({ command, description: 'test' })}`;
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
-const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
-const page = await context.newPage();
-const consoleErrors = [];
-page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-page.on('pageerror', (e) => consoleErrors.push(String(e)));
-let current = '';
-const step = async (name, fn) => {
-  current = name;
-  const t0 = Date.now();
-  await fn();
-  console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-};
-const shot = (name) => page.screenshot({ path: `${artifacts}/${name}.png`, fullPage: true });
+const phone = await openPhone(artifacts);
+const { browser, page, consoleErrors, step, shot } = phone;
 
 try {
   await step('login with a token', async () => {
@@ -208,7 +191,7 @@ try {
   if (consoleErrors.length) throw new Error('console errors: ' + consoleErrors.join(' | '));
   console.log('PAGE TEST PASSED');
 } catch (e) {
-  console.log(`FAIL ${current}: ${e.stack || e}`);
+  console.log(`FAIL ${phone.current}: ${e.stack || e}`);
   await shot('failure').catch(() => {});
   process.exitCode = 1;
 } finally {
