@@ -1,0 +1,198 @@
+// Review 16 (attacker's view): defects of plugins/fleet proven against real parts — a real
+// nats-server, ccmuxd machines with the fleet plugin, the real claude against the fake
+// Messages API, and a raw libnats client playing a buggy or hostile machine of the same
+// NATS account. Each test asserts the behaviour the design promises; they FAIL today.
+#include "e2e.h"
+#include "nats_client.h"
+#include "nats_server.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+using namespace ccmux;
+using namespace ccmux::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool eventually(const std::function<bool()>& pred, int timeout_ms = 20000) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return pred();
+}
+
+struct Machine {
+  std::string name;
+  TempDir dir;
+  std::unique_ptr<Daemon> d;
+  std::unique_ptr<Client> c;
+};
+
+class FleetAttack : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (!HasFailure()) return;
+    for (auto& [name, m] : machines)
+      if (m->d) std::cerr << "---- ccmuxd " << name << " log (tail) ----\n" << tail(m->d->log(), 8000) << "\n";
+  }
+  static std::string tail(const std::string& s, size_t n) { return s.size() <= n ? s : s.substr(s.size() - n); }
+
+  Machine& add(const std::string& name, const std::string& url, const std::string& extra = "",
+              std::vector<std::string> claude_keys = {}) {
+    auto m = std::make_unique<Machine>();
+    m->name = name;
+    DaemonOptions d;
+    d.claude_keys = std::move(claude_keys);
+    d.extra_yaml = "plugins:\n  - name: fleet\n    search_dir: " + build_dir() + "/plugins\n    required: true\n    servers: [" +
+                   url + "]\n    machine: " + name + "\n    heartbeat_ms: 500\n    down_after_ms: 2000\n" + extra;
+    m->d = std::make_unique<Daemon>(m->dir.path, api.base_url(), d);
+    m->c = m->d->connect();
+    auto& ref = *m;
+    machines[name] = std::move(m);
+    return ref;
+  }
+  bool up(Machine& who, const std::vector<std::string>& names) {
+    return eventually([&] {
+      json r = who.c->request("fleet.machines");
+      size_t n = 0;
+      for (auto& m : r["machines"])
+        for (auto& want : names)
+          if (m["name"] == want && m["state"] == "up") ++n;
+      return n == names.size();
+    });
+  }
+
+  TempDir dir;
+  FakeApi api{dir.path + "/api-requests.ndjson"};
+  std::map<std::string, std::unique_ptr<Machine>> machines;
+};
+
+std::string call_op(const std::string& from, const std::string& caller, const std::string& method) {
+  return json({{"fp", {1, 0}}, {"from", from}, {"op", "call"}, {"caller", caller}, {"method", method}, {"params", json::object()}})
+      .dump();
+}
+
+}  // namespace
+
+// docs/fleet.md: "Bad input ... the daemon stays up"; the owner serves `call` through one
+// in-daemon client per remote caller. A machine of the account that sends calls under many
+// caller names (a bug, or a hostile peer) makes the owner open one in-daemon protocol client
+// per name, each kept for 10 minutes (owner.cpp serve_call: no cap on callers_).
+TEST_F(FleetAttack, AFloodOfCallersOpensABoundedNumberOfInDaemonClients) {
+  NatsServer nats;
+  Machine& b = add("bravo", nats.url());
+  ASSERT_TRUE(up(b, {"bravo"}));
+  int64_t before = b.c->request("status")["clients"].get<int64_t>();
+  NatsClientOptions eo;
+  eo.urls = {nats.url()};
+  NatsClient evil(eo);
+  constexpr int kCallers = 3000;
+  for (int i = 0; i < kCallers; ++i)
+    ASSERT_EQ(evil.publish("ccmux.default.bravo.rpc", call_op("mallory", "caller-" + std::to_string(i), "ping")), NATS_OK);
+  ASSERT_EQ(evil.flush(), NATS_OK);
+  // Let the owner serve them all (it answers nobody: no reply subject), then count its clients.
+  int64_t clients = 0;
+  eventually(
+      [&] {
+        clients = b.c->request("status")["clients"].get<int64_t>();
+        return clients - before >= kCallers;
+      },
+      15000);
+  EXPECT_LT(clients - before, 512) << "one peer opened " << (clients - before)
+                                   << " in-daemon protocol clients on the owner (kept 10 minutes each)";
+  EXPECT_NO_THROW(b.c->request("ping")) << "the daemon stays up";
+}
+
+// Same for `sub`: every distinct `sub` id opens an in-daemon client that replays the session
+// from from_seq; no cap per requester (owner.cpp serve_sub), 30 s lease each.
+TEST_F(FleetAttack, AFloodOfSubOpsOpensABoundedNumberOfSubscriptions) {
+  NatsServer nats;
+  Machine& b = add("bravo", nats.url());
+  ASSERT_TRUE(up(b, {"bravo"}));
+  std::string local = b.c->request("session.new", {{"cwd", b.d->project()}, {"prompt", "echo: target"}})["id"];
+  EventLog log(*b.c, local);
+  ASSERT_TRUE(log.wait_kind("result", 90000));
+  int64_t before = b.c->request("status")["clients"].get<int64_t>();
+  NatsClientOptions eo;
+  eo.urls = {nats.url()};
+  NatsClient evil(eo);
+  constexpr int kSubs = 2000;
+  for (int i = 0; i < kSubs; ++i)
+    ASSERT_EQ(evil.publish("ccmux.default.bravo.rpc",
+                           json({{"fp", {1, 0}}, {"from", "mallory"}, {"op", "sub"}, {"sub", "x" + std::to_string(i)},
+                                 {"session", local}, {"from_seq", 1}, {"window", 1}})
+                               .dump()),
+              NATS_OK);
+  ASSERT_EQ(evil.flush(), NATS_OK);
+  int64_t clients = 0;
+  eventually(
+      [&] {
+        clients = b.c->request("status")["clients"].get<int64_t>();
+        return clients - before >= kSubs;
+      },
+      15000);
+  EXPECT_LT(clients - before, 512) << "one peer opened " << (clients - before) << " remote subscriptions on the owner";
+}
+
+// docs/fleet.md, "Events across machines": "a reconnect never shows a gap or a duplicate to
+// the client". An event bigger than the NATS server's max_payload (1 MiB by default; the
+// core stores events up to claude.max_event_bytes, 8 MiB by default) cannot be published in
+// one message: Owner::flush ignores natsConnection_Publish's failure and counts it as sent,
+// the requester sees a tick beyond what came, subscribes again from that seq, which fails the
+// same way: the remote client never gets past that event (a resubscribe every ~4 s, forever).
+TEST_F(FleetAttack, AnEventOverNatsMaxPayloadDoesNotStallTheRemoteSubscription) {
+  NatsServer nats;
+  Machine& a = add("alpha", nats.url());
+  Machine& b = add("bravo", nats.url());
+  ASSERT_TRUE(up(a, {"alpha", "bravo"}));
+  // A pasted 1.2 MB prompt: claude echoes the user message back as an event (stream-json).
+  std::string big = "big paste: " + std::string(1200 * 1024, 'x');
+  std::string local = b.c->request("session.new", {{"cwd", b.d->project()}, {"prompt", big}})["id"];
+  EventLog on_b(*b.c, local);
+  ASSERT_TRUE(on_b.wait_kind("result", 90000));
+  size_t biggest = 0;
+  for (auto& e : on_b.events()) biggest = std::max(biggest, e.dump().size());
+  ASSERT_GT(biggest, size_t(1) << 20) << "the session holds an event over 1 MiB";
+  EventLog on_a(*a.c, "bravo/" + local, 1);
+  EXPECT_TRUE(on_a.wait_kind("result", 30000))
+      << "alpha got " << on_a.events().size() << " of " << on_b.events().size() << " events; bravo's log shows "
+      << "the owner resubscribed: " << (a.d->log().find("were lost on the way") != std::string::npos);
+}
+
+// A reply over max_payload is dropped by Owner::answer (publish result ignored): the caller
+// waits request_timeout_ms and is told "did not answer in time" instead of why.
+TEST_F(FleetAttack, AnAnswerOverNatsMaxPayloadFailsAtOnceWithAReason) {
+  NatsServer nats;
+  Machine& a = add("alpha", nats.url());
+  // bravo stores events over 64 KiB cut (the whole payload kept aside for event.payload).
+  Machine& b = add("bravo", nats.url(), "", {"max_event_bytes: 65536"});
+  ASSERT_TRUE(up(a, {"alpha", "bravo"}));
+  std::string big = "big paste: " + std::string(1200 * 1024, 'x');
+  std::string local = b.c->request("session.new", {{"cwd", b.d->project()}, {"prompt", big}})["id"];
+  EventLog on_b(*b.c, local);
+  ASSERT_TRUE(on_b.wait_kind("result", 90000));
+  uint64_t seq = 0;
+  size_t biggest = 0;
+  for (auto& e : on_b.events())
+    if (e.dump().size() > biggest) biggest = e.dump().size(), seq = e["seq"];
+  json whole = b.c->request("event.payload", {{"session", local}, {"seq", seq}, {"length", 2 << 20}});
+  ASSERT_GT(whole.dump().size(), size_t(1) << 20) << "bravo's own client gets the whole payload";
+  ASSERT_GT(seq, 0u);
+  auto t0 = std::chrono::steady_clock::now();
+  std::string code;
+  try {
+    // session.get's history-less answer is small; event.payload of a big event is not.
+    a.c->request("event.payload", {{"session", "bravo/" + local}, {"seq", seq}, {"length", 2 << 20}});
+  } catch (const RequestFailed& e) {
+    code = e.code;
+  }
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(code, "machine_timeout") << "after " << secs << " s: the owner's answer was dropped silently";
+}
