@@ -196,3 +196,34 @@ TEST_F(FleetAttack, AnAnswerOverNatsMaxPayloadFailsAtOnceWithAReason) {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_NE(code, "machine_timeout") << "after " << secs << " s: the owner's answer was dropped silently";
 }
+
+// docs/fleet.md "Addressing": a request is routed to the machine its prefix names, and "a
+// prefix naming this machine is stripped". Only ONE prefix is stripped per hop
+// (params_for_owner), and the owner serves the rest through an in-daemon client whose request
+// the core routes again: "bravo/alpha/bravo/alpha/…/s-0" bounces between the two machines once
+// per prefix. One request of ANY client (an untrusted phone included) becomes thousands of
+// NATS requests, in-flight calls and re-serialised params (quadratic bytes): the whole fleet
+// is busy from one line. Expected: a request that crossed once is not routed again.
+TEST_F(FleetAttack, ARequestWithAChainOfPrefixesIsRoutedOnceNotBouncedBetweenMachines) {
+  NatsServer nats;
+  Machine& a = add("alpha", nats.url());
+  Machine& b = add("bravo", nats.url());
+  ASSERT_TRUE(up(a, {"alpha", "bravo"}));
+  ASSERT_TRUE(up(b, {"alpha", "bravo"}));
+  NatsClientOptions eo;
+  eo.urls = {nats.url()};
+  NatsClient spy(eo);
+  auto rpc = spy.subscribe("ccmux.default.*.rpc");
+  std::string chain;
+  constexpr int kHops = 400;
+  for (int i = 0; i < kHops; ++i) chain += i % 2 ? "alpha/" : "bravo/";
+  chain += "s-00000000";
+  try {
+    a.c->request("session.get", {{"session", chain}});
+  } catch (const RequestFailed&) {
+  }
+  int calls = 0;
+  while (auto m = rpc->next(1500))
+    if (m->find("\"op\":\"call\"") != std::string::npos) ++calls;
+  EXPECT_LE(calls, 1) << "one session.get became " << calls << " fleet requests bouncing between alpha and bravo";
+}
