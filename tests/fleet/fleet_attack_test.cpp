@@ -8,6 +8,12 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -72,6 +78,80 @@ class FleetAttack : public ::testing::Test {
   TempDir dir;
   FakeApi api{dir.path + "/api-requests.ndjson"};
   std::map<std::string, std::unique_ptr<Machine>> machines;
+};
+
+// A TCP relay in front of nats-server whose client-to-server direction can be stalled: a
+// NATS server that stops reading (overloaded, SIGSTOPped, a half-broken link) as seen by
+// the machine. Server-to-client bytes keep flowing.
+class StallableRelay {
+ public:
+  explicit StallableRelay(int upstream_port) : up_port_(upstream_port) {
+    lfd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    bind(lfd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    listen(lfd_, 8);
+    socklen_t len = sizeof a;
+    getsockname(lfd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    acceptor_ = std::thread([this] {
+      for (;;) {
+        int c = accept(lfd_, nullptr, nullptr);
+        if (c < 0) return;
+        int u = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in b{};
+        b.sin_family = AF_INET;
+        b.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        b.sin_port = htons(static_cast<uint16_t>(up_port_));
+        if (connect(u, reinterpret_cast<sockaddr*>(&b), sizeof b) != 0) {
+          close(c);
+          close(u);
+          continue;
+        }
+        std::lock_guard lock(mu_);
+        fds_.push_back(c);
+        fds_.push_back(u);
+        pumps_.emplace_back([this, c, u] { pump(c, u, true); });
+        pumps_.emplace_back([this, c, u] { pump(u, c, false); });
+      }
+    });
+  }
+  ~StallableRelay() {
+    stop_ = true;
+    shutdown(lfd_, SHUT_RDWR);
+    close(lfd_);
+    acceptor_.join();
+    std::lock_guard lock(mu_);
+    for (int fd : fds_) shutdown(fd, SHUT_RDWR);
+    for (auto& t : pumps_) t.join();
+    for (int fd : fds_) close(fd);
+  }
+  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+  void stall_uploads(bool on) { stalled_ = on; }
+
+ private:
+  void pump(int from, int to, bool upload) {
+    char buf[16384];
+    for (;;) {
+      while (upload && stalled_ && !stop_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      ssize_t n = read(from, buf, sizeof buf);
+      if (n <= 0 || stop_) break;
+      for (ssize_t off = 0; off < n;) {
+        ssize_t w = write(to, buf + off, static_cast<size_t>(n - off));
+        if (w <= 0) return;
+        off += w;
+      }
+    }
+    shutdown(to, SHUT_WR);
+  }
+  int up_port_, port_ = 0, lfd_ = -1;
+  std::atomic<bool> stalled_{false}, stop_{false};
+  std::mutex mu_;
+  std::vector<int> fds_;
+  std::vector<std::thread> pumps_;
+  std::thread acceptor_;
 };
 
 std::string call_op(const std::string& from, const std::string& caller, const std::string& method) {
@@ -226,4 +306,53 @@ TEST_F(FleetAttack, ARequestWithAChainOfPrefixesIsRoutedOnceNotBouncedBetweenMac
   while (auto m = rpc->next(1500))
     if (m->find("\"op\":\"call\"") != std::string::npos) ++calls;
   EXPECT_LE(calls, 1) << "one session.get became " << calls << " fleet requests bouncing between alpha and bravo";
+}
+
+// nats_link.h: "Publishing is safe from the loop thread (libnats buffers …)". Only while the
+// socket takes the bytes: without natsOptions_SetWriteDeadline libnats' socket is blocking,
+// and a publish that overflows its 32 KiB buffer writes in the caller's thread, holding the
+// connection's lock (so its own ping timer cannot declare the server stale). When the server
+// stops reading, the owner's event batches fill the kernel buffers and the daemon's loop
+// thread blocks in natsConnection_Publish: every local client and session of the machine
+// freezes, not only the fleet.
+TEST_F(FleetAttack, ANatsServerThatStopsReadingDoesNotFreezeTheDaemon) {
+  NatsServer nats;
+  StallableRelay relay(nats.port());
+  Machine& b = add("bravo", relay.url());
+  ASSERT_TRUE(up(b, {"bravo"}));
+  std::string local = b.c->request("session.new", {{"cwd", b.d->project()}, {"prompt", "deltas: 6000"}})["id"];
+  EventLog log(*b.c, local);
+  ASSERT_TRUE(log.wait_kind("result", 120000));
+  relay.stall_uploads(true);  // bravo's bytes no longer reach the server; the server's reach bravo
+  NatsClientOptions eo;
+  eo.urls = {nats.url()};
+  NatsClient peer(eo);
+  for (int i = 0; i < 16; ++i)  // a peer (or sixteen phones of one) attaching the session from the start
+    ASSERT_EQ(peer.publish("ccmux.default.bravo.rpc",
+                           json({{"fp", {1, 0}}, {"from", "alpha"}, {"op", "sub"}, {"sub", "p" + std::to_string(i)},
+                                 {"session", local}, {"from_seq", 1}})
+                               .dump()),
+              NATS_OK);
+  ASSERT_EQ(peer.flush(), NATS_OK);
+  // For 6 s the daemon keeps answering its own clients within 3 s each (gdb on a failing run:
+  // the loop thread is in natsSock_WriteFully < natsConnection_Publish < Owner::flush).
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(6);
+  bool answered = true;
+  while (answered && std::chrono::steady_clock::now() < until) {
+    try {
+      b.c->request("ping", json::object(), 3000);
+    } catch (const std::exception&) {
+      answered = false;
+    }
+  }
+  EXPECT_TRUE(answered) << "bravo's loop did not answer a local ping in 3 s while NATS was not reading";
+  relay.stall_uploads(false);
+  EXPECT_TRUE(eventually([&] {
+    try {
+      b.c->request("ping", json::object(), 2000);
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
+  })) << "it was blocked, not dead: it answers again once the server reads";
 }
