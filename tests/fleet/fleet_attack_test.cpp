@@ -356,3 +356,45 @@ TEST_F(FleetAttack, ANatsServerThatStopsReadingDoesNotFreezeTheDaemon) {
     }
   })) << "it was blocked, not dead: it answers again once the server reads";
 }
+
+// owner.cpp serve_call cuts `caller` at 256 BYTES (kMaxCaller): a name whose 256th byte is in
+// the middle of a UTF-8 character becomes invalid UTF-8 in the in-daemon client's name, so in
+// the approval's decided_by. ApprovalChain::resolve stores the row resolved, then dumps the
+// approval_resolved event with nlohmann's strict dump: type_error 316 is thrown before the
+// event is published and before claude is answered. The approval is gone from the pending
+// list, recorded "resolved", and claude waits forever: the tool never runs.
+TEST_F(FleetAttack, ACallerNameCutInsideAUtf8CharacterStillAnswersTheApproval) {
+  NatsServer nats;
+  Machine& b = add("bravo", nats.url());
+  ASSERT_TRUE(up(b, {"bravo"}));
+  auto watcher = b.d->connect(true);
+  std::string local = b.c->request("session.new", {{"cwd", b.d->project()}, {"prompt", bash("touch from-the-fleet.txt")}})["id"];
+  json pending;
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto m = watcher->next(200);
+        if (m && (*m)["type"] == "approval_requested") pending = (*m)["approval"];
+        return !pending.is_null();
+      },
+      90000));
+  NatsClientOptions eo;
+  eo.urls = {nats.url()};
+  NatsClient peer(eo);
+  std::string caller = std::string(255, 'x') + "\xc3\xa9";  // "xxx…é": byte 256 is the first of é's two
+  json req = {{"fp", {1, 0}},     {"from", "alpha"},
+              {"op", "call"},     {"caller", caller},
+              {"method", "approval.answer"},
+              {"params", {{"id", pending["id"]}, {"decision", "allow"}}}};
+  natsMsg* reply = nullptr;
+  std::string body = req.dump();
+  natsStatus st = natsConnection_RequestString(&reply, peer.raw(), "ccmux.default.bravo.rpc", body.c_str(), 10000);
+  std::string answer = st == NATS_OK ? std::string(natsMsg_GetData(reply), natsMsg_GetDataLength(reply)) : "(no answer)";
+  if (reply) natsMsg_Destroy(reply);
+  EventLog log(*b.c, local);
+  EXPECT_TRUE(log.wait_kind("result", 30000)) << "claude never heard the answer; the owner answered: " << answer;
+  EXPECT_TRUE(fs::exists(b.d->project() + "/from-the-fleet.txt")) << "the allowed tool ran";
+  json still = b.c->request("approvals.list");
+  json all = b.c->request("approvals.list", {{"all", true}});
+  EXPECT_FALSE(still["approvals"].empty() && all["approvals"].size() == 1 && all["approvals"][0]["state"] == "resolved")
+      << "lost: no longer pending, stored resolved, yet claude was never answered: " << all.dump().substr(0, 600);
+}
