@@ -398,3 +398,36 @@ TEST_F(FleetAttack, ACallerNameCutInsideAUtf8CharacterStillAnswersTheApproval) {
   EXPECT_FALSE(still["approvals"].empty() && all["approvals"].size() == 1 && all["approvals"][0]["state"] == "resolved")
       << "lost: no longer pending, stored resolved, yet claude was never answered: " << all.dump().substr(0, 600);
 }
+
+// Two machines with one name (the default name is the host name: cloned VMs and containers
+// share it) both subscribe to ccmux.<fleet>.<name>.rpc, not as a queue group, and nothing
+// notices: every request to that name is served by BOTH (a session.new starts claude twice,
+// an approval.answer / session.send acts twice), the first reply wins, and the others' table
+// sees the name "restart" at every heartbeat (started_ms flips: resubscribe + approvals fetch).
+TEST_F(FleetAttack, ASecondMachineWithATakenNameIsRefusedNotServedTwice) {
+  NatsServer nats;
+  Machine& b = add("bravo", nats.url());
+  add("alpha", nats.url());
+  TempDir twin_dir;
+  DaemonOptions d;
+  d.extra_yaml = "plugins:\n  - name: fleet\n    search_dir: " + build_dir() + "/plugins\n    required: false\n    servers: [" +
+                 nats.url() + "]\n    machine: alpha\n    heartbeat_ms: 500\n    down_after_ms: 2000\n";
+  Daemon twin(twin_dir.path, api.base_url(), d);
+  ASSERT_TRUE(up(b, {"alpha", "bravo"}));
+  NatsClientOptions eo;
+  eo.urls = {nats.url()};
+  NatsClient spy(eo);
+  auto replies = spy.subscribe("_INBOX.bravo.>");
+  b.c->request("session.list", {{"host", "alpha"}});
+  int n = 0, other = 0;  // session.list answers; other replies to bravo (approvals fetches…)
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < until)
+    if (auto m = replies->next(200)) (m->find("\"sessions\"") != std::string::npos ? n : other)++;
+  EXPECT_LE(n, 1) << "one request to 'alpha' was served by " << n << " machines (and bravo got " << other
+                  << " other replies in 3 s: it fetches alpha's approvals at every heartbeat)";
+  std::string logs = machines["alpha"]->d->log() + twin.log();
+  EXPECT_NE(logs.find("alpha"), std::string::npos);
+  EXPECT_TRUE(logs.find("same name") != std::string::npos || logs.find("name is taken") != std::string::npos ||
+              logs.find("another machine") != std::string::npos)
+      << "neither machine named alpha says another one uses its name";
+}
