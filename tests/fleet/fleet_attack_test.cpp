@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <thread>
 
@@ -430,4 +431,44 @@ TEST_F(FleetAttack, ASecondMachineWithATakenNameIsRefusedNotServedTwice) {
   EXPECT_TRUE(logs.find("same name") != std::string::npos || logs.find("name is taken") != std::string::npos ||
               logs.find("another machine") != std::string::npos)
       << "neither machine named alpha says another one uses its name";
+}
+
+namespace {
+int64_t peak_rss_kb(pid_t pid) {  // VmHWM: the most the process ever held
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string key;
+  int64_t kb = 0;
+  while (in >> key) {
+    if (key == "VmHWM:") return in >> kb ? kb : 0;
+    in.ignore(1 << 12, '\n');
+  }
+  return 0;
+}
+}  // namespace
+
+// nats_link.cpp on_msg copies every message into a task posted to the daemon's loop at once:
+// the subscription's pending limits (1M messages / 256 MB) never apply, and the host's post
+// queue has no bound. Messages that arrive faster than the loop serves them (a burst of big
+// requests; a buggy peer) pile up in the daemon's memory, not in NATS (which would drop them
+// as a slow consumer). 400 requests of 512 KB sent in a burst: the daemon's peak RSS grows by
+// the burst's size.
+TEST_F(FleetAttack, ABurstOfBigRequestsIsNotQueuedWholeInTheDaemonsMemory) {
+  NatsServer nats;
+  Machine& b = add("bravo", nats.url());
+  ASSERT_TRUE(up(b, {"bravo"}));
+  int64_t before = peak_rss_kb(b.d->pid());
+  NatsClientOptions eo;
+  eo.urls = {nats.url()};
+  NatsClient peer(eo);
+  std::string pad(512 * 1024, 'p');
+  for (int i = 0; i < 400; ++i)
+    ASSERT_EQ(peer.publish("ccmux.default.bravo.rpc",
+                           json({{"fp", {1, 0}}, {"from", "alpha"}, {"op", "call"}, {"caller", "c"}, {"method", "ping"},
+                                 {"params", {{"pad", pad}}}})
+                               .dump()),
+              NATS_OK);
+  ASSERT_EQ(peer.flush(), NATS_OK);
+  EXPECT_NO_THROW(b.c->request("ping", json::object(), 60000));  // the loop served the burst
+  int64_t grown_mb = (peak_rss_kb(b.d->pid()) - before) / 1024;
+  EXPECT_LT(grown_mb, 64) << "the daemon's peak RSS grew by " << grown_mb << " MB for a 200 MB burst";
 }
