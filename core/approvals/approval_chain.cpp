@@ -173,7 +173,9 @@ void ApprovalChain::resolve(ApprovalRow row, const json& input_for_claude, bool 
   if (!row.updated_input.empty()) ev["updated_input"] = json::parse(row.updated_input, nullptr, false);
   if (row.decided_by.rfind("policy:", 0) == 0 || row.decided_by.rfind("provider:", 0) == 0)
     ev["request"] = json::parse(row.request, nullptr, false);
-  bus_.publish(row.session, "approval_resolved", ev.dump());
+  // Replace, not throw: a name in decided_by (a client's, a plugin's) may hold broken UTF-8, and
+  // a throw here would leave the approval stored resolved with claude never answered.
+  bus_.publish(row.session, "approval_resolved", ev.dump(-1, ' ', false, json::error_handler_t::replace));
   bus_.flush();  // the decision is stored before claude or any client hears of it
   spdlog::debug("approval {} ({} {}) -> {} by {}", row.id, row.session, row.tool, row.decision, row.decided_by);
   if (answer_claude) {
@@ -301,7 +303,7 @@ json ApprovalChain::pending_json() const {
 
 void ApprovalChain::notify(const std::string& type, const json& approval) {
   if (channels_.empty()) return;
-  std::string msg = json{{"type", type}, {"approval", approval}}.dump();
+  std::string msg = json{{"type", type}, {"approval", approval}}.dump(-1, ' ', false, json::error_handler_t::replace);
   for (auto& [name, ch] : channels_) ch(msg);
 }
 

@@ -64,7 +64,7 @@ FleetConfig parse_fleet_config(std::string_view config_json) {
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
   c.machine = cfg.value("machine", std::string());
-  if (c.machine.empty()) c.machine = host;
+  if (c.machine.empty()) c.machine = std::string(host).substr(0, std::string(host).find('.'));  // a FQDN's first label
   if (!valid_machine_name(c.machine))
     throw std::runtime_error("machine '" + c.machine + "': a machine name is 1-64 letters, digits, '-' or '_'");
   c.fleet = cfg.value("fleet", std::string("default"));

@@ -13,7 +13,9 @@
 #include <ccmux/json_bounds.hpp>
 #include <ccmux/plugin.hpp>
 
+#include <cstdio>
 #include <fstream>
+#include <random>
 #include <memory>
 
 namespace {
@@ -59,13 +61,19 @@ class FleetPlugin : public ccmux::Plugin {
     host_ = &host;
     cfg_ = parse_fleet_config(config_json);
     status_.started_ms = now_ms();
+    std::random_device rd;
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%08x%08x", rd(), rd());
+    status_.instance = hex;
     machines_ = std::make_unique<MachineTable>(cfg_.machine);
     link_ = std::make_unique<NatsLink>(
         cfg_.link, [&host](std::function<void()> task) { host.post(std::move(task)); },
         [this](const std::string& what) { on_notice(what); });
     link_->start();
+    refuse_a_taken_name();
     owner_ = std::make_unique<Owner>(host, *link_, cfg_, status_);
-    remote_ = std::make_unique<Remote>(host, *link_, cfg_, *machines_);
+    remote_ = std::make_unique<Remote>(host, *link_, cfg_, *machines_, status_.instance,
+                                       [this](const json& hb) { on_name_conflict(hb); });
     owner_->start();
     remote_->start();
     if (!host.register_router(cfg_.machine, [this](const ccmux::Host::Route& r) { remote_->route(r); },
@@ -109,6 +117,41 @@ class FleetPlugin : public ccmux::Plugin {
     if (what.rfind("reconnected", 0) == 0 || what.rfind("connected", 0) == 0) heartbeat();  // say at once we are here
   }
 
+  // Two daemons with one name would both serve every request to it (the default name is the
+  // host name: cloned machines share it). Whoever holds the name answers `whoami`.
+  void refuse_a_taken_name() {
+    auto reply = link_->request_now(cfg_.subject(cfg_.machine, "rpc"),
+                                    envelope({{"op", "whoami"}, {"from", cfg_.machine}}).dump(), 1000);
+    if (!reply) return;  // nobody answers as this name (or NATS is not reachable yet: the heartbeats tell)
+    json r = ccmux::sdk::parse_json_bounded(*reply);
+    json who = r.is_object() && r.contains("result") ? r["result"] : json::object();
+    throw std::runtime_error("fleet: machine name " + cfg_.machine + " is taken: another ccmuxd of fleet " + cfg_.fleet +
+                             " runs with the same name (instance " + get_str(who, "instance") +
+                             "); give this one another `machine:`");
+  }
+
+  // A heartbeat with this machine's name from another daemon (both started at once, or NATS was
+  // split): the later one gives way — it stops serving and says so; the earlier one warns.
+  void on_name_conflict(const json& hb) {
+    int64_t theirs = get_int(hb, "started_ms");
+    std::string other = get_str(hb, "instance");
+    bool yield = std::make_pair(theirs, other) < std::make_pair(status_.started_ms, status_.instance);
+    auto now = std::chrono::steady_clock::now();
+    if (!yielded_ && now - warned_ < std::chrono::seconds(30) && !yield) return;
+    warned_ = now;
+    if (!yield) {
+      host_->error("machine name " + cfg_.machine + " is taken twice: another ccmuxd (instance " + other +
+                   ") runs with the same name; it gives way, as it started later");
+      return;
+    }
+    if (yielded_) return;
+    yielded_ = true;
+    owner_->stop_serving();
+    host_->error("machine name " + cfg_.machine + " is taken: another ccmuxd of fleet " + cfg_.fleet +
+                 " runs with the same name (started earlier, instance " + other +
+                 "): this one stops serving the fleet; give it another `machine:`");
+  }
+
   // Asks this daemon for its numbers; the heartbeat goes out with the answer.
   void refresh() {
     host_->client_send(self_, R"({"type":"request","id":1,"method":"status"})");
@@ -141,11 +184,13 @@ class FleetPlugin : public ccmux::Plugin {
   }
 
   void heartbeat() {
+    if (yielded_) return;
     auto [total, avail] = memory();
     json hb = envelope({{"machine", cfg_.machine},
                         {"version", version_},
                         {"protocol", 1},
                         {"started_ms", status_.started_ms},
+                        {"instance", status_.instance},
                         {"live", status_.live},
                         {"max_live", status_.max_live},
                         {"mem_total", total},
@@ -165,6 +210,8 @@ class FleetPlugin : public ccmux::Plugin {
   std::unique_ptr<Owner> owner_;
   std::unique_ptr<Remote> remote_;
   uint64_t self_ = 0;
+  bool yielded_ = false;  // another daemon holds this name: not serving
+  std::chrono::steady_clock::time_point warned_{};
 };
 
 }  // namespace

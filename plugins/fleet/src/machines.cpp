@@ -14,7 +14,9 @@ bool MachineTable::heard(const std::string& name, const json& hb, const std::str
   m.name = name;
   std::string before = m.state;
   int64_t started = get_int(hb, "started_ms");
-  bool restarted = !fresh && started != m.started_ms;
+  std::string instance = get_str(hb, "instance");
+  bool restarted = !fresh && (started != m.started_ms || instance != m.instance);
+  m.instance = instance;
   m.heartbeat = hb;
   m.seen = std::chrono::steady_clock::now();
   m.seen_ms = now_ms();

@@ -21,6 +21,7 @@ struct Machine {
   std::chrono::steady_clock::time_point seen;
   int64_t seen_ms = 0;  // wall clock, for clients
   int64_t started_ms = 0;
+  std::string instance;  // per start: a change is a restart even within one millisecond
   uint64_t approvals_rev = UINT64_MAX;  // the revision shown here; MAX: never fetched
   int64_t approvals_started_ms = 0;
   json sessions = json::array();  // the last session list it gave (prefixed)

@@ -2,6 +2,7 @@
 
 #include <ccmux/json_bounds.hpp>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <sys/stat.h>
@@ -13,6 +14,30 @@ constexpr size_t kBatchBytes = 64 << 10;  // one NATS message of events (the ser
 constexpr auto kLease = std::chrono::seconds(30);       // a requester that neither acks nor pings is gone
 constexpr auto kCallerIdle = std::chrono::minutes(10);  // an idle caller's in-daemon client is closed
 constexpr size_t kMaxCaller = 256;
+// What one peer (and all of them) may hold open here: beyond, requests are refused `busy`.
+constexpr size_t kCallersPerPeer = 64, kCallersTotal = 512;
+constexpr size_t kSubsPerPeer = 256, kSubsTotal = 1024;
+constexpr size_t kPartSlack = 1024;  // room for a part's header line under max_payload
+
+// At most `max` bytes, never cutting a UTF-8 character in two (a broken one would make the
+// caller's name, recorded in decided_by, unprintable as JSON).
+std::string cut_utf8(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
+// A forwarded call addresses this machine's own ids: one prefix was stripped by the requester;
+// another prefix or a `host` would route it on again (a chain of prefixes bouncing between
+// machines, one hop each).
+bool still_addressed(const json& params) {
+  if (params.contains("host") && !params["host"].is_null()) return true;
+  for (const char* key : {"session", "id"}) {
+    auto it = params.find(key);
+    if (it != params.end() && it->is_string() && it->get_ref<const std::string&>().find('/') != std::string::npos) return true;
+  }
+  return false;
+}
 bool sub_token(const std::string& s) {
   if (s.empty() || s.size() > 64) return false;
   for (char c : s)
@@ -47,10 +72,26 @@ void Owner::answer(const std::string& reply, bool ok, const json& result_or_erro
   if (reply.empty()) return;
   json out = envelope({{"ok", ok}});
   out[ok ? "result" : "error"] = result_or_error;
-  link_.publish(reply, out.dump(-1, ' ', false, json::error_handler_t::replace));
+  std::string text = out.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (link_.publish(reply, text)) return;
+  // Refused: larger than the server's max_payload (or NATS is gone, when nothing arrives anyway).
+  json too = envelope({{"ok", false},
+                       {"error", {{"code", "too_large"},
+                                  {"message", "the answer (" + std::to_string(text.size()) + " bytes) is larger than NATS carries (" +
+                                                  std::to_string(link_.max_payload()) + "): ask for less (e.g. event.payload with a smaller length)"}}}});
+  link_.publish(reply, too.dump());
+}
+
+void Owner::stop_serving() {
+  serving_ = false;
+  for (auto& [key, c] : callers_) host_.close_client(c.client);
+  callers_.clear();
+  for (auto& [key, sub] : subs_) host_.close_client(sub->client);
+  subs_.clear();
 }
 
 void Owner::on_request(std::string_view data, const std::string& reply) {
+  if (!serving_) return;
   std::string why;
   json req = ccmux::sdk::parse_json_bounded(data, &why);
   if (req.is_discarded() || !req.is_object())
@@ -61,7 +102,10 @@ void Owner::on_request(std::string_view data, const std::string& reply) {
   if (auto problem = version_problem(req, cfg_.machine, from))
     return answer(reply, false, {{"code", "fleet_version"}, {"message", *problem}});
   std::string op = str(req, "op");
+  if (reply.empty() && op != "ack" && op != "unsub") return;  // nobody to answer: not served
   try {
+    if (op == "whoami")
+      return answer(reply, true, {{"machine", cfg_.machine}, {"instance", status_.instance}, {"started_ms", status_.started_ms}});
     if (op == "call") return serve_call(req, from, reply);
     if (op == "sub") return serve_sub(req, from, reply);
     if (op == "ack") return on_ack(req, from);
@@ -83,10 +127,19 @@ void Owner::on_request(std::string_view data, const std::string& reply) {
 void Owner::serve_call(const json& req, const std::string& from, const std::string& reply) {
   std::string method = str(req, "method");
   if (method.empty()) return answer(reply, false, {{"code", "bad_message"}, {"message", "`method` must be a string"}});
-  std::string caller = str(req, "caller").substr(0, kMaxCaller);
+  std::string caller = cut_utf8(str(req, "caller"), kMaxCaller);
   if (caller.empty()) caller = "unknown";
   json params = req.contains("params") && req["params"].is_object() ? req["params"] : json::object();
+  if (still_addressed(params))
+    return answer(reply, false, {{"code", "bad_params"},
+                                 {"message", "a request from the fleet addresses " + cfg_.machine + "'s own ids (no host, one prefix)"}});
   std::string key = from + "/" + caller;
+  if (!callers_.count(key)) {
+    size_t mine = 0;
+    for (auto& [k, _] : callers_) mine += k.rfind(from + "/", 0) == 0;
+    if (mine >= kCallersPerPeer || callers_.size() >= kCallersTotal)
+      return answer(reply, false, {{"code", "busy"}, {"message", cfg_.machine + " serves too many callers of " + from + " already"}});
+  }
   Caller& c = callers_[key];
   if (!c.client) {
     std::weak_ptr<int> alive = alive_;
@@ -127,8 +180,14 @@ void Owner::serve_sub(const json& req, const std::string& from, const std::strin
   if (session.empty() || session == "*")
     return answer(reply, false, {{"code", "bad_params"}, {"message", "`session` must name one session"}});
   uint64_t from_seq = req.contains("from_seq") && req["from_seq"].is_number_unsigned() ? req["from_seq"].get<uint64_t>() : 1;
+  if (session.find('/') != std::string::npos)
+    return answer(reply, false, {{"code", "bad_params"}, {"message", "`session` must be one of " + cfg_.machine + "'s own"}});
   std::string key = from + "/" + sub;
   drop_sub(key);  // the same requester subscribing again under the same id starts over
+  size_t mine = 0;
+  for (auto& [k, _] : subs_) mine += k.rfind(from + "/", 0) == 0;
+  if (mine >= kSubsPerPeer || subs_.size() >= kSubsTotal)
+    return answer(reply, false, {{"code", "busy"}, {"message", cfg_.machine + " serves too many subscriptions of " + from + " already"}});
   auto s = std::make_unique<Served>();
   s->key = key;
   s->from = from;
@@ -136,6 +195,9 @@ void Owner::serve_sub(const json& req, const std::string& from, const std::strin
   s->session = session;
   s->reply = reply;
   s->subject = cfg_.subject(cfg_.machine, "ev." + from + "." + sub);
+  // The requester's window, within this machine's: what it may buffer, what this one holds for it.
+  int64_t asked = req.contains("window") && req["window"].is_number_integer() ? req["window"].get<int64_t>() : cfg_.window_bytes;
+  s->window = std::clamp<int64_t>(asked, 64 << 10, cfg_.window_bytes);
   s->heard = clock::now();
   std::weak_ptr<int> alive = alive_;
   s->client = host_.open_client("fleet:" + from + "/subscription", [this, alive, key](std::string_view m) {
@@ -154,6 +216,8 @@ void Owner::on_sub_message(const std::string& key, std::string_view m) {
   if (it == subs_.end()) return;
   Served& s = *it->second;
   if (m.substr(0, 15) == R"({"type":"event")") {
+    if (m.size() + kPartSlack > link_.max_payload()) return send_parts(s, m);
+    if (s.batch.size() + m.size() + kPartSlack > link_.max_payload()) flush(s);  // one NATS message each
     s.batch.append(m.data(), m.size());
     s.batch += '\n';
     s.batch_last = event_seq(m);
@@ -182,6 +246,33 @@ void Owner::on_sub_message(const std::string& key, std::string_view m) {
   flush(s);
 }
 
+// An event larger than one NATS message goes as parts after the batch before it (same order):
+// each a header line {"type":"part","seq","i","n"} and a piece of the line (event lines hold
+// no raw newline). A lost part shows as a gap at the requester, like a lost batch.
+void Owner::send_parts(Served& s, std::string_view line) {
+  // Before the subscribe answer is out nothing is sent: the requester sees the gap and
+  // subscribes again from this seq, which then comes after the answer.
+  if (!s.answered) return;
+  flush(s);
+  uint64_t seq = event_seq(line);
+  size_t piece = link_.max_payload() - kPartSlack;
+  size_t n = (line.size() + piece - 1) / piece;
+  for (size_t i = 0; i < n; ++i) {
+    // "type" first (nlohmann would sort the keys): the requester tells lines apart by their start.
+    std::string msg = R"({"type":"part","seq":)" + std::to_string(seq) + R"(,"i":)" + std::to_string(i) + R"(,"n":)" +
+                      std::to_string(n) + "}\n";
+    msg.append(line.substr(i * piece, piece));
+    link_.publish(s.subject, msg);
+    s.sent += static_cast<int64_t>(msg.size());
+  }
+  s.last_sent = seq;
+  s.inflight.emplace_back(seq, s.sent);
+  if (!s.paused && s.sent - s.acked >= s.window) {
+    s.paused = true;
+    host_.client_set_ready(s.client, false);
+  }
+}
+
 void Owner::flush(Served& s) {
   if (!s.answered || s.batch.empty()) return;
   link_.publish(s.subject, s.batch);
@@ -189,7 +280,7 @@ void Owner::flush(Served& s) {
   s.last_sent = s.batch_last;
   s.inflight.emplace_back(s.batch_last, s.sent);
   s.batch.clear();
-  if (!s.paused && s.sent - s.acked >= cfg_.window_bytes) {
+  if (!s.paused && s.sent - s.acked >= s.window) {
     s.paused = true;  // the store feeds it again once the requester has caught up
     host_.client_set_ready(s.client, false);
   }
@@ -205,7 +296,7 @@ void Owner::on_ack(const json& req, const std::string& from) {
     s.acked = s.inflight.front().second;
     s.inflight.pop_front();
   }
-  if (s.paused && s.sent - s.acked < cfg_.window_bytes / 2) {
+  if (s.paused && s.sent - s.acked < s.window / 2) {
     s.paused = false;
     host_.client_set_ready(s.client, true);
   }
@@ -230,8 +321,7 @@ void Owner::sweep() {
     // A tick tells the requester how far this side has sent: a batch lost on the way (a NATS
     // server died) shows as a tick beyond what it got.
     if (s.answered) {
-      json tick = {{"type", "tick"}, {"sent", s.last_sent}};
-      link_.publish(s.subject, tick.dump() + "\n");
+      link_.publish(s.subject, R"({"type":"tick","sent":)" + std::to_string(s.last_sent) + "}\n");
     }
     ++it;
   }
@@ -295,6 +385,7 @@ void Owner::on_approvals_message(std::string_view text) {
 }
 
 void Owner::publish_approvals() {
+  if (!serving_) return;
   json list = json::array();
   for (auto& [id, a] : pending_) list.push_back(a);
   json msg = envelope({{"machine", cfg_.machine}, {"started_ms", status_.started_ms}, {"rev", approvals_rev_}, {"pending", list}});

@@ -6,7 +6,9 @@
 //          ccmux.<fleet>.<machine>.ev.<from>.<sub> while less than the window is unacknowledged,
 //          paused (client_set_ready) beyond it, so the store feeds it again when acks come;
 //   probe  may a session start here in that folder, and how much room is there;
-//   approvals  this machine's pending approvals (also published on .appr at each change).
+//   approvals  this machine's pending approvals (also published on .appr at each change);
+//   whoami the name's holder answers (a daemon starting with a taken name hears it).
+// What one peer may hold open here is capped (callers' clients, subscriptions): `busy` beyond.
 // Loop thread only.
 #pragma once
 
@@ -27,6 +29,7 @@ namespace ccmux::fleet {
 struct LocalStatus {  // from this daemon's `status`, refreshed with each heartbeat
   int64_t live = 0, max_live = 0, sessions = 0;
   int64_t started_ms = 0;  // when this plugin started: a restart resets approval revisions
+  std::string instance;    // random, per start: two daemons that took one name tell each other apart
   json roots = json::array();  // project roots (projects.list)
 };
 
@@ -39,6 +42,7 @@ class Owner {
 
   void start();  // subscribes to this machine's rpc subject, watches approvals
   void sweep();  // idle callers' clients, subscriptions whose requester went silent
+  void stop_serving();  // another daemon holds this name: answer nothing more
   uint64_t approvals_rev() const { return approvals_rev_; }
   size_t pending_approvals() const { return pending_.size(); }
   size_t served_subscriptions() const { return subs_.size(); }
@@ -58,6 +62,7 @@ class Owner {
     uint64_t batch_last = 0;
     std::deque<std::pair<uint64_t, int64_t>> inflight;  // (last seq of a batch, bytes sent up to it)
     int64_t sent = 0, acked = 0;
+    int64_t window = 0;  // bytes it may have unacknowledged
     uint64_t last_sent = 0;
     bool answered = false, paused = false, flush_queued = false;
     clock::time_point heard;
@@ -70,6 +75,7 @@ class Owner {
   void serve_sub(const json& req, const std::string& from, const std::string& reply);
   void on_sub_message(const std::string& key, std::string_view msg);
   void flush(Served& s);
+  void send_parts(Served& s, std::string_view line);
   void on_ack(const json& req, const std::string& from);
   void drop_sub(const std::string& key);
   void serve_probe(const json& req, const std::string& reply);
@@ -85,6 +91,7 @@ class Owner {
   uint64_t approvals_client_ = 0;
   std::map<std::string, json> pending_;  // this machine's pending approvals by id
   uint64_t approvals_rev_ = 0;
+  bool serving_ = true;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 

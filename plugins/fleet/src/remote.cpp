@@ -32,8 +32,9 @@ std::string machine_of(const std::string& subject) {
 }
 }  // namespace
 
-Remote::Remote(ccmux::Host& host, NatsLink& link, const FleetConfig& cfg, MachineTable& machines)
-    : host_(host), link_(link), cfg_(cfg), machines_(machines) {}
+Remote::Remote(ccmux::Host& host, NatsLink& link, const FleetConfig& cfg, MachineTable& machines, std::string instance,
+               std::function<void(const json&)> conflict)
+    : host_(host), link_(link), cfg_(cfg), machines_(machines), nonce_(std::move(instance)), conflict_(std::move(conflict)) {}
 
 Remote::~Remote() {
   for (auto& [id, s] : subs_)
@@ -55,6 +56,7 @@ void Remote::on_heartbeat(const std::string& subject, std::string_view data) {
   json hb = ccmux::sdk::parse_json_bounded(data);
   std::string name = get_str(hb, "machine");
   if (!hb.is_object() || name != machine_of(subject) || !valid_machine_name(name)) return;  // forged or broken
+  if (name == cfg_.machine && get_str(hb, "instance") != nonce_) return conflict_(hb);  // not ours: same name
   std::string problem = version_problem(hb, cfg_.machine, name).value_or("");
   bool again = machines_.heard(name, hb, problem);
   if (name == cfg_.machine || !problem.empty()) return;
@@ -159,6 +161,12 @@ void Remote::route(const ccmux::Host::Route& r) {
       return (void)host_.respond(r.call, false, err("bad_params", "host \"auto\" is for session.new only"));
     return place(r, params);
   }
+  for (const char* key : {"session", "id"}) {
+    std::string v = get_str(params, key);
+    if (v.find('/') != std::string::npos && strip_machine(v).find('/') != std::string::npos)
+      return (void)host_.respond(r.call, false, err("bad_params", std::string("parameter '") + key +
+                                                                   "' holds more than one machine prefix"));
+  }
   if (!reachable(r.call, r.target)) return;
   if (r.method == "subscribe") return subscribe(r, params);
   if (r.method == "unsubscribe") return unsubscribe(r, params);
@@ -202,9 +210,10 @@ void Remote::place(const ccmux::Host::Route& r, const json& params) {
   if (up.empty()) return (void)host_.respond(r.call, false, err("no_machine", "no machine of fleet " + cfg_.fleet + " is up"));
   struct Round {
     size_t waiting;
+    std::vector<std::string> asked;
     std::vector<std::pair<std::string, json>> answers;
   };
-  auto round = std::make_shared<Round>(Round{up.size(), {}});
+  auto round = std::make_shared<Round>(Round{up.size(), up, {}});
   std::weak_ptr<int> alive = alive_;
   Host::Route route = r;
   for (auto& name : up) {
@@ -216,10 +225,15 @@ void Remote::place(const ccmux::Host::Route& r, const json& params) {
                       round->answers.emplace_back(name, r["result"]);
                     if (--round->waiting) return;
                     // Everyone answered (or timed out): the most free slots, then the most memory.
-                    std::string best, full, asked;
+                    std::string best, full, asked, silent;
                     int64_t best_free = 0, best_mem = -1;
+                    for (auto& n : round->asked) {
+                      bool answered = false;
+                      for (auto& [m, _] : round->answers) answered = answered || m == n;
+                      (answered ? asked : silent) += std::string(answered ? (asked.empty() ? "" : ", ") : (silent.empty() ? "" : ", ")) + n;
+                    }
+                    if (!silent.empty()) asked += (asked.empty() ? "" : "; ") + silent + " did not answer";
                     for (auto& [n, a] : round->answers) {
-                      asked += (asked.empty() ? "" : ", ") + n;
                       if (!a.value("exists", false) || !a.value("allowed", false)) continue;
                       int64_t live = get_int(a, "live"), max = get_int(a, "max_live"), free = max - live;
                       Machine* m = machines_.find(n);
@@ -232,8 +246,7 @@ void Remote::place(const ccmux::Host::Route& r, const json& params) {
                     }
                     if (best.empty()) {
                       std::string why = !full.empty() ? "every machine that has " + cwd + " is full (" + full + ")"
-                                                      : "no machine has the folder " + cwd + " under a project root (asked: " +
-                                                            (asked.empty() ? std::string("none answered") : asked) + ")";
+                                                      : "no machine has the folder " + cwd + " under a project root (asked: " + asked + ")";
                       return (void)host_.respond(route.call, false, err("no_machine", why));
                     }
                     host_.info("session.new placed on " + best + " (" + std::to_string(best_free) + " free slots)");
@@ -310,7 +323,9 @@ void Remote::subscribe(const ccmux::Host::Route& r, const json& params) {
 void Remote::resubscribe(Sub& s) {
   if (s.live) link_.publish(rpc(s.machine), dump(envelope({{"op", "unsub"}, {"from", cfg_.machine}, {"sub", s.token}})));
   by_token_.erase(s.token);
-  s.token = std::to_string(s.id - kSubBase) + "-" + std::to_string(++s.gen);
+  // The instance in the token: a restarted requester's new subscriptions never take the events
+  // still on their way to its old ones.
+  s.token = nonce_ + "-" + std::to_string(s.id - kSubBase) + "-" + std::to_string(++s.gen);
   by_token_[s.token] = s.id;
   s.live = false;
   s.stale = false;
@@ -384,6 +399,31 @@ void Remote::on_events(const std::string& subject, std::string_view data) {
     start = nl == std::string_view::npos ? data.size() : nl + 1;
     if (line.empty()) continue;
     s.heard = clock::now();
+    if (line.substr(0, 14) == R"({"type":"part")") {  // a piece of an event too big for one message
+      json head = ccmux::sdk::parse_json_bounded(line);
+      std::string_view piece = start < data.size() ? data.substr(start) : std::string_view();
+      start = data.size();
+      uint64_t seq = get_uint(head, "seq"), i = get_uint(head, "i"), n = get_uint(head, "n");
+      if (i == 0) {
+        s.part.clear();
+        s.part_seq = seq;
+        s.part_got = 0;
+      }
+      if (seq == 0 || seq != s.part_seq || i != s.part_got || n == 0 || i >= n) {  // a piece went missing: ask again
+        s.part.clear();
+        s.part_seq = s.part_got = 0;
+        if (!s.call) resubscribe(s);
+        return;
+      }
+      s.part.append(piece);
+      if (++s.part_got < n) continue;
+      std::string whole = std::move(s.part);
+      s.part.clear();
+      s.part_seq = s.part_got = 0;
+      if (s.call) s.early.push_back(std::move(whole));
+      else if (!deliver(s, whole)) return;
+      continue;
+    }
     if (line.substr(0, 14) == R"({"type":"tick")") {
       json tick = ccmux::sdk::parse_json_bounded(line);
       s.owner_sent = std::max(s.owner_sent, get_uint(tick, "sent"));

@@ -19,6 +19,7 @@
 #include <ccmux/plugin.hpp>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -28,7 +29,10 @@ namespace ccmux::fleet {
 
 class Remote {
  public:
-  Remote(ccmux::Host& host, NatsLink& link, const FleetConfig& cfg, MachineTable& machines);
+  // `instance`: this start's random id; `conflict` hears a heartbeat of another daemon that
+  // uses this machine's name.
+  Remote(ccmux::Host& host, NatsLink& link, const FleetConfig& cfg, MachineTable& machines, std::string instance,
+         std::function<void(const json& heartbeat)> conflict);
   ~Remote();
   Remote(const Remote&) = delete;
   Remote& operator=(const Remote&) = delete;
@@ -58,6 +62,8 @@ class Remote {
     clock::time_point heard, acked_at;
     clock::time_point behind_since{};  // a tick said the owner sent beyond what came (unset: epoch)
     std::vector<std::string> early;  // events before the subscribe answer went out
+    std::string part;                // an event arriving in pieces (larger than one NATS message)
+    uint64_t part_seq = 0, part_got = 0;
   };
 
   void on_heartbeat(const std::string& subject, std::string_view data);
@@ -90,6 +96,8 @@ class Remote {
   std::map<uint64_t, Sub> subs_;
   std::map<std::string, uint64_t> by_token_;
   uint64_t next_sub_ = 0;
+  std::string nonce_;  // this start's instance: in every subscription token
+  std::function<void(const json&)> conflict_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
