@@ -167,9 +167,9 @@ void Remote::route(const ccmux::Host::Route& r) {
       return (void)host_.respond(r.call, false, err("bad_params", std::string("parameter '") + key +
                                                                    "' holds more than one machine prefix"));
   }
+  if (r.method == "unsubscribe") return unsubscribe(r, params);  // local bookkeeping: works while it is down
   if (!reachable(r.call, r.target)) return;
   if (r.method == "subscribe") return subscribe(r, params);
-  if (r.method == "unsubscribe") return unsubscribe(r, params);
   forward(r.call, r.target, r.method, params, r.caller);
 }
 
