@@ -462,5 +462,10 @@ TEST_F(FleetAttack, ABurstOfBigRequestsIsNotQueuedWholeInTheDaemonsMemory) {
   ASSERT_EQ(peer.flush(), NATS_OK);
   EXPECT_NO_THROW(b.c->request("ping", json::object(), 60000));  // the loop served the burst
   int64_t grown_mb = (peak_rss_kb(b.d->pid()) - before) / 1024;
-  EXPECT_LT(grown_mb, 64) << "the daemon's peak RSS grew by " << grown_mb << " MB for a 200 MB burst";
+#if defined(CCMUX_ASAN)  // ASan keeps freed blocks in quarantine (256 MB): only a bound, not the figure
+  constexpr int64_t kBoundMb = 400;
+#else
+  constexpr int64_t kBoundMb = 64;
+#endif
+  EXPECT_LT(grown_mb, kBoundMb) << "the daemon's peak RSS grew by " << grown_mb << " MB for a 200 MB burst";
 }

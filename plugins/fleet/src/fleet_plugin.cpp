@@ -12,6 +12,7 @@
 
 #include <ccmux/json_bounds.hpp>
 #include <ccmux/plugin.hpp>
+#include <nats/nats.h>
 
 #include <cstdio>
 #include <fstream>
@@ -98,11 +99,23 @@ class FleetPlugin : public ccmux::Plugin {
     host.info("machine " + cfg_.machine + " of fleet " + cfg_.fleet + ", NATS " + join(cfg_.link.servers));
   }
 
-  void stop() override {
+  void stop() override { shutdown(); }
+  ~FleetPlugin() override { shutdown(); }  // also when start() failed half-way
+
+ private:
+  void shutdown() {
+    if (shut_) return;
+    shut_ = true;
     remote_.reset();  // tells owners to end our subscriptions while the link is up
     owner_.reset();
     link_.reset();
+    // libnats' global state (its timers and delivery threads) goes with the plugin: the
+    // library may be unloaded after this, and would leave it behind.
+    nats_CloseAndWait(2000);
   }
+  bool shut_ = false;
+
+ public:
 
  private:
   static std::string join(const std::vector<std::string>& v) {

@@ -144,8 +144,10 @@ void NatsLink::start() {
     shared_->tell("connected to " + url_of(nc_));
   } else {
     const char* last = nats_GetLastError(nullptr);
-    shared_->tell(std::string("error: cannot connect: ") + natsStatus_GetText(s) +
-                  (last && *last ? std::string(" (") + last + ")" : "") + "; trying again in the background");
+    first_error_ = std::string(natsStatus_GetText(s)) + (last && *last ? std::string(" (") + last + ")" : "");
+    // Said now, on the loop thread that runs start(): a plugin that then fails to start drops
+    // what it posted, and this is the line that tells why.
+    if (shared_->notice) shared_->notice("error: cannot connect: " + first_error_ + "; trying again in the background");
     nc_ = nullptr;
     natsOptions_SetRetryOnFailedConnect(
         o, true,
@@ -171,7 +173,8 @@ void NatsLink::start() {
   if (!subscribe(inbox_prefix_ + "*", [this](const std::string& subject, std::string_view data, const std::string&) {
         on_reply(subject, data);
       }))
-    throw std::runtime_error("cannot subscribe to the reply inbox");
+    throw std::runtime_error("cannot subscribe to the reply inbox" +
+                             (first_error_.empty() ? std::string() : " (NATS refused the connection: " + first_error_ + ")"));
 }
 
 bool NatsLink::connected() const { return nc_ && shared_->connected; }

@@ -110,7 +110,8 @@ class NatsLink {
   std::shared_ptr<Shared> shared_;
   __natsConnection* nc_ = nullptr;
   std::vector<std::unique_ptr<Sub>> subs_;
-  std::string inbox_prefix_;  // _INBOX.<nuid>.
+  std::string inbox_prefix_;  // _INBOX.<scope>.<nuid>.
+  std::string first_error_;   // why the first connect failed (for the log and start's error)
   uint64_t next_request_ = 0;
   struct Pending {
     Reply done;
