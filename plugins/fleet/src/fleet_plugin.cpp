@@ -15,6 +15,7 @@
 #include <nats/nats.h>
 
 #include <cstdio>
+#include <dlfcn.h>
 #include <fstream>
 #include <random>
 #include <memory>
@@ -60,6 +61,7 @@ class FleetPlugin : public ccmux::Plugin {
  public:
   void start(ccmux::Host& host, std::string_view config_json) override {
     host_ = &host;
+    pin_libraries();
     cfg_ = parse_fleet_config(config_json);
     status_.started_ms = now_ms();
     std::random_device rd;
@@ -109,9 +111,18 @@ class FleetPlugin : public ccmux::Plugin {
     remote_.reset();  // tells owners to end our subscriptions while the link is up
     owner_.reset();
     link_.reset();
-    // libnats' global state (its timers and delivery threads) goes with the plugin: the
-    // library may be unloaded after this, and would leave it behind.
-    nats_CloseAndWait(2000);
+    // Not nats_Close(): it tears down OpenSSL state the daemon's other users of OpenSSL still
+    // hold (a crash at exit under ASan). libnats stays loaded instead (pin_libraries).
+  }
+
+  // libnats keeps threads of its own (timers, callbacks) for the life of the process: unloading
+  // it (and this plugin, whose code they call back) with the plugin would leave them running in
+  // unmapped memory. Both stay loaded until the daemon exits.
+  static void pin_libraries() {
+    for (void* symbol : {reinterpret_cast<void*>(&natsConnection_Connect), reinterpret_cast<void*>(&pin_libraries)}) {
+      Dl_info info{};
+      if (dladdr(symbol, &info) && info.dli_fname) dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+    }
   }
   bool shut_ = false;
 

@@ -11,6 +11,7 @@ namespace ccmux::fleet {
 // reach the plugin only through `post`, behind this mutex, which the destructor clears first.
 struct NatsLink::Shared {
   std::atomic<bool> connected{false};
+  std::atomic<bool> closed{false};  // libnats' last connection callback has run
   std::atomic<int64_t> max_payload{1 << 20};  // the server's, read at each (re)connect
   std::mutex mu;
   Post post;
@@ -66,6 +67,11 @@ NatsLink::~NatsLink() {
   out_cv_.notify_all();
   if (sender_.joinable()) sender_.join();  // what is queued goes out (the owners hear our unsubs) for up to 1 s
   if (nc_) natsConnection_Close(nc_);
+  // The connection callbacks run on libnats' own thread, after Close returns: Shared (their
+  // closure) may go only once the closed callback, the last of them, has run.
+  auto closing = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (nc_ && !shared_->closed && std::chrono::steady_clock::now() < closing)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   // Close does not wait for a handler already running on a delivery thread: the records go
   // once libnats says each subscription is done (bounded: a stuck handler cannot hang stop).
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
@@ -124,8 +130,10 @@ void NatsLink::start() {
   natsOptions_SetClosedCB(
       o,
       [](natsConnection*, void* c) {
-        static_cast<Shared*>(c)->connected = false;
-        static_cast<Shared*>(c)->tell("closed");
+        auto* sh = static_cast<Shared*>(c);
+        sh->connected = false;
+        sh->tell("closed");
+        sh->closed = true;  // the last thing done with `sh`: the link may free it now
       },
       sh);
   natsOptions_SetErrorHandler(
