@@ -18,7 +18,7 @@ BUILD="${CCMUX_FUZZ_BUILD:-$ROOT/build-fuzz}"
 OUT="${CCMUX_FUZZ_OUT:-$BUILD/fuzz-out}"
 FORK="${CCMUX_FUZZ_FORK:-0}"
 TARGETS=("$@")
-[ "${#TARGETS[@]}" -gt 0 ] || TARGETS=(claude_lines protocol ws config hook_event lua_input lua_return hooks_settings holder_protocol)
+[ "${#TARGETS[@]}" -gt 0 ] || TARGETS=(claude_lines protocol ws config hook_event lua_input lua_return hooks_settings holder_protocol fleet_wire)
 
 dict_for() {
   case "$1" in
