@@ -4,6 +4,7 @@
 // NATS account. Each test asserts the behaviour the design promises; they FAIL today.
 #include "e2e.h"
 #include "nats_client.h"
+#include "fleet_fixture.h"
 #include "nats_server.h"
 
 #include <gtest/gtest.h>
@@ -26,50 +27,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Machine {
-  std::string name;
-  TempDir dir;
-  std::unique_ptr<Daemon> d;
-  std::unique_ptr<Client> c;
-};
-
-class FleetAttack : public ::testing::Test {
+class FleetAttack : public FleetFixture {
  protected:
-  void TearDown() override {
-    if (!HasFailure()) return;
-    for (auto& [name, m] : machines)
-      if (m->d) std::cerr << "---- ccmuxd " << name << " log (tail) ----\n" << tail(m->d->log(), 8000) << "\n";
-  }
-  static std::string tail(const std::string& s, size_t n) { return s.size() <= n ? s : s.substr(s.size() - n); }
-
   Machine& add(const std::string& name, const std::string& url, const std::string& extra = "",
-              std::vector<std::string> claude_keys = {}) {
-    auto m = std::make_unique<Machine>();
-    m->name = name;
-    DaemonOptions d;
-    d.claude_keys = std::move(claude_keys);
-    d.extra_yaml = "plugins:\n  - name: fleet\n    search_dir: " + build_dir() + "/plugins\n    required: true\n    servers: [" +
-                   url + "]\n    machine: " + name + "\n    heartbeat_ms: 500\n    down_after_ms: 2000\n" + extra;
-    m->d = std::make_unique<Daemon>(m->dir.path, api.base_url(), d);
-    m->c = m->d->connect();
-    auto& ref = *m;
-    machines[name] = std::move(m);
-    return ref;
+               std::vector<std::string> claude_keys = {}) {
+    MachineOptions o;
+    o.servers = {url};
+    o.more_yaml = extra;
+    o.claude_keys = std::move(claude_keys);
+    return FleetFixture::add(name, o);
   }
   bool up(Machine& who, const std::vector<std::string>& names) {
-    return eventually([&] {
-      json r = who.c->request("fleet.machines");
-      size_t n = 0;
-      for (auto& m : r["machines"])
-        for (auto& want : names)
-          if (m["name"] == want && m["state"] == "up") ++n;
-      return n == names.size();
-    });
+    return wait_state(who, std::set<std::string>(names.begin(), names.end()), "up");
   }
-
-  TempDir dir;
-  FakeApi api{dir.path + "/api-requests.ndjson"};
-  std::map<std::string, std::unique_ptr<Machine>> machines;
 };
 
 // A TCP relay in front of nats-server whose client-to-server direction can be stalled: a

@@ -2,6 +2,7 @@
 // a leaf), several ccmuxd machines with the fleet plugin, the real claude CLI against the
 // fake Messages API. Each machine has its own state dir, socket and project root.
 #include "e2e.h"
+#include "fleet_fixture.h"
 #include "nats_server.h"
 #include "ws_client.h"
 
@@ -19,77 +20,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct MachineOptions {
-  std::vector<std::string> servers{};
-  std::string user{}, password{};  // NATS credentials (written to a 0600 file)
-  int heartbeat_ms = 500;
-  int down_after_ms = 2000;
-  bool required = true;  // the daemon refuses to start without the plugin
-  std::string tls_ca{};  // TLS to NATS, servers signed by this CA
-  std::string more_plugins{};  // further entries of the plugins list (YAML)
-};
-
-struct Machine {
-  std::string name;
-  TempDir dir;
-  std::unique_ptr<Daemon> d;
-  std::unique_ptr<Client> c;
-};
-
-class FleetE2E : public ::testing::Test {
+class FleetE2E : public FleetFixture {
  protected:
-  void TearDown() override {
-    if (!HasFailure()) return;
-    for (auto& [name, m] : machines)
-      if (m->d) std::cerr << "---- ccmuxd " << name << " log ----\n" << m->d->log().substr(0, 12000) << "\n";
-  }
-
-  Machine& add(const std::string& name, const MachineOptions& o) {
-    auto m = std::make_unique<Machine>();
-    m->name = name;
-    std::string yaml = "plugins:\n  - name: fleet\n    search_dir: " + build_dir() + "/plugins\n    required: " + std::string(o.required ? "true" : "false") + "\n    servers: [";
-    for (size_t i = 0; i < o.servers.size(); ++i) yaml += (i ? ", " : "") + o.servers[i];
-    yaml += "]\n    machine: " + name + "\n    heartbeat_ms: " + std::to_string(o.heartbeat_ms) +
-            "\n    down_after_ms: " + std::to_string(o.down_after_ms) + "\n";
-    if (!o.user.empty()) {
-      std::string creds = m->dir.path + "/nats-credentials";
-      write_file(creds, o.user + ":" + o.password + "\n");
-      fs::permissions(creds, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
-      yaml += "    credentials_file: " + creds + "\n";
-    }
-    if (!o.tls_ca.empty()) yaml += "    tls_ca: " + o.tls_ca + "\n";
-    yaml += o.more_plugins;
-    DaemonOptions d;
-    d.extra_yaml = yaml;
-    m->d = std::make_unique<Daemon>(m->dir.path, api.base_url(), d);
-    m->c = m->d->connect();
-    auto& ref = *m;
-    machines[name] = std::move(m);
-    return ref;
-  }
-
-  // Polls `who`'s fleet.machines until every name in `names` is in `state`.
-  bool wait_state(Machine& who, const std::set<std::string>& names, const std::string& state, int timeout_ms = 20000) {
-    return eventually(
-        [&] {
-          json r = who.c->request("fleet.machines");
-          size_t n = 0;
-          for (auto& m : r["machines"])
-            if (names.count(m["name"]) && m["state"] == state) ++n;
-          return n == names.size();
-        },
-        timeout_ms);
-  }
-
   static json find_session(const json& list, const std::string& id) {
     for (auto& s : list["sessions"])
       if (s["id"] == id) return s;
     return nullptr;
   }
 
-  TempDir dir;
-  FakeApi api{dir.path + "/api-requests.ndjson"};
-  std::map<std::string, std::unique_ptr<Machine>> machines;
 };
 
 }  // namespace
@@ -382,7 +320,7 @@ TEST_F(FleetE2E, CharliesPageStartsASessionOnBravoAndApprovesItsToolWithATap) {
   Machine& b = add("bravo", o);
   int port = free_tcp_port();
   MachineOptions with_page = o;
-  with_page.more_plugins = "  - name: transport-ws\n    search_dir: " + build_dir() + "/plugins\n    required: true\n    port: " +
+  with_page.more_yaml = "  - name: transport-ws\n    search_dir: " + build_dir() + "/plugins\n    required: true\n    port: " +
                            std::to_string(port) + "\n    static_root: " + source_dir() + "/plugins/transport-ws/web\n";
   Machine& c = add("charlie", with_page);
   ASSERT_TRUE(wait_state(c, {"bravo", "charlie"}, "up"));
