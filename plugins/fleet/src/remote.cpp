@@ -38,7 +38,7 @@ Remote::Remote(ccmux::Host& host, NatsLink& link, const FleetConfig& cfg, Machin
 
 Remote::~Remote() {
   for (auto& [id, s] : subs_)
-    if (s.live) link_.publish(rpc(s.machine), dump(envelope({{"op", "unsub"}, {"from", cfg_.machine}, {"sub", s.token}})));
+    if (!s.token.empty()) link_.publish(rpc(s.machine), dump(envelope({{"op", "unsub"}, {"from", cfg_.machine}, {"sub", s.token}})));
 }
 
 void Remote::start() {
@@ -321,7 +321,8 @@ void Remote::subscribe(const ccmux::Host::Route& r, const json& params) {
 }
 
 void Remote::resubscribe(Sub& s) {
-  if (s.live) link_.publish(rpc(s.machine), dump(envelope({{"op", "unsub"}, {"from", cfg_.machine}, {"sub", s.token}})));
+  // The old token ends on the owner even if its answer never came (else it streams until its lease).
+  if (!s.token.empty()) link_.publish(rpc(s.machine), dump(envelope({{"op", "unsub"}, {"from", cfg_.machine}, {"sub", s.token}})));
   by_token_.erase(s.token);
   // The instance in the token: a restarted requester's new subscriptions never take the events
   // still on their way to its old ones.
@@ -492,7 +493,7 @@ void Remote::ack(Sub& s) {
 void Remote::end(uint64_t id, bool tell_owner) {
   auto it = subs_.find(id);
   if (it == subs_.end()) return;
-  if (tell_owner && it->second.live)
+  if (tell_owner && !it->second.token.empty())
     link_.publish(rpc(it->second.machine), dump(envelope({{"op", "unsub"}, {"from", cfg_.machine}, {"sub", it->second.token}})));
   by_token_.erase(it->second.token);
   subs_.erase(it);
