@@ -86,6 +86,24 @@ TEST(FleetWire, EventLinesAreRewrittenWithoutTouchingThePayload) {
   EXPECT_EQ(event_seq("no seq"), 0u);
 }
 
+TEST(FleetWire, AnOwnersAnswerIsReadLenientlyAndFailuresSayWhy) {
+  OwnerReply good = read_reply(envelope({{"ok", true}, {"result", {{"sessions", json::array()}}}}).dump(), "a", "b");
+  EXPECT_TRUE(good.ok);
+  EXPECT_TRUE(good.result.contains("sessions"));
+  OwnerReply refused = read_reply(envelope({{"ok", false}, {"error", {{"code", "not_found"}, {"message", "no session"}}}}).dump(), "a", "b");
+  EXPECT_FALSE(refused.ok);
+  EXPECT_EQ(refused.code, "not_found");
+  EXPECT_EQ(refused.message, "no session");
+  // A hostile or buggy owner: wrong types read as failures, never as an exception.
+  OwnerReply odd = read_reply(envelope({{"ok", "yes"}, {"error", "boom"}}).dump(), "a", "b");
+  EXPECT_FALSE(odd.ok);
+  EXPECT_EQ(odd.code, "error");
+  EXPECT_EQ(read_reply("[[[", "a", "b").code, "internal");
+  EXPECT_EQ(read_reply(R"({"fp":[2,0],"ok":true})", "a", "b").code, "fleet_version");
+  EXPECT_FALSE(get_bool(json{{"exists", "true"}}, "exists"));
+  EXPECT_TRUE(get_bool(json{{"exists", true}}, "exists"));
+}
+
 TEST(FleetWire, MachineNamesAreSubjectTokens) {
   EXPECT_TRUE(valid_machine_name("build-box_2"));
   for (std::string bad : std::vector<std::string>{"", "a.b", "a*", "a>", "a b", "a/b", std::string(65, 'x')}) EXPECT_FALSE(valid_machine_name(bad)) << bad;

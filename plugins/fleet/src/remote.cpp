@@ -38,7 +38,7 @@ Remote::Remote(ccmux::Host& host, NatsLink& link, const FleetConfig& cfg, Machin
 
 Remote::~Remote() {
   for (auto& [id, s] : subs_)
-    if (!s.token.empty()) link_.publish(rpc(s.machine), dump(envelope({{"op", "unsub"}, {"from", cfg_.machine}, {"sub", s.token}})));
+    if (!s.token.empty()) unsub(s.machine, s.token);
 }
 
 void Remote::start() {
@@ -93,9 +93,9 @@ void Remote::fetch_approvals(const std::string& name) {
   link_.request(rpc(name), dump(envelope({{"op", "approvals"}, {"from", cfg_.machine}})), kProbeTimeout,
                 [this, alive, name](bool ok, std::string_view data, const std::string&) {
                   if (alive.expired() || !ok) return;  // asked again at the next heartbeat
-                  json r = ccmux::sdk::parse_json_bounded(data);
-                  if (!r.is_object() || !r.value("ok", false) || !r.contains("result")) return;
-                  const json& res = r["result"];
+                  OwnerReply r = read_reply(data, cfg_.machine, name);
+                  if (!r.ok) return;
+                  const json& res = r.result;
                   Machine* m = machines_.find(name);
                   if (!m || !res.contains("pending") || !res["pending"].is_array()) return;
                   mirror_approvals(name, res["pending"], get_uint(res, "rev"), m->started_ms);
@@ -187,16 +187,9 @@ void Remote::forward(uint64_t call, const std::string& target, const std::string
                                                         : "machine " + target + " is not reachable (" + why + ")";
                     return (void)host_.respond(call, false, err(code, text));
                   }
-                  json r = ccmux::sdk::parse_json_bounded(data);
-                  if (!r.is_object()) return (void)host_.respond(call, false, err("internal", "machine " + target + " sent a broken answer"));
-                  if (auto problem = version_problem(r, cfg_.machine, target))
-                    return (void)host_.respond(call, false, err("fleet_version", *problem));
-                  if (!r.value("ok", false)) {
-                    json e = r.contains("error") && r["error"].is_object() ? r["error"] : json::object();
-                    return (void)host_.respond(call, false, err(get_str(e, "code").empty() ? "error" : get_str(e, "code"),
-                                                                get_str(e, "message")));
-                  }
-                  json result = r.contains("result") ? r["result"] : json::object();
+                  OwnerReply r = read_reply(data, cfg_.machine, target);
+                  if (!r.ok) return (void)host_.respond(call, false, err(r.code, r.message));
+                  json& result = r.result;
                   add_machine(result, target);
                   if (result.is_object() && result.contains("id") && method.rfind("session.", 0) == 0) result["host"] = target;
                   host_.respond(call, true, dump(result));
@@ -220,26 +213,26 @@ void Remote::place(const ccmux::Host::Route& r, const json& params) {
     link_.request(rpc(name), dump(envelope({{"op", "probe"}, {"from", cfg_.machine}, {"cwd", cwd}})), kProbeTimeout,
                   [this, alive, round, name, route, params, cwd](bool ok, std::string_view data, const std::string&) {
                     if (alive.expired()) return;
-                    json r = ok ? ccmux::sdk::parse_json_bounded(data) : json();
-                    if (r.is_object() && r.value("ok", false) && r.contains("result") && r["result"].is_object())
-                      round->answers.emplace_back(name, r["result"]);
+                    OwnerReply r = ok ? read_reply(data, cfg_.machine, name) : OwnerReply{};
+                    if (r.ok && r.result.is_object()) round->answers.emplace_back(name, std::move(r.result));
                     if (--round->waiting) return;
                     // Everyone answered (or timed out): the most free slots, then the most memory.
                     std::string best, full, asked, silent;
                     int64_t best_free = 0, best_mem = -1;
+                    auto add = [](std::string& list, const std::string& name) { list += (list.empty() ? "" : ", ") + name; };
                     for (auto& n : round->asked) {
                       bool answered = false;
                       for (auto& [m, _] : round->answers) answered = answered || m == n;
-                      (answered ? asked : silent) += std::string(answered ? (asked.empty() ? "" : ", ") : (silent.empty() ? "" : ", ")) + n;
+                      add(answered ? asked : silent, n);
                     }
                     if (!silent.empty()) asked += (asked.empty() ? "" : "; ") + silent + " did not answer";
                     for (auto& [n, a] : round->answers) {
-                      if (!a.value("exists", false) || !a.value("allowed", false)) continue;
+                      if (!get_bool(a, "exists") || !get_bool(a, "allowed")) continue;
                       int64_t live = get_int(a, "live"), max = get_int(a, "max_live"), free = max - live;
                       Machine* m = machines_.find(n);
                       int64_t mem = m ? get_int(m->heartbeat, "mem_available") : 0;
                       if (free <= 0) {
-                        full += (full.empty() ? "" : ", ") + n + ": " + std::to_string(live) + "/" + std::to_string(max) + " live";
+                        add(full, n + ": " + std::to_string(live) + "/" + std::to_string(max) + " live");
                         continue;
                       }
                       if (free > best_free || (free == best_free && mem > best_mem)) best = n, best_free = free, best_mem = mem;
@@ -277,11 +270,10 @@ void Remote::fleet_sessions(const ccmux::Host::AsyncCall& call) {
     link_.request(rpc(name), dump(req), kListTimeout,
                   [this, alive, round, name, id = call.id, finish](bool ok, std::string_view data, const std::string&) {
                     if (alive.expired()) return;
-                    json r = ok ? ccmux::sdk::parse_json_bounded(data) : json();
+                    OwnerReply r = ok ? read_reply(data, cfg_.machine, name) : OwnerReply{};
                     Machine* m = machines_.find(name);
-                    if (m && r.is_object() && r.value("ok", false) && r.contains("result") &&
-                        r["result"].contains("sessions") && r["result"]["sessions"].is_array()) {
-                      json list = r["result"]["sessions"];
+                    if (m && r.ok && r.result.contains("sessions") && r.result["sessions"].is_array()) {
+                      json list = std::move(r.result["sessions"]);
                       add_machine(list, name);
                       for (auto& s : list)
                         if (s.is_object()) s["host"] = name, s["reachable"] = true;
@@ -322,7 +314,7 @@ void Remote::subscribe(const ccmux::Host::Route& r, const json& params) {
 
 void Remote::resubscribe(Sub& s) {
   // The old token ends on the owner even if its answer never came (else it streams until its lease).
-  if (!s.token.empty()) link_.publish(rpc(s.machine), dump(envelope({{"op", "unsub"}, {"from", cfg_.machine}, {"sub", s.token}})));
+  if (!s.token.empty()) unsub(s.machine, s.token);
   by_token_.erase(s.token);
   // The instance in the token: a restarted requester's new subscriptions never take the events
   // still on their way to its old ones.
@@ -346,13 +338,11 @@ void Remote::resubscribe(Sub& s) {
                   auto it = subs_.find(id);
                   if (it == subs_.end() || it->second.token != token) return;  // ended, or subscribed again since
                   Sub& s = it->second;
-                  json r = ok ? ccmux::sdk::parse_json_bounded(data) : json();
-                  bool good = r.is_object() && r.value("ok", false) && r.contains("result") && r["result"].is_object();
-                  if (!good) {
-                    json e = r.is_object() && r.contains("error") && r["error"].is_object() ? r["error"] : json::object();
+                  OwnerReply r = ok ? read_reply(data, cfg_.machine, s.machine) : OwnerReply{};
+                  if (!r.ok || !r.result.is_object()) {
                     if (s.call) {  // the first subscribe: the client hears why
                       host_.respond(s.call, false,
-                                    ok ? err(get_str(e, "code").empty() ? "error" : get_str(e, "code"), get_str(e, "message"))
+                                    ok ? err(r.code.empty() ? "error" : r.code, r.message)
                                        : err("machine_down", "machine " + s.machine + " is not reachable (" + why + ")"));
                       return end(id, false);
                     }
@@ -362,7 +352,7 @@ void Remote::resubscribe(Sub& s) {
                   s.live = true;
                   s.heard = clock::now();
                   if (s.call) {
-                    json res = r["result"];
+                    json res = std::move(r.result);
                     res["session"] = s.shown;
                     res["subscription"] = s.id;
                     host_.respond(s.call, true, dump(res));
@@ -475,11 +465,15 @@ bool Remote::deliver(Sub& s, std::string_view line) {
   s.behind_since = {};
   if (rc == 0) {  // the client is full: stop the owner; start again from s.next once it drained
     s.paused = true;
-    link_.publish(rpc(s.machine), dump(envelope({{"op", "unsub"}, {"from", cfg_.machine}, {"sub", s.token}})));
+    unsub(s.machine, s.token);
     s.live = false;
     return false;
   }
   return true;
+}
+
+void Remote::unsub(const std::string& machine, const std::string& token) {
+  link_.publish(rpc(machine), dump(envelope({{"op", "unsub"}, {"from", cfg_.machine}, {"sub", token}})));
 }
 
 void Remote::ack(Sub& s) {
@@ -494,7 +488,7 @@ void Remote::end(uint64_t id, bool tell_owner) {
   auto it = subs_.find(id);
   if (it == subs_.end()) return;
   if (tell_owner && !it->second.token.empty())
-    link_.publish(rpc(it->second.machine), dump(envelope({{"op", "unsub"}, {"from", cfg_.machine}, {"sub", it->second.token}})));
+    unsub(it->second.machine, it->second.token);
   by_token_.erase(it->second.token);
   subs_.erase(it);
 }

@@ -85,6 +85,7 @@ class Remote {
   void on_events(const std::string& subject, std::string_view data);
   bool deliver(Sub& s, std::string_view line);  // false: stop this batch
   void ack(Sub& s);
+  void unsub(const std::string& machine, const std::string& token);  // ends a token on its owner
   void end(uint64_t id, bool tell_owner);
   std::string rpc(const std::string& machine) const { return cfg_.subject(machine, "rpc"); }
   std::chrono::milliseconds timeout_for(const std::string& method) const;

@@ -1,5 +1,7 @@
 #include "wire.h"
 
+#include <ccmux/json_bounds.hpp>
+
 #include <cctype>
 
 namespace ccmux::fleet {
@@ -34,6 +36,32 @@ std::string get_str(const json& o, const char* key) {
   if (!o.is_object()) return {};
   auto it = o.find(key);
   return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+bool get_bool(const json& o, const char* key, bool def) {
+  if (!o.is_object()) return def;
+  auto it = o.find(key);
+  return it != o.end() && it->is_boolean() ? it->get<bool>() : def;
+}
+
+OwnerReply read_reply(std::string_view data, const std::string& self, const std::string& peer) {
+  OwnerReply out;
+  json r = ccmux::sdk::parse_json_bounded(data);
+  if (!r.is_object()) {
+    out.code = "internal";
+    out.message = "machine " + peer + " sent a broken answer";
+  } else if (auto problem = version_problem(r, self, peer)) {
+    out.code = "fleet_version";
+    out.message = *problem;
+  } else if (get_bool(r, "ok")) {
+    out.ok = true;
+    if (r.contains("result")) out.result = std::move(r["result"]);
+  } else {
+    const json& e = r.contains("error") ? r["error"] : json();
+    out.code = get_str(e, "code").empty() ? "error" : get_str(e, "code");
+    out.message = get_str(e, "message");
+  }
+  return out;
 }
 
 bool valid_machine_name(std::string_view name) {

@@ -27,6 +27,17 @@ int64_t get_int(const json& o, const char* key, int64_t def = 0);
 uint64_t get_uint(const json& o, const char* key, uint64_t def = 0);
 std::string get_str(const json& o, const char* key);
 
+bool get_bool(const json& o, const char* key, bool def = false);
+
+// An owner's answer ({fp, ok, result} or {fp, ok:false, error:{code, message}}) read leniently:
+// a broken one, another major or an `ok` that is not `true` is a failure with a code and words.
+struct OwnerReply {
+  bool ok = false;
+  json result = json::object();
+  std::string code, message;
+};
+OwnerReply read_reply(std::string_view data, const std::string& self, const std::string& peer);
+
 // 1-64 of letters, digits, '-', '_' (a NATS subject token that needs no escaping).
 bool valid_machine_name(std::string_view name);
 
