@@ -331,14 +331,8 @@ TEST_F(FleetAttack, ACallerNameCutInsideAUtf8CharacterStillAnswersTheApproval) {
   ASSERT_TRUE(up(b, {"bravo"}));
   auto watcher = b.d->connect(true);
   std::string local = b.c->request("session.new", {{"cwd", b.d->project()}, {"prompt", bash("touch from-the-fleet.txt")}})["id"];
-  json pending;
-  ASSERT_TRUE(eventually(
-      [&] {
-        auto m = watcher->next(200);
-        if (m && (*m)["type"] == "approval_requested") pending = (*m)["approval"];
-        return !pending.is_null();
-      },
-      90000));
+  json pending = next_approval(*watcher);
+  ASSERT_FALSE(pending.is_null());
   NatsClientOptions eo;
   eo.urls = {nats.url()};
   NatsClient peer(eo);

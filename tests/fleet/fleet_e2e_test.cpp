@@ -157,15 +157,8 @@ TEST_F(FleetE2E, AnApprovalOfBravoIsAnsweredFromAlphasCliAndRecordedWithWhoAndWh
   ASSERT_TRUE(wait_state(a, {"alpha", "bravo"}, "up"));
   auto watcher = a.d->connect(true);
   std::string local = b.c->request("session.new", {{"cwd", b.d->project()}, {"prompt", bash("touch approved-from-alpha.txt")}})["id"];
-  json pending;
-  ASSERT_TRUE(eventually(
-      [&] {
-        auto m = watcher->next(200);
-        if (m && (*m)["type"] == "approval_requested") pending = (*m)["approval"];
-        return !pending.is_null();
-      },
-      90000))
-      << "alpha's watching client hears of bravo's approval";
+  json pending = next_approval(*watcher);
+  ASSERT_FALSE(pending.is_null()) << "alpha's watching client hears of bravo's approval";
   std::string id = pending["id"];
   EXPECT_EQ(id.rfind("bravo/a-", 0), 0u) << pending.dump();
   EXPECT_EQ(pending["session"], "bravo/" + local);
@@ -215,15 +208,8 @@ TEST_F(FleetE2E, ANatsNodeDyingMidStreamLosesNoEventAndNoApproval) {
   // An approval asked while alpha reconnects still reaches alpha and is answered from there.
   auto watcher = a.d->connect(true);
   b.c->request("session.send", {{"session", local}, {"prompt", bash("touch after-the-node-died.txt")}});
-  json pending;
-  ASSERT_TRUE(eventually(
-      [&] {
-        auto m = watcher->next(200);
-        if (m && (*m)["type"] == "approvals" && !(*m)["pending"].empty()) pending = (*m)["pending"][0];
-        if (m && (*m)["type"] == "approval_requested") pending = (*m)["approval"];
-        return !pending.is_null();
-      },
-      90000));
+  json pending = next_approval(*watcher);
+  ASSERT_FALSE(pending.is_null());
   json res = a.c->request("approval.answer", {{"id", pending["id"]}, {"decision", "allow"}, {"by", "test"}});
   EXPECT_EQ(res["status"], "resolved");
   EXPECT_TRUE(eventually([&] { return fs::exists(b.d->project() + "/after-the-node-died.txt"); }, 90000));

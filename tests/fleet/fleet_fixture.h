@@ -86,6 +86,21 @@ class FleetFixture : public ::testing::Test {
         timeout_ms);
   }
 
+  // The first pending approval a watching client hears of (in its snapshot, or asked since);
+  // null when none came within `timeout_ms`.
+  static json next_approval(Client& watcher, int timeout_ms = 90000) {
+    json pending;
+    eventually(
+        [&] {
+          auto m = watcher.next(200);
+          if (m && (*m)["type"] == "approvals" && !(*m)["pending"].empty()) pending = (*m)["pending"][0];
+          if (m && (*m)["type"] == "approval_requested") pending = (*m)["approval"];
+          return !pending.is_null();
+        },
+        timeout_ms);
+    return pending;
+  }
+
   TempDir dir;
   FakeApi api{dir.path + "/api-requests.ndjson"};
   std::map<std::string, std::unique_ptr<Machine>> machines;
