@@ -14,6 +14,7 @@
 #include <ccmux/plugin.hpp>
 #include <nats/nats.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <dlfcn.h>
 #include <fstream>
@@ -179,7 +180,10 @@ class FleetPlugin : public ccmux::Plugin {
   // Asks this daemon for its numbers; the heartbeat goes out with the answer.
   void refresh() {
     host_->client_send(self_, R"({"type":"request","id":1,"method":"status"})");
-    host_->client_send(self_, R"({"type":"request","id":2,"method":"projects.list"})");
+    // The roots (what probes need) come from the config; projects.list also reads up to 500
+    // folders of each: asked at start and about once a minute, not with every heartbeat.
+    if (refreshes_++ % std::max(1, 60000 / cfg_.heartbeat_ms) == 0)
+      host_->client_send(self_, R"({"type":"request","id":2,"method":"projects.list"})");
   }
 
   void on_self_message(std::string_view text) {
@@ -235,6 +239,7 @@ class FleetPlugin : public ccmux::Plugin {
   std::unique_ptr<Remote> remote_;
   uint64_t self_ = 0;
   bool yielded_ = false;  // another daemon holds this name: not serving
+  uint64_t refreshes_ = 0;
   std::chrono::steady_clock::time_point warned_{};
 };
 
